@@ -1,0 +1,832 @@
+#!/usr/bin/python3
+"""bangka-backup: the on-host backup wrapper of SI CEKAT.
+
+Deployed by the ``borg_agent`` role to every server as ``/usr/local/sbin/bangka-backup``. Servers
+do not reach PyPI, so this module uses only the Python standard library and Debian's ``borg``.
+It invokes Borg exactly once per step (create, check, off-site create) and never walks the
+sources twice.
+
+Every run, whatever its outcome, leaves one summary record (JSON, schema
+``bangka_ops/schemas/backup-run-record.v1.schema.json``) and the raw ``--log-json`` output of
+each Borg step beside it, under ``<records_dir>/<policy>/``.
+
+Exit codes: 0 success (also "covered" and "skipped"), 1 finished with warnings, 2 failed,
+64 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shlex
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+RECORD_SCHEMA_VERSION = 1
+DEFAULT_CONFIG = "/etc/bangka-backup/config.json"
+CYCLES = ("daily", "weekly", "monthly")
+# When cycles coincide on one day the larger one runs and covers the smaller ones.
+CYCLE_RANK = {"daily": 0, "weekly": 1, "monthly": 2}
+BACKUP_TYPE = {
+    "daily": "incremental",
+    "weekly": "full",
+    "monthly": "archive",
+}
+EXIT_OK, EXIT_WARNING, EXIT_FAILED, EXIT_USAGE = 0, 1, 2, 64
+STATUS_EXIT = {
+    "success": EXIT_OK,
+    "covered": EXIT_OK,
+    "skipped": EXIT_OK,
+    "warning": EXIT_WARNING,
+    "failed": EXIT_FAILED,
+}
+# Borg msgids that mean "the repository is busy", not "the backup is broken".
+LOCK_MSGIDS = {"LockTimeout", "LockFailed", "LockError"}
+
+
+class ConfigError(Exception):
+    """The configuration file is unusable; the message names the file and the field."""
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the top level must be an object")
+    for key in ("host", "records_dir", "repository", "policies"):
+        if key not in config:
+            raise ConfigError(f"{path}: missing required field '{key}'")
+    if not isinstance(config["policies"], dict) or not config["policies"]:
+        raise ConfigError(f"{path}: 'policies' must be a non-empty object")
+    for name, policy in config["policies"].items():
+        where = f"{path}: policies.{name}"
+        if not isinstance(policy, dict):
+            raise ConfigError(f"{where}: must be an object")
+        if not policy.get("sources"):
+            raise ConfigError(f"{where}.sources: a policy needs at least one source path")
+        for cycle in policy.get("cycles", {}):
+            if cycle not in CYCLES:
+                raise ConfigError(
+                    f"{where}.cycles.{cycle}: unknown cycle (allowed: {', '.join(CYCLES)})"
+                )
+    try:
+        ZoneInfo(config.get("timezone", "Asia/Jakarta"))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: timezone: unknown time zone {config.get('timezone')!r}"
+        ) from exc
+    return config
+
+
+def policy_of(config: dict[str, Any], name: str, source: Path) -> dict[str, Any]:
+    try:
+        policy: dict[str, Any] = config["policies"][name]
+    except KeyError:
+        known = ", ".join(sorted(config["policies"]))
+        raise ConfigError(f"{source}: no policy named {name!r} (known: {known})") from None
+    return policy
+
+
+# --------------------------------------------------------------------------- naming and schedule
+
+
+def archive_name(host: str, policy: str, cycle: str, when: dt.datetime) -> str:
+    """``{host}-{policy}-{cycle}-{timestamp}``; policy names carry no dash, so it parses back."""
+    return f"{host}-{policy}-{cycle}-{when.strftime('%Y-%m-%dT%H-%M-%S')}"
+
+
+def parse_archive_name(name: str) -> dict[str, str] | None:
+    """Split an archive name made by :func:`archive_name`; ``None`` for foreign archives."""
+    parts = name.rsplit("-", 7)
+    if len(parts) != 8:
+        return None
+    host, policy, cycle, *stamp_parts = parts
+    stamp = "-".join(stamp_parts)
+    if not host or not policy or cycle not in CYCLES:
+        return None
+    try:
+        dt.datetime.strptime(stamp, "%Y-%m-%dT%H-%M-%S")
+    except ValueError:
+        return None
+    return {"host": host, "policy": policy, "cycle": cycle, "timestamp": stamp}
+
+
+def covering_cycle(policy: dict[str, Any], cycle: str, today: dt.date) -> str | None:
+    """The larger cycle of this policy that is also scheduled today, if any."""
+    cycles = policy.get("cycles", {})
+    weekly, monthly = cycles.get("weekly"), cycles.get("monthly")
+    if cycle == "daily" and weekly and today.isoweekday() == int(weekly.get("weekday", 7)):
+        if monthly and today.day == int(monthly.get("day", 1)):
+            return "monthly"
+        return "weekly"
+    if cycle in ("daily", "weekly") and monthly and today.day == int(monthly.get("day", 1)):
+        return "monthly"
+    return None
+
+
+# --------------------------------------------------------------------------- borg invocation
+
+
+class Borg:
+    """Runs Borg with the secrets passed the safe way: the passphrase is read by Borg itself
+    through ``BORG_PASSCOMMAND`` from a root-only file, never put on a command line or in the
+    environment; SSH uses the host's own key and a pinned known_hosts file."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.binary: str = config.get("borg_binary", "borg")
+        self.lock_wait = int(config.get("lock_wait_seconds", 600))
+        ssh = config.get("ssh", {})
+        self.rsh: str | None = None
+        if ssh.get("key_file"):
+            opts = [
+                "ssh",
+                "-i",
+                ssh["key_file"],
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                f"ConnectTimeout={int(ssh.get('connect_timeout', 30))}",
+                "-o",
+                "ServerAliveInterval=30",
+            ]
+            if ssh.get("known_hosts_file"):
+                opts += ["-o", f"UserKnownHostsFile={ssh['known_hosts_file']}"]
+            self.rsh = shlex.join(opts)
+
+    def env(self, repo: dict[str, Any]) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("BORG_") and k not in ("SSH_AUTH_SOCK",)
+        }
+        env.update(
+            {
+                "LANG": "C.UTF-8",
+                "LC_ALL": "C.UTF-8",
+                "BORG_PASSCOMMAND": shlex.join(["cat", repo["passphrase_file"]]),
+                "BORG_RELOCATED_REPO_ACCESS_IS_OK": "no",
+                "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "no",
+                "BORG_CHECK_I_KNOW_WHAT_I_AM_DOING": "NO",
+                "BORG_DELETE_I_KNOW_WHAT_I_AM_DOING": "NO",
+            }
+        )
+        if repo.get("base_dir"):
+            env["BORG_BASE_DIR"] = repo["base_dir"]
+        if self.rsh and "://" in repo["location"]:
+            env["BORG_RSH"] = self.rsh
+        return env
+
+    def run(
+        self, args: list[str], repo: dict[str, Any], log: TextIO, stdout_json: bool = False
+    ) -> StepResult:
+        argv = [self.binary, *args]
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            argv,
+            env=self.env(repo),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        step = StepResult(command=redact_argv(argv))
+        assert proc.stderr is not None and proc.stdout is not None  # noqa: S101 (Popen contract)
+        # stdout (the --json summary) is read on a thread so neither pipe can fill up and block
+        # Borg; stderr (--log-json lines) is streamed to the log as it comes.
+        stdout_chunks: list[str] = []
+        reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()))  # type: ignore[union-attr]
+        reader.start()
+        for line in proc.stderr:
+            log.write(line)
+            step.observe(line)
+        reader.join()
+        stdout_data = "".join(stdout_chunks)
+        step.returncode = proc.wait()
+        step.duration = round(time.monotonic() - started, 3)
+        if stdout_json and stdout_data.strip():
+            try:
+                step.output = json.loads(stdout_data)
+            except json.JSONDecodeError:
+                step.warnings.append("borg printed output that is not JSON")
+        log.flush()
+        return step
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """Argument lists hold no secrets by construction; keep them short for the record."""
+    return [a if len(a) < 500 else a[:497] + "..." for a in argv]
+
+
+class StepResult:
+    """What one Borg invocation did: exit code, msgids, warnings and errors from --log-json."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+        self.returncode: int | None = None
+        self.duration = 0.0
+        self.msgids: list[str] = []
+        self.warnings: list[str] = []
+        self.errors: list[str] = []
+        self.output: dict[str, Any] | None = None
+
+    def observe(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            text = line.strip()
+            if text:
+                self.warnings.append(text[:500])
+            return
+        if not isinstance(event, dict) or event.get("type") != "log_message":
+            return
+        msgid = event.get("msgid")
+        if msgid and msgid not in self.msgids:
+            self.msgids.append(str(msgid))
+        level = event.get("levelname")
+        message = str(event.get("message", ""))[:500]
+        if level == "WARNING":
+            self.warnings.append(message)
+        elif level in ("ERROR", "CRITICAL"):
+            self.errors.append(message)
+
+    @property
+    def status(self) -> str:
+        if self.returncode == 0:
+            return "success"
+        if self.returncode == 1:
+            return "warning"
+        if LOCK_MSGIDS & set(self.msgids):
+            return "skipped"
+        return "failed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "exit_code": self.returncode,
+            "status": self.status,
+            "duration_seconds": self.duration,
+            "msgids": self.msgids,
+            "warnings": self.warnings[:50],
+            "errors": self.errors[:50],
+        }
+
+
+# --------------------------------------------------------------------------- records
+
+
+def now_in(tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.now(tz).replace(microsecond=0)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def host_lock(path: Path, wait_seconds: int) -> Iterator[bool]:
+    """One backup run at a time per host. Yields False when the lock was not had in time."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    with open(path, "a", encoding="utf-8") as handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(1)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def notify(config: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Deliver a failure/warning notice. Delivery problems are returned, never raised: a
+    notification that cannot be sent must not change the backup's result."""
+    settings = config.get("notify") or {}
+    if record["status"] not in settings.get("on", ["failed", "warning", "skipped"]):
+        return []
+    subject = (
+        f"[SI CEKAT] {record['status'].upper()}: {record['host']} {record['policy']} "
+        f"{record['cycle']} ({record['archive']})"
+    )
+    body = "\n".join(
+        [
+            f"Host / Server     : {record['host']}",
+            f"Kebijakan / Policy: {record['policy']} ({record['category']})",
+            f"Siklus / Cycle    : {record['cycle']} ({record['backup_type']})",
+            f"Status            : {record['status']}",
+            f"Alasan / Reason   : {record.get('reason') or '-'}",
+            f"Mulai / Start     : {record['start']}",
+            f"Selesai / End     : {record['end']}",
+            f"Repositori        : {record['repository']}",
+            f"Catatan / Record  : {record.get('record_path', '-')}",
+        ]
+    )
+    results: list[dict[str, Any]] = []
+    timeout = float(settings.get("timeout_seconds", 10))
+    if settings.get("webhook_url"):
+        results.append(_deliver_webhook(settings["webhook_url"], subject, record, timeout))
+    email = settings.get("email")
+    if email and email.get("to"):
+        results.append(_deliver_email(email, subject, body, timeout))
+    return results
+
+
+def _deliver_webhook(
+    url: str, subject: str, record: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    payload = {
+        "text": subject,
+        "summary": {
+            k: record.get(k)
+            for k in (
+                "host",
+                "policy",
+                "category",
+                "cycle",
+                "status",
+                "reason",
+                "archive",
+                "start",
+                "end",
+                "exit_code",
+                "repository",
+            )
+        },
+    }
+    request = urllib.request.Request(  # noqa: S310 (admin-configured https/http endpoint)
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "bangka-backup"},
+        method="POST",
+    )
+    result: dict[str, Any] = {"channel": "webhook", "target": _redact_url(url)}
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            result.update(delivered=200 <= response.status < 300, detail=f"HTTP {response.status}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        result.update(delivered=False, detail=f"{type(exc).__name__}: {exc}"[:300])
+    return result
+
+
+def _redact_url(url: str) -> str:
+    """Webhook URLs often carry a token in the path or query: keep only scheme and host."""
+    parsed = urllib.parse.urlsplit(url)
+    return f"{parsed.scheme}://{parsed.hostname}{':' + str(parsed.port) if parsed.port else ''}/..."
+
+
+def _deliver_email(
+    email: dict[str, Any], subject: str, body: str, timeout: float
+) -> dict[str, Any]:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = email.get("from", f"bangka-backup@{socket.getfqdn()}")
+    message["To"] = ", ".join(email["to"])
+    message.set_content(body)
+    host, port = email.get("smtp_host", "localhost"), int(email.get("smtp_port", 25))
+    result: dict[str, Any] = {"channel": "email", "target": f"{host}:{port}"}
+    try:
+        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+            if email.get("starttls"):
+                smtp.starttls()
+            if email.get("username") and email.get("password_file"):
+                password = Path(email["password_file"]).read_text(encoding="utf-8").strip()
+                smtp.login(email["username"], password)
+            smtp.send_message(message)
+        result.update(delivered=True, detail="accepted")
+    except (smtplib.SMTPException, OSError) as exc:
+        result.update(delivered=False, detail=f"{type(exc).__name__}: {exc}"[:300])
+    return result
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Run:
+    """One scheduled or on-demand run of one policy and cycle."""
+
+    def __init__(self, config: dict[str, Any], policy_name: str, cycle: str, config_path: Path):
+        self.config = config
+        self.policy_name = policy_name
+        self.policy = policy_of(config, policy_name, config_path)
+        if cycle not in CYCLES:
+            raise ConfigError(f"unknown cycle {cycle!r} (allowed: {', '.join(CYCLES)})")
+        if cycle not in self.policy.get("cycles", {}):
+            raise ConfigError(
+                f"{config_path}: policies.{policy_name}.cycles: cycle {cycle!r} is not enabled"
+            )
+        self.cycle = cycle
+        self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
+        self.borg = Borg(config)
+        self.started = now_in(self.tz)
+        self.archive = archive_name(config["host"], policy_name, cycle, self.started)
+        self.records_dir = Path(config["records_dir"]) / policy_name
+        self.record_path = self.records_dir / f"{self.archive}.json"
+        self.log_path = self.records_dir / f"{self.archive}.log.jsonl"
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.reasons: list[str] = []
+
+    def is_schedule_day(self) -> bool:
+        settings = self.policy["cycles"].get(self.cycle) or {}
+        today = self.started.date()
+        if self.cycle == "weekly":
+            return today.isoweekday() == int(settings.get("weekday", 7))
+        if self.cycle == "monthly":
+            return today.day == int(settings.get("day", 1))
+        return True
+
+    def base_record(self) -> dict[str, Any]:
+        repo = self.config["repository"]
+        return {
+            "schema_version": RECORD_SCHEMA_VERSION,
+            "kind": "backup_run",
+            "host": self.config["host"],
+            "policy": self.policy_name,
+            "category": self.policy.get("category", "standard"),
+            "cycle": self.cycle,
+            "backup_type": BACKUP_TYPE[self.cycle],
+            "archive": self.archive,
+            "repository": repo["location"],
+            "offsite_repository": (self.config.get("offsite_repository") or {}).get("location"),
+            "rpo_hours": self.policy.get("rpo_hours"),
+            "rto_hours": self.policy.get("rto_hours"),
+            "start": self.started.isoformat(),
+            "trigger": "on-demand" if self.on_demand else "schedule",
+            "record_path": str(self.record_path),
+            "log_path": str(self.log_path),
+            "wrapper_version": RECORD_SCHEMA_VERSION,
+        }
+
+    def execute(self, on_demand: bool) -> tuple[int, dict[str, Any]]:
+        self.on_demand = on_demand
+        record = self.base_record()
+        covering = (
+            None if on_demand else covering_cycle(self.policy, self.cycle, self.started.date())
+        )
+        if covering:
+            record.update(status="covered", covered_by=covering, exit_code=0)
+            record["reason"] = f"covered by the {covering} cycle scheduled the same day"
+            return self.finish(record)
+        lock_path = Path(self.config.get("state_dir", "/var/lib/bangka-backup")) / "run.lock"
+        with host_lock(lock_path, self.borg.lock_wait) as locked:
+            if not locked:
+                record.update(status="skipped", skipped="locked", exit_code=None)
+                record["reason"] = (
+                    f"another backup run held the host lock for {self.borg.lock_wait} s"
+                )
+                return self.finish(record)
+            self.records_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+            with open(self.log_path, "w", encoding="utf-8") as log:
+                os.chmod(self.log_path, 0o640)
+                status = self.backup(record, log)
+        record["status"] = status
+        return self.finish(record)
+
+    def backup(self, record: dict[str, Any], log: TextIO) -> str:
+        if not self.hooks("pre_hooks", record):
+            return "failed"
+        create = self.create(self.config["repository"], log)
+        self.steps["create"] = create.as_dict()
+        record["exit_code"] = create.returncode
+        record["msgids"] = list(create.msgids)
+        record["warnings"] = list(create.warnings)
+        if create.output:
+            record["borg"] = {
+                k: create.output.get(k) for k in ("archive", "repository", "encryption", "cache")
+            }
+            record["archive_stats"] = (create.output.get("archive") or {}).get("stats")
+        status = create.status
+        if status == "skipped":
+            record["skipped"] = "locked"
+            self.reasons.append("the repository was locked by another client or admin job")
+        elif status == "failed":
+            self.reasons.append(self.explain(create, "borg create"))
+        if status in ("success", "warning"):
+            status = self.worst(status, self.verify(log, record))
+            status = self.worst(status, self.offsite(log, record))
+        if not self.hooks("post_hooks", record):
+            status = self.worst(status, "warning")
+        return status
+
+    def create(self, repo: dict[str, Any], log: TextIO) -> StepResult:
+        policy = self.policy
+        args = [
+            "create",
+            "--json",
+            "--log-json",
+            "--lock-wait",
+            str(self.borg.lock_wait),
+            "--compression",
+            policy.get("compression", "zstd,3"),
+            "--exclude-caches",
+        ]
+        if policy.get("one_file_system", True):
+            args.append("--one-file-system")
+        for pattern in policy.get("exclude_patterns", []):
+            args += ["--exclude", pattern]
+        if self.cycle == "weekly":
+            # A full backup: re-read and re-chunk every file so a stale files cache cannot hide a
+            # change (mtime/size/inode unchanged but content changed).
+            args.append("--files-cache=disabled")
+        args += [f"{repo['location']}::{self.archive}", *policy["sources"]]
+        return self.borg.run(args, repo, log, stdout_json=True)
+
+    def verify(self, log: TextIO, record: dict[str, Any]) -> str:
+        repo = self.config["repository"]
+        args: list[str] | None = None
+        if self.cycle == "weekly":
+            args = [
+                "check",
+                "--repository-only",
+                "--log-json",
+                "--lock-wait",
+                str(self.borg.lock_wait),
+            ]
+            max_duration = int(self.policy.get("check_max_duration_seconds", 0))
+            if max_duration:
+                args += ["--max-duration", str(max_duration)]
+        elif self.cycle == "monthly":
+            args = ["check", "--verify-data", "--log-json", "--lock-wait", str(self.borg.lock_wait)]
+            if self.policy.get("monthly_verify_scope", "archive") == "archive":
+                # Large repositories: --verify-data cannot be time-boxed in Borg 1.x, so read back
+                # only this month's archive (plus the repository check); the weekly time-boxed
+                # --repository-only checks cover the rest.
+                args += ["--glob-archives", self.archive]
+        if args is None:
+            record["borg_check"] = {"status": "not-scheduled"}
+            return "success"
+        step = self.borg.run([*args, repo["location"]], repo, log)
+        self.steps["check"] = step.as_dict()
+        record["borg_check"] = {
+            "status": "passed" if step.returncode == 0 else "failed",
+            "mode": "repository-only" if self.cycle == "weekly" else "verify-data",
+            "duration_seconds": step.duration,
+        }
+        if step.returncode != 0:
+            self.reasons.append(self.explain(step, "borg check"))
+            return "failed"
+        return "success"
+
+    def offsite(self, log: TextIO, record: dict[str, Any]) -> str:
+        repo = self.config.get("offsite_repository")
+        if self.cycle != "monthly" or not repo or not self.policy.get("offsite", True):
+            return "success"
+        # An independent second repository with its own key, written by its own borg create
+        # (never a copy of the primary repository's directory).
+        step = self.create(repo, log)
+        self.steps["offsite_create"] = step.as_dict()
+        record["offsite"] = {
+            "repository": repo["location"],
+            "status": step.status,
+            "exit_code": step.returncode,
+            "stats": ((step.output or {}).get("archive") or {}).get("stats"),
+        }
+        if step.status in ("failed", "skipped"):
+            self.reasons.append(self.explain(step, "off-site borg create"))
+            return "failed"
+        return step.status
+
+    def hooks(self, which: str, record: dict[str, Any]) -> bool:
+        results = []
+        ok = True
+        for command in self.policy.get(which, []):
+            started = time.monotonic()
+            try:
+                proc = subprocess.run(
+                    ["/bin/sh", "-c", command],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    timeout=int(self.policy.get("hook_timeout_seconds", 3600)),
+                    check=False,
+                    env={
+                        **os.environ,
+                        "BANGKA_BACKUP_POLICY": self.policy_name,
+                        "BANGKA_BACKUP_CYCLE": self.cycle,
+                        "BANGKA_BACKUP_ARCHIVE": self.archive,
+                    },
+                )
+                rc: int | None = proc.returncode
+                tail = (proc.stderr or proc.stdout)[-500:]
+            except subprocess.TimeoutExpired:
+                rc, tail = None, "timed out"
+            results.append(
+                {
+                    "command": command,
+                    "exit_code": rc,
+                    "duration_seconds": round(time.monotonic() - started, 3),
+                    "output_tail": tail,
+                }
+            )
+            if rc != 0:
+                ok = False
+                self.reasons.append(
+                    f"{which[:-1].replace('_', '-')} {command!r} failed: {tail.strip()}"
+                )
+                break
+        if results:
+            record[which] = results
+        return ok
+
+    @staticmethod
+    def explain(step: StepResult, what: str) -> str:
+        if step.returncode is not None and step.returncode >= 128:
+            return f"{what} was killed by signal {step.returncode - 128}"
+        detail = "; ".join(step.errors[-3:]) or "no message"
+        ids = f" [{', '.join(step.msgids)}]" if step.msgids else ""
+        return f"{what} exited with {step.returncode}{ids}: {detail}"
+
+    @staticmethod
+    def worst(a: str, b: str) -> str:
+        order = ["success", "warning", "skipped", "failed"]
+        return max(a, b, key=order.index)
+
+    def finish(self, record: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        end = now_in(self.tz)
+        record["end"] = end.isoformat()
+        record["duration_seconds"] = round((end - self.started).total_seconds(), 3)
+        record["steps"] = self.steps
+        if self.reasons and not record.get("reason"):
+            record["reason"] = " | ".join(self.reasons)
+        if record["status"] == "warning" and not record.get("reason"):
+            record["reason"] = "; ".join(record.get("warnings", [])[:3]) or "borg reported warnings"
+        record.setdefault("exit_code", None)
+        record.setdefault("msgids", [])
+        record.setdefault("warnings", [])
+        if not self.log_path.exists():
+            record["log_path"] = None
+        record["notifications"] = notify(self.config, record)
+        write_json_atomic(self.record_path, record)
+        return STATUS_EXIT[record["status"]], record
+
+
+# --------------------------------------------------------------------------- repository set-up
+
+
+def ensure_repository(config: dict[str, Any], which: str) -> dict[str, Any]:
+    """Initialise the repository with repokey-blake2 unless it exists. Idempotent."""
+    repo = config.get(which)
+    if not repo:
+        return {"repository": which, "changed": False, "configured": False}
+    borg = Borg(config)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        info = borg.run(["info", "--json", "--log-json", repo["location"]], repo, log)
+        if info.returncode == 0:
+            return {"repository": repo["location"], "changed": False, "configured": True}
+        if (
+            "Repository.DoesNotExist" not in info.msgids
+            and "Repository.InvalidRepository" not in info.msgids
+        ):
+            raise RuntimeError(Run.explain(info, f"borg info {repo['location']}"))
+        args = ["init", "--log-json", "--encryption", repo.get("encryption", "repokey-blake2")]
+        if repo.get("make_parent_dirs"):
+            args.append("--make-parent-dirs")
+        init = borg.run([*args, repo["location"]], repo, log)
+        if init.returncode != 0:
+            raise RuntimeError(Run.explain(init, f"borg init {repo['location']}"))
+    return {"repository": repo["location"], "changed": True, "configured": True}
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bangka-backup",
+        description="SI CEKAT backup wrapper: one Borg run per step, one record per run.",
+    )
+    parser.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG))
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one cycle of one policy and write its record")
+    run.add_argument("--policy", required=True)
+    run.add_argument("--cycle", required=True, choices=CYCLES)
+    run.add_argument(
+        "--only-on-schedule-day",
+        action="store_true",
+        help="exit quietly unless today (in the policy's time zone) is this cycle's day; cron, "
+        "which knows no time zones, fires every cycle daily with this flag",
+    )
+    run.add_argument(
+        "--on-demand",
+        action="store_true",
+        help="run even when a larger cycle is scheduled today (backup_now.yml uses this)",
+    )
+    sub.add_parser("init", help="initialise the repositories (idempotent); prints JSON")
+    export = sub.add_parser("key-export", help="print the repository key (for key escrow)")
+    export.add_argument("--offsite", action="store_true")
+    sub.add_parser("validate", help="check the configuration file and exit")
+    args = parser.parse_args(argv)
+
+    os.umask(0o027)
+    handlers = {
+        "validate": cmd_validate,
+        "init": cmd_init,
+        "key-export": cmd_key_export,
+        "run": cmd_run,
+    }
+    try:
+        config = load_config(args.config)
+        return handlers[args.command](config, args)
+    except ConfigError as exc:
+        print(f"bangka-backup: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as exc:
+        print(f"bangka-backup: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def cmd_validate(config: dict[str, Any], args: argparse.Namespace) -> int:
+    print(f"{args.config}: ok ({len(config['policies'])} policies)")
+    return EXIT_OK
+
+
+def cmd_init(config: dict[str, Any], args: argparse.Namespace) -> int:
+    results = [ensure_repository(config, "repository")]
+    results.append(ensure_repository(config, "offsite_repository"))
+    print(json.dumps({"changed": any(r["changed"] for r in results), "results": results}))
+    return EXIT_OK
+
+
+def cmd_key_export(config: dict[str, Any], args: argparse.Namespace) -> int:
+    repo = config.get("offsite_repository" if args.offsite else "repository")
+    if not repo:
+        raise ConfigError(f"{args.config}: no off-site repository configured")
+    borg = Borg(config)
+    proc = subprocess.run(
+        [borg.binary, "key", "export", repo["location"]],
+        env=borg.env(repo),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr.strip(), file=sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(proc.stdout)
+    return EXIT_OK
+
+
+def cmd_run(config: dict[str, Any], args: argparse.Namespace) -> int:
+    run = Run(config, args.policy, args.cycle, args.config)
+    if args.only_on_schedule_day and not run.is_schedule_day():
+        return EXIT_OK
+    code, record = run.execute(args.on_demand)
+    reason = f" ({record['reason']})" if record.get("reason") else ""
+    print(f"{record['status']}: {record['archive']}{reason}")
+    print(f"record: {record['record_path']}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

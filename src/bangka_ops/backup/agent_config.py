@@ -1,0 +1,65 @@
+"""The on-host configuration of ``bangka-backup``, assembled on the controller.
+
+The ``borg_agent`` role calls :func:`build` through its filter plugin and writes the result as
+``/etc/bangka-backup/config.json``; :mod:`bangka_ops.backup.agent` reads it on the host.
+Keeping the assembly here (not in Jinja) makes it testable and keeps the template trivial.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bangka_ops.backup import schedule
+
+POLICY_KEYS_FOR_HOST = (
+    "category",
+    "sources",
+    "exclude_patterns",
+    "compression",
+    "one_file_system",
+    "rpo_hours",
+    "rto_hours",
+    "pre_hooks",
+    "post_hooks",
+    "hook_timeout_seconds",
+    "check_max_duration_seconds",
+    "monthly_verify_scope",
+    "offsite",
+    "retention",
+)
+
+
+def build(host: str, policies: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    runs = schedule.plan(
+        host,
+        policies,
+        settings.get("min_window_minutes"),
+        int(settings.get("randomized_delay_minutes", 10)),
+    )
+    host_policies: dict[str, Any] = {}
+    for policy in policies:
+        entry = {k: policy[k] for k in POLICY_KEYS_FOR_HOST if policy.get(k) is not None}
+        cycles: dict[str, Any] = {}
+        for run in runs:
+            if run["policy"] != policy["name"]:
+                continue
+            cycles[run["cycle"]] = {
+                k: run[k] for k in ("weekday", "day", "hour", "minute") if run[k] is not None
+            }
+        entry["cycles"] = cycles
+        entry["timezone"] = (policy.get("window") or {}).get("timezone", "Asia/Jakarta")
+        host_policies[policy["name"]] = entry
+    config: dict[str, Any] = {
+        "schema_version": 1,
+        "host": host,
+        "timezone": settings.get("timezone", "Asia/Jakarta"),
+        "records_dir": settings["records_dir"],
+        "state_dir": settings["state_dir"],
+        "lock_wait_seconds": int(settings.get("lock_wait_seconds", 600)),
+        "repository": settings["repository"],
+        "policies": host_policies,
+    }
+    for optional in ("offsite_repository", "ssh", "notify"):
+        if settings.get(optional):
+            config[optional] = settings[optional]
+    return config

@@ -1,0 +1,61 @@
+"""Reading the run records that ``bangka-backup`` writes (schema in ``schemas/``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SCHEMA_FILE = "backup-run-record.v1.schema.json"
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("bangka_ops.schemas").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validate(record: Any) -> list[str]:
+    """Schema problems of one record, as ``field: message`` strings (empty when valid)."""
+    validator = jsonschema.Draft202012Validator(schema())
+    return [
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
+        for error in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
+    ]
+
+
+def iter_records(root: Path) -> Iterator[dict[str, Any] | RecordProblem]:
+    """Every run record under ``root`` in name order (archive names sort by time within a
+    policy); unreadable or invalid files are yielded as problems, never raised."""
+    for path in sorted(root.rglob("*.json")):
+        if path.name.startswith(".tmp-"):
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            yield RecordProblem(path, f"line {exc.lineno}: invalid JSON ({exc.msg})")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            yield RecordProblem(path, f"cannot read: {exc}")
+            continue
+        problems = validate(record)
+        if problems:
+            yield RecordProblem(path, "; ".join(problems[:5]))
+            continue
+        yield record

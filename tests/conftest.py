@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bangka_ops.backup import agent
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BorgSetup:
+    """A real local Borg repository, a source tree and a wrapper configuration around them."""
+
+    root: Path
+    config_path: Path
+    config: dict[str, Any]
+    passphrase: str
+    source: Path
+    repo: Path
+
+    def write_config(self) -> None:
+        self.config_path.write_text(json.dumps(self.config, indent=2))
+
+    def wrapper(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run the wrapper as the host runs it: a separate process, its own argv."""
+        self.write_config()
+        return subprocess.run(
+            [sys.executable, agent.__file__, "--config", str(self.config_path), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
+
+    def run(
+        self, policy: str = "docs", cycle: str = "daily", *extra: str
+    ) -> tuple[int, dict[str, Any]]:
+        proc = self.wrapper("run", "--policy", policy, "--cycle", cycle, *extra)
+        assert proc.returncode != agent.EXIT_USAGE, proc.stderr
+        path = next(
+            line.split(": ", 1)[1]
+            for line in proc.stdout.splitlines()
+            if line.startswith("record: ")
+        )
+        return proc.returncode, json.loads(Path(path).read_text())
+
+    def borg(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            "BORG_PASSPHRASE": self.passphrase,
+            "BORG_BASE_DIR": str(self.root / "borg-base"),
+            "PATH": "/usr/bin:/bin",
+        }
+        return subprocess.run(["borg", *args], env=env, capture_output=True, text=True, check=False)
+
+    def archives(self) -> list[str]:
+        proc = self.borg("list", "--short", str(self.repo))
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+
+@pytest.fixture
+def borg_setup(tmp_path: Path) -> BorgSetup:
+    if shutil.which("borg") is None:
+        pytest.fail("borg is not installed: run scripts/setup.sh")
+    passphrase = secrets.token_urlsafe(24)
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(mode=0o700)
+    pass_file = secrets_dir / "repository.pass"
+    pass_file.write_text(passphrase + "\n")
+    pass_file.chmod(0o400)
+    source = tmp_path / "source"
+    (source / "surat").mkdir(parents=True)
+    (source / "surat" / "undangan.txt").write_text("Undangan rapat paripurna DPRD\n" * 50)
+    (source / "anggaran.csv").write_text(
+        "kode,uraian,anggaran\n5.1.01,Belanja Pegawai,1250000000\n"
+    )
+    repo = tmp_path / "repo"
+    config: dict[str, Any] = {
+        "schema_version": 1,
+        "host": "web-01",
+        "timezone": "Asia/Jakarta",
+        "records_dir": str(tmp_path / "records"),
+        "state_dir": str(tmp_path / "state"),
+        "lock_wait_seconds": 2,
+        "repository": {
+            "location": str(repo),
+            "passphrase_file": str(pass_file),
+            "make_parent_dirs": True,
+            "base_dir": str(tmp_path / "borg-base"),
+        },
+        "policies": {
+            "docs": {
+                "category": "critical",
+                "sources": [str(source)],
+                "exclude_patterns": ["*.tmp"],
+                "rpo_hours": 24,
+                "rto_hours": 4,
+                # Weekday 0 / day 0 never come, so nothing is "covered" unless a test says so.
+                "cycles": {"daily": {}, "weekly": {"weekday": 0}, "monthly": {"day": 0}},
+            }
+        },
+    }
+    setup = BorgSetup(tmp_path, tmp_path / "config.json", config, passphrase, source, repo)
+    init = setup.wrapper("init")
+    assert init.returncode == 0, init.stderr
+    return setup
