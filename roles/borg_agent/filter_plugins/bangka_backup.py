@@ -1,5 +1,6 @@
-"""Filters of the borg_agent role; the logic lives (and is tested) in the bangka_ops package,
-which is installed in the controller's virtual environment by scripts/setup.sh."""
+"""Filters of the borg_agent and borg_admin roles (one file; borg_admin links to it). The logic
+lives, and is tested, in the bangka_ops package, which scripts/setup.sh installs in the
+controller's virtual environment."""
 
 from __future__ import annotations
 
@@ -61,6 +62,10 @@ def agent_configuration(
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def admin_configuration(clients: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    return agent_config.build_admin(clients, settings)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -68,4 +73,5 @@ class FilterModule:
             "bangka_backup_schedule": agent_plan,
             "bangka_backup_host_clock": host_clock,
             "bangka_backup_agent_config": agent_configuration,
+            "bangka_backup_admin_config": admin_configuration,
         }

@@ -59,6 +59,11 @@ STATUS_EXIT = {
 }
 # Borg msgids that mean "the repository is busy", not "the backup is broken".
 LOCK_MSGIDS = {"LockTimeout", "LockFailed", "LockError"}
+NO_REPOSITORY_MSGIDS = {
+    "Repository.DoesNotExist",
+    "Repository.InvalidRepository",
+    "InvalidRepository",
+}
 
 
 class ConfigError(Exception):
@@ -350,9 +355,23 @@ def host_lock(path: Path, wait_seconds: int) -> Iterator[bool]:
 # --------------------------------------------------------------------------- notifications
 
 
+RECORD_SUMMARY_KEYS = (
+    "host",
+    "policy",
+    "category",
+    "cycle",
+    "status",
+    "reason",
+    "archive",
+    "start",
+    "end",
+    "exit_code",
+    "repository",
+)
+
+
 def notify(config: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Deliver a failure/warning notice. Delivery problems are returned, never raised: a
-    notification that cannot be sent must not change the backup's result."""
+    """Notify about a backup run whose status is in ``notify.on``."""
     settings = config.get("notify") or {}
     if record["status"] not in settings.get("on", ["failed", "warning", "skipped"]):
         return []
@@ -373,38 +392,27 @@ def notify(config: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any
             f"Catatan / Record  : {record.get('record_path', '-')}",
         ]
     )
+    summary = {k: record.get(k) for k in RECORD_SUMMARY_KEYS}
+    return send_notifications(settings, subject, body, summary)
+
+
+def send_notifications(
+    settings: dict[str, Any], subject: str, body: str, summary: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Deliver one notice to every configured channel. Delivery problems are returned, never
+    raised: a notification that cannot be sent must not change the result it reports."""
     results: list[dict[str, Any]] = []
     timeout = float(settings.get("timeout_seconds", 10))
     if settings.get("webhook_url"):
-        results.append(_deliver_webhook(settings["webhook_url"], subject, record, timeout))
+        payload = {"text": subject, "summary": summary}
+        results.append(_deliver_webhook(settings["webhook_url"], payload, timeout))
     email = settings.get("email")
     if email and email.get("to"):
         results.append(_deliver_email(email, subject, body, timeout))
     return results
 
 
-def _deliver_webhook(
-    url: str, subject: str, record: dict[str, Any], timeout: float
-) -> dict[str, Any]:
-    payload = {
-        "text": subject,
-        "summary": {
-            k: record.get(k)
-            for k in (
-                "host",
-                "policy",
-                "category",
-                "cycle",
-                "status",
-                "reason",
-                "archive",
-                "start",
-                "end",
-                "exit_code",
-                "repository",
-            )
-        },
-    }
+def _deliver_webhook(url: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 (admin-configured https/http endpoint)
         url,
         data=json.dumps(payload).encode(),
@@ -469,13 +477,27 @@ class Run:
         self.cycle = cycle
         self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
         self.borg = Borg(config)
-        self.started = now_in(self.tz)
-        self.archive = archive_name(config["host"], policy_name, cycle, self.started)
         self.records_dir = Path(config["records_dir"]) / policy_name
-        self.record_path = self.records_dir / f"{self.archive}.json"
-        self.log_path = self.records_dir / f"{self.archive}.log.jsonl"
+        self.state_dir = Path(config.get("state_dir", "/var/lib/bangka-backup"))
+        self.name_run(now_in(self.tz))
         self.steps: dict[str, dict[str, Any]] = {}
         self.reasons: list[str] = []
+
+    def name_run(self, started: dt.datetime) -> None:
+        self.started = started
+        self.archive = archive_name(self.config["host"], self.policy_name, self.cycle, started)
+        self.record_path = self.records_dir / f"{self.archive}.json"
+        self.log_path = self.records_dir / f"{self.archive}.log.jsonl"
+
+    def claim_unique_name(self) -> None:
+        """Archive names carry seconds; two runs of one policy and cycle in the same second
+        (on demand) would collide. Under the host lock, move to the next second if needed."""
+        last_file = self.state_dir / "last-archive-name"
+        last = last_file.read_text(encoding="utf-8").strip() if last_file.exists() else ""
+        while self.archive == last:
+            time.sleep(1.0 - dt.datetime.now(self.tz).microsecond / 1e6)
+            self.name_run(now_in(self.tz))
+        last_file.write_text(self.archive + "\n", encoding="utf-8")
 
     def is_schedule_day(self) -> bool:
         settings = self.policy["cycles"].get(self.cycle) or {}
@@ -518,14 +540,15 @@ class Run:
             record.update(status="covered", covered_by=covering, exit_code=0)
             record["reason"] = f"covered by the {covering} cycle scheduled the same day"
             return self.finish(record)
-        lock_path = Path(self.config.get("state_dir", "/var/lib/bangka-backup")) / "run.lock"
-        with host_lock(lock_path, self.borg.lock_wait) as locked:
+        with host_lock(self.state_dir / "run.lock", self.borg.lock_wait) as locked:
             if not locked:
                 record.update(status="skipped", skipped="locked", exit_code=None)
                 record["reason"] = (
                     f"another backup run held the host lock for {self.borg.lock_wait} s"
                 )
                 return self.finish(record)
+            self.claim_unique_name()
+            record.update(self.base_record())
             self.records_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
             with open(self.log_path, "w", encoding="utf-8") as log:
                 os.chmod(self.log_path, 0o640)
@@ -724,10 +747,9 @@ def ensure_repository(config: dict[str, Any], which: str) -> dict[str, Any]:
         info = borg.run(["info", "--json", "--log-json", repo["location"]], repo, log)
         if info.returncode == 0:
             return {"repository": repo["location"], "changed": False, "configured": True}
-        if (
-            "Repository.DoesNotExist" not in info.msgids
-            and "Repository.InvalidRepository" not in info.msgids
-        ):
+        # An empty directory made by the server role reads as "not a valid repository"; init
+        # refuses a directory that has content, so this never overwrites anything.
+        if not NO_REPOSITORY_MSGIDS & set(info.msgids):
             raise RuntimeError(Run.explain(info, f"borg info {repo['location']}"))
         args = ["init", "--log-json", "--encryption", repo.get("encryption", "repokey-blake2")]
         if repo.get("make_parent_dirs"):
@@ -766,6 +788,18 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("key-export", help="print the repository key (for key escrow)")
     export.add_argument("--offsite", action="store_true")
     sub.add_parser("validate", help="check the configuration file and exit")
+    sub.add_parser(
+        "archives",
+        help="print, as JSON, the archives this host's run records say were created "
+        "(the admin's tamper check compares them with the repository)",
+    )
+    passthrough = sub.add_parser(
+        "borg",
+        help="run any borg command against this host's repository with its key and SSH settings "
+        "(BORG_REPO is set, so '::ARCHIVE' works); e.g. bangka-backup borg list --short",
+    )
+    passthrough.add_argument("--offsite", action="store_true")
+    passthrough.add_argument("borg_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
     os.umask(0o027)
@@ -774,6 +808,8 @@ def main(argv: list[str] | None = None) -> int:
         "init": cmd_init,
         "key-export": cmd_key_export,
         "run": cmd_run,
+        "borg": cmd_borg,
+        "archives": cmd_archives,
     }
     try:
         config = load_config(args.config)
@@ -798,10 +834,49 @@ def cmd_init(config: dict[str, Any], args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_key_export(config: dict[str, Any], args: argparse.Namespace) -> int:
-    repo = config.get("offsite_repository" if args.offsite else "repository")
+def created_archives(records_dir: Path) -> Iterator[dict[str, Any]]:
+    """Archives that run records say exist: borg create finished (exit 0 or 1) in that run.
+    Unreadable records are skipped here; the reports flag them."""
+    for path in sorted(records_dir.glob("*/*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        create = (record.get("steps") or {}).get("create") or {}
+        if create.get("exit_code") in (0, 1):
+            yield {"archive": record["archive"], "end": record.get("end"), "record": str(path)}
+
+
+def cmd_archives(config: dict[str, Any], args: argparse.Namespace) -> int:
+    archives = list(created_archives(Path(config["records_dir"])))
+    report = {
+        "host": config["host"],
+        "repository": config["repository"]["location"],
+        "archives": archives,
+    }
+    print(json.dumps(report, indent=1))
+    return EXIT_OK
+
+
+def selected_repository(config: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    repo: dict[str, Any] | None = config.get("offsite_repository" if args.offsite else "repository")
     if not repo:
         raise ConfigError(f"{args.config}: no off-site repository configured")
+    return repo
+
+
+def cmd_borg(config: dict[str, Any], args: argparse.Namespace) -> int:
+    repo = selected_repository(config, args)
+    borg = Borg(config)
+    borg_args = args.borg_args[1:] if args.borg_args[:1] == ["--"] else args.borg_args
+    if not borg_args:
+        raise ConfigError("borg: give the borg command to run, e.g. 'list --short'")
+    env = {**borg.env(repo), "BORG_REPO": repo["location"]}
+    return subprocess.run([borg.binary, *borg_args], env=env, check=False).returncode
+
+
+def cmd_key_export(config: dict[str, Any], args: argparse.Namespace) -> int:
+    repo = selected_repository(config, args)
     borg = Borg(config)
     proc = subprocess.run(
         [borg.binary, "key", "export", repo["location"]],

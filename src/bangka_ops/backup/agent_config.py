@@ -63,3 +63,47 @@ def build(host: str, policies: list[dict[str, Any]], settings: dict[str, Any]) -
         if settings.get(optional):
             config[optional] = settings[optional]
     return config
+
+
+def build_admin(clients: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+    """Configuration of ``bangka-backup-maintenance`` on the admin host.
+
+    ``clients``: ``{name, repository, policies}`` per agent (its inventory name, the repository
+    location the agent uses, and its ``borg_agent_policies``); the passphrase files are named
+    after the client. With ``settings["server"]`` (user, address, port, repos_dir) the admin
+    reaches each repository on that server by the address it knows, whatever the agent uses.
+    """
+    server = settings.get("server") or {}
+    config_clients: dict[str, Any] = {}
+    for client in clients:
+        location = client["repository"]
+        if server:
+            location = (
+                f"ssh://{server['user']}@{server['address']}:{server['port']}"
+                f"{server['repos_dir']}/{client['name']}"
+            )
+        policies = {
+            policy["name"]: {
+                "cycles": sorted(policy.get("cycles") or {}, key=schedule.CYCLES.index),
+                "retention": policy.get("retention") or {},
+            }
+            for policy in client["policies"]
+        }
+        config_clients[client["name"]] = {
+            "repository": {
+                "location": location,
+                "passphrase_file": f"{settings['secrets_dir']}/{client['name']}.pass",
+            },
+            "policies": policies,
+        }
+    config: dict[str, Any] = {
+        "schema_version": 1,
+        "timezone": settings.get("timezone", "Asia/Jakarta"),
+        "state_dir": settings["state_dir"],
+        "lock_wait_seconds": int(settings.get("lock_wait_seconds", 600)),
+        "clients": config_clients,
+    }
+    for optional in ("ssh", "notify"):
+        if settings.get(optional):
+            config[optional] = settings[optional]
+    return config

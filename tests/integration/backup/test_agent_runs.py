@@ -367,3 +367,11 @@ def test_init_is_idempotent(borg_setup: BorgSetup) -> None:
     assert json.loads(proc.stdout)["changed"] is False
     key = borg_setup.wrapper("key-export", check=True)
     assert key.stdout.startswith("BORG_KEY ")
+
+
+def test_back_to_back_runs_in_one_second_get_distinct_archives(borg_setup: BorgSetup) -> None:
+    first = borg_setup.run("docs", "daily", "--on-demand")[1]
+    second = borg_setup.run("docs", "daily", "--on-demand")[1]
+    assert (first["status"], second["status"]) == ("success", "success")
+    assert first["archive"] != second["archive"]
+    assert sorted(borg_setup.archives()) == sorted([first["archive"], second["archive"]])

@@ -81,3 +81,36 @@ def test_the_controller_built_configuration_is_what_the_wrapper_accepts(tmp_path
     assert cycles["weekly"]["weekday"] in (6, 7)
     assert cycles["monthly"]["day"] in (2, 3)
     assert "window" not in loaded["policies"]["dokumen"]
+
+
+def test_admin_configuration_names_every_client_repository_and_retention() -> None:
+    clients = [
+        {
+            "name": "fs01",
+            "repository": "ssh://borg@backup01:22/srv/borg/repos/fs01",
+            "policies": [
+                {
+                    "name": "dokumen",
+                    "cycles": {"monthly": {"day": 1}, "daily": {}},
+                    "retention": {"daily": 14},
+                }
+            ],
+        }
+    ]
+    config = agent_config.build_admin(
+        clients,
+        {
+            "state_dir": "/var/lib/bangka-backup-admin",
+            "secrets_dir": "/etc/bangka-backup-admin/secrets",
+        },
+    )
+    fs01 = config["clients"]["fs01"]
+    assert fs01["repository"] == {
+        "location": "ssh://borg@backup01:22/srv/borg/repos/fs01",
+        "passphrase_file": "/etc/bangka-backup-admin/secrets/fs01.pass",
+    }
+    assert fs01["policies"]["dokumen"] == {
+        "cycles": ["daily", "monthly"],
+        "retention": {"daily": 14},
+    }
+    assert "passphrase" not in str(config).replace("passphrase_file", "")

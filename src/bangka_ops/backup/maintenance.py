@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+"""bangka-backup-maintenance: the admin host's tamper check, prune and compact (SI CEKAT).
+
+Deployed by the ``borg_admin`` role beside ``agent.py`` (standard library only). It reaches every
+client repository with the admin key, which the repository server accepts only from the admin
+host and without ``--append-only``: the only path that can free space.
+
+Order matters. Clients write through ``borg serve --append-only``; in Borg 1.x a client's
+``delete``/``prune`` still "succeeds" but only appends a transaction, so it can be rolled back —
+until someone compacts in normal mode. Hence, per client:
+
+1. **Tamper check.** Expected archives = the archives the admin saw at its last verification,
+   plus the archives the client's run records announce, minus the archives the admin pruned.
+   Any expected archive missing from ``borg list`` stops this client: nothing is pruned or
+   compacted, a notification goes out, and ``playbooks/backup_rollback.yml`` can restore the
+   repository to its state at the last verification.
+2. **Prune** each policy and cycle by its own retention (``--glob-archives`` per
+   ``{host}-{policy}-{cycle}-*``), then **compact**.
+3. Save the verified listing and time (the rollback point).
+
+Exit codes: 0 all clients fine, 2 a Borg step failed, 3 tampering detected (takes precedence),
+64 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+try:
+    from bangka_ops.backup import agent
+except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/maintenance.py
+    import agent  # type: ignore[import-not-found, no-redef]
+
+DEFAULT_CONFIG = "/etc/bangka-backup-admin/config.json"
+EXIT_OK, EXIT_FAILED, EXIT_TAMPERED, EXIT_USAGE = 0, 2, 3, 64
+KEEP_FLAG = {"daily": "--keep-daily", "weekly": "--keep-weekly", "monthly": "--keep-monthly"}
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise agent.ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise agent.ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    for key in ("state_dir", "clients"):
+        if key not in config:
+            raise agent.ConfigError(f"{path}: missing required field '{key}'")
+    for name, client in config["clients"].items():
+        for key in ("repository", "policies"):
+            if key not in client:
+                raise agent.ConfigError(f"{path}: clients.{name}: missing required field '{key}'")
+    return config
+
+
+class ClientState:
+    """What the admin last verified for one client: listing, time, and what it pruned itself."""
+
+    def __init__(self, state_dir: Path, client: str) -> None:
+        self.path = state_dir / "clients" / f"{client}.json"
+        self.announced_path = state_dir / "announced" / f"{client}.json"
+        data: dict[str, Any] = {}
+        if self.path.exists():
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        self.verified_at: str | None = data.get("verified_at")
+        self.archives: set[str] = set(data.get("archives", []))
+        self.pruned: set[str] = set(data.get("pruned", []))
+
+    def announced(self) -> set[str]:
+        """Archives the client's run records claim (copied here by backup_maintenance.yml)."""
+        if not self.announced_path.exists():
+            return set()
+        data = json.loads(self.announced_path.read_text(encoding="utf-8"))
+        return {item["archive"] for item in data.get("archives", [])}
+
+    def save(self, archives: set[str], verified_at: str) -> None:
+        agent.write_json_atomic(
+            self.path,
+            {
+                "verified_at": verified_at,
+                "archives": sorted(archives),
+                "pruned": sorted(self.pruned),
+            },
+        )
+
+
+class Maintenance:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.borg = agent.Borg(config)
+        self.state_dir = Path(config["state_dir"])
+        self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
+
+    def list_archives(self, repo: dict[str, Any], log: Any) -> tuple[set[str], agent.StepResult]:
+        step = self.borg.run(
+            [
+                "list",
+                "--json",
+                "--log-json",
+                "--lock-wait",
+                str(self.borg.lock_wait),
+                repo["location"],
+            ],
+            repo,
+            log,
+            stdout_json=True,
+        )
+        names = {a["name"] for a in (step.output or {}).get("archives", [])}
+        return names, step
+
+    def client(self, name: str, prune: bool) -> dict[str, Any]:
+        settings = self.config["clients"][name]
+        repo = settings["repository"]
+        state = ClientState(self.state_dir, name)
+        result: dict[str, Any] = {"client": name, "repository": repo["location"]}
+        log_path = self.state_dir / "logs" / f"{name}.log.jsonl"
+        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        with open(log_path, "a", encoding="utf-8") as log:
+            current, listing = self.list_archives(repo, log)
+            if listing.returncode != 0:
+                result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
+                return result
+            expected = (state.archives | state.announced()) - state.pruned
+            missing = sorted(expected - current)
+            result["archives"] = len(current)
+            if missing:
+                result.update(
+                    status="tampered",
+                    missing=missing,
+                    last_verified_at=state.verified_at,
+                    reason=(
+                        f"{len(missing)} archive(s) known to the admin are gone from the "
+                        f"repository (first: {missing[0]}); nothing was pruned or compacted. "
+                        f"Roll back with playbooks/backup_rollback.yml -e "
+                        f"backup_rollback_client={name}"
+                    ),
+                )
+                return result
+            if prune:
+                failure = self.prune_and_compact(name, settings, repo, log, result)
+                if failure:
+                    result.update(status="failed", reason=failure)
+                    return result
+                after, listing = self.list_archives(repo, log)
+                if listing.returncode != 0:
+                    result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
+                    return result
+                state.pruned |= current - after
+                result["pruned"] = sorted(current - after)
+                current = after
+            # Full precision: the rollback keeps exactly the segments written up to this moment.
+            verified_at = dt.datetime.now(self.tz).isoformat()
+            state.save(current, verified_at)
+            result.update(status="ok", verified_at=verified_at, archives=len(current))
+        return result
+
+    def prune_and_compact(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        repo: dict[str, Any],
+        log: Any,
+        result: dict[str, Any],
+    ) -> str | None:
+        lock = ["--lock-wait", str(self.borg.lock_wait)]
+        for policy, policy_settings in sorted(settings["policies"].items()):
+            retention = policy_settings.get("retention") or {}
+            for cycle in policy_settings.get("cycles", list(KEEP_FLAG)):
+                keep = int(retention.get(cycle, {"daily": 7, "weekly": 4, "monthly": 12}[cycle]))
+                step = self.borg.run(
+                    [
+                        "prune",
+                        "--log-json",
+                        *lock,
+                        "--glob-archives",
+                        f"{name}-{policy}-{cycle}-*",
+                        KEEP_FLAG[cycle],
+                        str(keep),
+                        repo["location"],
+                    ],
+                    repo,
+                    log,
+                )
+                if step.returncode not in (0, 1):
+                    return agent.Run.explain(step, f"borg prune {policy} {cycle}")
+        step = self.borg.run(["compact", "--log-json", *lock, repo["location"]], repo, log)
+        result["compact_seconds"] = step.duration
+        if step.returncode not in (0, 1):
+            return agent.Run.explain(step, "borg compact")
+        return None
+
+    def run(self, clients: list[str], prune: bool) -> tuple[int, dict[str, Any]]:
+        started = agent.now_in(self.tz)
+        results = [self.client(name, prune) for name in clients]
+        tampered = [r for r in results if r["status"] == "tampered"]
+        failed = [r for r in results if r["status"] == "failed"]
+        report: dict[str, Any] = {
+            "schema_version": 1,
+            "kind": "maintenance_run" if prune else "tamper_check",
+            "start": started.isoformat(),
+            "end": agent.now_in(self.tz).isoformat(),
+            "status": "tampered" if tampered else "failed" if failed else "ok",
+            "clients": results,
+        }
+        if tampered or failed:
+            bad = tampered + failed
+            body = "\n".join(f"{r['client']}: {r['status']} - {r.get('reason')}" for r in bad)
+            report["notifications"] = agent.send_notifications(
+                self.config.get("notify") or {},
+                f"[SI CEKAT] {report['status'].upper()}: maintenance of "
+                f"{', '.join(r['client'] for r in bad)}",
+                body,
+                {"status": report["status"], "clients": bad},
+            )
+        runs_dir = self.state_dir / "runs"
+        stamp = started.strftime("%Y-%m-%dT%H-%M-%S")
+        report_path = runs_dir / f"{stamp}-{report['kind']}.json"
+        agent.write_json_atomic(report_path, report)
+        report["report_path"] = str(report_path)
+        code = EXIT_TAMPERED if tampered else EXIT_FAILED if failed else EXIT_OK
+        return code, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bangka-backup-maintenance",
+        description="Tamper check, then prune and compact, of every client repository.",
+    )
+    parser.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG))
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "tamper check, then prune and compact the clients that pass"),
+        ("check", "tamper check only; records the verified state of clients that pass"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--client", action="append", help="only this client (repeatable)")
+        cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        clients = args.client or sorted(config["clients"])
+        unknown = sorted(set(clients) - set(config["clients"]))
+        if unknown:
+            raise agent.ConfigError(f"{args.config}: unknown client(s): {', '.join(unknown)}")
+        code, report = Maintenance(config).run(clients, prune=args.command == "run")
+    except agent.ConfigError as exc:
+        print(f"bangka-backup-maintenance: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for result in report["clients"]:
+            detail = result.get("reason") or f"{result.get('archives', 0)} archives"
+            print(f"{result['client']}: {result['status']} ({detail})")
+        print(f"report: {report['report_path']}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The benchmark itself keeps working (tiny dataset; figures are not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+@pytest.mark.borg
+def test_backup_benchmark_runs_end_to_end_on_a_small_dataset() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "backup_wrapper.py"),
+            "--size-mb",
+            "8",
+            "--rounds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "median ratio wrapper/plain:" in proc.stdout
+    assert "monthly archive" in proc.stdout

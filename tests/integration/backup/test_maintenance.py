@@ -1,0 +1,167 @@
+"""Admin-side maintenance and rollback against real Borg repositories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bangka_ops.backup import maintenance, rollback
+from tests.conftest import BorgSetup
+from tests.receivers import webhook_receiver
+
+pytestmark = pytest.mark.borg
+
+
+def admin_config(setup: BorgSetup, retention: dict[str, int] | None = None) -> Path:
+    config: dict[str, Any] = {
+        "state_dir": str(setup.root / "admin-state"),
+        "lock_wait_seconds": 5,
+        "clients": {
+            "web-01": {
+                "repository": setup.config["repository"],
+                "policies": {
+                    "docs": {
+                        "cycles": ["daily", "weekly", "monthly"],
+                        "retention": retention or {"daily": 7, "weekly": 4, "monthly": 12},
+                    }
+                },
+            }
+        },
+    }
+    if "notify" in setup.config:
+        config["notify"] = setup.config["notify"]
+    path = setup.root / "admin.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def run_maintenance(config: Path, command: str = "run") -> tuple[int, dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, maintenance.__file__, "--config", str(config), command, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode != maintenance.EXIT_USAGE, proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return proc.returncode, report
+
+
+def backups(setup: BorgSetup, count: int) -> list[str]:
+    names = []
+    for _ in range(count):
+        code, record = setup.run("docs", "daily", "--on-demand")
+        assert code == 0, record.get("reason")
+        names.append(record["archive"])
+        time.sleep(1.05)  # archive names carry seconds
+    return names
+
+
+def segment_files(repo: Path) -> list[Path]:
+    return sorted(p for p in (repo / "data").glob("*/*") if p.name.isdigit())
+
+
+def test_clean_repository_is_verified_and_pruned_per_retention(borg_setup: BorgSetup) -> None:
+    names = backups(borg_setup, 3)
+    config = admin_config(borg_setup, retention={"daily": 1})
+
+    code, report = run_maintenance(config)
+
+    assert code == 0, report
+    client = report["clients"][0]
+    assert client["status"] == "ok"
+    assert client["pruned"] == sorted(names[:2])
+    assert borg_setup.archives() == [names[2]]
+    # The admin's own pruning is not mistaken for tampering next time.
+    code, report = run_maintenance(config)
+    assert code == 0
+    assert report["clients"][0]["status"] == "ok"
+
+
+def test_a_client_deletion_is_detected_and_nothing_is_compacted(borg_setup: BorgSetup) -> None:
+    names = backups(borg_setup, 2)
+    config = admin_config(borg_setup)
+    assert run_maintenance(config, "check")[0] == 0
+    assert borg_setup.wrapper("borg", "delete", f"::{names[0]}").returncode == 0
+    segments_before = segment_files(borg_setup.repo)
+
+    with webhook_receiver() as hook:
+        borg_setup.config["notify"] = {"webhook_url": hook.url}
+        config = admin_config(borg_setup)
+        code, report = run_maintenance(config)
+
+    assert code == maintenance.EXIT_TAMPERED
+    client = report["clients"][0]
+    assert client["status"] == "tampered"
+    assert client["missing"] == [names[0]]
+    assert "backup_rollback.yml" in client["reason"]
+    assert segment_files(borg_setup.repo) == segments_before
+    assert hook.received[0]["summary"]["status"] == "tampered"
+    assert report["notifications"][0]["delivered"] is True
+    assert Path(report["report_path"]).exists()
+
+
+def test_an_announced_archive_that_never_reached_the_admin_is_missed_too(
+    borg_setup: BorgSetup,
+) -> None:
+    backups(borg_setup, 1)
+    config = admin_config(borg_setup)
+    announced = json.loads(borg_setup.wrapper("archives", check=True).stdout)
+    announced["archives"].append({"archive": "web-01-docs-daily-2025-01-01T01-00-00", "end": None})
+    state = borg_setup.root / "admin-state" / "announced"
+    state.mkdir(parents=True)
+    (state / "web-01.json").write_text(json.dumps(announced))
+
+    code, report = run_maintenance(config, "check")
+
+    assert code == maintenance.EXIT_TAMPERED
+    assert report["clients"][0]["missing"] == ["web-01-docs-daily-2025-01-01T01-00-00"]
+
+
+def test_rollback_restores_archives_a_client_deleted(borg_setup: BorgSetup) -> None:
+    # The server's borg serve --append-only, on a local repository.
+    assert borg_setup.borg("config", str(borg_setup.repo), "append_only", "1").returncode == 0
+    names = backups(borg_setup, 2)
+    config = admin_config(borg_setup)
+    code, report = run_maintenance(config, "check")
+    assert code == 0
+    verified_at = report["clients"][0]["verified_at"]
+    time.sleep(0.05)
+    assert borg_setup.wrapper("borg", "delete", f"::{names[0]}").returncode == 0
+    assert borg_setup.archives() == [names[1]]
+
+    plan = rollback.main([str(borg_setup.repo), "--to", verified_at])
+    assert plan == 0
+    assert rollback.main([str(borg_setup.repo), "--to", verified_at, "--apply"]) == 0
+    # The client's cache and replay protection remember the deletion: reset them, as the
+    # rollback playbook does on the client and on the admin host.
+    repo_id = (borg_setup.repo / "config").read_text().split("id = ")[1].split()[0]
+    base = borg_setup.root / "borg-base"
+    shutil.rmtree(base / ".cache" / "borg" / repo_id)
+    (base / ".config" / "borg" / "security" / repo_id / "manifest-timestamp").unlink()
+
+    assert borg_setup.archives() == names
+    assert borg_setup.borg("check", str(borg_setup.repo)).returncode == 0
+    assert list(borg_setup.root.glob("repo.quarantine-*"))
+    code, report = run_maintenance(config, "check")
+    assert code == 0, report
+    # The client backs up again after the rollback.
+    code, record = borg_setup.run("docs", "daily", "--on-demand")
+    assert code == 0, record.get("reason")
+
+
+def test_rollback_refuses_a_time_without_offset_and_a_non_repository(tmp_path: Path) -> None:
+    assert rollback.main([str(tmp_path), "--to", "2025-05-12T12:00:00"]) == rollback.EXIT_USAGE
+    assert (
+        rollback.main([str(tmp_path), "--to", dt.datetime.now(dt.UTC).isoformat()])
+        == rollback.EXIT_USAGE
+    )
