@@ -99,37 +99,23 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
-    args = parser.parse_args()
+class Bench:
+    """A local repository, a wrapper configuration around it, and timed runs of both sides."""
 
-    work = args.keep or Path(tempfile.mkdtemp(prefix="bangka-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        source, repo, base = work / "data", work / "repo", work / "borg-base"
-        if not source.exists():
-            started = time.perf_counter()
-            files, size = generate(source, args.size_mb)
-            print(
-                f"dataset: {files} files, {size / 2**20:.0f} MiB "
-                f"in {time.perf_counter() - started:.1f} s"
-            )
+    def __init__(self, work: Path, source: Path) -> None:
+        self.source, self.repo, base = source, work / "repo", work / "borg-base"
+        shutil.rmtree(self.repo, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
         pass_file = work / "passphrase"
+        pass_file.unlink(missing_ok=True)
         pass_file.write_text("bench-passphrase-not-secret-0123456789\n")
         pass_file.chmod(0o400)
-        shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(base, ignore_errors=True)
         config: dict[str, Any] = {
             "host": "bench",
             "records_dir": str(work / "records"),
             "state_dir": str(work / "state"),
             "repository": {
-                "location": str(repo),
+                "location": str(self.repo),
                 "passphrase_file": str(pass_file),
                 "base_dir": str(base),
             },
@@ -142,48 +128,74 @@ def main() -> int:
         }
         config_path = work / "config.json"
         config_path.write_text(json.dumps(config))
-        wrapper = [sys.executable, agent.__file__, "--config", str(config_path)]
-        borg_env = agent.Borg(config).env(config["repository"])
-        subprocess.run([*wrapper, "init"], check=True, capture_output=True)
+        # Run the wrapper the way hosts do: through its shebang (Debian's python3, isolated).
+        shebang = Path(agent.__file__).read_text().splitlines()[0].removeprefix("#!").split()
+        if not Path(shebang[0]).exists():
+            shebang = [sys.executable]
+        self.wrapper = [*shebang, agent.__file__, "--config", str(config_path)]
+        self.borg_env = agent.Borg(config).env(config["repository"])
+        self.overheads: list[float] = []
+        self.plain_runs = 0
+        subprocess.run([*self.wrapper, "init"], check=True, capture_output=True)
 
-        def run(cycle: str) -> float:
-            return timed(
-                [*wrapper, "run", "--policy", "data", "--cycle", cycle, "--on-demand"],
-                dict(os.environ),
+    def wrapper_run(self, cycle: str) -> float:
+        argv = [*self.wrapper, "run", "--policy", "data", "--cycle", cycle, "--on-demand"]
+        started = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+        if proc.returncode not in (0, 1):
+            sys.exit(f"wrapper run failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+        record = json.loads(Path(proc.stdout.split("record: ")[1].strip()).read_text())
+        if cycle == "daily":
+            self.overheads.append(elapsed - record["steps"]["create"]["duration_seconds"])
+        return elapsed
+
+    def plain_run(self) -> float:
+        self.plain_runs += 1
+        argv = ["borg", "create", "--compression", "zstd,3", "--exclude-caches"]
+        argv += ["--one-file-system", f"{self.repo}::plain-{self.plain_runs}", str(self.source)]
+        return timed(argv, self.borg_env)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    args = parser.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bangka-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        source = work / "data"
+        if not source.exists():
+            started = time.perf_counter()
+            files, size = generate(source, args.size_mb)
+            print(
+                f"dataset: {files} files, {size / 2**20:.0f} MiB "
+                f"in {time.perf_counter() - started:.1f} s"
             )
-
-        initial = run("daily")
-        print(f"initial backup (wrapper, daily): {initial:.2f} s")
+        bench = Bench(work, source)
+        print(f"initial backup (wrapper, daily): {bench.wrapper_run('daily'):.2f} s")
         ratios, a_times, b_times = [], [], []
         for i in range(args.rounds):
-            a = run("daily")
-            b = timed(
-                [
-                    "borg",
-                    "create",
-                    "--compression",
-                    "zstd,3",
-                    "--exclude-caches",
-                    "--one-file-system",
-                    f"{repo}::plain-{i}",
-                    str(source),
-                ],
-                borg_env,
-            )
+            a, b = bench.wrapper_run("daily"), bench.plain_run()
             a_times.append(a)
             b_times.append(b)
             ratios.append(a / b)
             print(
                 f"round {i + 1}: wrapper {a:.3f} s  plain borg create {b:.3f} s  ratio {a / b:.3f}"
             )
-        weekly = run("weekly")
-        monthly = run("monthly")
+        weekly, monthly = bench.wrapper_run("weekly"), bench.wrapper_run("monthly")
+        a_median, b_median = statistics.median(a_times), statistics.median(b_times)
         print()
-        print(
-            f"unchanged daily, median: wrapper {statistics.median(a_times):.3f} s, "
-            f"plain {statistics.median(b_times):.3f} s"
-        )
+        print(f"unchanged daily, median: wrapper {a_median:.3f} s, plain {b_median:.3f} s")
         print(f"median ratio wrapper/plain: {statistics.median(ratios):.3f}  (target <= 1.05)")
+        print(f"ratio of the medians: {a_median / b_median:.3f}")
+        overhead_ms = statistics.median(bench.overheads) * 1000
+        print(f"wrapper's own cost per run (wall time minus its borg create): {overhead_ms:.0f} ms")
         print(f"weekly full (files cache disabled + check --repository-only): {weekly:.2f} s")
         print(f"monthly archive (create + check --verify-data of the archive): {monthly:.2f} s")
     finally:

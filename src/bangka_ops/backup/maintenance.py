@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python3 -Es
 """bangka-backup-maintenance: the admin host's tamper check, prune and compact (SI CEKAT).
 
 Deployed by the ``borg_admin`` role beside ``agent.py`` (standard library only). It reaches every

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python3 -I
 """bangka-borg-rollback: return a client repository to its state at a given time (SI CEKAT).
 
 Runs on the repository server (deployed by the ``borg_server`` role, standard library only),
