@@ -211,7 +211,14 @@ class Borg:
         return env
 
     def run(
-        self, args: list[str], repo: dict[str, Any], log: TextIO, stdout_json: bool = False
+        self,
+        args: list[str],
+        repo: dict[str, Any],
+        log: TextIO,
+        *,
+        stdout_json: bool = False,
+        stdout_lines: bool = False,
+        cwd: Path | None = None,
     ) -> StepResult:
         argv = [self.binary, *args]
         started = time.monotonic()
@@ -223,6 +230,7 @@ class Borg:
             stderr=subprocess.PIPE,
             text=True,
             errors="replace",
+            cwd=cwd,
         )
         step = StepResult(command=redact_argv(argv))
         assert proc.stderr is not None and proc.stdout is not None  # noqa: S101 (Popen contract)
@@ -238,6 +246,8 @@ class Borg:
         stdout_data = "".join(stdout_chunks)
         step.returncode = proc.wait()
         step.duration = round(time.monotonic() - started, 3)
+        if stdout_lines:
+            step.lines = stdout_data.splitlines()
         if stdout_json and stdout_data.strip():
             try:
                 step.output = json.loads(stdout_data)
@@ -263,6 +273,7 @@ class StepResult:
         self.warnings: list[str] = []
         self.errors: list[str] = []
         self.output: dict[str, Any] | None = None
+        self.lines: list[str] = []
 
     def observe(self, line: str) -> None:
         try:
@@ -538,7 +549,6 @@ class Run:
             "trigger": "on-demand" if self.on_demand else "schedule",
             "record_path": str(self.record_path),
             "log_path": str(self.log_path),
-            "wrapper_version": RECORD_SCHEMA_VERSION,
         }
 
     def execute(self, on_demand: bool) -> tuple[int, dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 
 SCHEMA_FILE = "backup-run-record.v1.schema.json"
+RESTORE_TEST_SCHEMA_FILE = "restore-test-record.v1.schema.json"
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,15 @@ class RecordProblem:
 
 
 @cache
-def schema() -> dict[str, Any]:
-    text = resources.files("bangka_ops.schemas").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
+    text = resources.files("bangka_ops.schemas").joinpath(name).read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
-def validate(record: Any) -> list[str]:
+def validate(record: Any, schema_file: str = SCHEMA_FILE) -> list[str]:
     """Schema problems of one record, as ``field: message`` strings (empty when valid)."""
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = jsonschema.Draft202012Validator(schema(schema_file))
     return [
         f"{'.'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
         for error in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
@@ -44,7 +45,7 @@ def iter_records(root: Path) -> Iterator[dict[str, Any] | RecordProblem]:
     """Every run record under ``root`` in name order (archive names sort by time within a
     policy); unreadable or invalid files are yielded as problems, never raised."""
     for path in sorted(root.rglob("*.json")):
-        if path.name.startswith(".tmp-"):
+        if path.name.startswith(".tmp-") or "restore-tests" in path.parts:
             continue
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
