@@ -79,7 +79,12 @@ class RestoreTest:
         self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
         self.log_dir = Path(config["records_dir"]) / "restore-tests" / policy
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-        self.log = (self.log_dir / "last-test.log.jsonl").open("w", encoding="utf-8")
+        # One object per test: its record and the raw --log-json of its Borg calls share a name.
+        self.started = agent.now_in(self.tz)
+        stamp = self.started.strftime("%Y-%m-%dT%H-%M-%S")
+        self.name = f"{config['host']}-{policy}-{stamp}"
+        self.log_path = self.log_dir / f"{self.name}.log.jsonl"
+        self.log = self.log_path.open("w", encoding="utf-8")
 
     def borg_json(self, args: list[str], what: str) -> Any:
         step = self.borg.run([*args, "--log-json"], self.repo, self.log, stdout_json=True)
@@ -199,7 +204,7 @@ class RestoreTest:
         live_root: Path | None = Path("/"),
         scratch_root: Path | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        started = agent.now_in(self.tz)
+        started = self.started
         clock = time.monotonic()
         record: dict[str, Any] = {
             "schema_version": RECORD_SCHEMA_VERSION,
@@ -244,9 +249,9 @@ class RestoreTest:
         record["scratch_removed"] = not scratch.exists()
         record["end"] = agent.now_in(self.tz).isoformat()
         record["duration_seconds"] = round(time.monotonic() - clock, 3)
-        name = f"{self.config['host']}-{self.policy_name}-{started.strftime('%Y-%m-%dT%H-%M-%S')}"
-        path = self.log_dir / f"{name}.json"
+        path = self.log_dir / f"{self.name}.json"
         record["record_path"] = str(path)
+        record["log_path"] = str(self.log_path)
         if record["status"] != "passed":
             record["notifications"] = agent.send_notifications(
                 self.config.get("notify") or {},

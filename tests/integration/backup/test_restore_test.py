@@ -48,6 +48,8 @@ def test_a_sample_restore_is_verified_twice_and_extrapolated(
     assert list(scratch_parent.iterdir()) == []
     assert Path(record["record_path"]).is_file()
     assert records.validate(record, records.RESTORE_TEST_SCHEMA_FILE) == []
+    # Borg logs nothing on success; the file exists so a failure's messages have a home.
+    assert Path(record["log_path"]).is_file()
 
 
 def test_a_full_restore_checks_every_file(borg_setup: BorgSetup) -> None:
