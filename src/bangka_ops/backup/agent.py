@@ -72,20 +72,27 @@ class ConfigError(Exception):
 # --------------------------------------------------------------------------- configuration
 
 
-def load_config(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object from a file, or a ConfigError naming the file, the line or the field.
+    Shared by the wrapper, the maintenance tool and the restore test for every file they read."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
-        config = json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-    if not isinstance(config, dict):
+    if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be an object")
-    for key in ("host", "records_dir", "repository", "policies"):
-        if key not in config:
+    for key in required:
+        if key not in data:
             raise ConfigError(f"{path}: missing required field '{key}'")
+    return data
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    config = read_json_object(path, ("host", "records_dir", "repository", "policies"))
     if not isinstance(config["policies"], dict) or not config["policies"]:
         raise ConfigError(f"{path}: 'policies' must be a non-empty object")
     for name, policy in config["policies"].items():

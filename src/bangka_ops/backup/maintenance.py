@@ -43,16 +43,12 @@ KEEP_FLAG = {"daily": "--keep-daily", "weekly": "--keep-weekly", "monthly": "--k
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    try:
-        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise agent.ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise agent.ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-    for key in ("state_dir", "clients"):
-        if key not in config:
-            raise agent.ConfigError(f"{path}: missing required field '{key}'")
+    config = agent.read_json_object(path, ("state_dir", "clients"))
+    if not isinstance(config["clients"], dict):
+        raise agent.ConfigError(f"{path}: clients: must be an object of client name -> settings")
     for name, client in config["clients"].items():
+        if not isinstance(client, dict):
+            raise agent.ConfigError(f"{path}: clients.{name}: must be an object")
         for key in ("repository", "policies"):
             if key not in client:
                 raise agent.ConfigError(f"{path}: clients.{name}: missing required field '{key}'")
@@ -65,9 +61,9 @@ class ClientState:
     def __init__(self, state_dir: Path, client: str) -> None:
         self.path = state_dir / "clients" / f"{client}.json"
         self.announced_path = state_dir / "announced" / f"{client}.json"
-        data: dict[str, Any] = {}
-        if self.path.exists():
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+        # A damaged state file is reported (ConfigError naming it), never silently reset: it is
+        # the tamper baseline.
+        data = agent.read_json_object(self.path) if self.path.exists() else {}
         self.verified_at: str | None = data.get("verified_at")
         self.archives: set[str] = set(data.get("archives", []))
         self.pruned: set[str] = set(data.get("pruned", []))
@@ -76,8 +72,13 @@ class ClientState:
         """Archives the client's run records claim (copied here by backup_maintenance.yml)."""
         if not self.announced_path.exists():
             return set()
-        data = json.loads(self.announced_path.read_text(encoding="utf-8"))
-        return {item["archive"] for item in data.get("archives", [])}
+        data = agent.read_json_object(self.announced_path, ("archives",))
+        try:
+            return {item["archive"] for item in data["archives"]}
+        except (TypeError, KeyError) as exc:
+            raise agent.ConfigError(
+                f"{self.announced_path}: archives: expected a list of {{archive: name}} objects"
+            ) from exc
 
     def save(self, archives: set[str], verified_at: str) -> None:
         agent.write_json_atomic(
@@ -117,16 +118,30 @@ class Maintenance:
     def client(self, name: str, prune: bool) -> dict[str, Any]:
         settings = self.config["clients"][name]
         repo = settings["repository"]
-        state = ClientState(self.state_dir, name)
         result: dict[str, Any] = {"client": name, "repository": repo["location"]}
+        try:
+            return self.check_client(name, settings, repo, prune, result)
+        except agent.ConfigError as exc:
+            result.update(status="failed", reason=str(exc))
+            return result
+
+    def check_client(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        repo: dict[str, Any],
+        prune: bool,
+        result: dict[str, Any],
+    ) -> dict[str, Any]:
+        state = ClientState(self.state_dir, name)
         log_path = self.state_dir / "logs" / f"{name}.log.jsonl"
         log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         with open(log_path, "a", encoding="utf-8") as log:
+            expected = (state.archives | state.announced()) - state.pruned
             current, listing = self.list_archives(repo, log)
             if listing.returncode != 0:
                 result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
                 return result
-            expected = (state.archives | state.announced()) - state.pruned
             missing = sorted(expected - current)
             result["archives"] = len(current)
             if missing:

@@ -165,3 +165,34 @@ def test_rollback_refuses_a_time_without_offset_and_a_non_repository(tmp_path: P
         rollback.main([str(tmp_path), "--to", dt.datetime.now(dt.UTC).isoformat()])
         == rollback.EXIT_USAGE
     )
+
+
+def test_clients_of_the_wrong_type_are_refused_naming_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "admin.json"
+    config.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "clients": ["web-01"]}))
+    proc = subprocess.run(
+        [sys.executable, maintenance.__file__, "--config", str(config), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == maintenance.EXIT_USAGE
+    assert f"{config}: clients: must be an object" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_damaged_state_file_fails_that_client_clearly_and_is_kept(borg_setup: BorgSetup) -> None:
+    backups(borg_setup, 1)
+    config = admin_config(borg_setup)
+    state = borg_setup.root / "admin-state" / "clients" / "web-01.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"verified_at": "2025-')  # truncated by a full disk
+
+    code, report = run_maintenance(config)
+
+    assert code == maintenance.EXIT_FAILED
+    client = report["clients"][0]
+    assert client["status"] == "failed"
+    assert str(state) in client["reason"] and "invalid JSON" in client["reason"]
+    # The baseline is evidence: never silently replaced.
+    assert state.read_text() == '{"verified_at": "2025-'
