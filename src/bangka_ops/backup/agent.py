@@ -239,7 +239,7 @@ class Borg:
             errors="replace",
             cwd=cwd,
         )
-        step = StepResult(command=redact_argv(argv))
+        step = StepResult(command=shorten_long_args(argv))
         assert proc.stderr is not None and proc.stdout is not None  # noqa: S101 (Popen contract)
         # stdout (the --json summary) is read on a thread so neither pipe can fill up and block
         # Borg; stderr (--log-json lines) is streamed to the log as it comes.
@@ -264,8 +264,9 @@ class Borg:
         return step
 
 
-def redact_argv(argv: list[str]) -> list[str]:
-    """Argument lists hold no secrets by construction; keep them short for the record."""
+def shorten_long_args(argv: list[str]) -> list[str]:
+    """Keep very long arguments short in the record. (Nothing to redact: secrets never reach
+    an argument list; the passphrase goes through BORG_PASSCOMMAND.)"""
     return [a if len(a) < 500 else a[:497] + "..." for a in argv]
 
 
