@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any, TextIO
 
 # Start-up time is part of every backup's cost (bench/backup_wrapper.py), so modules needed only
@@ -92,7 +92,14 @@ def read_json_object(path: Path, required: tuple[str, ...] = ()) -> dict[str, An
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    config = read_json_object(path, ("host", "records_dir", "repository", "policies"))
+    return check_config(read_json_object(path), path)
+
+
+def check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Validate a wrapper configuration (read from ``path``, named in every error)."""
+    for key in ("host", "records_dir", "repository", "policies"):
+        if key not in config:
+            raise ConfigError(f"{path}: missing required field '{key}'")
     if not isinstance(config["policies"], dict) or not config["policies"]:
         raise ConfigError(f"{path}: 'policies' must be a non-empty object")
     for name, policy in config["policies"].items():
@@ -161,6 +168,43 @@ def covering_cycle(policy: dict[str, Any], cycle: str, today: dt.date) -> str | 
     return None
 
 
+# --------------------------------------------------------------------------- content checks
+
+HASH_CHUNK = 1024 * 1024
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def same_mtime(borg_mtime: str, mtime_ns: int) -> bool:
+    """Borg prints mtimes in local time with microseconds (rounded); compare to 2 us."""
+    recorded = dt.datetime.fromisoformat(borg_mtime).timestamp()
+    return abs(recorded - mtime_ns / 1e9) < 2e-6
+
+
+def live_hashes(items: list[dict[str, Any]], root: Path) -> dict[str, str]:
+    """SHA-256 of the live files under ``root`` that are unchanged since the archive (same size
+    and mtime as Borg recorded): ``{archive path: sha256}``. Changed, missing or unreadable files
+    are left out; they cannot be compared. Used by the restore test on the source host."""
+    hashes: dict[str, str] = {}
+    for item in items:
+        live = root / item["path"]
+        try:
+            stat = live.stat()
+            if stat.st_size == item["size"] and same_mtime(item["mtime"], stat.st_mtime_ns):
+                hashes[item["path"]] = sha256_of(live)
+        except (OSError, ValueError):
+            continue
+    return hashes
+
+
 # --------------------------------------------------------------------------- borg invocation
 
 
@@ -226,6 +270,7 @@ class Borg:
         stdout_json: bool = False,
         stdout_lines: bool = False,
         cwd: Path | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> StepResult:
         argv = [self.binary, *args]
         started = time.monotonic()
@@ -249,6 +294,8 @@ class Borg:
         for line in proc.stderr:
             log.write(line)
             step.observe(line)
+            if on_line is not None:
+                on_line(line)
         reader.join()
         stdout_data = "".join(stdout_chunks)
         step.returncode = proc.wait()

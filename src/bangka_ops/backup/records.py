@@ -14,6 +14,8 @@ import jsonschema
 
 SCHEMA_FILE = "backup-run-record.v1.schema.json"
 RESTORE_TEST_SCHEMA_FILE = "restore-test-record.v1.schema.json"
+# Beside the run records: restore tests and emergency restores have their own records.
+OTHER_RECORD_DIRS = {"restore-tests", "restores"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def iter_records(root: Path) -> Iterator[dict[str, Any] | RecordProblem]:
     """Every run record under ``root`` in name order (archive names sort by time within a
     policy); unreadable or invalid files are yielded as problems, never raised."""
     for path in sorted(root.rglob("*.json")):
-        if path.name.startswith(".tmp-") or "restore-tests" in path.parts:
+        if path.name.startswith(".tmp-") or OTHER_RECORD_DIRS & set(path.parts):
             continue
         try:
             record = json.loads(path.read_text(encoding="utf-8"))

@@ -17,6 +17,15 @@ on the full restore when there was one, else on the extrapolation; RPO on the ag
 archive of the policy. The scratch directory is always removed. One record per test (schema
 ``restore-test-record.v1``) is written beside the run records.
 
+Where it runs. On a **restore host** (role ``borg_restore_test``) its configuration lists every
+client (``clients``) and it reaches their repositories with its own key, which the repository
+server forces to ``borg serve --append-only``: it can read, not destroy. The live sources are on
+the client, so ``playbooks/restore_test.yml`` splits a test in three: ``plan`` (pick the archive
+and the sample, here), ``live-hashes`` (on the client: SHA-256 of the files unchanged since the
+archive) and ``run --plan --live-hashes`` (extract and verify, here). The weekly timer runs
+``run --all`` on its own: it verifies against Borg and, for the restore host's own data, against
+the live files. On an agent (``local`` inventory) the configuration is the wrapper's own.
+
 Standard library only; deployed beside ``agent.py`` (it reuses its Borg invocation, records and
 notifications). Exit codes: 0 passed, 2 failed (integrity, RTO or RPO), 64 usage error.
 """
@@ -25,8 +34,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -34,7 +43,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 try:
@@ -43,8 +52,9 @@ except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/restore_
     import agent  # type: ignore[import-not-found, no-redef]
 
 RECORD_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 1
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 2, 64
-HASH_CHUNK = 1024 * 1024
+DEFAULT_CONFIGS = ("/etc/bangka-backup-restore/config.json", agent.DEFAULT_CONFIG)
 
 
 @dataclass
@@ -53,6 +63,9 @@ class Item:
     size: int
     sha256: str
     mtime: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "mtime": self.mtime}
 
 
 @dataclass
@@ -67,6 +80,89 @@ class Verification:
     @property
     def passed(self) -> bool:
         return not (self.missing or self.mismatched or self.live_mismatched)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def default_config_path() -> Path:
+    """The restore host's configuration if there is one, else the agent's own."""
+    for candidate in DEFAULT_CONFIGS:
+        if Path(candidate).exists():
+            return Path(candidate)
+    return Path(DEFAULT_CONFIGS[0])
+
+
+def load(path: Path, client: str | None) -> dict[str, Any]:
+    """A wrapper-style configuration for one client.
+
+    A restore host's file holds ``clients``; an agent's file is the wrapper's own (its ``host`` is
+    the only client). Errors name the file and the field."""
+    raw = agent.read_json_object(path)
+    if "clients" not in raw:
+        config = agent.check_config(raw, path)
+        if client not in (None, config["host"]):
+            raise agent.ConfigError(
+                f"{path}: this host's configuration covers only {config['host']!r}, not {client!r}"
+            )
+        return config
+    clients = raw["clients"]
+    if not isinstance(clients, dict):
+        raise agent.ConfigError(f"{path}: clients: must be an object of client name -> settings")
+    if client is None:
+        raise agent.ConfigError(f"{path}: several clients are configured; choose one (--client)")
+    if client not in clients:
+        known = ", ".join(sorted(clients)) or "none"
+        raise agent.ConfigError(f"{path}: unknown client {client!r} (known: {known})")
+    settings = clients[client]
+    if not isinstance(settings, dict):
+        raise agent.ConfigError(f"{path}: clients.{client}: must be an object")
+    for key in ("records_dir", "state_dir"):
+        if key not in raw:
+            raise agent.ConfigError(f"{path}: missing required field '{key}'")
+    config = {
+        "host": client,
+        "timezone": raw.get("timezone", "Asia/Jakarta"),
+        "records_dir": str(Path(raw["records_dir"]) / client),
+        "state_dir": raw["state_dir"],
+        "lock_wait_seconds": raw.get("lock_wait_seconds", 600),
+        "repository": settings.get("repository"),
+        "policies": settings.get("policies"),
+        "restore_host": raw.get("host"),
+    }
+    for optional in ("ssh", "notify", "borg_binary"):
+        if raw.get(optional):
+            config[optional] = raw[optional]
+    return agent.check_config(config, Path(f"{path}: clients.{client}"))
+
+
+def clients_of(path: Path) -> list[str]:
+    raw = agent.read_json_object(path)
+    if "clients" in raw and isinstance(raw["clients"], dict):
+        return sorted(raw["clients"])
+    return [str(raw.get("host"))]
+
+
+def is_own_data(config: dict[str, Any]) -> bool:
+    """True where the client's live sources are on this machine (an agent testing itself, or a
+    restore host that is also the client)."""
+    return config.get("restore_host") in (None, config["host"])
+
+
+# --------------------------------------------------------------------------- the test
+
+
+def policy_archives(
+    borg: agent.Borg, config: dict[str, Any], policy: str, log: Any
+) -> list[dict[str, Any]]:
+    """The policy's complete archives (no checkpoints), oldest first. RuntimeError on failure."""
+    repo = config["repository"]
+    glob = f"{config['host']}-{policy}-*"
+    argv = ["list", "--json", "--log-json", "--glob-archives", glob, repo["location"]]
+    step = borg.run(argv, repo, log, stdout_json=True)
+    if step.returncode not in (0, 1) or step.output is None:
+        raise RuntimeError(agent.Run.explain(step, "borg list"))
+    return [a for a in step.output["archives"] if not a["name"].endswith(".checkpoint")]
 
 
 class RestoreTest:
@@ -84,21 +180,11 @@ class RestoreTest:
         stamp = self.started.strftime("%Y-%m-%dT%H-%M-%S")
         self.name = f"{config['host']}-{policy}-{stamp}"
         self.log_path = self.log_dir / f"{self.name}.log.jsonl"
-        self.log = self.log_path.open("w", encoding="utf-8")
-
-    def borg_json(self, args: list[str], what: str) -> Any:
-        step = self.borg.run([*args, "--log-json"], self.repo, self.log, stdout_json=True)
-        if step.returncode not in (0, 1) or step.output is None:
-            raise RuntimeError(agent.Run.explain(step, what))
-        return step.output
+        self.log = self.log_path.open("a", encoding="utf-8")
 
     def archives(self) -> list[dict[str, Any]]:
         """This policy's complete archives, oldest first."""
-        glob = f"{self.config['host']}-{self.policy_name}-*"
-        listing = self.borg_json(
-            ["list", "--json", "--glob-archives", glob, self.repo["location"]], "borg list"
-        )
-        return [a for a in listing["archives"] if not a["name"].endswith(".checkpoint")]
+        return policy_archives(self.borg, self.config, self.policy_name, self.log)
 
     @staticmethod
     def choose(archives: list[dict[str, Any]], date: str | None, random_older: bool) -> str:
@@ -116,13 +202,7 @@ class RestoreTest:
     def items(self, archive: str) -> list[Item]:
         """Regular files of the archive with Borg's own SHA-256 of their content."""
         location = f"{self.repo['location']}::{archive}"
-        argv = [
-            "list",
-            "--json-lines",
-            "--format",
-            "{sha256}{size}{mtime}{path}",
-            location,
-        ]
+        argv = ["list", "--json-lines", "--format", "{sha256}{size}{mtime}{path}", location]
         step = self.borg.run([*argv, "--log-json"], self.repo, self.log, stdout_lines=True)
         if step.returncode not in (0, 1):
             raise RuntimeError(agent.Run.explain(step, "borg list (archive contents)"))
@@ -150,6 +230,36 @@ class RestoreTest:
             size += item.size
         return chosen
 
+    def plan(
+        self,
+        *,
+        archive_date: str | None = None,
+        random_older: bool = False,
+        full: bool = False,
+        min_files: int = 50,
+        min_bytes: int = 64 * 1024 * 1024,
+    ) -> dict[str, Any]:
+        """Choose the archive and the files to restore. Raises RuntimeError on a Borg failure."""
+        archives = self.archives()
+        archive = self.choose(archives, archive_date, random_older)
+        items = self.items(archive)
+        chosen = items if full else self.sample(items, min_files, min_bytes, archive)
+        return {
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "kind": "restore_test_plan",
+            "host": self.config["host"],
+            "policy": self.policy_name,
+            "archive": archive,
+            "mode": "full" if full else "sample",
+            "archive_files": len(items),
+            "archive_bytes": sum(i.size for i in items),
+            # Borg 1.2 prints archive times in the listing host's local time without an offset.
+            "newest_archive_start": dt.datetime.fromisoformat(archives[-1]["start"])
+            .astimezone()
+            .isoformat(),
+            "items": [i.as_dict() for i in chosen],
+        }
+
     def extract(self, archive: str, selection: list[Item] | None, scratch: Path) -> float:
         """Extract the selection (None = everything); returns the wall time in seconds."""
         argv = ["extract", "--log-json", f"{self.repo['location']}::{archive}"]
@@ -166,45 +276,38 @@ class RestoreTest:
         return elapsed
 
     @staticmethod
-    def verify(selection: list[Item], scratch: Path, live_root: Path | None) -> Verification:
+    def verify(selection: list[Item], scratch: Path, live: dict[str, str] | None) -> Verification:
+        """Restored files against Borg's SHA-256, and against ``live`` (SHA-256 of the source
+        files unchanged since the archive, from :func:`agent.live_hashes`) where given."""
         result = Verification()
         for item in selection:
             restored = scratch / item.path
             if not restored.is_file():
                 result.missing.append(item.path)
                 continue
-            digest = sha256_of(restored)
+            digest = agent.sha256_of(restored)
             result.files_checked += 1
             result.bytes_checked += restored.stat().st_size
             if digest != item.sha256 or restored.stat().st_size != item.size:
                 result.mismatched.append(item.path)
                 continue
-            if live_root is None:
-                continue
-            live = live_root / item.path
-            try:
-                stat = live.stat()
-            except OSError:
-                continue
-            unchanged = stat.st_size == item.size and same_mtime(item.mtime, stat.st_mtime_ns)
-            if unchanged:
+            if live is not None and item.path in live:
                 result.live_compared += 1
-                if sha256_of(live) != item.sha256:
+                if live[item.path] != item.sha256:
                     result.live_mismatched.append(item.path)
         return result
 
     def run(
         self,
         *,
-        archive_date: str | None = None,
-        random_older: bool = False,
-        full: bool = False,
-        min_files: int = 50,
-        min_bytes: int = 64 * 1024 * 1024,
+        plan: dict[str, Any] | None = None,
+        live: dict[str, str] | None = None,
         live_root: Path | None = Path("/"),
         scratch_root: Path | None = None,
+        **choice: Any,
     ) -> tuple[int, dict[str, Any]]:
-        started = self.started
+        """One restore test. Without ``plan`` it plans itself (``choice``: see :meth:`plan`).
+        ``live`` (hashes made on the source host) wins over ``live_root`` (hash here)."""
         clock = time.monotonic()
         record: dict[str, Any] = {
             "schema_version": RECORD_SCHEMA_VERSION,
@@ -213,35 +316,35 @@ class RestoreTest:
             "policy": self.policy_name,
             "category": self.policy.get("category", "standard"),
             "repository": self.repo["location"],
-            "start": started.isoformat(),
+            "start": self.started.isoformat(),
             "rto_hours": self.policy.get("rto_hours"),
             "rpo_hours": self.policy.get("rpo_hours"),
         }
+        if self.config.get("restore_host"):
+            record["restored_on"] = self.config["restore_host"]
         scratch = Path(tempfile.mkdtemp(prefix="restore-test-", dir=scratch_root))
         try:
-            archives = self.archives()
-            archive = self.choose(archives, archive_date, random_older)
-            items = self.items(archive)
-            selection = None if full else self.sample(items, min_files, min_bytes, archive)
-            chosen = items if selection is None else selection
-            seconds = self.extract(archive, selection, scratch)
+            if plan is None:
+                plan = self.plan(**choice)
+            self.check_plan(plan)
+            chosen = [Item(**item) for item in plan["items"]]
+            full = plan["mode"] == "full"
+            seconds = self.extract(plan["archive"], None if full else chosen, scratch)
             hashed = time.monotonic()
-            check = self.verify(chosen, scratch, live_root)
+            if live is not None:
+                record["live_source"] = f"hashed on {self.config['host']}"
+            elif live_root is not None:
+                live = agent.live_hashes([i.as_dict() for i in chosen], live_root)
+                record["live_source"] = f"{live_root} on this host"
+            else:
+                record["live_source"] = None
+            check = self.verify(chosen, scratch, live)
             record["verify_seconds"] = round(time.monotonic() - hashed, 3)
-            record.update(
-                self.measure(
-                    archive=archive,
-                    archives=archives,
-                    items=items,
-                    chosen=chosen,
-                    seconds=seconds,
-                    full=full,
-                    check=check,
-                )
-            )
+            record.update(self.measure(plan, chosen, seconds, check))
             record["status"] = "passed" if record["result"]["passed"] else "failed"
-        except RuntimeError as exc:
-            record.update(status="error", reason=str(exc))
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, RuntimeError) else f"unusable plan: {exc!r}"
+            record.update(status="error", reason=reason)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.parent.joinpath(f"{scratch.name}.patterns").unlink(missing_ok=True)
@@ -253,35 +356,37 @@ class RestoreTest:
         record["record_path"] = str(path)
         record["log_path"] = str(self.log_path)
         if record["status"] != "passed":
+            record["reason"] = record.get("reason") or failure_reason(record)
             record["notifications"] = agent.send_notifications(
                 self.config.get("notify") or {},
-                f"[SI CEKAT] RESTORE TEST {record['status'].upper()}: {record['host']} "
-                f"{record['policy']}",
-                record.get("reason") or json.dumps(record.get("result"), indent=1),
+                f"[SI CEKAT] UJI PEMULIHAN / RESTORE TEST {record['status'].upper()}: "
+                f"{record['host']} {record['policy']}",
+                notice_body(record),
                 {k: record.get(k) for k in ("host", "policy", "status", "reason", "archive")},
             )
         agent.write_json_atomic(path, record)
         return (EXIT_PASSED if record["status"] == "passed" else EXIT_FAILED), record
 
+    def check_plan(self, plan: dict[str, Any]) -> None:
+        if plan.get("kind") != "restore_test_plan" or plan.get("schema_version") != 1:
+            raise RuntimeError("the plan file is not a restore-test plan (version 1)")
+        if (plan.get("host"), plan.get("policy")) != (self.config["host"], self.policy_name):
+            raise RuntimeError(
+                f"the plan is for {plan.get('host')}/{plan.get('policy')}, "
+                f"not {self.config['host']}/{self.policy_name}"
+            )
+
     def measure(
-        self,
-        *,
-        archive: str,
-        archives: list[dict[str, Any]],
-        items: list[Item],
-        chosen: list[Item],
-        seconds: float,
-        full: bool,
-        check: Verification,
+        self, plan: dict[str, Any], chosen: list[Item], seconds: float, check: Verification
     ) -> dict[str, Any]:
-        archive_bytes = sum(i.size for i in items)
+        full = plan["mode"] == "full"
+        archive_bytes = int(plan["archive_bytes"])
         restored_bytes = sum(i.size for i in chosen)
         rto_hours = self.policy.get("rto_hours")
         rto_seconds = None if rto_hours is None else rto_hours * 3600
         extrapolated = seconds * archive_bytes / restored_bytes if restored_bytes else seconds
         judged = seconds if full else extrapolated
-        # Borg 1.2 prints archive times in the host's local time without an offset.
-        newest = dt.datetime.fromisoformat(archives[-1]["start"]).astimezone()
+        newest = dt.datetime.fromisoformat(plan["newest_archive_start"])
         age_hours = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
         rpo_hours = self.policy.get("rpo_hours")
         result = {
@@ -295,9 +400,9 @@ class RestoreTest:
             and (result["rpo_met"] is not False)
         )
         return {
-            "archive": archive,
-            "mode": "full" if full else "sample",
-            "archive_files": len(items),
+            "archive": plan["archive"],
+            "mode": plan["mode"],
+            "archive_files": int(plan["archive_files"]),
             "archive_bytes": archive_bytes,
             "files_restored": len(chosen),
             "bytes_restored": restored_bytes,
@@ -318,58 +423,189 @@ class RestoreTest:
         }
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def failure_reason(record: dict[str, Any]) -> str:
+    """One sentence saying why a test did not pass."""
+    result = record.get("result") or {}
+    verification = record.get("verification") or {}
+    reasons = []
+    if result.get("integrity") is False:
+        parts = []
+        for key, text in (
+            ("missing", "missing after restore"),
+            ("mismatched", "differ from Borg's SHA-256"),
+            ("live_mismatched", "differ from the live source though unchanged"),
+        ):
+            if verification.get(key):
+                parts.append(f"{len(verification[key])} file(s) {text} ({verification[key][0]})")
+        reasons.append("integrity: " + "; ".join(parts))
+    if result.get("rto_met") is False:
+        judged = (
+            record.get("restore_seconds")
+            if record.get("mode") == "full"
+            else (record.get("extrapolated_full_restore_seconds"))
+        )
+        reasons.append(f"RTO: restore would take {judged} s, target {record['rto_hours']} h")
+    if result.get("rpo_met") is False:
+        reasons.append(
+            f"RPO: newest archive is {record.get('newest_archive_age_hours')} h old, "
+            f"target {record['rpo_hours']} h"
+        )
+    return " | ".join(reasons) or "failed"
 
 
-def same_mtime(borg_mtime: str, mtime_ns: int) -> bool:
-    """Borg prints mtimes in local time with microseconds (rounded); compare to 2 us."""
-    recorded = dt.datetime.fromisoformat(borg_mtime).timestamp()
-    return abs(recorded - mtime_ns / 1e9) < 2e-6
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bangka-backup-restore-test",
-        description="Restore an archive into a scratch directory and verify it.",
+def notice_body(record: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"Host / Server      : {record['host']}",
+            f"Kebijakan / Policy : {record['policy']} ({record.get('category')})",
+            f"Arsip / Archive    : {record.get('archive', '-')}",
+            f"Status             : {record['status']}",
+            f"Alasan / Reason    : {record.get('reason') or '-'}",
+            f"Catatan / Record   : {record['record_path']}",
+        ]
     )
-    parser.add_argument("--config", type=Path, default=Path(agent.DEFAULT_CONFIG))
-    parser.add_argument("--policy", required=True)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--date", help="an archive made on this day (YYYY-MM-DD)")
     which.add_argument("--random-older", action="store_true", help="a random older archive")
-    parser.add_argument("--full", action="store_true", help="restore everything, not a sample")
-    parser.add_argument("--sample-files", type=int, default=50)
-    parser.add_argument("--sample-mib", type=int, default=64)
-    parser.add_argument("--scratch-dir", type=Path, help="parent of the scratch directory")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--full", action="store_const", const=True, dest="full", help="restore everything"
+    )
+    mode.add_argument(
+        "--sample", action="store_const", const=False, dest="full", help="restore a sample"
+    )
+    parser.add_argument("--sample-files", type=int, help="at least N files (default 50)")
+    parser.add_argument("--sample-mib", type=int, help="at least M MiB (default 64)")
+
+
+def choice_of(args: argparse.Namespace, policy: dict[str, Any]) -> dict[str, Any]:
+    """The command line wins; else the policy's ``restore_test`` settings; else the defaults."""
+    settings = policy.get("restore_test") or {}
+    full = args.full if args.full is not None else settings.get("mode", "sample") == "full"
+    files = args.sample_files if args.sample_files is not None else settings.get("sample_files")
+    mib = args.sample_mib if args.sample_mib is not None else settings.get("sample_mib")
+    return {
+        "archive_date": args.date,
+        "random_older": args.random_older,
+        "full": bool(full),
+        "min_files": int(files if files is not None else 50),
+        "min_bytes": int(mib if mib is not None else 64) * 2**20,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bangka-backup-restore-test",
+        description="Restore an archive into a scratch directory and verify it (SI CEKAT).",
+    )
     parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"default: the first of {', '.join(DEFAULT_CONFIGS)} that exists",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run restore tests and write one record per test")
+    target = run.add_mutually_exclusive_group(required=True)
+    target.add_argument("--client", help="the host whose archives to test")
+    target.add_argument("--all", action="store_true", help="every client and policy")
+    run.add_argument("--policy", help="only this policy (default: every policy)")
+    add_choice_arguments(run)
+    run.add_argument("--plan", type=Path, help="a plan made by 'plan' (needs --client, --policy)")
+    run.add_argument(
+        "--live-hashes",
+        type=Path,
+        help="SHA-256 of the unchanged live files, made by 'live-hashes' on the client",
+    )
+    run.add_argument("--scratch-dir", type=Path, help="parent of the scratch directory")
+    run.add_argument(
         "--live-root",
         type=Path,
-        default=Path("/"),
-        help="where the live sources are (for comparing unchanged files); '-' for none",
+        help="where the client's live sources are mounted here (default: / when the client is "
+        "this host, else none)",
     )
-    args = parser.parse_args(argv)
+    run.add_argument("--json", action="store_true", help="print the records as JSON lines")
+
+    plan = sub.add_parser("plan", help="choose the archive and the sample; write the plan file")
+    plan.add_argument("--client", required=True)
+    plan.add_argument("--policy", required=True)
+    add_choice_arguments(plan)
+    plan.add_argument("--out", type=Path, required=True)
+
+    live = sub.add_parser(
+        "live-hashes",
+        help="on the client: SHA-256 of the planned files unchanged since the archive (JSON)",
+    )
+    live.add_argument("--plan", type=Path, required=True)
+    live.add_argument("--root", type=Path, default=Path("/"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.umask(0o027)
+    config_path = args.config or default_config_path()
     try:
-        config = agent.load_config(args.config)
-        test = RestoreTest(config, args.policy)
+        if args.command == "live-hashes":
+            plan = agent.read_json_object(args.plan, ("items",))
+            print(json.dumps(agent.live_hashes(plan["items"], args.root)))
+            return EXIT_PASSED
+        if args.command == "plan":
+            test = RestoreTest(load(config_path, args.client), args.policy)
+            try:
+                plan = test.plan(**choice_of(args, test.policy))
+            except RuntimeError as exc:
+                print(f"bangka-backup-restore-test: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            finally:
+                test.log.close()
+            agent.write_json_atomic(args.out, plan)
+            summary = {k: v for k, v in plan.items() if k != "items"}
+            print(
+                json.dumps({**summary, "files_planned": len(plan["items"]), "plan": str(args.out)})
+            )
+            return EXIT_PASSED
+        return cmd_run(args, config_path)
     except agent.ConfigError as exc:
         print(f"bangka-backup-restore-test: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    code, record = test.run(
-        archive_date=args.date,
-        random_older=args.random_older,
-        full=args.full,
-        min_files=args.sample_files,
-        min_bytes=args.sample_mib * 2**20,
-        live_root=None if str(args.live_root) == "-" else args.live_root,
-        scratch_root=args.scratch_dir,
-    )
-    print(f"{record['status']}: {record.get('archive', '-')} {record.get('reason', '')}".rstrip())
-    print(f"record: {record['record_path']}")
+
+
+def cmd_run(args: argparse.Namespace, config_path: Path) -> int:
+    if (args.plan or args.live_hashes) and not (args.client and args.policy):
+        raise agent.ConfigError("--plan and --live-hashes need --client and --policy")
+    plan = agent.read_json_object(args.plan, ("items",)) if args.plan else None
+    live = agent.read_json_object(args.live_hashes) if args.live_hashes else None
+    clients = clients_of(config_path) if args.all else [args.client]
+    jobs = []
+    for client in clients:
+        config = load(config_path, client)
+        policies = [args.policy] if args.policy else sorted(config["policies"])
+        jobs += [(config, policy) for policy in policies]
+    code = EXIT_PASSED
+    for config, policy in jobs:
+        live_root = args.live_root or (Path("/") if is_own_data(config) else None)
+        test = RestoreTest(config, policy)
+        result, record = test.run(
+            plan=plan,
+            live=cast("dict[str, str] | None", live),
+            live_root=live_root,
+            scratch_root=args.scratch_dir,
+            **({} if plan else choice_of(args, test.policy)),
+        )
+        code = max(code, result)
+        if args.json:
+            print(json.dumps(record))
+        else:
+            detail = f" - {record['reason']}" if record.get("reason") else ""
+            print(f"{record['host']} {policy}: {record['status']}{detail}")
+            print(f"  record: {record['record_path']}")
     return code
 
 

@@ -80,7 +80,7 @@ def test_restored_data_tampered_before_verification_fails(
     victim.write_bytes(b"X" + victim.read_bytes()[1:])
     (scratch / items[1].path).unlink()
 
-    check = test.verify(items, scratch, live_root=None)
+    check = test.verify(items, scratch, None)
 
     assert not check.passed
     assert check.mismatched == [items[0].path]
@@ -121,6 +121,9 @@ def test_no_archive_yet_is_a_clear_error_from_the_command_line(borg_setup: BorgS
             restore_test.__file__,
             "--config",
             str(borg_setup.config_path),
+            "run",
+            "--client",
+            "web-01",
             "--policy",
             "docs",
         ],
@@ -133,3 +136,162 @@ def test_no_archive_yet_is_a_clear_error_from_the_command_line(borg_setup: BorgS
     record = json.loads(Path(proc.stdout.split("record: ")[1].strip()).read_text())
     assert record["status"] == "error"
     assert records.validate(record, records.RESTORE_TEST_SCHEMA_FILE) == []
+
+
+def restore_host_config(setup: BorgSetup, tmp_path: Path) -> Path:
+    """A restore host's configuration (clients) reaching the same repository."""
+    policy = dict(setup.config["policies"]["docs"])
+    policy["restore_test"] = {"mode": "sample", "sample_files": 4, "sample_mib": 0}
+    config = {
+        "schema_version": 1,
+        "host": "restore-01",
+        "timezone": "Asia/Jakarta",
+        "records_dir": str(tmp_path / "restore-records"),
+        "state_dir": str(tmp_path / "restore-state"),
+        "lock_wait_seconds": 2,
+        "clients": {
+            "web-01": {"repository": setup.config["repository"], "policies": {"docs": policy}}
+        },
+    }
+    path = tmp_path / "restore-config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def tool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, restore_test.__file__, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_a_restore_host_plans_the_client_hashes_live_and_the_host_verifies(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    with_files(borg_setup, 12)
+    borg_setup.run("docs", "daily")
+    config = restore_host_config(borg_setup, tmp_path)
+    plan_file = tmp_path / "plan.json"
+
+    planned = tool(
+        "--config",
+        str(config),
+        "plan",
+        "--client",
+        "web-01",
+        "--policy",
+        "docs",
+        "--out",
+        str(plan_file),
+    )
+    assert planned.returncode == 0, planned.stderr
+    summary = json.loads(planned.stdout)
+    assert summary["files_planned"] == 4  # the policy's sample settings
+    assert summary["archive_files"] == 14
+
+    # On the client (here the same machine): hashes of the unchanged live files.
+    hashed = tool("live-hashes", "--plan", str(plan_file), "--root", "/")
+    assert hashed.returncode == 0, hashed.stderr
+    live = json.loads(hashed.stdout)
+    assert len(live) == 4
+    live_file = tmp_path / "live.json"
+    live_file.write_text(json.dumps(live))
+
+    run = tool(
+        "--config",
+        str(config),
+        "run",
+        "--client",
+        "web-01",
+        "--policy",
+        "docs",
+        "--plan",
+        str(plan_file),
+        "--live-hashes",
+        str(live_file),
+        "--json",
+    )
+    assert run.returncode == restore_test.EXIT_PASSED, run.stdout + run.stderr
+    record = json.loads(run.stdout)
+    assert record["restored_on"] == "restore-01"
+    assert record["live_source"] == "hashed on web-01"
+    assert record["verification"]["live_compared"] == 4
+    assert record["record_path"].startswith(str(tmp_path / "restore-records" / "web-01"))
+    assert records.validate(record, records.RESTORE_TEST_SCHEMA_FILE) == []
+
+    # The client's live file differs from the archive though size and mtime say unchanged.
+    live[next(iter(live))] = "0" * 64
+    live_file.write_text(json.dumps(live))
+    run = tool(
+        "--config",
+        str(config),
+        "run",
+        "--client",
+        "web-01",
+        "--policy",
+        "docs",
+        "--plan",
+        str(plan_file),
+        "--live-hashes",
+        str(live_file),
+        "--json",
+    )
+    assert run.returncode == restore_test.EXIT_FAILED
+    record = json.loads(run.stdout)
+    assert "differ from the live source" in record["reason"]
+
+
+def test_the_timer_run_tests_every_client_without_live_files_of_others(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    with_files(borg_setup, 5)
+    borg_setup.run("docs", "daily")
+    config = restore_host_config(borg_setup, tmp_path)
+
+    run = tool("--config", str(config), "run", "--all", "--json")
+
+    assert run.returncode == restore_test.EXIT_PASSED, run.stdout + run.stderr
+    (record,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert record["live_source"] is None  # web-01's files are not on restore-01
+    assert record["verification"]["files_checked"] == 4
+
+
+def test_a_plan_for_another_client_and_an_unknown_client_are_refused(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    config = restore_host_config(borg_setup, tmp_path)
+    unknown = tool("--config", str(config), "run", "--client", "db-01", "--policy", "docs")
+    assert unknown.returncode == restore_test.EXIT_USAGE
+    assert "unknown client 'db-01' (known: web-01)" in unknown.stderr
+
+    with_files(borg_setup, 2)
+    borg_setup.run("docs", "daily")
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "kind": "restore_test_plan",
+                "host": "db-01",
+                "policy": "docs",
+                "items": [],
+            }
+        )
+    )
+    run = tool(
+        "--config",
+        str(config),
+        "run",
+        "--client",
+        "web-01",
+        "--policy",
+        "docs",
+        "--plan",
+        str(plan),
+        "--json",
+    )
+    assert run.returncode == restore_test.EXIT_FAILED
+    assert "the plan is for db-01/docs" in json.loads(run.stdout)["reason"]

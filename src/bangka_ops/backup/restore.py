@@ -1,0 +1,304 @@
+#!/usr/bin/python3 -Es
+"""bangka-backup-restore: emergency restore ("pemulihan cepat") of SI CEKAT.
+
+Restores chosen paths (or everything) of one host's policy archive into a target directory on
+this machine: the client itself (its own key reaches its own repository) or a restore host (its
+append-only key reaches every client's). ``playbooks/restore.yml`` and ``cekat restore`` drive it.
+
+Safe by default: the archive's listing is compared with the target first and the restore is
+refused, with nothing written, if any file would be overwritten, unless ``--overwrite`` is given.
+Progress goes to standard error while Borg extracts; a summary and one record per restore
+(``<records_dir>/restores/<policy>/``, the audit trail) follow. After extraction the restored
+regular files are counted and their sizes compared with the archive's listing.
+
+Standard library only. Exit codes: 0 restored, 2 failed, 3 refused (would overwrite),
+64 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+try:
+    from bangka_ops.backup import agent, restore_test
+except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/restore.py
+    import agent  # type: ignore[import-not-found, no-redef]
+    import restore_test  # type: ignore[import-not-found, no-redef]
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE = 0, 2, 3, 64
+PROGRESS_EVERY_SECONDS = 2.0
+
+
+class Refused(Exception):
+    """The restore would overwrite existing files."""
+
+
+class EmergencyRestore:
+    def __init__(self, config: dict[str, Any], policy: str, out: Any = sys.stderr) -> None:
+        self.config = config
+        self.policy_name = policy
+        self.policy = agent.policy_of(config, policy, Path("config"))
+        self.repo = config["repository"]
+        self.borg = agent.Borg(config)
+        self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
+        self.out = out
+        self.started = agent.now_in(self.tz)
+        stamp = self.started.strftime("%Y-%m-%dT%H-%M-%S")
+        self.dir = Path(config["records_dir"]) / "restores" / policy
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        self.name = f"{config['host']}-{policy}-{stamp}"
+        self.log_path = self.dir / f"{self.name}.log.jsonl"
+        self.log = self.log_path.open("a", encoding="utf-8")
+        self.last_progress = 0.0
+
+    def choose(self, archive: str | None, date: str | None) -> str:
+        archives = self.archives()
+        if archive:
+            if archive not in {a["name"] for a in archives}:
+                raise RuntimeError(
+                    f"archive {archive!r} is not an archive of {self.config['host']}/"
+                    f"{self.policy_name} (see: bangka-backup-restore --list)"
+                )
+            return archive
+        return restore_test.RestoreTest.choose(archives, date, random_older=False)
+
+    def archives(self) -> list[dict[str, Any]]:
+        return restore_test.policy_archives(self.borg, self.config, self.policy_name, self.log)
+
+    def listing(self, archive: str, paths: list[str]) -> list[dict[str, Any]]:
+        argv = [
+            "list",
+            "--json-lines",
+            "--log-json",
+            f"{self.repo['location']}::{archive}",
+            *paths,
+        ]
+        step = self.borg.run(argv, self.repo, self.log, stdout_lines=True)
+        if step.returncode not in (0, 1):
+            raise RuntimeError(agent.Run.explain(step, "borg list (archive contents)"))
+        entries = [json.loads(line) for line in step.lines]
+        if paths and not entries:
+            raise RuntimeError(f"none of the paths {paths} is in archive {archive}")
+        return entries
+
+    @staticmethod
+    def conflicts(entries: list[dict[str, Any]], target: Path) -> list[str]:
+        """Archive entries (other than directories) that already exist in the target."""
+        found = []
+        for entry in entries:
+            if entry.get("type") == "d":
+                continue
+            existing = target / entry["path"]
+            if existing.exists() or existing.is_symlink():
+                found.append(str(existing))
+        return found
+
+    def progress(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            return
+        if not isinstance(event, dict) or event.get("type") != "progress_percent":
+            return
+        now = time.monotonic()
+        if event.get("finished") or now - self.last_progress < PROGRESS_EVERY_SECONDS:
+            return
+        self.last_progress = now
+        current, total = event.get("current"), event.get("total")
+        if isinstance(current, int) and isinstance(total, int) and total:
+            print(
+                f"  mengekstrak / extracting: {100 * current // total:3d}% "
+                f"({current / 2**20:,.1f} / {total / 2**20:,.1f} MiB)",
+                file=self.out,
+                flush=True,
+            )
+
+    def restore(
+        self,
+        *,
+        target: Path,
+        paths: list[str],
+        archive: str | None = None,
+        date: str | None = None,
+        overwrite: bool = False,
+    ) -> dict[str, Any]:
+        paths = [p.lstrip("/") for p in paths if p.strip("/")]
+        record: dict[str, Any] = {
+            "schema_version": 1,
+            "kind": "restore",
+            "host": self.config["host"],
+            "policy": self.policy_name,
+            "repository": self.repo["location"],
+            "restored_on": self.config.get("restore_host") or self.config["host"],
+            "operator": os.environ.get("SUDO_USER") or getpass.getuser(),
+            "paths": paths or ["(semua / everything)"],
+            "target": str(target),
+            "overwrite": overwrite,
+            "start": self.started.isoformat(),
+        }
+        clock = time.monotonic()
+        try:
+            record["archive"] = self.choose(archive, date)
+            entries = self.listing(record["archive"], paths)
+            files = [e for e in entries if e.get("type") == "-"]
+            record["files_expected"] = len(files)
+            record["bytes_expected"] = sum(int(e.get("size", 0)) for e in files)
+            target.mkdir(parents=True, exist_ok=True, mode=0o750)
+            clashes = self.conflicts(entries, target)
+            record["existing_files"] = len(clashes)
+            if clashes and not overwrite:
+                raise Refused(
+                    f"{len(clashes)} file(s) already exist in {target} (first: {clashes[0]}); "
+                    "nothing was restored. Choose an empty directory, or allow overwriting "
+                    "(--overwrite / restore_overwrite=true)"
+                )
+            print(
+                f"Memulihkan / restoring {record['archive']}: {len(files)} files, "
+                f"{record['bytes_expected'] / 2**20:,.1f} MiB -> {target}",
+                file=self.out,
+                flush=True,
+            )
+            started = time.monotonic()
+            step = self.borg.run(
+                [
+                    "extract",
+                    "--log-json",
+                    "--progress",
+                    f"{self.repo['location']}::{record['archive']}",
+                    *paths,
+                ],
+                self.repo,
+                self.log,
+                cwd=target,
+                on_line=self.progress,
+            )
+            record["extract_seconds"] = round(time.monotonic() - started, 3)
+            record["exit_code"] = step.returncode
+            record["warnings"] = step.warnings[:50]
+            if step.returncode not in (0, 1):
+                raise RuntimeError(agent.Run.explain(step, "borg extract"))
+            wrong = [
+                e["path"]
+                for e in files
+                if not (target / e["path"]).is_file()
+                or (target / e["path"]).stat().st_size != int(e.get("size", 0))
+            ]
+            record["files_restored"] = len(files) - len(wrong)
+            record["bytes_restored"] = sum(
+                int(e.get("size", 0)) for e in files if e["path"] not in set(wrong)
+            )
+            if wrong:
+                raise RuntimeError(
+                    f"{len(wrong)} restored file(s) are missing or have the wrong size "
+                    f"(first: {wrong[0]})"
+                )
+            record["status"] = "warning" if step.returncode == 1 else "success"
+        except Refused as exc:
+            record.update(status="refused", reason=str(exc))
+        except RuntimeError as exc:
+            record.update(status="failed", reason=str(exc))
+        finally:
+            self.log.close()
+        record["end"] = agent.now_in(self.tz).isoformat()
+        record["duration_seconds"] = round(time.monotonic() - clock, 3)
+        seconds = record.get("extract_seconds") or 0
+        if seconds and record.get("bytes_restored"):
+            record["throughput_mib_s"] = round(record["bytes_restored"] / 2**20 / seconds, 2)
+        record["record_path"] = str(self.dir / f"{self.name}.json")
+        record["log_path"] = str(self.log_path)
+        agent.write_json_atomic(Path(record["record_path"]), record)
+        return record
+
+
+def summary(record: dict[str, Any]) -> str:
+    lines = [
+        f"Status            : {record['status']}",
+        f"Host / Kebijakan  : {record['host']} / {record['policy']}",
+        f"Arsip / Archive   : {record.get('archive', '-')}",
+        f"Tujuan / Target   : {record['restored_on']}:{record['target']}",
+    ]
+    if "files_restored" in record:
+        lines.append(
+            f"Dipulihkan        : {record['files_restored']} files, "
+            f"{record['bytes_restored'] / 2**20:,.1f} MiB in {record['extract_seconds']} s"
+        )
+    if record.get("reason"):
+        lines.append(f"Alasan / Reason   : {record['reason']}")
+    lines.append(f"Catatan / Record  : {record['record_path']}")
+    return "\n".join(lines)
+
+
+def list_archives(config: dict[str, Any], policy: str) -> int:
+    agent.policy_of(config, policy, Path("config"))
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        try:
+            archives = restore_test.policy_archives(agent.Borg(config), config, policy, log)
+        except RuntimeError as exc:
+            print(f"bangka-backup-restore: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    for archive in archives:
+        print(f"{archive['name']}  {archive['start']}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bangka-backup-restore",
+        description="Emergency restore (pemulihan cepat) of a host's archive into a directory.",
+    )
+    parser.add_argument("--config", type=Path, help="default: as bangka-backup-restore-test")
+    parser.add_argument("--client", help="the host whose archive to restore (default: this host)")
+    parser.add_argument("--policy", required=True)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--archive", help="archive name (default: the newest of the policy)")
+    which.add_argument("--date", help="the newest archive made on this day (YYYY-MM-DD)")
+    parser.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        help="path inside the archive to restore, repeatable (default: everything)",
+    )
+    parser.add_argument("--target", type=Path, help="directory to restore into")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.add_argument("--list", action="store_true", help="list the policy's archives and exit")
+    parser.add_argument("--json", action="store_true", help="print the record as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.umask(0o027)
+    try:
+        config = restore_test.load(args.config or restore_test.default_config_path(), args.client)
+        if args.list:
+            return list_archives(config, args.policy)
+        job = EmergencyRestore(config, args.policy)
+        if args.target is None:
+            raise agent.ConfigError("--target: give the directory to restore into")
+        record = job.restore(
+            target=args.target.resolve(),
+            paths=args.path,
+            archive=args.archive,
+            date=args.date,
+            overwrite=args.overwrite,
+        )
+    except agent.ConfigError as exc:
+        print(f"bangka-backup-restore: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(record) if args.json else summary(record))
+    return {"success": EXIT_OK, "warning": EXIT_OK, "refused": EXIT_REFUSED}.get(
+        record["status"], EXIT_FAILED
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
