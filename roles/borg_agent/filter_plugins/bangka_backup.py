@@ -1,6 +1,6 @@
-"""Filters of the borg_agent and borg_admin roles (one file; borg_admin links to it). The logic
-lives, and is tested, in the bangka_ops package, which scripts/setup.sh installs in the
-controller's virtual environment."""
+"""Filters of the borg_agent, borg_admin and borg_restore_test roles (one file; the others link
+to borg_agent's). The logic lives, and is tested, in the bangka_ops package, which
+scripts/setup.sh installs in the controller's virtual environment."""
 
 from __future__ import annotations
 
@@ -66,6 +66,12 @@ def admin_configuration(clients: list[dict[str, Any]], settings: dict[str, Any])
     return agent_config.build_admin(clients, settings)
 
 
+def restore_configuration(
+    clients: list[dict[str, Any]], host: str, settings: dict[str, Any]
+) -> dict[str, Any]:
+    return agent_config.build_restore(host, clients, settings)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -74,4 +80,5 @@ class FilterModule:
             "bangka_backup_host_clock": host_clock,
             "bangka_backup_agent_config": agent_configuration,
             "bangka_backup_admin_config": admin_configuration,
+            "bangka_backup_restore_config": restore_configuration,
         }

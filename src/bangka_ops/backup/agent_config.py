@@ -26,7 +26,10 @@ POLICY_KEYS_FOR_HOST = (
     "monthly_verify_scope",
     "offsite",
     "retention",
+    "restore_test",
 )
+# What a restore host needs of each client's policy: what to judge (RPO/RTO) and how to sample.
+POLICY_KEYS_FOR_RESTORE = ("category", "sources", "rpo_hours", "rto_hours", "restore_test")
 
 
 def build(host: str, policies: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
@@ -69,31 +72,21 @@ def build_admin(clients: list[dict[str, Any]], settings: dict[str, Any]) -> dict
     """Configuration of ``bangka-backup-maintenance`` on the admin host.
 
     ``clients``: ``{name, repository, policies}`` per agent (its inventory name, the repository
-    location the agent uses, and its ``borg_agent_policies``); the passphrase files are named
-    after the client. With ``settings["server"]`` (user, address, port, repos_dir) the admin
-    reaches each repository on that server by the address it knows, whatever the agent uses.
+    location the agent uses, and its ``borg_agent_policies``); see :func:`client_repository`.
     """
-    server = settings.get("server") or {}
     config_clients: dict[str, Any] = {}
     for client in clients:
-        location = client["repository"]
-        if server:
-            location = (
-                f"ssh://{server['user']}@{server['address']}:{server['port']}"
-                f"{server['repos_dir']}/{client['name']}"
-            )
         policies = {
             policy["name"]: {
                 "cycles": sorted(policy.get("cycles") or {}, key=schedule.CYCLES.index),
                 "retention": policy.get("retention") or {},
+                "category": policy.get("category", "standard"),
+                "rpo_hours": policy.get("rpo_hours"),
             }
             for policy in client["policies"]
         }
         config_clients[client["name"]] = {
-            "repository": {
-                "location": location,
-                "passphrase_file": f"{settings['secrets_dir']}/{client['name']}.pass",
-            },
+            "repository": client_repository(client, settings),
             "policies": policies,
         }
     config: dict[str, Any] = {
@@ -103,7 +96,57 @@ def build_admin(clients: list[dict[str, Any]], settings: dict[str, Any]) -> dict
         "lock_wait_seconds": int(settings.get("lock_wait_seconds", 600)),
         "clients": config_clients,
     }
-    for optional in ("ssh", "notify"):
+    for optional in ("ssh", "notify", "watchdog_grace_hours"):
+        if settings.get(optional):
+            config[optional] = settings[optional]
+    return config
+
+
+def client_repository(client: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Where an admin or restore host reaches a client's repository, and the passphrase file
+    (named after the client). With ``settings["server"]`` (user, address, port, repos_dir) the
+    host uses the server address it knows, whatever the agent uses."""
+    server = settings.get("server") or {}
+    location = client["repository"]
+    if server:
+        location = (
+            f"ssh://{server['user']}@{server['address']}:{server['port']}"
+            f"{server['repos_dir']}/{client['name']}"
+        )
+    return {
+        "location": location,
+        "passphrase_file": f"{settings['secrets_dir']}/{client['name']}.pass",
+    }
+
+
+def build_restore(
+    host: str, clients: list[dict[str, Any]], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Configuration of ``bangka-backup-restore-test`` / ``bangka-backup-restore`` on a restore
+    host: every client's repository (reached with the restore host's append-only key) and the
+    policy facts a restore test judges by."""
+    defaults = settings.get("restore_test") or {}
+    config_clients: dict[str, Any] = {}
+    for client in clients:
+        policies = {}
+        for policy in client["policies"]:
+            entry = {k: policy[k] for k in POLICY_KEYS_FOR_RESTORE if policy.get(k) is not None}
+            entry["restore_test"] = {**defaults, **(policy.get("restore_test") or {})}
+            policies[policy["name"]] = entry
+        config_clients[client["name"]] = {
+            "repository": client_repository(client, settings),
+            "policies": policies,
+        }
+    config: dict[str, Any] = {
+        "schema_version": 1,
+        "host": host,
+        "timezone": settings.get("timezone", "Asia/Jakarta"),
+        "records_dir": settings["records_dir"],
+        "state_dir": settings["state_dir"],
+        "lock_wait_seconds": int(settings.get("lock_wait_seconds", 600)),
+        "clients": config_clients,
+    }
+    for optional in ("ssh", "notify", "scratch_dir"):
         if settings.get(optional):
             config[optional] = settings[optional]
     return config

@@ -18,8 +18,15 @@ until someone compacts in normal mode. Hence, per client:
    ``{host}-{policy}-{cycle}-*``), then **compact**.
 3. Save the verified listing and time (the rollback point).
 
-Exit codes: 0 all clients fine, 2 a Borg step failed, 3 tampering detected (takes precedence),
-64 configuration error.
+The **freshness watchdog** (``watchdog``, its own timer) is stage one's second half: for every
+client, policy and cycle it finds the newest complete archive in ``borg list`` (admin key) that
+covers the cycle (a weekly archive covers that day's daily run, a monthly one both) and compares
+its age with the cycle's interval plus a grace period, and the newest archive's age with the
+policy's RPO. A missed run — also a host that is down or cannot reach the server — and an
+unreachable repository are notified.
+
+Exit codes: 0 all clients fine, 2 a Borg step failed (or, for ``watchdog``, a run was missed),
+3 tampering detected (takes precedence), 64 configuration error.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/maintena
 DEFAULT_CONFIG = "/etc/bangka-backup-admin/config.json"
 EXIT_OK, EXIT_FAILED, EXIT_TAMPERED, EXIT_USAGE = 0, 2, 3, 64
 KEEP_FLAG = {"daily": "--keep-daily", "weekly": "--keep-weekly", "monthly": "--keep-monthly"}
+# Longest regular gap between two runs of a cycle (a month can have 31 days).
+CYCLE_INTERVAL_HOURS = {"daily": 24, "weekly": 7 * 24, "monthly": 31 * 24}
+DEFAULT_GRACE_HOURS = 6
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -242,6 +252,128 @@ class Maintenance:
         return code, report
 
 
+class Watchdog:
+    """Newest good archive per client, policy and cycle against the schedule and the RPO."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.maintenance = Maintenance(config)
+        self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
+        self.grace = float(config.get("watchdog_grace_hours", DEFAULT_GRACE_HOURS))
+
+    def client(self, name: str, now: dt.datetime) -> dict[str, Any]:
+        settings = self.config["clients"][name]
+        repo = settings["repository"]
+        result: dict[str, Any] = {"client": name, "repository": repo["location"], "policies": []}
+        log_path = self.maintenance.state_dir / "logs" / f"{name}.log.jsonl"
+        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        with open(log_path, "a", encoding="utf-8") as log:
+            names, listing = self.maintenance.list_archives(repo, log)
+        if listing.returncode != 0:
+            result.update(
+                status="failed",
+                reason="cannot list the repository, freshness unknown: "
+                + agent.Run.explain(listing, "borg list"),
+            )
+            return result
+        stamps: dict[tuple[str, str], list[dt.datetime]] = {}
+        for archive in names:
+            parsed = agent.parse_archive_name(archive)
+            if parsed is None or parsed["host"] != name:
+                continue
+            when = dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S")
+            stamps.setdefault((parsed["policy"], parsed["cycle"]), []).append(
+                when.replace(tzinfo=self.tz)
+            )
+        problems = []
+        for policy, policy_settings in sorted(settings["policies"].items()):
+            entry = self.policy(policy, policy_settings, stamps, now)
+            result["policies"].append(entry)
+            problems += [f"{policy}: {p}" for p in entry["problems"]]
+        result["status"] = "missed" if problems else "ok"
+        if problems:
+            result["reason"] = "; ".join(problems)
+        return result
+
+    def policy(
+        self,
+        policy: str,
+        settings: dict[str, Any],
+        stamps: dict[tuple[str, str], list[dt.datetime]],
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        cycles = settings.get("cycles") or list(KEEP_FLAG)
+        entry: dict[str, Any] = {"policy": policy, "cycles": {}, "problems": []}
+        newest_any: dt.datetime | None = None
+        history = [t for (p, _), times in stamps.items() if p == policy for t in times]
+        oldest = min(history, default=None)
+        for cycle in cycles:
+            covering = [c for c in agent.CYCLES if agent.CYCLE_RANK[c] >= agent.CYCLE_RANK[cycle]]
+            newest = max((t for c in covering for t in stamps.get((policy, c), [])), default=None)
+            limit = CYCLE_INTERVAL_HOURS[cycle] + self.grace
+            age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
+            fresh = age is not None and age <= limit
+            entry["cycles"][cycle] = {
+                "newest": newest.isoformat() if newest else None,
+                "age_hours": age,
+                "limit_hours": limit,
+                "fresh": fresh,
+            }
+            if (
+                newest is None
+                and oldest is not None
+                and (now - oldest).total_seconds() < (limit * 3600)
+            ):
+                # A new client: its first weekly or monthly run is not due yet.
+                entry["cycles"][cycle]["fresh"] = None
+            elif newest is None:
+                entry["problems"].append(f"no {cycle} archive at all")
+            elif not fresh:
+                entry["problems"].append(
+                    f"{cycle} run missed: newest covering archive is {age} h old (limit {limit} h)"
+                )
+            if newest is not None and (newest_any is None or newest > newest_any):
+                newest_any = newest
+        rpo = settings.get("rpo_hours")
+        if rpo is not None and newest_any is not None:
+            age = (now - newest_any).total_seconds() / 3600
+            entry["rpo_hours"] = rpo
+            entry["rpo_met"] = age <= rpo
+            if age > rpo:
+                entry["problems"].append(f"RPO breached: newest archive {age:.1f} h old > {rpo} h")
+        return entry
+
+    def run(self, clients: list[str]) -> tuple[int, dict[str, Any]]:
+        now = dt.datetime.now(self.tz)
+        results = [self.client(name, now) for name in clients]
+        bad = [r for r in results if r["status"] != "ok"]
+        report: dict[str, Any] = {
+            "schema_version": 1,
+            "kind": "freshness_watchdog",
+            "start": now.replace(microsecond=0).isoformat(),
+            "grace_hours": self.grace,
+            "status": "missed" if bad else "ok",
+            "clients": results,
+        }
+        if bad:
+            body = "\n".join(f"{r['client']}: {r['status']} - {r.get('reason')}" for r in bad)
+            report["notifications"] = agent.send_notifications(
+                self.config.get("notify") or {},
+                "[SI CEKAT] CADANGAN TERLEWAT / MISSED BACKUP: "
+                + ", ".join(r["client"] for r in bad),
+                body,
+                {"status": report["status"], "clients": bad},
+            )
+        report_path = (
+            self.maintenance.state_dir
+            / "runs"
+            / (f"{now.strftime('%Y-%m-%dT%H-%M-%S')}-freshness_watchdog.json")
+        )
+        agent.write_json_atomic(report_path, report)
+        report["report_path"] = str(report_path)
+        return (EXIT_FAILED if bad else EXIT_OK), report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bangka-backup-maintenance",
@@ -252,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (
         ("run", "tamper check, then prune and compact the clients that pass"),
         ("check", "tamper check only; records the verified state of clients that pass"),
+        ("watchdog", "freshness: a missed run (or a host that is down) per client and policy"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--client", action="append", help="only this client (repeatable)")
@@ -263,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(clients) - set(config["clients"]))
         if unknown:
             raise agent.ConfigError(f"{args.config}: unknown client(s): {', '.join(unknown)}")
-        code, report = Maintenance(config).run(clients, prune=args.command == "run")
+        if args.command == "watchdog":
+            code, report = Watchdog(config).run(clients)
+        else:
+            code, report = Maintenance(config).run(clients, prune=args.command == "run")
     except agent.ConfigError as exc:
         print(f"bangka-backup-maintenance: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -271,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         for result in report["clients"]:
-            detail = result.get("reason") or f"{result.get('archives', 0)} archives"
+            detail = result.get("reason") or (
+                "fresh" if args.command == "watchdog" else f"{result.get('archives', 0)} archives"
+            )
             print(f"{result['client']}: {result['status']} ({detail})")
         print(f"report: {report['report_path']}")
     return code

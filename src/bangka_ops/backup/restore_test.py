@@ -130,7 +130,7 @@ def load(path: Path, client: str | None) -> dict[str, Any]:
         "policies": settings.get("policies"),
         "restore_host": raw.get("host"),
     }
-    for optional in ("ssh", "notify", "borg_binary"):
+    for optional in ("ssh", "notify", "borg_binary", "scratch_dir"):
         if raw.get(optional):
             config[optional] = raw[optional]
     return agent.check_config(config, Path(f"{path}: clients.{client}"))
@@ -538,6 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_choice_arguments(plan)
     plan.add_argument("--out", type=Path, required=True)
 
+    jobs = sub.add_parser(
+        "jobs", help="list the (client, policy) tests this host would run, as JSON"
+    )
+    jobs.add_argument("--client", action="append", help="only this client (repeatable)")
+    jobs.add_argument("--policy", help="only this policy")
+
     live = sub.add_parser(
         "live-hashes",
         help="on the client: SHA-256 of the planned files unchanged since the archive (JSON)",
@@ -555,6 +561,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "live-hashes":
             plan = agent.read_json_object(args.plan, ("items",))
             print(json.dumps(agent.live_hashes(plan["items"], args.root)))
+            return EXIT_PASSED
+        if args.command == "jobs":
+            print(json.dumps(list_jobs(config_path, args.client or [], args.policy)))
             return EXIT_PASSED
         if args.command == "plan":
             test = RestoreTest(load(config_path, args.client), args.policy)
@@ -577,6 +586,28 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def list_jobs(config_path: Path, clients: list[str], policy: str | None) -> list[dict[str, str]]:
+    """Every (client, policy) to test, with the plan file each would use; a client or policy
+    that matches nothing is an error, not an empty list."""
+    known = clients_of(config_path)
+    unknown = sorted(set(clients) - set(known))
+    if unknown:
+        raise agent.ConfigError(
+            f"{config_path}: unknown client(s) {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    jobs = []
+    for client in clients or known:
+        config = load(config_path, client)
+        plans = Path(config["state_dir"]) / "plans"
+        for name in sorted(config["policies"]):
+            if policy in (None, "", name):
+                plan = str(plans / f"{client}-{name}.json")
+                jobs.append({"client": client, "policy": name, "plan": plan})
+    if not jobs:
+        raise agent.ConfigError(f"{config_path}: no policy named {policy!r} on those clients")
+    return jobs
+
+
 def cmd_run(args: argparse.Namespace, config_path: Path) -> int:
     if (args.plan or args.live_hashes) and not (args.client and args.policy):
         raise agent.ConfigError("--plan and --live-hashes need --client and --policy")
@@ -596,7 +627,7 @@ def cmd_run(args: argparse.Namespace, config_path: Path) -> int:
             plan=plan,
             live=cast("dict[str, str] | None", live),
             live_root=live_root,
-            scratch_root=args.scratch_dir,
+            scratch_root=args.scratch_dir or config.get("scratch_dir"),
             **({} if plan else choice_of(args, test.policy)),
         )
         code = max(code, result)

@@ -136,7 +136,8 @@ def to_host_clock(run: dict[str, Any], host_utc_offset: str) -> dict[str, int]:
 
     Used for cron, which knows no time zones. Cron entries fire daily and the wrapper itself
     decides, in the policy's time zone, whether today is the weekly or monthly day, so only the
-    time of day needs converting.
+    time of day needs converting. ``day_shift`` (-1, 0, 1) says whether that time falls on the
+    day before or after on the host clock, for entries that name a weekday.
     """
     sign = -1 if host_utc_offset.startswith("-") else 1
     digits = host_utc_offset.lstrip("+-")
@@ -145,4 +146,8 @@ def to_host_clock(run: dict[str, Any], host_utc_offset: str) -> dict[str, int]:
         2025, 1, 15, run["hour"], run["minute"], tzinfo=ZoneInfo(run["timezone"])
     )
     local = reference.astimezone(dt.timezone(dt.timedelta(minutes=host_offset)))
-    return {"hour": local.hour, "minute": local.minute}
+    return {
+        "hour": local.hour,
+        "minute": local.minute,
+        "day_shift": (local.date() - reference.date()).days,
+    }

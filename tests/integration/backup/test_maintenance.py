@@ -196,3 +196,103 @@ def test_a_damaged_state_file_fails_that_client_clearly_and_is_kept(borg_setup: 
     assert str(state) in client["reason"] and "invalid JSON" in client["reason"]
     # The baseline is evidence: never silently replaced.
     assert state.read_text() == '{"verified_at": "2025-'
+
+
+def archive_at(setup: BorgSetup, cycle: str, hours_ago: float) -> str:
+    """An archive of web-01/docs whose name says it was made ``hours_ago`` (Jakarta time)."""
+    when = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))) - dt.timedelta(hours=hours_ago)
+    name = f"web-01-docs-{cycle}-{when.strftime('%Y-%m-%dT%H-%M-%S')}"
+    proc = setup.borg("create", f"{setup.repo}::{name}", str(setup.source))
+    assert proc.returncode == 0, proc.stderr
+    return name
+
+
+def watchdog_config(setup: BorgSetup, rpo_hours: int = 24) -> Path:
+    path = admin_config(setup)
+    config = json.loads(path.read_text())
+    config["clients"]["web-01"]["policies"]["docs"]["rpo_hours"] = rpo_hours
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_watchdog_is_quiet_when_every_cycle_is_fresh(borg_setup: BorgSetup) -> None:
+    archive_at(borg_setup, "daily", 2)
+    archive_at(borg_setup, "weekly", 3 * 24)
+    archive_at(borg_setup, "monthly", 20 * 24)
+
+    code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+
+    assert code == maintenance.EXIT_OK, report
+    (client,) = report["clients"]
+    assert client["status"] == "ok"
+    (policy,) = client["policies"]
+    assert policy["rpo_met"] is True
+    assert all(c["fresh"] for c in policy["cycles"].values())
+    assert Path(report["report_path"]).is_file()
+
+
+def test_watchdog_reports_a_missed_cycle_and_a_breached_rpo(borg_setup: BorgSetup) -> None:
+    with webhook_receiver() as hook:
+        borg_setup.config["notify"] = {"webhook_url": hook.url}
+        archive_at(borg_setup, "daily", 40)  # a host down since yesterday night
+        archive_at(borg_setup, "weekly", 6 * 24)
+        archive_at(borg_setup, "monthly", 45 * 24)
+
+        code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+
+        assert code == maintenance.EXIT_FAILED
+        (client,) = report["clients"]
+        assert client["status"] == "missed"
+        cycles = client["policies"][0]["cycles"]
+        assert cycles["daily"]["fresh"] is False and cycles["daily"]["age_hours"] > 39
+        assert cycles["weekly"]["fresh"] is True
+        assert cycles["monthly"]["fresh"] is False
+        assert "daily run missed" in client["reason"]
+        assert "RPO breached" in client["reason"]
+        (notice,) = hook.received
+        assert "web-01" in notice["text"] and "MISSED" in notice["text"]
+
+
+def test_a_weekly_archive_covers_that_days_daily_run(borg_setup: BorgSetup) -> None:
+    archive_at(borg_setup, "weekly", 1)
+    archive_at(borg_setup, "monthly", 2)
+
+    code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+
+    assert code == maintenance.EXIT_OK, report["clients"][0].get("reason")
+
+
+def test_a_new_clients_first_weekly_and_monthly_runs_are_not_due_yet(
+    borg_setup: BorgSetup,
+) -> None:
+    archive_at(borg_setup, "daily", 30)
+    archive_at(borg_setup, "daily", 5)
+
+    code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+
+    assert code == maintenance.EXIT_OK, report["clients"][0].get("reason")
+    cycles = report["clients"][0]["policies"][0]["cycles"]
+    assert cycles["weekly"]["fresh"] is None and cycles["monthly"]["fresh"] is None
+
+    archive_at(borg_setup, "daily", 8 * 24)  # history older than a week, still no weekly run
+    code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+    assert code == maintenance.EXIT_FAILED
+    assert "no weekly archive at all" in report["clients"][0]["reason"]
+    assert "monthly" not in report["clients"][0]["reason"]
+
+
+def test_watchdog_reports_an_unreachable_repository_and_a_client_with_no_archive(
+    borg_setup: BorgSetup,
+) -> None:
+    path = watchdog_config(borg_setup)
+    code, report = run_maintenance(path, "watchdog")
+    assert code == maintenance.EXIT_FAILED
+    assert "no daily archive at all" in report["clients"][0]["reason"]
+
+    config = json.loads(path.read_text())
+    config["clients"]["web-01"]["repository"]["location"] = str(borg_setup.root / "gone")
+    path.write_text(json.dumps(config))
+    code, report = run_maintenance(path, "watchdog")
+    assert code == maintenance.EXIT_FAILED
+    assert report["clients"][0]["status"] == "failed"
+    assert "cannot list the repository" in report["clients"][0]["reason"]

@@ -112,5 +112,45 @@ def test_admin_configuration_names_every_client_repository_and_retention() -> No
     assert fs01["policies"]["dokumen"] == {
         "cycles": ["daily", "monthly"],
         "retention": {"daily": 14},
+        "category": "standard",
+        "rpo_hours": None,
     }
     assert "passphrase" not in str(config).replace("passphrase_file", "")
+
+
+def test_restore_host_configuration_reaches_clients_through_the_server_it_knows() -> None:
+    clients = [
+        {
+            "name": "fs01",
+            "repository": "ssh://borg@10.0.0.9:22/srv/borg/repos/fs01",
+            "policies": [
+                {
+                    "name": "dokumen",
+                    "category": "critical",
+                    "sources": ["/srv/dokumen"],
+                    "rpo_hours": 24,
+                    "rto_hours": 4,
+                    "window": {"start": "01:00", "end": "05:00"},
+                    "restore_test": {"mode": "full"},
+                }
+            ],
+        }
+    ]
+    config = agent_config.build_restore(
+        "admin01",
+        clients,
+        {
+            "records_dir": "/var/lib/bangka-backup-restore/records",
+            "state_dir": "/var/lib/bangka-backup-restore",
+            "secrets_dir": "/etc/bangka-backup-restore/secrets",
+            "server": {"user": "borg", "address": "backup01", "port": 22, "repos_dir": "/srv/r"},
+            "restore_test": {"mode": "sample", "sample_files": 50, "sample_mib": 64},
+        },
+    )
+    fs01 = config["clients"]["fs01"]
+    assert fs01["repository"]["location"] == "ssh://borg@backup01:22/srv/r/fs01"
+    policy = fs01["policies"]["dokumen"]
+    # The policy's own setting wins over the host default; the rest of the default stays.
+    assert policy["restore_test"] == {"mode": "full", "sample_files": 50, "sample_mib": 64}
+    assert "window" not in policy
+    assert config["host"] == "admin01"

@@ -83,6 +83,9 @@ def test_bad_schedules_name_the_field(changes: dict[str, Any], message: str) -> 
 
 def test_cron_time_is_converted_to_the_host_clock() -> None:
     run = {"hour": 2, "minute": 30, "timezone": "Asia/Jakarta"}
-    assert schedule.to_host_clock(run, "+0000") == {"hour": 19, "minute": 30}
-    assert schedule.to_host_clock(run, "+0700") == {"hour": 2, "minute": 30}
-    assert schedule.to_host_clock(run, "+0800") == {"hour": 3, "minute": 30}
+    # 02:30 in Jakarta is 19:30 the day before in UTC: a weekly cron entry moves a day back.
+    assert schedule.to_host_clock(run, "+0000") == {"hour": 19, "minute": 30, "day_shift": -1}
+    assert schedule.to_host_clock(run, "+0700") == {"hour": 2, "minute": 30, "day_shift": 0}
+    assert schedule.to_host_clock(run, "+0800") == {"hour": 3, "minute": 30, "day_shift": 0}
+    late = {"hour": 23, "minute": 30, "timezone": "Asia/Jakarta"}
+    assert schedule.to_host_clock(late, "+0900")["day_shift"] == 1

@@ -1,0 +1,1 @@
+../../borg_agent/filter_plugins/bangka_backup.py
