@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+from rich.console import Console
 
 from bangka_ops import __version__
 from bangka_ops.backup import records
+from bangka_ops.cli import driver
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
 
@@ -39,6 +43,191 @@ def cmd_records(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+# Exit codes of the playbook commands.
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_PLAYBOOK_FAILED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2, 3, 64
+
+
+def start(args: argparse.Namespace, playbook: str, extravars: dict[str, Any], collect: str) -> Any:
+    project = driver.find_project(args.project)
+    return driver.run_playbook(
+        playbook,
+        project=project,
+        extravars=extravars,
+        inventory=args.inventory,
+        limit=getattr(args, "limit", None),
+        vault_password_file=args.vault_password_file,
+        collect=(collect,),
+    )
+
+
+def host_problems(run: driver.PlaybookRun, judged: set[str]) -> list[str]:
+    """Hosts that failed a task or were unreachable, other than those judged by their records."""
+    problems = []
+    for host, state in sorted(run.hosts.items()):
+        if state.unreachable:
+            problems.append(f"{host}: unreachable: {state.unreachable}")
+        elif state.failed and host not in judged:
+            problems.append(f"{host}: {state.failed[0]}")
+    return problems
+
+
+def cmd_backup_now(args: argparse.Namespace) -> int:
+    """Run a backup cycle now on the selected hosts; one row per host and policy."""
+    task = "Run the cycle through the wrapper"
+    extravars = {"backup_now_cycle": args.cycle, "backup_now_policy": args.policy or ""}
+    run = start(args, "backup_now.yml", extravars, task)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"[bold]Pencadangan sekarang / backup now ({args.cycle})")
+    failed = False
+    judged = set()
+    for host, res in run.collected(task):
+        judged.add(host)
+        for item in driver.loop_results(res):
+            lines = item.get("stdout_lines") or []
+            status = lines[0].split(":", 1)[0] if lines else "failed"
+            record = next((x.split(": ", 1)[1] for x in lines if x.startswith("record: ")), "-")
+            policy = (item.get("item") or {}).get("name", "?")
+            failed = failed or status == "failed" or item.get("rc") not in (0, 1)
+            style = {"success": "green", "warning": "yellow", "covered": "green"}.get(status, "red")
+            console.print(f"{host} / {policy}: [{style}]{status}[/]\n  catatan / record: {record}")
+    return verdict(run, judged, failed)
+
+
+def verdict(run: driver.PlaybookRun, judged: set[str], failed: bool) -> int:
+    problems = host_problems(run, judged)
+    for problem in problems:
+        print(f"cekat: {problem}", file=sys.stderr)
+    if failed:
+        return EXIT_CHECK_FAILED
+    if problems or (run.rc != 0 and not judged):
+        return EXIT_PLAYBOOK_FAILED
+    return EXIT_OK
+
+
+def cmd_restore_test(args: argparse.Namespace) -> int:
+    """Restore tests through playbooks/restore_test.yml; non-zero when any fails."""
+    task = "Report the restore test results"
+    extravars: dict[str, Any] = {
+        "restore_test_clients": args.client or [],
+        "restore_test_policy": args.policy or "",
+        "restore_test_date": args.date or "",
+        "restore_test_random_older": args.random_older,
+        "restore_test_mode": args.mode or "",
+    }
+    run = start(args, "restore_test.yml", extravars, task)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print("[bold]Uji pemulihan / restore tests")
+    failed = False
+    judged = set()
+    for restore_host, res in run.collected(task):
+        judged.add(restore_host)
+        for record in (res.get("ansible_facts") or {}).get("restore_test_records", []):
+            judged.add(record["host"])
+            failed = failed or record["status"] != "passed"
+            console.print(restore_test_block(record))
+    return verdict(run, judged, failed)
+
+
+def restore_test_block(record: dict[str, Any]) -> str:
+    """One restore-test record for people: what was restored, how fast, and each verdict."""
+    result = record.get("result") or {}
+    verification = record.get("verification") or {}
+
+    def mark(value: Any) -> str:
+        return {True: "[green]ya / yes[/]", False: "[red]TIDAK / NO[/]", None: "-"}[value]
+
+    status = record["status"]
+    colour = "green" if status == "passed" else "red"
+    lines = [f"{record['host']} / {record['policy']}: [{colour}]{status.upper()}[/]"]
+    if "archive" in record:
+        restored = (
+            f"{record['files_restored']} of {record['archive_files']} files, "
+            f"{record['bytes_restored'] / 2**20:,.1f} MiB in {record['restore_seconds']} s"
+            f" ({record.get('throughput_mib_s') or '-'} MiB/s)"
+        )
+        if record.get("extrapolated_full_restore_seconds") is not None:
+            restored += (
+                f"; full restore est. {record['extrapolated_full_restore_seconds']} s "
+                "(extrapolated from the sample)"
+            )
+        lines += [
+            f"  arsip / archive       : {record['archive']} ({record['mode']})",
+            f"  dipulihkan / restored : {restored}",
+            f"  {'RTO ' + str(record.get('rto_hours')) + ' h':<22}: {mark(result.get('rto_met'))} "
+            f"(judged on the {record.get('rto_judged_on')})",
+            f"  {'RPO ' + str(record.get('rpo_hours')) + ' h':<22}: {mark(result.get('rpo_met'))} "
+            f"(newest archive {record.get('newest_archive_age_hours')} h old)",
+            f"  integritas / integrity: {mark(result.get('integrity'))} "
+            f"({verification.get('files_checked', 0)} files vs Borg's SHA-256, "
+            f"{verification.get('live_compared', 0)} vs the live source)",
+        ]
+    if record.get("reason"):
+        lines.append(f"  alasan / reason       : {record['reason']}")
+    lines.append(f"  catatan / record      : {record['record_path']}")
+    return "\n".join(lines)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Emergency restore through playbooks/restore.yml."""
+    task = "Restore with bangka-backup-restore"
+    extravars: dict[str, Any] = {
+        "restore_client": args.client,
+        "restore_policy": args.policy,
+        "restore_target_dir": args.target,
+        "restore_paths": args.path,
+        "restore_archive": args.archive or "",
+        "restore_date": args.date or "",
+        "restore_overwrite": args.overwrite,
+    }
+    if args.target_host:
+        extravars["restore_target_host"] = args.target_host
+    if not args.target.startswith("/"):
+        print("cekat restore: --target must be an absolute directory", file=sys.stderr)
+        return EXIT_USAGE
+    run = start(args, "restore.yml", extravars, task)
+    code = EXIT_PLAYBOOK_FAILED
+    judged = set()
+    for host, res in run.collected(task):
+        judged.add(host)
+        try:
+            record = json.loads(res.get("stdout") or "")
+        except json.JSONDecodeError:
+            continue
+        print(restore_summary(host, record))
+        code = {"success": EXIT_OK, "warning": EXIT_OK, "refused": EXIT_REFUSED}.get(
+            record.get("status"), EXIT_CHECK_FAILED
+        )
+    for problem in host_problems(run, judged):
+        print(f"cekat: {problem}", file=sys.stderr)
+    return code
+
+
+def restore_summary(host: str, record: dict[str, Any]) -> str:
+    lines = [
+        f"Status            : {record.get('status')}",
+        f"Host / Kebijakan  : {record.get('host')} / {record.get('policy')}",
+        f"Arsip / Archive   : {record.get('archive', '-')}",
+        f"Tujuan / Target   : {host}:{record.get('target')}",
+    ]
+    if "files_restored" in record:
+        lines.append(
+            f"Dipulihkan        : {record['files_restored']} files, "
+            f"{record['bytes_restored'] / 2**20:,.1f} MiB in {record.get('extract_seconds')} s"
+        )
+    if record.get("reason"):
+        lines.append(f"Alasan / Reason   : {record['reason']}")
+    lines.append(f"Catatan / Record  : {record.get('record_path')}")
+    return "\n".join(lines)
+
+
+def add_runner_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-i", "--inventory", help="inventory (default: ansible.cfg's, the local inventory)"
+    )
+    parser.add_argument("--vault-password-file", type=Path, help="ansible-vault password file")
+    parser.add_argument("--project", type=Path, help="the bangka-ops checkout (playbooks/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cekat",
@@ -54,10 +243,59 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true", help="print the records as a JSON array")
     rec.add_argument("--last", type=int, default=0, help="only the newest N rows")
     rec.set_defaults(func=cmd_records)
+
+    now = sub.add_parser(
+        "backup-now",
+        help="cadangkan sekarang / run a backup cycle now (playbooks/backup_now.yml)",
+    )
+    add_runner_options(now)
+    now.add_argument("--limit", help="only these hosts (Ansible pattern)")
+    now.add_argument("--cycle", choices=("daily", "weekly", "monthly"), default="daily")
+    now.add_argument("--policy", help="only this policy (default: every policy with the cycle)")
+    now.set_defaults(func=cmd_backup_now)
+
+    test = sub.add_parser(
+        "restore-test",
+        help="uji pemulihan / restore tests now (playbooks/restore_test.yml); exit 1 when any "
+        "fails its integrity, RTO or RPO check",
+    )
+    add_runner_options(test)
+    test.add_argument("--client", action="append", help="only this client (repeatable)")
+    test.add_argument("--policy", help="only this policy")
+    mode = test.add_mutually_exclusive_group()
+    mode.add_argument("--full", dest="mode", action="store_const", const="full")
+    mode.add_argument("--sample", dest="mode", action="store_const", const="sample")
+    which = test.add_mutually_exclusive_group()
+    which.add_argument("--date", help="the newest archive of this day (YYYY-MM-DD)")
+    which.add_argument("--random-older", action="store_true", help="a random older archive")
+    test.set_defaults(func=cmd_restore_test)
+
+    restore = sub.add_parser(
+        "restore",
+        help="pemulihan darurat / emergency restore (playbooks/restore.yml); exit 3 when it "
+        "would overwrite files",
+    )
+    add_runner_options(restore)
+    restore.add_argument("--client", required=True, help="the host whose archive to restore")
+    restore.add_argument("--policy", required=True)
+    restore.add_argument("--target", required=True, help="absolute directory to restore into")
+    restore.add_argument(
+        "--target-host", help="restore onto this host (default: the client itself)"
+    )
+    restore.add_argument("--path", action="append", default=[], help="path to restore (repeat)")
+    archive = restore.add_mutually_exclusive_group()
+    archive.add_argument("--archive", help="archive name (default: the newest)")
+    archive.add_argument("--date", help="the newest archive of this day (YYYY-MM-DD)")
+    restore.add_argument("--overwrite", action="store_true", help="replace existing files")
+    restore.set_defaults(func=cmd_restore)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except driver.DriverError as exc:
+        print(f"cekat: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return code
