@@ -29,3 +29,24 @@ def test_backup_benchmark_runs_end_to_end_on_a_small_dataset() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "median ratio wrapper/plain:" in proc.stdout
     assert "monthly archive" in proc.stdout
+
+
+@pytest.mark.borg
+def test_restore_benchmark_runs_end_to_end_on_small_archives() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "restore_overhead.py"),
+            "--base-mb",
+            "4",
+            "--scales",
+            "1,2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "verification overhead (full restore test / plain borg extract):" in proc.stdout
+    assert "2x: size x" in proc.stdout

@@ -780,7 +780,9 @@ class Run:
 
     @staticmethod
     def explain(step: StepResult, what: str) -> str:
-        if step.returncode is not None and step.returncode >= 128:
+        if step.returncode is not None and step.returncode < 0:  # Popen: killed by a signal
+            return f"{what} was killed by signal {-step.returncode}"
+        if step.returncode is not None and step.returncode >= 128:  # through a shell
             return f"{what} was killed by signal {step.returncode - 128}"
         detail = "; ".join(step.errors[-3:]) or "no message"
         ids = f" [{', '.join(step.msgids)}]" if step.msgids else ""

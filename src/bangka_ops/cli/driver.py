@@ -128,7 +128,7 @@ def run_playbook(
             state.tasks_done += 1
             res = data.get("res") or {}
             if kind == "runner_on_failed" and not data.get("ignore_errors"):
-                message = str(res.get("msg") or res.get("stderr") or "failed")[:300]
+                message = failure_message(res)
                 state.failed.append(f"{task}: {message}")
                 console.print(f"[red]GAGAL / FAILED[/red] {host}: {task}: {message}")
             if task in results and kind != "runner_on_skipped":
@@ -162,6 +162,16 @@ def run_playbook(
     return PlaybookRun(
         status=str(runner.status), rc=int(runner.rc or 0), hosts=hosts, results=results
     )
+
+
+def failure_message(res: dict[str, Any]) -> str:
+    """What went wrong, in the tool's own words where there are some: a failed command's
+    standard error says more than Ansible's "non-zero return code"."""
+    for item in [res, *loop_results(res)]:
+        stderr = str(item.get("stderr") or "").strip()
+        if stderr and (item is res or item.get("failed") or item.get("rc", 0) != 0):
+            return stderr.splitlines()[-1][:300]
+    return str(res.get("msg") or "failed")[:300]
 
 
 def loop_results(res: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,0 +1,80 @@
+"""`cekat backup-now / restore-test / restore` drive the real playbooks on the `local` inventory
+(this machine, as the README's main job provisions it) through ansible-runner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.borg
+
+
+def cekat(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bangka_ops.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        cwd=REPO_ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def provisioned() -> None:
+    """The local inventory provisioned (idempotent: a no-op where the main job already ran)."""
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/site.yml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_backup_now_then_a_restore_test_that_passes(provisioned: None) -> None:
+    backup = cekat("backup-now")
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    assert "localhost / dokumen: success" in backup.stdout
+
+    test = cekat("restore-test")
+
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "localhost / dokumen: PASSED" in test.stdout
+    assert "vs the live source" in test.stdout
+    assert "localhost" in test.stderr  # the per-host progress line
+
+
+def test_restore_into_a_directory_then_refuse_to_overwrite(
+    provisioned: None, tmp_path: Path
+) -> None:
+    target = tmp_path / "pulih"
+    first = cekat(
+        "restore", "--client", "localhost", "--policy", "dokumen", "--target", str(target)
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Status            : success" in first.stdout
+    source = REPO_ROOT / "examples" / "backup-source"
+    restored = target / str(source).lstrip("/")
+    for original in source.rglob("*"):
+        if original.is_file():
+            assert (restored / original.relative_to(source)).read_bytes() == original.read_bytes()
+
+    again = cekat(
+        "restore", "--client", "localhost", "--policy", "dokumen", "--target", str(target)
+    )
+    assert again.returncode == 3, again.stdout + again.stderr
+    assert "refused" in again.stdout
+
+
+def test_an_unknown_policy_is_a_clear_failure(provisioned: None) -> None:
+    proc = cekat("restore-test", "--policy", "tidak-ada")
+    assert proc.returncode == 2
+    assert "no policy named 'tidak-ada'" in proc.stderr
