@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,46 @@ class BorgSetup:
             if line.startswith("record: ")
         )
         return proc.returncode, json.loads(Path(path).read_text())
+
+    def run_killed(self, policy: str = "docs", cycle: str = "daily", *extra: str) -> dict[str, Any]:
+        """A run whose `borg create` is killed with SIGKILL while it works; returns its record.
+        The source should hold enough new data for Borg to be caught working."""
+        self.write_config()
+        wrapper = subprocess.Popen(
+            [
+                sys.executable,
+                agent.__file__,
+                "--config",
+                str(self.config_path),
+                "run",
+                "--policy",
+                policy,
+                "--cycle",
+                cycle,
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        borg_pid = ""
+        while not borg_pid and time.monotonic() < deadline:
+            found = subprocess.run(
+                ["pgrep", "-P", str(wrapper.pid), "-f", "borg create"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            borg_pid = found.stdout.split()[0] if found.stdout.split() else ""
+            time.sleep(0.02)
+        assert borg_pid, "borg create never started"
+        time.sleep(0.3)
+        os.kill(int(borg_pid), signal.SIGKILL)
+        out, _ = wrapper.communicate(timeout=120)
+        assert wrapper.returncode == agent.EXIT_FAILED, out
+        record: dict[str, Any] = json.loads(Path(out.split("record: ")[1].strip()).read_text())
+        return record
 
     def borg(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {

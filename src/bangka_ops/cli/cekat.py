@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
 from bangka_ops import __version__
-from bangka_ops.backup import records
+from bangka_ops.backup import records, restore
 from bangka_ops.cli import driver
+from bangka_ops.report import checklist, outputs
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
 
@@ -193,7 +196,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             record = json.loads(res.get("stdout") or "")
         except json.JSONDecodeError:
             continue
-        print(restore_summary(host, record))
+        print(restore.summary(record))
         code = {"success": EXIT_OK, "warning": EXIT_OK, "refused": EXIT_REFUSED}.get(
             record.get("status"), EXIT_CHECK_FAILED
         )
@@ -202,22 +205,42 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return code
 
 
-def restore_summary(host: str, record: dict[str, Any]) -> str:
-    lines = [
-        f"Status            : {record.get('status')}",
-        f"Host / Kebijakan  : {record.get('host')} / {record.get('policy')}",
-        f"Arsip / Archive   : {record.get('archive', '-')}",
-        f"Tujuan / Target   : {host}:{record.get('target')}",
-    ]
-    if "files_restored" in record:
-        lines.append(
-            f"Dipulihkan        : {record['files_restored']} files, "
-            f"{record['bytes_restored'] / 2**20:,.1f} MiB in {record.get('extract_seconds')} s"
-        )
-    if record.get("reason"):
-        lines.append(f"Alasan / Reason   : {record['reason']}")
-    lines.append(f"Catatan / Record  : {record.get('record_path')}")
-    return "\n".join(lines)
+def period_of(args: argparse.Namespace, today: dt.date) -> checklist.Period:
+    if args.month:
+        first = dt.date.fromisoformat(args.month + "-01")
+        following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return checklist.Period(first, following - dt.timedelta(days=1))
+    last = dt.date.fromisoformat(args.to) if args.to else today
+    first = dt.date.fromisoformat(args.since) if args.since else last - dt.timedelta(days=6)
+    return checklist.Period(first, last)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The backup checklist and KPIs of a period from a tree of collected records."""
+    if not args.dir.is_dir():
+        print(f"cekat report: {args.dir}: no such directory", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        now = dt.datetime.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(dt.UTC)
+        if now.tzinfo is None:
+            raise ValueError("--as-of needs a UTC offset, e.g. 2025-05-31T23:59:59+07:00")
+        period = period_of(args, now.astimezone(ZoneInfo(args.timezone)).date())
+    except ValueError as exc:
+        print(f"cekat report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
+    try:
+        writer = outputs.WRITERS[args.format](out)
+        report = checklist.build(args.dir, period, now, writer.row)
+        writer.finish(report)
+    finally:
+        if args.out:
+            out.close()
+    for problem in report.problems:
+        print(f"cekat report: skipped: {problem}", file=sys.stderr)
+    if args.out:
+        print(f"report: {args.out}", file=sys.stderr)
+    return 1 if report.problems else 0
 
 
 def add_runner_options(parser: argparse.ArgumentParser) -> None:
@@ -288,6 +311,21 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("--date", help="the newest archive of this day (YYYY-MM-DD)")
     restore.add_argument("--overwrite", action="store_true", help="replace existing files")
     restore.set_defaults(func=cmd_restore)
+
+    rep = sub.add_parser(
+        "report",
+        help="daftar periksa & KPI / backup checklist and KPIs of a period from collected records",
+    )
+    rep.add_argument("dir", type=Path, help="tree of collected records and host configurations")
+    span = rep.add_mutually_exclusive_group()
+    span.add_argument("--month", help="a calendar month, YYYY-MM")
+    span.add_argument("--since", help="first day, YYYY-MM-DD (default: 6 days before --to)")
+    rep.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
+    rep.add_argument("--as-of", help="judge missed runs and RPO as of this time (default: now)")
+    rep.add_argument("--timezone", default="Asia/Jakarta", help="for 'today'")
+    rep.add_argument("--format", choices=sorted(outputs.WRITERS), default="json")
+    rep.add_argument("--out", type=Path, help="write here instead of standard output")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 import fcntl
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -384,42 +383,8 @@ def test_borg_killed_mid_run_is_reported_and_the_next_run_completes(
 ) -> None:
     _, first = borg_setup.run("docs", "daily")
     (borg_setup.source / "besar.bin").write_bytes(os.urandom(96 * 2**20))
-    borg_setup.write_config()
-    wrapper = subprocess.Popen(
-        [
-            sys.executable,
-            agent.__file__,
-            "--config",
-            str(borg_setup.config_path),
-            "run",
-            "--policy",
-            "docs",
-            "--cycle",
-            "daily",
-            "--on-demand",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    borg_pid = ""
-    while not borg_pid and time.monotonic() < deadline:
-        found = subprocess.run(
-            ["pgrep", "-P", str(wrapper.pid), "-f", "borg create"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        borg_pid = found.stdout.split()[0] if found.stdout.split() else ""
-        time.sleep(0.02)
-    assert borg_pid, "borg create never started"
-    time.sleep(0.3)
-    os.kill(int(borg_pid), signal.SIGKILL)
-    out, _ = wrapper.communicate(timeout=120)
+    killed = borg_setup.run_killed("docs", "daily", "--on-demand")
 
-    assert wrapper.returncode == agent.EXIT_FAILED
-    killed = json.loads(Path(out.split("record: ")[1].strip()).read_text())
     assert killed["status"] == "failed"
     assert killed["reason"] == "borg create was killed by signal 9"
 

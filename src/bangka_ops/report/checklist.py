@@ -1,0 +1,425 @@
+"""The backup checklist of a period and its KPIs, from a tree of collected files.
+
+One row per host x policy x scheduled cycle run in the period (the SOP's checklist form): a run
+the schedule expected but no record shows is a **missed** row, not an absent one. Runs started on
+demand are listed too but do not count towards the schedule's success rate.
+
+Streaming: restore tests and schedules (small) are read first; then the run records are read one
+directory (one host's policy) at a time, its rows are handed to ``on_row`` and only running
+totals are kept, so memory stays flat however many records the tree holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bangka_ops.report import ingest
+
+BACKUP_TYPE = {"daily": "incremental", "weekly": "full", "monthly": "archive"}
+SUCCESS = {"success", "covered"}
+GOOD_ARCHIVE = {"success", "warning"}
+RESTORE_TEST_VALID_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Period:
+    first: dt.date
+    last: dt.date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"period: {self.last} is before {self.first}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.first.isoformat()}..{self.last.isoformat()}"
+
+    def days(self) -> Iterable[dt.date]:
+        day = self.first
+        while day <= self.last:
+            yield day
+            day += dt.timedelta(days=1)
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, dt.date) and self.first <= day <= self.last
+
+
+@dataclass
+class Tally:
+    """Running totals for one host, one category or everything."""
+
+    scheduled: int = 0
+    success: int = 0
+    warning: int = 0
+    failed: int = 0
+    missed: int = 0
+    on_demand: int = 0
+    durations: array[float] = field(default_factory=lambda: array("d"))
+
+    def add(self, row: dict[str, Any]) -> None:
+        if row["trigger"] != "schedule":
+            self.on_demand += 1
+            return
+        self.scheduled += 1
+        status = row["status"]
+        if status in SUCCESS:
+            self.success += 1
+        elif status == "warning":
+            self.warning += 1
+        elif status == "missed":
+            self.missed += 1
+        else:
+            self.failed += 1
+        if row["duration_seconds"] is not None and status != "covered":
+            self.durations.append(row["duration_seconds"])
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.durations)
+        return {
+            "scheduled": self.scheduled,
+            "success": self.success,
+            "warning": self.warning,
+            "failed": self.failed,
+            "missed": self.missed,
+            "on_demand": self.on_demand,
+            "success_percent": round(100 * self.success / self.scheduled, 2)
+            if self.scheduled
+            else None,
+            "duration_mean_seconds": round(sum(ordered) / len(ordered), 3) if ordered else None,
+            "duration_p95_seconds": round(percentile(ordered, 95), 3) if ordered else None,
+        }
+
+
+def percentile(ordered: list[float], pct: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Report:
+    period: Period
+    generated: dt.datetime
+    problems: list[ingest.Problem] = field(default_factory=list)
+    total: Tally = field(default_factory=Tally)
+    hosts: dict[str, Tally] = field(default_factory=dict)
+    categories: dict[str, Tally] = field(default_factory=dict)
+    # (host, policy) -> newest good archive, newest restore test, targets
+    policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def kpis(self) -> dict[str, Any]:
+        policies = []
+        for (host, policy), facts in sorted(self.policies.items()):
+            policies.append({"host": host, "policy": policy, **self.judge(facts)})
+        breaching = {p["host"] for p in policies if p["breaches"]}
+        hosts = []
+        for host, tally in self.hosts.items():
+            summary = tally.summary()
+            if summary["missed"] or summary["failed"]:
+                breaching.add(host)
+            hosts.append({"host": host, "breaching": host in breaching, **summary})
+        hosts.sort(key=lambda h: (not h["breaching"], h["host"]))
+        return {
+            "period": self.period.label,
+            "generated": self.generated.isoformat(),
+            "total": self.total.summary(),
+            "categories": {name: t.summary() for name, t in sorted(self.categories.items())},
+            "hosts": hosts,
+            "policies": sorted(policies, key=lambda p: (not p["breaches"], p["host"], p["policy"])),
+            "problems": [str(p) for p in self.problems],
+        }
+
+    def judge(self, facts: dict[str, Any]) -> dict[str, Any]:
+        breaches = []
+        newest = facts.get("newest_good")
+        rpo = facts.get("rpo_hours")
+        age = (self.generated - newest).total_seconds() / 3600 if newest else None
+        rpo_met = None if rpo is None else (age is not None and age <= rpo)
+        if rpo_met is False:
+            breaches.append("RPO")
+        test: ingest.RestoreTest | None = facts.get("restore_test")
+        rto_met = test.rto_met if test else None
+        if test is None:
+            breaches.append("no restore test")
+        elif test.status != "passed":
+            breaches.append("restore test " + test.status)
+        return {
+            "category": facts.get("category"),
+            "newest_good_archive": newest.isoformat() if newest else None,
+            "newest_good_archive_age_hours": round(age, 2) if age is not None else None,
+            "rpo_hours": rpo,
+            "rpo_met": rpo_met,
+            "restore_test": None
+            if test is None
+            else {
+                "start": test.start.isoformat(),
+                "status": test.status,
+                "mode": test.mode,
+                "seconds": test.seconds,
+                "judged_seconds": test.judged_seconds,
+                "rto_hours": test.rto_hours,
+                "rto_met": rto_met,
+                "integrity": test.integrity,
+            },
+            "breaches": breaches,
+        }
+
+
+def scheduled_days(
+    cycles: dict[str, Any], period: Period
+) -> Iterable[tuple[dt.date, str, dict[str, Any]]]:
+    """(day, cycle, its settings) for every cycle run the schedule expects in the period."""
+    for day in period.days():
+        for cycle in ingest.CYCLES:
+            settings = cycles.get(cycle)
+            if settings is None:
+                continue
+            if cycle == "weekly" and day.isoweekday() != int(settings.get("weekday", 7)):
+                continue
+            if cycle == "monthly" and day.day != int(settings.get("day", 1)):
+                continue
+            yield day, cycle, settings
+
+
+class Builder:
+    def __init__(self, period: Period, now: dt.datetime, on_row: Callable[[dict[str, Any]], None]):
+        self.report = Report(period, now)
+        self.on_row = on_row
+        self.restore_tests: dict[tuple[str, str], list[ingest.RestoreTest]] = {}
+        self.schedules: dict[str, ingest.Schedule] = {}
+        self.done: set[tuple[str, str]] = set()
+
+    # ---- pass 1: small things -------------------------------------------------------------
+    def read_context(self, root: Path) -> None:
+        for folder, names in ingest.walk(root):
+            in_tests = "restore-tests" in folder.relative_to(root).parts
+            for name in names:
+                if not in_tests and name != "config.json":
+                    continue
+                path = folder / name
+                loaded = ingest.read(path)
+                value = (
+                    loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, path)
+                )
+                if isinstance(value, ingest.Problem):
+                    self.report.problems.append(value)
+                elif isinstance(value, ingest.RestoreTest):
+                    self.restore_tests.setdefault((value.host, value.policy), []).append(value)
+                elif isinstance(value, ingest.Schedule):
+                    self.schedules[value.host] = value
+        for tests in self.restore_tests.values():
+            tests.sort(key=lambda t: t.start)
+
+    # ---- pass 2: the run records, one directory at a time ---------------------------------
+    def read_runs(self, root: Path) -> None:
+        for folder, names in ingest.walk(root):
+            if set(folder.relative_to(root).parts) & set(ingest.OTHER_DIRS):
+                continue
+            groups: dict[tuple[str, str], list[ingest.Run]] = {}
+            for name in names:
+                if name == "config.json":
+                    continue
+                path = folder / name
+                loaded = ingest.read(path)
+                value = (
+                    loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, path)
+                )
+                if isinstance(value, ingest.Problem):
+                    self.report.problems.append(value)
+                elif isinstance(value, ingest.Run):
+                    groups.setdefault((value.host, value.policy), []).append(value)
+            for key, runs in groups.items():
+                if key in self.done:
+                    self.report.problems.append(
+                        ingest.Problem(
+                            folder,
+                            f"records of {key[0]}/{key[1]} are in more than one directory; "
+                            "only the first was used",
+                        )
+                    )
+                    continue
+                self.done.add(key)
+                self.policy(key, runs)
+        for host, schedule in sorted(self.schedules.items()):
+            for policy in sorted(schedule.policies):
+                if (host, policy) not in self.done:
+                    self.done.add((host, policy))
+                    self.policy((host, policy), [])
+
+    def policy(self, key: tuple[str, str], runs: list[ingest.Run]) -> None:
+        host, policy = key
+        schedule = self.schedules.get(host)
+        planned = schedule.policies.get(policy) if schedule else None
+        tz = ZoneInfo(
+            (planned or {}).get("timezone") or (schedule.timezone if schedule else "Asia/Jakarta")
+        )
+        facts = self.facts(key, planned, runs)
+        if planned is None and runs:
+            message = (
+                f"no deployed schedule (config.json) of {host}: missed runs not detected"
+                if schedule is None
+                else f"{host}: policy {policy} is not in the deployed schedule"
+            )
+            self.report.problems.append(ingest.Problem(runs[0].path.parent, message))
+        rows = self.rows(key, facts["category"], planned, runs, tz)
+        tests = self.restore_tests.get(key, [])
+        in_period = [t for t in tests if t.start.astimezone(tz).date() in self.report.period]
+        facts["restore_test"] = in_period[-1] if in_period else None
+        for row in rows:
+            row["restore_test"] = self.restore_test_for(
+                tests, dt.date.fromisoformat(row["date"]), tz
+            )
+            for tally in (
+                self.report.total,
+                self.report.hosts.setdefault(host, Tally()),
+                self.report.categories.setdefault(facts["category"], Tally()),
+            ):
+                tally.add(row)
+            self.on_row(row)
+
+    def facts(
+        self, key: tuple[str, str], planned: dict[str, Any] | None, runs: list[ingest.Run]
+    ) -> dict[str, Any]:
+        facts = self.report.policies.setdefault(key, {})
+        facts["category"] = (planned or {}).get("category") or (
+            runs[0].category if runs else "standard"
+        )
+        facts["rpo_hours"] = (planned or {}).get("rpo_hours") or (
+            runs[-1].rpo_hours if runs else None
+        )
+        good = [run.start for run in runs if run.status in GOOD_ARCHIVE]
+        facts["newest_good"] = max(good) if good else None
+        return facts
+
+    def rows(
+        self,
+        key: tuple[str, str],
+        category: str,
+        planned: dict[str, Any] | None,
+        runs: list[ingest.Run],
+        tz: ZoneInfo,
+    ) -> list[dict[str, Any]]:
+        """The period's rows: each scheduled slot (its run, or missed), then unplanned runs."""
+        period = self.report.period
+        by_slot: dict[tuple[dt.date, str], ingest.Run] = {}
+        rows: list[dict[str, Any]] = []
+        for run in runs:
+            day = run.start.astimezone(tz).date()
+            if day not in period:
+                continue
+            if run.trigger == "schedule" and planned is not None:
+                if (day, run.cycle) in by_slot:  # run again the same day: the last one counts
+                    earlier = self.row(by_slot[(day, run.cycle)], day)
+                    earlier["trigger"] = "retry"
+                    rows.append(earlier)
+                by_slot[(day, run.cycle)] = run
+            else:
+                rows.append(self.row(run, day))
+        if planned is not None:
+            for day, cycle, settings in scheduled_days(planned["cycles"], period):
+                if (day, cycle) in by_slot:
+                    rows.append(self.row(by_slot.pop((day, cycle)), day))
+                    continue
+                clock = dt.time(int(settings.get("hour", 0)), int(settings.get("minute", 0)))
+                due = dt.datetime.combine(day, clock, tzinfo=tz)
+                if due <= self.report.generated:
+                    rows.append(
+                        self.missed(
+                            host=key[0], policy=key[1], category=category, cycle=cycle, due=due
+                        )
+                    )
+            rows += [self.row(run, day) for (day, _), run in by_slot.items()]
+        rows.sort(key=lambda r: (r["date"], ingest.CYCLES.index(r["cycle"]), r["start"] or ""))
+        return rows
+
+    @staticmethod
+    def restore_test_for(tests: list[ingest.RestoreTest], day: dt.date, tz: ZoneInfo) -> str:
+        """The newest restore test within a week up to the row's day: passed / failed / none."""
+        chosen = None
+        for test in tests:
+            tested = test.start.astimezone(tz).date()
+            if tested > day:
+                break
+            if (day - tested).days < RESTORE_TEST_VALID_DAYS:
+                chosen = test
+        return chosen.status if chosen else "none"
+
+    @staticmethod
+    def row(run: ingest.Run, day: dt.date) -> dict[str, Any]:
+        log_check = {"success": "clean", "covered": "clean", "warning": "warnings"}.get(
+            run.status, "errors"
+        )
+        return {
+            "date": day.isoformat(),
+            "host": run.host,
+            "policy": run.policy,
+            "category": run.category,
+            "cycle": run.cycle,
+            "backup_type": BACKUP_TYPE[run.cycle],
+            "trigger": run.trigger,
+            "status": run.status,
+            "start": run.start.isoformat(),
+            "duration_seconds": run.duration,
+            "original_bytes": run.original,
+            "compressed_bytes": run.compressed,
+            "deduplicated_bytes": run.deduplicated,
+            "files": run.files,
+            "log_check": log_check,
+            "borg_check": run.check,
+            "repository": run.repository,
+            "offsite_repository": run.offsite,
+            "offsite_status": run.offsite_status,
+            "archive": run.archive,
+            "reason": run.reason,
+            "record": str(run.path),
+        }
+
+    @staticmethod
+    def missed(
+        *, host: str, policy: str, category: str, cycle: str, due: dt.datetime
+    ) -> dict[str, Any]:
+        return {
+            "date": due.date().isoformat(),
+            "host": host,
+            "policy": policy,
+            "category": category,
+            "cycle": cycle,
+            "backup_type": BACKUP_TYPE[cycle],
+            "trigger": "schedule",
+            "status": "missed",
+            "start": None,
+            "duration_seconds": None,
+            "original_bytes": None,
+            "compressed_bytes": None,
+            "deduplicated_bytes": None,
+            "files": None,
+            "log_check": "no record",
+            "borg_check": "no record",
+            "repository": None,
+            "offsite_repository": None,
+            "offsite_status": None,
+            "archive": None,
+            "reason": f"no record of the {cycle} run due {due.isoformat()}",
+            "record": None,
+        }
+
+
+def build(
+    root: Path,
+    period: Period,
+    now: dt.datetime,
+    on_row: Callable[[dict[str, Any]], None],
+) -> Report:
+    """Read the tree under ``root``, hand every checklist row of the period to ``on_row`` and
+    return the totals (KPIs with :meth:`Report.kpis`)."""
+    builder = Builder(period, now, on_row)
+    builder.read_context(root)
+    builder.read_runs(root)
+    return builder.report

@@ -1,0 +1,281 @@
+"""Reading a tree of collected SI CEKAT files, streaming and fault-tolerant.
+
+The admin host keeps what ``playbooks/collect_records.yml`` pulls from every host under one root:
+backup run records (``kind: backup_run``), restore-test records (``restore-tests/`` directories),
+emergency-restore records (``restores/``), the raw Borg logs beside them (``*.log.jsonl``, not
+read here) and each agent's deployed configuration (``config.json``: its policies and cycles, the
+schedule a missed run is judged against).
+
+Nothing here holds the whole tree in memory: files are visited in sorted order one directory at a
+time, each is parsed and reduced to the few fields the checklist needs, and a file that cannot be
+used (unreadable, truncated, not JSON, wrong types) becomes a :class:`Problem` naming the file
+and, for JSON errors, the line. A problem never counts as a run, successful or otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import orjson
+
+    def parse(data: bytes) -> Any:
+        return orjson.loads(data)
+
+    JSONError: type[Exception] = orjson.JSONDecodeError
+except ModuleNotFoundError:  # pragma: no cover - orjson is a dependency; stdlib as a fallback
+    import json
+
+    def parse(data: bytes) -> Any:
+        return json.loads(data)
+
+    JSONError = json.JSONDecodeError
+
+OTHER_DIRS = ("restore-tests", "restores")
+CYCLES = ("daily", "weekly", "monthly")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: Path
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.message}"
+
+
+@dataclass(slots=True)
+class Run:
+    """One backup run, reduced to what the checklist and the KPIs use."""
+
+    host: str
+    policy: str
+    category: str
+    cycle: str
+    trigger: str
+    status: str
+    start: dt.datetime
+    duration: float | None
+    archive: str
+    repository: str
+    original: int | None
+    compressed: int | None
+    deduplicated: int | None
+    files: int | None
+    check: str
+    offsite: str | None
+    offsite_status: str | None
+    rpo_hours: float | None
+    rto_hours: float | None
+    reason: str | None
+    path: Path
+
+
+@dataclass(slots=True)
+class RestoreTest:
+    host: str
+    policy: str
+    start: dt.datetime
+    status: str
+    mode: str | None
+    seconds: float | None
+    judged_seconds: float | None
+    rto_hours: float | None
+    rto_met: bool | None
+    rpo_met: bool | None
+    integrity: bool | None
+    path: Path
+
+
+@dataclass(slots=True)
+class Schedule:
+    """A host's deployed cycles per policy: ``{policy: {cycle: {weekday/day/hour/minute}}}``."""
+
+    host: str
+    timezone: str
+    policies: dict[str, dict[str, Any]]
+    path: Path
+
+
+def walk(root: Path) -> Iterator[tuple[Path, list[str]]]:
+    """Directories under ``root`` in sorted order with their sorted ``*.json`` file names."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        files = [
+            e.name
+            for e in entries
+            if e.name.endswith(".json") and not e.name.startswith(".tmp-") and e.is_file()
+        ]
+        yield folder, files
+        stack.extend(Path(e.path) for e in reversed(entries) if e.is_dir(follow_symlinks=False))
+
+
+def read(path: Path) -> dict[str, Any] | Problem:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Problem(path, f"cannot read: {exc.strerror or exc}")
+    try:
+        value = parse(data)
+    except JSONError as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None:  # orjson reports a position; count the lines up to it
+            position = getattr(exc, "pos", None)
+            line = data[: position or len(data)].count(b"\n") + 1
+        return Problem(path, "invalid or truncated JSON", line)
+    if not isinstance(value, dict):
+        return Problem(path, "not a JSON object")
+    return value
+
+
+def timestamp(value: Any, field: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected an ISO 8601 time")
+    when = dt.datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"{field}: time without a UTC offset")
+    return when
+
+
+def number(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{field}: expected a number")
+    return float(value)
+
+
+def integer(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{field}: expected an integer")
+    return value
+
+
+def text(record: dict[str, Any], field: str, default: str | None = None) -> str:
+    value = record.get(field, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a string")
+    return value
+
+
+def to_run(record: dict[str, Any], path: Path) -> Run:
+    stats = record.get("archive_stats") or {}
+    if not isinstance(stats, dict):
+        raise ValueError("archive_stats: expected an object")
+    offsite = record.get("offsite") or {}
+    check = record.get("borg_check") or {}
+    cycle = text(record, "cycle")
+    if cycle not in CYCLES:
+        raise ValueError(f"cycle: unknown cycle {cycle!r}")
+    return Run(
+        host=text(record, "host"),
+        policy=text(record, "policy"),
+        category=text(record, "category", "standard"),
+        cycle=cycle,
+        trigger=text(record, "trigger", "schedule"),
+        status=text(record, "status"),
+        start=timestamp(record.get("start"), "start"),
+        duration=number(record.get("duration_seconds"), "duration_seconds"),
+        archive=text(record, "archive"),
+        repository=text(record, "repository"),
+        original=integer(stats.get("original_size"), "archive_stats.original_size"),
+        compressed=integer(stats.get("compressed_size"), "archive_stats.compressed_size"),
+        deduplicated=integer(stats.get("deduplicated_size"), "archive_stats.deduplicated_size"),
+        files=integer(stats.get("nfiles"), "archive_stats.nfiles"),
+        check=str(check.get("status", "not-scheduled")) if isinstance(check, dict) else "unknown",
+        offsite=offsite.get("repository") if isinstance(offsite, dict) else None,
+        offsite_status=offsite.get("status") if isinstance(offsite, dict) else None,
+        rpo_hours=number(record.get("rpo_hours"), "rpo_hours"),
+        rto_hours=number(record.get("rto_hours"), "rto_hours"),
+        reason=record.get("reason") if isinstance(record.get("reason"), str) else None,
+        path=path,
+    )
+
+
+def to_restore_test(record: dict[str, Any], path: Path) -> RestoreTest:
+    result = record.get("result") or {}
+    mode = record.get("mode")
+    judged = record.get(
+        "restore_seconds" if mode == "full" else "extrapolated_full_restore_seconds"
+    )
+    return RestoreTest(
+        host=text(record, "host"),
+        policy=text(record, "policy"),
+        start=timestamp(record.get("start"), "start"),
+        status=text(record, "status"),
+        mode=mode if isinstance(mode, str) else None,
+        seconds=number(record.get("restore_seconds"), "restore_seconds"),
+        judged_seconds=number(judged, "restore_seconds"),
+        rto_hours=number(record.get("rto_hours"), "rto_hours"),
+        rto_met=result.get("rto_met") if isinstance(result, dict) else None,
+        rpo_met=result.get("rpo_met") if isinstance(result, dict) else None,
+        integrity=result.get("integrity") if isinstance(result, dict) else None,
+        path=path,
+    )
+
+
+def to_schedule(record: dict[str, Any], path: Path) -> Schedule:
+    policies = record.get("policies")
+    if not isinstance(policies, dict):
+        raise ValueError("policies: expected an object")
+    cycles = {}
+    for name, policy in policies.items():
+        if not isinstance(policy, dict) or not isinstance(policy.get("cycles"), dict):
+            raise ValueError(f"policies.{name}.cycles: expected an object")
+        cycles[name] = {
+            "cycles": policy["cycles"],
+            "timezone": policy.get("timezone", record.get("timezone", "Asia/Jakarta")),
+            "category": policy.get("category", "standard"),
+            "rpo_hours": policy.get("rpo_hours"),
+            "rto_hours": policy.get("rto_hours"),
+        }
+    return Schedule(
+        host=text(record, "host"),
+        timezone=text(record, "timezone", "Asia/Jakarta"),
+        policies=cycles,
+        path=path,
+    )
+
+
+CONVERTERS: dict[str, Callable[[dict[str, Any], Path], Run | RestoreTest]] = {
+    "backup_run": to_run,
+    "restore_test": to_restore_test,
+}
+# Records of other SI CEKAT tools the checklist does not use.
+IGNORED_KINDS = {
+    "restore",
+    "restore_test_plan",
+    "maintenance_run",
+    "tamper_check",
+    "freshness_watchdog",
+}
+
+
+def convert(record: dict[str, Any], path: Path) -> Run | RestoreTest | Schedule | Problem | None:
+    """The record as a typed value; ``None`` for files this report does not use."""
+    kind = record.get("kind")
+    try:
+        if kind is None and path.name == "config.json" and "policies" in record:
+            return to_schedule(record, path)
+        if kind in IGNORED_KINDS:
+            return None
+        converter = CONVERTERS.get(kind) if isinstance(kind, str) else None
+        if converter is None:
+            return Problem(path, f"unknown record kind {kind!r}")
+        return converter(record, path)
+    except (ValueError, TypeError) as exc:
+        return Problem(path, str(exc))

@@ -1,0 +1,151 @@
+"""Writers of the checklist: JSON for machines, CSV for spreadsheets, Prometheus textfile.
+
+JSON and CSV are written row by row as the checklist is built (memory stays flat); the KPIs
+follow at the end. The Prometheus textfile (node_exporter textfile-collector format) needs only
+the per-host-and-policy facts, kept while the rows stream past.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import IO, Any
+
+from bangka_ops.report.checklist import Report
+
+CSV_COLUMNS = (
+    "date",
+    "host",
+    "policy",
+    "category",
+    "cycle",
+    "backup_type",
+    "trigger",
+    "status",
+    "start",
+    "duration_seconds",
+    "original_bytes",
+    "compressed_bytes",
+    "deduplicated_bytes",
+    "files",
+    "log_check",
+    "borg_check",
+    "restore_test",
+    "repository",
+    "offsite_repository",
+    "offsite_status",
+    "archive",
+    "reason",
+    "record",
+)
+
+
+class JsonWriter:
+    """``{"rows": [...], "kpis": {...}}`` written incrementally."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.first = True
+        out.write('{"schema_version": 1, "kind": "backup_checklist", "rows": [\n')
+
+    def row(self, row: dict[str, Any]) -> None:
+        if not self.first:
+            self.out.write(",\n")
+        self.first = False
+        self.out.write(json.dumps(row, ensure_ascii=False, sort_keys=True))
+
+    def finish(self, report: Report) -> None:
+        self.out.write('\n], "kpis": ')
+        json.dump(report.kpis(), self.out, ensure_ascii=False, sort_keys=True, indent=1)
+        self.out.write("}\n")
+
+
+class CsvWriter:
+    def __init__(self, out: IO[str]) -> None:
+        self.writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        self.writer.writeheader()
+
+    def row(self, row: dict[str, Any]) -> None:
+        self.writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_COLUMNS})
+
+    def finish(self, report: Report) -> None:
+        """The KPIs are not part of the CSV (one table per file)."""
+
+
+class PrometheusWriter:
+    """Per host and policy: last success time, last duration, sizes, success ratio, missed."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.last: dict[tuple[str, str], dict[str, Any]] = {}
+        self.counts: dict[tuple[str, str], list[int]] = {}
+
+    def row(self, row: dict[str, Any]) -> None:
+        key = (row["host"], row["policy"])
+        counts = self.counts.setdefault(key, [0, 0, 0])
+        if row["trigger"] == "schedule":
+            counts[0] += 1
+            counts[1] += row["status"] in ("success", "covered")
+            counts[2] += row["status"] == "missed"
+        if row["status"] in ("success", "warning") and row["start"]:
+            self.last[key] = row
+
+    def finish(self, report: Report) -> None:
+        metrics: dict[str, tuple[str, str, list[str]]] = {}
+
+        def add(name: str, kind: str, help_text: str, labels: str, value: float) -> None:
+            metrics.setdefault(name, (kind, help_text, []))[2].append(f"{name}{{{labels}}} {value}")
+
+        for (host, policy), (scheduled, success, missed) in sorted(self.counts.items()):
+            labels = f'host="{escape(host)}",policy="{escape(policy)}"'
+            if scheduled:
+                add(
+                    "bangka_backup_success_ratio",
+                    "gauge",
+                    "Successful scheduled runs / scheduled runs in the report period.",
+                    labels,
+                    round(success / scheduled, 4),
+                )
+            add(
+                "bangka_backup_missed_runs",
+                "gauge",
+                "Scheduled runs without any record in the report period.",
+                labels,
+                missed,
+            )
+            last = self.last.get((host, policy))
+            if last is None:
+                continue
+            started = dt.datetime.fromisoformat(last["start"]).timestamp()
+            add(
+                "bangka_backup_last_success_timestamp_seconds",
+                "gauge",
+                "Start of the newest run that made an archive.",
+                labels,
+                started,
+            )
+            for field, name, text in (
+                ("duration_seconds", "last_duration_seconds", "Duration of that run."),
+                ("original_bytes", "last_original_bytes", "Original size of its archive."),
+                ("compressed_bytes", "last_compressed_bytes", "Compressed size of its archive."),
+                ("deduplicated_bytes", "last_deduplicated_bytes", "New data it stored."),
+                ("files", "last_files", "Files in its archive."),
+            ):
+                if last.get(field) is not None:
+                    add(f"bangka_backup_{name}", "gauge", text, labels, last[field])
+        for name, (kind, help_text, lines) in metrics.items():
+            self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+            self.out.write("\n".join(lines) + "\n")
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+WRITERS: dict[str, Callable[[IO[str]], JsonWriter | CsvWriter | PrometheusWriter]] = {
+    "json": JsonWriter,
+    "csv": CsvWriter,
+    "prom": PrometheusWriter,
+}

@@ -1,0 +1,183 @@
+"""The checklist and KPIs from records made by real Borg runs through the wrapper: a clean run,
+a warning run, an interrupted run, a failed run, scheduled runs that never happened, and a
+truncated record."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bangka_ops.backup import restore_test
+from bangka_ops.report import checklist
+from tests.conftest import BorgSetup
+
+pytestmark = pytest.mark.borg
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+def jakarta_today() -> dt.date:
+    """Today in Jakarta, away from midnight so all runs of the test share the day."""
+    now = dt.datetime.now(JAKARTA)
+    if now.hour == 23 and now.minute >= 58:
+        time.sleep((60 - now.minute) * 60 - now.second + 5)
+    return dt.datetime.now(JAKARTA).date()
+
+
+@pytest.fixture
+def tree(borg_setup: BorgSetup, tmp_path: Path) -> tuple[Path, dt.date]:
+    """Real runs of one day, copied into a collected tree with the schedule the role deployed
+    (daily every day; weekly and monthly both due today)."""
+    today = jakarta_today()
+    _, clean = borg_setup.run("docs", "daily")
+    assert clean["status"] == "success"
+    borg_setup.config["policies"]["docs"]["sources"].append(str(borg_setup.root / "hilang"))
+    _, warning = borg_setup.run("docs", "weekly")
+    assert warning["status"] == "warning"
+    borg_setup.config["policies"]["docs"]["sources"].pop()
+    (borg_setup.source / "besar.bin").write_bytes(os.urandom(64 * 2**20))
+    killed = borg_setup.run_killed("docs", "monthly")
+    assert killed["reason"] == "borg create was killed by signal 9"
+    pass_file = Path(borg_setup.config["repository"]["passphrase_file"])
+    real = pass_file.read_text()
+    pass_file.chmod(0o600)
+    pass_file.write_text("salah\n")
+    _, failed = borg_setup.run("docs", "daily", "--on-demand")
+    assert failed["status"] == "failed"
+    pass_file.write_text(real)
+    code, test = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=2, min_bytes=1)
+    assert code == 0, test.get("reason")
+
+    root = tmp_path / "collected" / "web-01"
+    shutil.copytree(borg_setup.config["records_dir"], root / "records")
+    deployed = dict(borg_setup.config)
+    deployed["policies"] = {
+        "docs": {
+            **borg_setup.config["policies"]["docs"],
+            "timezone": "Asia/Jakarta",
+            "cycles": {
+                "daily": {"hour": 0, "minute": 0},
+                "weekly": {"weekday": today.isoweekday(), "hour": 0, "minute": 0},
+                "monthly": {"day": today.day, "hour": 0, "minute": 0},
+            },
+        }
+    }
+    (root / "config.json").write_text(json.dumps(deployed))
+    broken = root / "records" / "docs" / "web-01-docs-daily-2020-01-01T00-00-00.json"
+    broken.write_text('{\n "schema_version": 1,\n "host": "web-01",\n "status": "succ')
+    return tmp_path / "collected", today
+
+
+def build(root: Path, today: dt.date) -> tuple[list[dict[str, Any]], checklist.Report]:
+    rows: list[dict[str, Any]] = []
+    period = checklist.Period(today - dt.timedelta(days=2), today)
+    report = checklist.build(root, period, dt.datetime.now(JAKARTA), rows.append)
+    return rows, report
+
+
+def test_one_row_per_scheduled_run_missed_runs_included(tree: tuple[Path, dt.date]) -> None:
+    root, today = tree
+    rows, _ = build(root, today)
+
+    scheduled = [(r["date"], r["cycle"], r["status"]) for r in rows if r["trigger"] == "schedule"]
+    day = today.isoformat()
+    two_ago, one_ago = (today - dt.timedelta(days=n) for n in (2, 1))
+    assert scheduled == [
+        (two_ago.isoformat(), "daily", "missed"),
+        (one_ago.isoformat(), "daily", "missed"),
+        (day, "daily", "success"),
+        (day, "weekly", "warning"),
+        (day, "monthly", "failed"),
+    ]
+    by_cycle = {r["cycle"]: r for r in rows if r["date"] == day and r["trigger"] == "schedule"}
+    assert by_cycle["daily"]["backup_type"] == "incremental"
+    assert by_cycle["daily"]["original_bytes"] > 0
+    assert by_cycle["daily"]["files"] == 2
+    assert by_cycle["daily"]["log_check"] == "clean"
+    assert by_cycle["daily"]["restore_test"] == "passed"
+    assert by_cycle["weekly"]["backup_type"] == "full"
+    assert by_cycle["weekly"]["log_check"] == "warnings"
+    assert by_cycle["weekly"]["borg_check"] == "passed"
+    assert "killed by signal 9" in by_cycle["monthly"]["reason"]
+    on_demand = [r for r in rows if r["trigger"] == "on-demand"]
+    assert [r["status"] for r in on_demand] == ["failed"]
+
+
+def test_kpis_count_the_schedule_and_flag_the_host(tree: tuple[Path, dt.date]) -> None:
+    root, today = tree
+    _, report = build(root, today)
+    kpis = report.kpis()
+
+    total = kpis["total"]
+    assert (total["scheduled"], total["success"], total["warning"]) == (5, 1, 1)
+    assert (total["failed"], total["missed"], total["on_demand"]) == (1, 2, 1)
+    assert total["success_percent"] == 20.0
+    assert total["duration_mean_seconds"] > 0
+    assert kpis["categories"]["critical"]["scheduled"] == 5
+    (host,) = kpis["hosts"]
+    assert host["host"] == "web-01" and host["breaching"] is True
+    (policy,) = kpis["policies"]
+    assert policy["rpo_met"] is True
+    assert policy["restore_test"]["status"] == "passed"
+    assert policy["restore_test"]["rto_met"] is True
+
+
+def test_a_truncated_record_is_named_with_its_line_and_never_counted(
+    tree: tuple[Path, dt.date],
+) -> None:
+    root, today = tree
+    rows, report = build(root, today)
+    (problem,) = report.problems
+    assert problem.path.name == "web-01-docs-daily-2020-01-01T00-00-00.json"
+    assert problem.line == 4
+    assert all(r["record"] != str(problem.path) for r in rows)
+
+
+def test_cekat_report_writes_json_csv_and_prometheus(tree: tuple[Path, dt.date]) -> None:
+    root, today = tree
+    outputs = {}
+    for fmt in ("json", "csv", "prom"):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bangka_ops.cli",
+                "report",
+                str(root),
+                "--since",
+                (today - dt.timedelta(days=2)).isoformat(),
+                "--to",
+                today.isoformat(),
+                "--format",
+                fmt,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert proc.returncode == 1, proc.stderr  # the truncated record is reported
+        assert "invalid or truncated JSON" in proc.stderr
+        assert "web-01-docs-daily-2020-01-01T00-00-00.json:4" in proc.stderr
+        outputs[fmt] = proc.stdout
+
+    document = json.loads(outputs["json"])
+    assert len(document["rows"]) == 6
+    assert document["kpis"]["total"]["missed"] == 2
+    table = list(csv.DictReader(io.StringIO(outputs["csv"])))
+    assert [r["status"] for r in table].count("missed") == 2
+    prom = outputs["prom"]
+    assert 'bangka_backup_success_ratio{host="web-01",policy="docs"} 0.2' in prom
+    assert 'bangka_backup_missed_runs{host="web-01",policy="docs"} 2' in prom
+    assert "# TYPE bangka_backup_last_success_timestamp_seconds gauge" in prom

@@ -1,0 +1,116 @@
+"""Slot logic of the checklist on small hand-made trees (the real-run tests are in
+tests/integration/report)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bangka_ops.report import checklist
+
+TZ = dt.timezone(dt.timedelta(hours=7))
+
+
+def record(
+    cycle: str, start: str, status: str = "success", trigger: str = "schedule"
+) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "kind": "backup_run",
+        "host": "fs01",
+        "policy": "dokumen",
+        "category": "critical",
+        "cycle": cycle,
+        "trigger": trigger,
+        "status": status,
+        "start": start,
+        "duration_seconds": 10.0,
+        "archive": f"fs01-dokumen-{cycle}-{start[:19].replace(':', '-')}",
+        "repository": "ssh://borg@backup01:22/srv/borg/repos/fs01",
+        "archive_stats": {
+            "original_size": 100,
+            "compressed_size": 50,
+            "deduplicated_size": 5,
+            "nfiles": 3,
+        },
+        "rpo_hours": 24,
+    }
+
+
+def tree(tmp_path: Path, records: list[dict[str, Any]]) -> Path:
+    folder = tmp_path / "fs01" / "records" / "dokumen"
+    folder.mkdir(parents=True)
+    for item in records:
+        (folder / f"{item['archive']}.json").write_text(json.dumps(item))
+    config = {
+        "host": "fs01",
+        "timezone": "Asia/Jakarta",
+        "policies": {
+            "dokumen": {
+                "timezone": "Asia/Jakarta",
+                "category": "critical",
+                "rpo_hours": 24,
+                "cycles": {"daily": {"hour": 2, "minute": 30}},
+            }
+        },
+    }
+    (tmp_path / "fs01" / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+def run(
+    root: Path, first: str, last: str, now: str
+) -> tuple[list[dict[str, Any]], checklist.Report]:
+    rows: list[dict[str, Any]] = []
+    period = checklist.Period(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+    report = checklist.build(root, period, dt.datetime.fromisoformat(now), rows.append)
+    return rows, report
+
+
+def test_a_slot_not_yet_due_is_not_missed(tmp_path: Path) -> None:
+    root = tree(tmp_path, [record("daily", "2025-05-12T02:31:00+07:00")])
+    rows, _ = run(root, "2025-05-12", "2025-05-13", "2025-05-13T02:00:00+07:00")
+    assert [r["status"] for r in rows] == ["success"]  # the 13th's run is due at 02:30
+    rows, _ = run(root, "2025-05-12", "2025-05-13", "2025-05-13T02:31:00+07:00")
+    assert [r["status"] for r in rows] == ["success", "missed"]
+
+
+def test_a_rerun_of_the_same_slot_counts_once_and_the_earlier_is_listed(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        [
+            record("daily", "2025-05-12T02:31:00+07:00", status="failed"),
+            record("daily", "2025-05-12T09:00:00+07:00"),
+        ],
+    )
+    rows, report = run(root, "2025-05-12", "2025-05-12", "2025-05-12T23:00:00+07:00")
+    assert [(r["trigger"], r["status"]) for r in rows] == [
+        ("retry", "failed"),
+        ("schedule", "success"),
+    ]
+    assert report.kpis()["total"]["success_percent"] == 100.0
+
+
+def test_a_run_outside_the_period_is_not_a_row_but_still_the_newest_archive(
+    tmp_path: Path,
+) -> None:
+    root = tree(tmp_path, [record("daily", "2025-05-10T02:31:00+07:00")])
+    rows, report = run(root, "2025-05-12", "2025-05-12", "2025-05-12T23:00:00+07:00")
+    assert [r["status"] for r in rows] == ["missed"]
+    (policy,) = report.kpis()["policies"]
+    assert policy["rpo_met"] is False
+    assert "RPO" in policy["breaches"]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert checklist.percentile([1.0, 2.0, 3.0, 4.0], 95) == 4.0
+    assert checklist.percentile([float(i) for i in range(1, 101)], 95) == 95.0
+
+
+def test_a_period_backwards_is_refused() -> None:
+    with pytest.raises(ValueError, match="before"):
+        checklist.Period(dt.date(2025, 5, 12), dt.date(2025, 5, 1))
