@@ -15,7 +15,7 @@ from rich.console import Console
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
 from bangka_ops.cli import driver
-from bangka_ops.report import checklist, outputs
+from bangka_ops.report import checklist, outputs, signoff
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
 
@@ -243,6 +243,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Sign a checklist's data with the operator's SSH key."""
+    try:
+        out = signoff.sign(args.report, args.key.expanduser(), args.signer)
+    except signoff.SignoffError as exc:
+        print(f"cekat sign: {exc}", file=sys.stderr)
+        return 1
+    print(f"ditandatangani / signed by {args.signer}: {out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify a checklist's sign-off against the inventory's allowed signers."""
+    try:
+        if args.allowed_signers:
+            allowed = args.allowed_signers.read_text(encoding="utf-8")
+        else:
+            allowed = signoff.allowed_signers_from_inventory(args.inventory)
+        result = signoff.verify(args.report, allowed)
+    except (OSError, signoff.SignoffError) as exc:
+        print(f"cekat verify: TIDAK SAH / NOT VALID: {exc}", file=sys.stderr)
+        return 1
+    print(f"sah / valid: {result['period']} signed by {result['signer']} at {result['signed_at']}")
+    return 0
+
+
 def add_runner_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-i", "--inventory", help="inventory (default: ansible.cfg's, the local inventory)"
@@ -267,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--last", type=int, default=0, help="only the newest N rows")
     rec.set_defaults(func=cmd_records)
 
+    add_playbook_commands(sub)
+    add_report_commands(sub)
+    return parser
+
+
+def add_playbook_commands(sub: Any) -> None:
     now = sub.add_parser(
         "backup-now",
         help="cadangkan sekarang / run a backup cycle now (playbooks/backup_now.yml)",
@@ -312,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--overwrite", action="store_true", help="replace existing files")
     restore.set_defaults(func=cmd_restore)
 
+
+def add_report_commands(sub: Any) -> None:
     rep = sub.add_parser(
         "report",
         help="daftar periksa & KPI / backup checklist and KPIs of a period from collected records",
@@ -326,7 +360,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=sorted(outputs.WRITERS), default="json")
     rep.add_argument("--out", type=Path, help="write here instead of standard output")
     rep.set_defaults(func=cmd_report)
-    return parser
+
+    sig = sub.add_parser(
+        "sign", help="tanda tangan operator / sign a checklist's data (JSON) with an SSH key"
+    )
+    sig.add_argument("report", type=Path, help="checklist from cekat report --format json")
+    sig.add_argument("--key", type=Path, required=True, help="the operator's SSH private key")
+    sig.add_argument("--signer", required=True, help="principal in the allowed-signers list")
+    sig.set_defaults(func=cmd_sign)
+
+    ver = sub.add_parser("verify", help="periksa tanda tangan / verify a checklist's sign-off")
+    ver.add_argument("report", type=Path)
+    who = ver.add_mutually_exclusive_group(required=True)
+    who.add_argument("--allowed-signers", type=Path, help="ssh-keygen allowed-signers file")
+    who.add_argument(
+        "-i",
+        "--inventory",
+        type=Path,
+        help="inventory directory with group_vars/all/signers.yml (backup_checklist_signers)",
+    )
+    ver.set_defaults(func=cmd_verify)
 
 
 def main(argv: list[str] | None = None) -> int:
