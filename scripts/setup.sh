@@ -10,7 +10,7 @@ cd "$here"
 mode=${1:-}
 packages=(borgbackup python3 python3-apt openssh-client openssh-server cron git)
 if [ "$mode" = "--test" ]; then
-  packages+=(podman debootstrap runc crun fuse-overlayfs slirp4netns uidmap netavark aardvark-dns
+  packages+=(chromium podman debootstrap runc crun fuse-overlayfs slirp4netns uidmap netavark aardvark-dns
              containernetworking-plugins)
 fi
 

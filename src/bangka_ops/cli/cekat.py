@@ -228,9 +228,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cekat report: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    options: dict[str, Any] = {}
+    if args.format == "html":
+        options["lang"] = args.lang
+        if args.signoff:
+            options["signoff"] = signature_checker(args)
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        writer = outputs.WRITERS[args.format](out)
+        writer = outputs.WRITERS[args.format](out, **options)
         report = checklist.build(args.dir, period, now, writer.row)
         writer.finish(report)
     finally:
@@ -241,6 +246,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out:
         print(f"report: {args.out}", file=sys.stderr)
     return 1 if report.problems else 0
+
+
+def signature_checker(args: argparse.Namespace) -> outputs.Signoff:
+    """For the HTML form: the sign-off, verified against the data being shown."""
+
+    def check(document: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            if args.allowed_signers:
+                allowed = args.allowed_signers.read_text(encoding="utf-8")
+            else:
+                allowed = signoff.allowed_signers_from_inventory(args.inventory)
+            return signoff.verify_document(document, args.signoff, allowed)
+        except (OSError, signoff.SignoffError) as exc:
+            print(f"cekat report: the sign-off is not shown: {exc}", file=sys.stderr)
+            return None
+
+    return check
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -359,6 +381,13 @@ def add_report_commands(sub: Any) -> None:
     rep.add_argument("--timezone", default="Asia/Jakarta", help="for 'today'")
     rep.add_argument("--format", choices=sorted(outputs.WRITERS), default="json")
     rep.add_argument("--out", type=Path, help="write here instead of standard output")
+    rep.add_argument("--lang", choices=("id", "en"), default="id", help="language of the form")
+    rep.add_argument(
+        "--signoff", type=Path, help="HTML: show this sign-off (REPORT.json.signoff.json) if valid"
+    )
+    trust = rep.add_mutually_exclusive_group()
+    trust.add_argument("--allowed-signers", type=Path, help="for --signoff")
+    trust.add_argument("-i", "--inventory", type=Path, help="for --signoff: signers.yml")
     rep.set_defaults(func=cmd_report)
 
     sig = sub.add_parser(

@@ -140,12 +140,40 @@ class PrometheusWriter:
             self.out.write("\n".join(lines) + "\n")
 
 
+class HtmlWriter:
+    """The printable form. It needs every row of the period at once (one page set per period),
+    so keep the period to what one form should show (a cycle, a week, a month)."""
+
+    def __init__(self, out: IO[str], lang: str = "id", signoff: Signoff | None = None) -> None:
+        self.out = out
+        self.lang = lang
+        self.signoff = signoff
+        self.rows: list[dict[str, Any]] = []
+
+    def row(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+    def finish(self, report: Report) -> None:
+        from bangka_ops.report import html  # noqa: PLC0415 (matplotlib: only for this format)
+
+        kpis = report.kpis()
+        signature = None
+        if self.signoff is not None:
+            document = {"kind": "backup_checklist", "rows": self.rows, "kpis": kpis}
+            signature = self.signoff(document)
+        self.out.write(html.render(self.rows, kpis, signature, self.lang))
+
+
+Signoff = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
 def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-WRITERS: dict[str, Callable[[IO[str]], JsonWriter | CsvWriter | PrometheusWriter]] = {
+WRITERS: dict[str, Callable[..., JsonWriter | CsvWriter | PrometheusWriter | HtmlWriter]] = {
     "json": JsonWriter,
     "csv": CsvWriter,
     "prom": PrometheusWriter,
+    "html": HtmlWriter,
 }

@@ -110,8 +110,15 @@ def allowed_signers_from_inventory(inventory: Path) -> str:
 
 def verify(report: Path, allowed_signers: str) -> dict[str, Any]:
     """Check the sign-off of ``report``; returns who signed and when, or raises SignoffError."""
-    document = load_report(report)
-    signoff_path = report.with_name(report.name + ".signoff.json")
+    return verify_document(
+        load_report(report), report.with_name(report.name + ".signoff.json"), allowed_signers
+    )
+
+
+def verify_document(
+    document: dict[str, Any], signoff_path: Path, allowed_signers: str
+) -> dict[str, Any]:
+    """Check a sign-off file against checklist data (e.g. freshly rebuilt for the HTML form)."""
     try:
         signoff = json.loads(signoff_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -122,7 +129,8 @@ def verify(report: Path, allowed_signers: str) -> dict[str, Any]:
     expected = payload(document, signer, signed_at)
     if expected["data_sha256"] != signoff.get("data_sha256"):
         raise SignoffError(
-            f"{report}: the checklist data changed after it was signed by {signer} at {signed_at}"
+            f"{signoff_path}: the checklist data changed after it was signed by {signer} at "
+            f"{signed_at}"
         )
     with tempfile.TemporaryDirectory(prefix="cekat-verify-") as work:
         signers = Path(work) / "allowed_signers"

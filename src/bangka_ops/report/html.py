@@ -1,0 +1,234 @@
+"""The printable checklist form (HTML, A4) with KPIs and small charts.
+
+Bahasa Indonesia by default, English with ``lang="en"``. The template ships inside the package
+(``report/templates/``) so an installed ``cekat`` finds it; the charts are SVG drawn with
+matplotlib and embedded, so the file needs nothing from the network to render or print.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections import defaultdict
+from typing import Any
+
+import matplotlib as mpl
+
+mpl.use("Agg")  # no display; must precede pyplot
+import matplotlib.pyplot as plt
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+TEXT: dict[str, dict[str, Any]] = {
+    "id": {
+        "title": "Daftar Periksa Pencadangan",
+        "subtitle": "SI CEKAT — Pemerintah Kabupaten Bangka",
+        "period": "Periode",
+        "generated": "Dibuat",
+        "kpis": "Indikator kinerja",
+        "scheduled": "Terjadwal",
+        "success": "Berhasil",
+        "warning": "Peringatan",
+        "failed": "Gagal",
+        "missed": "Terlewat",
+        "on_demand": "Sesuai permintaan",
+        "success_percent": "% berhasil",
+        "mean": "Durasi rata-rata (s)",
+        "p95": "Durasi P95 (s)",
+        "by_category": "Per kategori data",
+        "by_host": "Per server (yang melanggar target di atas)",
+        "policies": "RPO dan RTO per kebijakan",
+        "checklist": "Daftar periksa",
+        "date": "Tanggal",
+        "server": "Server",
+        "policy": "Kebijakan",
+        "category": "Kategori",
+        "type": "Jenis cadangan",
+        "status": "Hasil",
+        "size": "Ukuran asli / terkompresi / dedup (MiB)",
+        "files": "Berkas",
+        "duration": "Durasi (s)",
+        "verification": "Verifikasi (log / borg check / uji pemulihan)",
+        "location": "Lokasi penyimpanan",
+        "reason": "Keterangan",
+        "newest": "Arsip baik terbaru",
+        "age": "Umur (jam)",
+        "rpo": "RPO (jam)",
+        "restore": "Uji pemulihan",
+        "rto": "RTO (jam)",
+        "breaches": "Pelanggaran",
+        "signoff": "Pengesahan operator",
+        "signed_by": "Ditandatangani secara elektronik oleh",
+        "at": "pada",
+        "unsigned": "Belum ditandatangani. Tanda tangan: cekat sign; periksa: cekat verify.",
+        "sign_line": "Nama dan tanda tangan operator",
+        "chart_success": "Keberhasilan per minggu (%)",
+        "chart_backup": "Durasi pencadangan per hari (s)",
+        "chart_restore": "Waktu pulih (s) terhadap RTO",
+        "problems": "Berkas yang dilewati",
+        "yes": "ya",
+        "no": "tidak",
+        "none": "—",
+        "types": {
+            "incremental": "harian inkremental",
+            "full": "mingguan penuh",
+            "archive": "bulanan arsip",
+        },
+        "statuses": {
+            "success": "berhasil",
+            "covered": "tercakup",
+            "warning": "peringatan",
+            "failed": "gagal",
+            "skipped": "dilewati",
+            "missed": "terlewat",
+            "passed": "lulus",
+            "error": "galat",
+        },
+        "no_tests": "belum ada uji pemulihan",
+    },
+    "en": {
+        "title": "Backup Checklist",
+        "subtitle": "SI CEKAT — Bangka Regency Government",
+        "period": "Period",
+        "generated": "Generated",
+        "kpis": "Key figures",
+        "scheduled": "Scheduled",
+        "success": "Successful",
+        "warning": "Warnings",
+        "failed": "Failed",
+        "missed": "Missed",
+        "on_demand": "On demand",
+        "success_percent": "% successful",
+        "mean": "Mean duration (s)",
+        "p95": "P95 duration (s)",
+        "by_category": "By data category",
+        "by_host": "By server (those breaching a target first)",
+        "policies": "RPO and RTO per policy",
+        "checklist": "Checklist",
+        "date": "Date",
+        "server": "Server",
+        "policy": "Policy",
+        "category": "Category",
+        "type": "Backup type",
+        "status": "Result",
+        "size": "Original / compressed / deduplicated (MiB)",
+        "files": "Files",
+        "duration": "Duration (s)",
+        "verification": "Verification (log / borg check / restore test)",
+        "location": "Storage location",
+        "reason": "Remarks",
+        "newest": "Newest good archive",
+        "age": "Age (h)",
+        "rpo": "RPO (h)",
+        "restore": "Restore test",
+        "rto": "RTO (h)",
+        "breaches": "Breaches",
+        "signoff": "Operator sign-off",
+        "signed_by": "Electronically signed by",
+        "at": "at",
+        "unsigned": "Not signed yet. Sign: cekat sign; check: cekat verify.",
+        "sign_line": "Operator's name and signature",
+        "chart_success": "Success per week (%)",
+        "chart_backup": "Backup duration per day (s)",
+        "chart_restore": "Restore time (s) against the RTO",
+        "problems": "Skipped files",
+        "yes": "yes",
+        "no": "no",
+        "none": "—",
+        "types": {
+            "incremental": "daily incremental",
+            "full": "weekly full",
+            "archive": "monthly archive",
+        },
+        "statuses": {},
+        "no_tests": "no restore test yet",
+    },
+}
+
+
+def svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def charts(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
+    plt.rcParams.update({"font.size": 8, "svg.fonttype": "none"})
+    weeks: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    days: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        if row["trigger"] != "schedule":
+            continue
+        year, week, _ = dt.date.fromisoformat(row["date"]).isocalendar()
+        counts = weeks[f"{year}-W{week:02d}"]
+        counts[0] += 1
+        counts[1] += row["status"] in ("success", "covered")
+        if row["duration_seconds"] is not None and row["status"] != "covered":
+            days[row["date"]].append(row["duration_seconds"])
+    result = {}
+    figure, axes = plt.subplots(figsize=(3.4, 2.0))
+    labels = sorted(weeks)
+    axes.bar(labels, [100 * weeks[w][1] / weeks[w][0] for w in labels], color="#2e7d32")
+    axes.set_ylim(0, 100)
+    axes.set_title(t["chart_success"])
+    axes.tick_params(axis="x", labelrotation=45)
+    result["success"] = svg(figure)
+    figure, axes = plt.subplots(figsize=(3.4, 2.0))
+    ordered = sorted(days)
+    axes.plot(ordered, [max(days[d]) for d in ordered], label="max", color="#c62828")
+    axes.plot(
+        ordered, [sum(days[d]) / len(days[d]) for d in ordered], label="mean", color="#1565c0"
+    )
+    axes.set_title(t["chart_backup"])
+    axes.legend()
+    axes.tick_params(axis="x", labelrotation=45)
+    if len(ordered) > 8:
+        axes.set_xticks(ordered[:: max(1, len(ordered) // 8)])
+    result["backup"] = svg(figure)
+    tested = [
+        p for p in kpis["policies"] if p["restore_test"] and p["restore_test"]["judged_seconds"]
+    ]
+    figure, axes = plt.subplots(figsize=(3.4, 2.0))
+    axes.set_title(t["chart_restore"])
+    if not tested:
+        axes.text(0.5, 0.5, t["no_tests"], ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        result["restore"] = svg(figure)
+        return result
+    names = [f"{p['host']}/{p['policy']}" for p in tested]
+    axes.barh(names, [p["restore_test"]["judged_seconds"] for p in tested], color="#6a1b9a")
+    for index, policy in enumerate(tested):
+        if policy["restore_test"]["rto_hours"]:
+            rto = policy["restore_test"]["rto_hours"] * 3600
+            axes.plot([rto, rto], [index - 0.4, index + 0.4], color="#c62828")
+    axes.set_xscale("log")
+    result["restore"] = svg(figure)
+    return result
+
+
+def render(
+    rows: list[dict[str, Any]],
+    kpis: dict[str, Any],
+    signature: dict[str, Any] | None,
+    lang: str = "id",
+) -> str:
+    if lang not in TEXT:
+        raise ValueError(f"lang: {lang!r} is not one of {', '.join(TEXT)}")
+    environment = Environment(
+        loader=PackageLoader("bangka_ops.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    t = TEXT[lang]
+    environment.filters["mib"] = lambda v: "—" if v is None else f"{v / 2**20:,.1f}"
+    environment.filters["status"] = lambda v: t["statuses"].get(v, v)
+    return environment.get_template("checklist.html.j2").render(
+        lang=lang,
+        t=t,
+        rows=rows,
+        kpis=kpis,
+        charts=charts(rows, kpis, t),
+        signature=signature,
+    )
