@@ -50,3 +50,16 @@ def test_restore_benchmark_runs_end_to_end_on_small_archives() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "verification overhead (full restore test / plain borg extract):" in proc.stdout
     assert "2x: size x" in proc.stdout
+
+
+def test_report_benchmark_runs_end_to_end_on_a_small_tree() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "report.py"), "--hosts", "4", "--days", "20"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "floor  (walk + read + orjson.loads):" in proc.stdout
+    assert "report / floor = " in proc.stdout

@@ -1,0 +1,258 @@
+"""Benchmark: `cekat report` over a generated year of run records.
+
+Generates a collected tree shaped like the admin host's: --hosts hosts with --policies policies
+each, one scheduled daily run per policy and day for --days days (500 x 3 x 365 = 547,500 run
+records by default, each the size and shape of a real wrapper record: Borg's summary, the step's
+command line, stats), a few failures, a few missed days, and each host's deployed config.json.
+Then, each in a fresh process (peak memory is that process's maximum resident set):
+
+  floor    walk the tree, read every file and parse it with orjson, nothing else
+  report   the whole year's checklist and KPIs (cekat report --format json to /dev/null)
+
+and prints records/s, MB/s and peak memory of both. Targets: the year in under 10 s on one core,
+memory under 300 MB. Figures, not assertions.
+
+    .venv/bin/python bench/report.py [--hosts 500] [--policies 3] [--days 365] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+START = dt.date(2025, 1, 1)
+TZ = "+07:00"
+
+
+def record(host: str, policy: str, day: dt.date, rng: random.Random) -> dict[str, Any]:
+    minute = rng.randint(0, 59)
+    stamp = f"{day.isoformat()}T02-{minute:02d}-00"
+    archive = f"{host}-{policy}-daily-{stamp}"
+    repo = f"ssh://borg@backup01.bangka.go.id:22/srv/borg/repos/{host}"
+    failed = rng.random() < 0.01
+    original = rng.randint(2**30, 50 * 2**30)
+    stats = {
+        "original_size": original,
+        "compressed_size": original // 2,
+        "deduplicated_size": rng.randint(2**20, 2**28),
+        "nfiles": rng.randint(1_000, 400_000),
+    }
+    command = [
+        "borg",
+        "create",
+        "--json",
+        "--log-json",
+        "--lock-wait",
+        "600",
+        "--compression",
+        "zstd,3",
+        "--exclude-caches",
+        "--one-file-system",
+        "--exclude",
+        "*.tmp",
+        f"{repo}::{archive}",
+        f"/srv/{policy}",
+    ]
+    duration = round(rng.uniform(60, 3600), 3)
+    start = f"{day.isoformat()}T02:{minute:02d}:00{TZ}"
+    return {
+        "schema_version": 1,
+        "kind": "backup_run",
+        "host": host,
+        "policy": policy,
+        "category": "critical" if policy == "dokumen" else "standard",
+        "cycle": "daily",
+        "backup_type": "incremental",
+        "trigger": "schedule",
+        "status": "failed" if failed else "success",
+        "reason": "borg create exited with 2: Connection closed by remote host" if failed else None,
+        "start": start,
+        "end": start,
+        "duration_seconds": duration,
+        "archive": archive,
+        "repository": repo,
+        "offsite_repository": None,
+        "exit_code": 2 if failed else 0,
+        "msgids": [],
+        "warnings": [],
+        "rpo_hours": 24,
+        "rto_hours": 4,
+        "archive_stats": None if failed else stats,
+        "borg": None
+        if failed
+        else {
+            "archive": {
+                "command_line": ["/usr/bin/borg", *command[1:]],
+                "duration": duration,
+                "name": archive,
+                "stats": stats,
+            },
+            "encryption": {"mode": "repokey-blake2"},
+            "repository": {"id": f"{rng.getrandbits(256):064x}", "location": repo},
+        },
+        "borg_check": {"status": "not-scheduled"},
+        "steps": {
+            "create": {
+                "command": command,
+                "exit_code": 2 if failed else 0,
+                "status": "failed" if failed else "success",
+                "duration_seconds": duration,
+                "msgids": [],
+                "warnings": [],
+                "errors": [],
+            }
+        },
+        "notifications": [],
+        "log_path": f"/var/lib/bangka-backup/records/{policy}/{archive}.log.jsonl",
+        "record_path": f"/var/lib/bangka-backup/records/{policy}/{archive}.json",
+    }
+
+
+def generate(root: Path, hosts: int, policies: int, days: int) -> tuple[int, int]:
+    rng = random.Random(2025)  # noqa: S311 (test data)
+    names = ["dokumen", "database", "web", "surel", "arsip"][:policies]
+    count = size = 0
+    for h in range(hosts):
+        host = f"srv{h:03d}.bangka.go.id"
+        config = {
+            "host": host,
+            "timezone": "Asia/Jakarta",
+            "policies": {
+                p: {
+                    "timezone": "Asia/Jakarta",
+                    "rpo_hours": 24,
+                    "rto_hours": 4,
+                    "category": "critical" if p == "dokumen" else "standard",
+                    "cycles": {"daily": {"hour": 2, "minute": 0}},
+                }
+                for p in names
+            },
+        }
+        (root / host).mkdir(parents=True)
+        (root / host / "config.json").write_text(json.dumps(config))
+        for policy in names:
+            folder = root / host / "records" / policy
+            folder.mkdir(parents=True)
+            for d in range(days):
+                if rng.random() < 0.002:
+                    continue  # a missed run
+                data = orjson.dumps(
+                    record(host, policy, START + dt.timedelta(days=d), rng),
+                    option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
+                )
+                name = f"{host}-{policy}-daily-{START + dt.timedelta(days=d)}T02-00-00.json"
+                (folder / name).write_bytes(data)
+                count += 1
+                size += len(data)
+    return count, size
+
+
+def phase_floor(root: Path) -> None:
+    count = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".json"):
+                orjson.loads(Path(folder, name).read_bytes())
+                count += 1
+    print(json.dumps({"files": count}))
+
+
+def phase_report(root: Path, days: int) -> None:
+    from bangka_ops.report import checklist, outputs  # noqa: PLC0415
+
+    last = START + dt.timedelta(days=days - 1)
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        writer = outputs.JsonWriter(sink)
+        report = checklist.build(
+            root,
+            checklist.Period(START, last),
+            dt.datetime.fromisoformat(f"{last.isoformat()}T23:59:59{TZ}"),
+            writer.row,
+        )
+        writer.finish(report)
+    total = report.kpis()["total"]
+    print(json.dumps({"rows": total["scheduled"] + total["on_demand"], "missed": total["missed"]}))
+
+
+def measure(args: list[str]) -> tuple[float, float, dict[str, Any]]:
+    """Wall seconds, peak RSS (MiB) and the JSON the phase printed, in a fresh process."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"phase failed: {proc.stderr[-2000:]}")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, usage, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hosts", type=int, default=500)
+    parser.add_argument("--policies", type=int, default=3)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--phase", choices=("floor", "report"), help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase == "floor":
+        phase_floor(args.root)
+        return 0
+    if args.phase == "report":
+        phase_report(args.root, args.days)
+        return 0
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bangka-report-bench-"))
+    root = work / "collected"
+    try:
+        if not root.exists():
+            started = time.perf_counter()
+            count, size = generate(root, args.hosts, args.policies, args.days)
+            print(
+                f"generated {count:,} run records, {size / 2**20:,.0f} MiB, "
+                f"in {time.perf_counter() - started:.0f} s"
+            )
+        size = sum(p.stat().st_size for p in root.rglob("*.json"))
+        floor_s, floor_mb, floor = measure(["--phase", "floor", "--root", str(root)])
+        # RUSAGE_CHILDREN keeps the maximum over children: the report runs after the floor, so
+        # its figure is max(floor, report); the report is the larger in practice.
+        report_s, report_mb, result = measure(
+            ["--phase", "report", "--root", str(root), "--days", str(args.days)]
+        )
+        files = floor["files"]
+        print(
+            f"floor  (walk + read + orjson.loads): {floor_s:6.2f} s  {files / floor_s:9,.0f} "
+            f"files/s  {size / 2**20 / floor_s:7.1f} MiB/s  peak {floor_mb:6.0f} MiB"
+        )
+        print(
+            f"report (checklist + KPIs, JSON out): {report_s:6.2f} s  {files / report_s:9,.0f} "
+            f"records/s  {size / 2**20 / report_s:7.1f} MiB/s  peak {report_mb:6.0f} MiB"
+        )
+        print(
+            f"rows {result['rows']:,}, missed {result['missed']:,}; "
+            f"report / floor = {report_s / floor_s:.2f}; targets: < 10 s, < 300 MiB"
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
