@@ -221,7 +221,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"cekat report: {args.dir}: no such directory", file=sys.stderr)
         return EXIT_USAGE
     try:
-        now = dt.datetime.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(dt.UTC)
+        now = (
+            dt.datetime.fromisoformat(args.as_of)
+            if args.as_of
+            else dt.datetime.now(ZoneInfo(args.timezone)).replace(microsecond=0)
+        )
         if now.tzinfo is None:
             raise ValueError("--as-of needs a UTC offset, e.g. 2025-05-31T23:59:59+07:00")
         period = period_of(args, now.astimezone(ZoneInfo(args.timezone)).date())

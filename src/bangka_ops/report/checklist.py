@@ -323,7 +323,13 @@ class Builder:
             else:
                 rows.append(self.row(run, day))
         if planned is not None:
+            # Before a policy's first record of any kind it was not deployed yet (a policy that
+            # never left a record at all misses every run).
+            history = min((run.start for run in runs), default=None)
+            since = history.astimezone(tz).date() if history else period.first
             for day, cycle, settings in scheduled_days(planned["cycles"], period):
+                if day < since:
+                    continue
                 if (day, cycle) in by_slot:
                     rows.append(self.row(by_slot.pop((day, cycle)), day))
                     continue

@@ -116,7 +116,7 @@ def walk(root: Path) -> Iterator[tuple[Path, list[str]]]:
         files = [
             e.name
             for e in entries
-            if e.name.endswith(".json") and not e.name.startswith(".tmp-") and e.is_file()
+            if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file()
         ]
         yield folder, files
         stack.extend(Path(e.path) for e in reversed(entries) if e.is_dir(follow_symlinks=False))

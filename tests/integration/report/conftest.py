@@ -28,8 +28,9 @@ def jakarta_today() -> dt.date:
 
 @pytest.fixture
 def tree(borg_setup: BorgSetup, tmp_path: Path) -> tuple[Path, dt.date]:
-    """Real runs of one day, copied into a collected tree with the schedule the role deployed
-    (daily every day; weekly and monthly both due today)."""
+    """Real runs of one day, copied into a collected tree with the schedule the role deployed:
+    policy docs (daily every day; weekly and monthly both due today; its first record is today,
+    so earlier days were before it was deployed) and policy arsip, deployed but never run."""
     today = jakarta_today()
     _, clean = borg_setup.run("docs", "daily")
     assert clean["status"] == "success"
@@ -62,7 +63,15 @@ def tree(borg_setup: BorgSetup, tmp_path: Path) -> tuple[Path, dt.date]:
                 "weekly": {"weekday": today.isoweekday(), "hour": 0, "minute": 0},
                 "monthly": {"day": today.day, "hour": 0, "minute": 0},
             },
-        }
+        },
+        # Deployed but it never ran: every run due is missed.
+        "arsip": {
+            "sources": ["/srv/arsip"],
+            "category": "archive",
+            "rpo_hours": 168,
+            "timezone": "Asia/Jakarta",
+            "cycles": {"daily": {"hour": 0, "minute": 0}},
+        },
     }
     (root / "config.json").write_text(json.dumps(deployed))
     broken = root / "records" / "docs" / "web-01-docs-daily-2020-01-01T00-00-00.json"

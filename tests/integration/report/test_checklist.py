@@ -33,17 +33,24 @@ def test_one_row_per_scheduled_run_missed_runs_included(tree: tuple[Path, dt.dat
     root, today = tree
     rows, _ = build(root, today)
 
-    scheduled = [(r["date"], r["cycle"], r["status"]) for r in rows if r["trigger"] == "schedule"]
-    day = today.isoformat()
-    two_ago, one_ago = (today - dt.timedelta(days=n) for n in (2, 1))
-    assert scheduled == [
-        (two_ago.isoformat(), "daily", "missed"),
-        (one_ago.isoformat(), "daily", "missed"),
-        (day, "daily", "success"),
-        (day, "weekly", "warning"),
-        (day, "monthly", "failed"),
+    scheduled = [
+        (r["policy"], r["date"], r["cycle"], r["status"])
+        for r in rows
+        if r["trigger"] == "schedule"
     ]
-    by_cycle = {r["cycle"]: r for r in rows if r["date"] == day and r["trigger"] == "schedule"}
+    day = today.isoformat()
+    assert sorted(scheduled) == sorted(
+        [
+            ("docs", day, "daily", "success"),
+            ("docs", day, "weekly", "warning"),
+            ("docs", day, "monthly", "failed"),
+            *(
+                ("arsip", (today - dt.timedelta(days=n)).isoformat(), "daily", "missed")
+                for n in (2, 1, 0)
+            ),
+        ]
+    )
+    by_cycle = {r["cycle"]: r for r in rows if r["policy"] == "docs" and r["trigger"] == "schedule"}
     assert by_cycle["daily"]["backup_type"] == "incremental"
     assert by_cycle["daily"]["original_bytes"] > 0
     assert by_cycle["daily"]["files"] == 2
@@ -63,17 +70,20 @@ def test_kpis_count_the_schedule_and_flag_the_host(tree: tuple[Path, dt.date]) -
     kpis = report.kpis()
 
     total = kpis["total"]
-    assert (total["scheduled"], total["success"], total["warning"]) == (5, 1, 1)
-    assert (total["failed"], total["missed"], total["on_demand"]) == (1, 2, 1)
-    assert total["success_percent"] == 20.0
+    assert (total["scheduled"], total["success"], total["warning"]) == (6, 1, 1)
+    assert (total["failed"], total["missed"], total["on_demand"]) == (1, 3, 1)
+    assert total["success_percent"] == 16.67
     assert total["duration_mean_seconds"] > 0
-    assert kpis["categories"]["critical"]["scheduled"] == 5
+    assert kpis["categories"]["critical"]["scheduled"] == 3
+    assert kpis["categories"]["archive"]["missed"] == 3
     (host,) = kpis["hosts"]
     assert host["host"] == "web-01" and host["breaching"] is True
-    (policy,) = kpis["policies"]
-    assert policy["rpo_met"] is True
-    assert policy["restore_test"]["status"] == "passed"
-    assert policy["restore_test"]["rto_met"] is True
+    policies = {p["policy"]: p for p in kpis["policies"]}
+    assert policies["docs"]["rpo_met"] is True
+    assert policies["docs"]["restore_test"]["status"] == "passed"
+    assert policies["docs"]["restore_test"]["rto_met"] is True
+    assert policies["arsip"]["rpo_met"] is False
+    assert kpis["policies"][0]["policy"] == "arsip"  # breaching first
 
 
 def test_a_truncated_record_is_named_with_its_line_and_never_counted(
@@ -116,11 +126,12 @@ def test_cekat_report_writes_json_csv_and_prometheus(tree: tuple[Path, dt.date])
         outputs[fmt] = proc.stdout
 
     document = json.loads(outputs["json"])
-    assert len(document["rows"]) == 6
-    assert document["kpis"]["total"]["missed"] == 2
+    assert len(document["rows"]) == 7
+    assert document["kpis"]["total"]["missed"] == 3
     table = list(csv.DictReader(io.StringIO(outputs["csv"])))
-    assert [r["status"] for r in table].count("missed") == 2
+    assert [r["status"] for r in table].count("missed") == 3
     prom = outputs["prom"]
-    assert 'bangka_backup_success_ratio{host="web-01",policy="docs"} 0.2' in prom
-    assert 'bangka_backup_missed_runs{host="web-01",policy="docs"} 2' in prom
+    assert 'bangka_backup_success_ratio{host="web-01",policy="docs"} 0.3333' in prom
+    assert 'bangka_backup_missed_runs{host="web-01",policy="arsip"} 3' in prom
+    assert 'bangka_backup_success_ratio{host="web-01",policy="arsip"} 0.0' in prom
     assert "# TYPE bangka_backup_last_success_timestamp_seconds gauge" in prom

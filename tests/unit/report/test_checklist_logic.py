@@ -114,3 +114,13 @@ def test_percentile_is_nearest_rank() -> None:
 def test_a_period_backwards_is_refused() -> None:
     with pytest.raises(ValueError, match="before"):
         checklist.Period(dt.date(2025, 5, 12), dt.date(2025, 5, 1))
+
+
+def test_days_before_a_policys_first_record_are_not_missed(tmp_path: Path) -> None:
+    root = tree(tmp_path, [record("daily", "2025-05-14T02:31:00+07:00", trigger="on-demand")])
+    rows, _ = run(root, "2025-05-10", "2025-05-15", "2025-05-15T23:00:00+07:00")
+    assert [(r["date"], r["status"]) for r in rows] == [
+        ("2025-05-14", "missed"),
+        ("2025-05-14", "success"),
+        ("2025-05-15", "missed"),
+    ]
