@@ -199,11 +199,26 @@ class RestoreTest:
             return str(random.SystemRandom().choice(archives[:-1])["name"])
         return str(archives[-1]["name"])
 
-    def items(self, archive: str) -> list[Item]:
-        """Regular files of the archive with Borg's own SHA-256 of their content."""
+    def items(
+        self, archive: str, *, hashes: bool = True, only: list[Item] | None = None
+    ) -> list[Item]:
+        """Regular files of the archive. With ``hashes``, Borg's own SHA-256 of each file's
+        content too: Borg reads and decrypts every chunk for that, so a sample first lists
+        without hashes (metadata only) and then hashes ``only`` the chosen files."""
         location = f"{self.repo['location']}::{archive}"
-        argv = ["list", "--json-lines", "--format", "{sha256}{size}{mtime}{path}", location]
-        step = self.borg.run([*argv, "--log-json"], self.repo, self.log, stdout_lines=True)
+        fields = "{sha256}{size}{mtime}{path}" if hashes else "{size}{mtime}{path}"
+        argv = ["list", "--json-lines", "--log-json", "--format", fields, location]
+        patterns = None
+        if only is not None:
+            patterns = Path(tempfile.mkstemp(prefix="restore-test-", suffix=".patterns")[1])
+            lines = ["P pp", *(f"+ {item.path}" for item in only), "- sh:**"]
+            patterns.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            argv[1:1] = ["--patterns-from", str(patterns)]
+        try:
+            step = self.borg.run(argv, self.repo, self.log, stdout_lines=True)
+        finally:
+            if patterns is not None:
+                patterns.unlink(missing_ok=True)
         if step.returncode not in (0, 1):
             raise RuntimeError(agent.Run.explain(step, "borg list (archive contents)"))
         items = []
@@ -211,7 +226,7 @@ class RestoreTest:
             entry = json.loads(line)
             if entry.get("type") == "-":
                 items.append(
-                    Item(entry["path"], int(entry["size"]), entry["sha256"], entry["mtime"])
+                    Item(entry["path"], int(entry["size"]), entry.get("sha256", ""), entry["mtime"])
                 )
         return items
 
@@ -242,8 +257,10 @@ class RestoreTest:
         """Choose the archive and the files to restore. Raises RuntimeError on a Borg failure."""
         archives = self.archives()
         archive = self.choose(archives, archive_date, random_older)
-        items = self.items(archive)
-        chosen = items if full else self.sample(items, min_files, min_bytes, archive)
+        items = self.items(archive, hashes=full)
+        chosen = items
+        if not full:
+            chosen = self.items(archive, only=self.sample(items, min_files, min_bytes, archive))
         return {
             "schema_version": PLAN_SCHEMA_VERSION,
             "kind": "restore_test_plan",
