@@ -11,8 +11,10 @@ totals are kept, so memory stays flat however many records the tree holds.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
+import os
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -223,10 +225,11 @@ class Builder:
             if set(folder.relative_to(root).parts) & set(ingest.OTHER_DIRS):
                 continue
             groups: dict[tuple[str, str], list[ingest.Run]] = {}
+            prefix = f"{folder}{os.sep}"
             for name in names:
                 if name == "config.json":
                     continue
-                path = folder / name
+                path = prefix + name
                 loaded = ingest.read(path)
                 value = (
                     loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, path)
@@ -267,14 +270,15 @@ class Builder:
                 if schedule is None
                 else f"{host}: policy {policy} is not in the deployed schedule"
             )
-            self.report.problems.append(ingest.Problem(runs[0].path.parent, message))
+            self.report.problems.append(ingest.Problem(Path(runs[0].path).parent, message))
         rows = self.rows(key, facts["category"], planned, runs, tz)
         tests = self.restore_tests.get(key, [])
         in_period = [t for t in tests if t.start.astimezone(tz).date() in self.report.period]
         facts["restore_test"] = in_period[-1] if in_period else None
+        test_days = [t.start.astimezone(tz).date() for t in tests]
         for row in rows:
             row["restore_test"] = self.restore_test_for(
-                tests, dt.date.fromisoformat(row["date"]), tz
+                test_days, tests, dt.date.fromisoformat(row["date"])
             )
             for tally in (
                 self.report.total,
@@ -346,16 +350,13 @@ class Builder:
         return rows
 
     @staticmethod
-    def restore_test_for(tests: list[ingest.RestoreTest], day: dt.date, tz: ZoneInfo) -> str:
-        """The newest restore test within a week up to the row's day: passed / failed / none."""
-        chosen = None
-        for test in tests:
-            tested = test.start.astimezone(tz).date()
-            if tested > day:
-                break
-            if (day - tested).days < RESTORE_TEST_VALID_DAYS:
-                chosen = test
-        return chosen.status if chosen else "none"
+    def restore_test_for(days: list[dt.date], tests: list[ingest.RestoreTest], day: dt.date) -> str:
+        """The newest restore test within a week up to the row's day: passed / failed / none.
+        ``days`` are the tests' local days, sorted like ``tests``."""
+        index = bisect.bisect_right(days, day)
+        if index and (day - days[index - 1]).days < RESTORE_TEST_VALID_DAYS:
+            return tests[index - 1].status
+        return "none"
 
     @staticmethod
     def row(run: ingest.Run, day: dt.date) -> dict[str, Any]:
@@ -384,7 +385,7 @@ class Builder:
             "offsite_status": run.offsite_status,
             "archive": run.archive,
             "reason": run.reason,
-            "record": str(run.path),
+            "record": run.path,
         }
 
     @staticmethod

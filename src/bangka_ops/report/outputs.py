@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable
 from typing import IO, Any
 
+import orjson
+
 from bangka_ops.report.checklist import Report
 
 CSV_COLUMNS = (
@@ -54,7 +56,7 @@ class JsonWriter:
         if not self.first:
             self.out.write(",\n")
         self.first = False
-        self.out.write(json.dumps(row, ensure_ascii=False, sort_keys=True))
+        self.out.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode())
 
     def finish(self, report: Report) -> None:
         self.out.write('\n], "kpis": ')
