@@ -36,7 +36,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 try:
@@ -108,6 +108,12 @@ class Maintenance:
         self.state_dir = Path(config["state_dir"])
         self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
 
+    def client_log(self, name: str) -> TextIO:
+        """The client's raw Borg log (--log-json lines of every step), opened for appending."""
+        path = self.state_dir / "logs" / f"{name}.log.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        return open(path, "a", encoding="utf-8")
+
     def list_archives(self, repo: dict[str, Any], log: Any) -> tuple[set[str], agent.StepResult]:
         step = self.borg.run(
             [
@@ -144,9 +150,7 @@ class Maintenance:
         result: dict[str, Any],
     ) -> dict[str, Any]:
         state = ClientState(self.state_dir, name)
-        log_path = self.state_dir / "logs" / f"{name}.log.jsonl"
-        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        with open(log_path, "a", encoding="utf-8") as log:
+        with self.client_log(name) as log:
             expected = (state.archives | state.announced()) - state.pruned
             current, listing = self.list_archives(repo, log)
             if listing.returncode != 0:
@@ -265,9 +269,7 @@ class Watchdog:
         settings = self.config["clients"][name]
         repo = settings["repository"]
         result: dict[str, Any] = {"client": name, "repository": repo["location"], "policies": []}
-        log_path = self.maintenance.state_dir / "logs" / f"{name}.log.jsonl"
-        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        with open(log_path, "a", encoding="utf-8") as log:
+        with self.maintenance.client_log(name) as log:
             names, listing = self.maintenance.list_archives(repo, log)
         if listing.returncode != 0:
             result.update(
