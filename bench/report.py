@@ -167,7 +167,7 @@ def phase_floor(root: Path) -> None:
             if name.endswith(".json"):
                 orjson.loads(Path(folder, name).read_bytes())
                 count += 1
-    print(json.dumps({"files": count}))
+    print(json.dumps({"files": count, "peak_mib": peak_mib()}))
 
 
 def phase_report(root: Path, days: int) -> None:
@@ -184,11 +184,18 @@ def phase_report(root: Path, days: int) -> None:
         )
         writer.finish(report)
     total = report.kpis()["total"]
-    print(json.dumps({"rows": total["scheduled"] + total["on_demand"], "missed": total["missed"]}))
+    rows = total["scheduled"] + total["on_demand"]
+    print(json.dumps({"rows": rows, "missed": total["missed"], "peak_mib": peak_mib()}))
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(args: list[str]) -> tuple[float, float, dict[str, Any]]:
-    """Wall seconds, peak RSS (MiB) and the JSON the phase printed, in a fresh process."""
+    """Wall seconds, peak RSS (MiB, the phase's own) and the JSON it printed, in a fresh
+    process."""
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, *args], capture_output=True, text=True, check=False
@@ -196,8 +203,8 @@ def measure(args: list[str]) -> tuple[float, float, dict[str, Any]]:
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"phase failed: {proc.stderr[-2000:]}")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return elapsed, usage, json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return elapsed, float(result["peak_mib"]), result
 
 
 def main() -> int:
@@ -230,8 +237,6 @@ def main() -> int:
             )
         size = sum(p.stat().st_size for p in root.rglob("*.json"))
         floor_s, floor_mb, floor = measure(["--phase", "floor", "--root", str(root)])
-        # RUSAGE_CHILDREN keeps the maximum over children: the report runs after the floor, so
-        # its figure is max(floor, report); the report is the larger in practice.
         report_s, report_mb, result = measure(
             ["--phase", "report", "--root", str(root), "--days", str(args.days)]
         )
