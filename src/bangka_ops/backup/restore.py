@@ -186,15 +186,11 @@ class EmergencyRestore:
             record["warnings"] = step.warnings[:50]
             if step.returncode not in (0, 1):
                 raise RuntimeError(agent.Run.explain(step, "borg extract"))
-            wrong = [
-                e["path"]
-                for e in files
-                if not (target / e["path"]).is_file()
-                or (target / e["path"]).stat().st_size != int(e.get("size", 0))
-            ]
+            wrong = [e["path"] for e in files if not restored_intact(target, e)]
             record["files_restored"] = len(files) - len(wrong)
+            missing = set(wrong)
             record["bytes_restored"] = sum(
-                int(e.get("size", 0)) for e in files if e["path"] not in set(wrong)
+                int(e.get("size", 0)) for e in files if e["path"] not in missing
             )
             if wrong:
                 raise RuntimeError(
@@ -217,6 +213,14 @@ class EmergencyRestore:
         record["log_path"] = str(self.log_path)
         agent.write_json_atomic(Path(record["record_path"]), record)
         return record
+
+
+def restored_intact(target: Path, entry: dict[str, Any]) -> bool:
+    """The restored regular file exists with the size the archive lists."""
+    try:
+        return bool((target / str(entry["path"])).stat().st_size == int(entry.get("size", 0)))
+    except OSError:
+        return False
 
 
 def summary(record: dict[str, Any]) -> str:
