@@ -327,18 +327,17 @@ class Builder:
             else:
                 rows.append(self.row(run, day))
         if planned is not None:
-            # Before a policy's first record of any kind it was not deployed yet (a policy that
-            # never left a record at all misses every run).
+            # Runs due before a policy's first record of any kind were due before it was
+            # deployed (a policy that never left a record at all misses every run due).
             history = min((run.start for run in runs), default=None)
-            since = history.astimezone(tz).date() if history else period.first
             for day, cycle, settings in scheduled_days(planned["cycles"], period):
-                if day < since:
-                    continue
                 if (day, cycle) in by_slot:
                     rows.append(self.row(by_slot.pop((day, cycle)), day))
                     continue
                 clock = dt.time(int(settings.get("hour", 0)), int(settings.get("minute", 0)))
                 due = dt.datetime.combine(day, clock, tzinfo=tz)
+                if history is not None and due < history:
+                    continue
                 if due <= self.report.generated:
                     rows.append(
                         self.missed(

@@ -84,6 +84,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "error": "galat",
         },
         "no_tests": "belum ada uji pemulihan",
+        "no_data": "belum ada data",
     },
     "en": {
         "title": "Backup Checklist",
@@ -141,6 +142,7 @@ TEXT: dict[str, dict[str, Any]] = {
         },
         "statuses": {},
         "no_tests": "no restore test yet",
+        "no_data": "no data yet",
     },
 }
 
@@ -167,11 +169,18 @@ def charts(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) 
         if row["duration_seconds"] is not None and row["status"] != "covered":
             days[row["date"]].append(row["duration_seconds"])
     result = {}
+
+    def empty(axes: Any, text: str) -> None:
+        axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+
     figure, axes = plt.subplots(figsize=(3.4, 2.0))
     labels = sorted(weeks)
     axes.bar(labels, [100 * weeks[w][1] / weeks[w][0] for w in labels], color="#2e7d32")
     axes.set_ylim(0, 100)
     axes.set_title(t["chart_success"])
+    if not labels:
+        empty(axes, t["no_data"])
     axes.tick_params(axis="x", labelrotation=45)
     result["success"] = svg(figure)
     figure, axes = plt.subplots(figsize=(3.4, 2.0))
@@ -181,7 +190,10 @@ def charts(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) 
         ordered, [sum(days[d]) / len(days[d]) for d in ordered], label="mean", color="#1565c0"
     )
     axes.set_title(t["chart_backup"])
-    axes.legend()
+    if ordered:
+        axes.legend()
+    else:
+        empty(axes, t["no_data"])
     axes.tick_params(axis="x", labelrotation=45)
     if len(ordered) > 8:
         axes.set_xticks(ordered[:: max(1, len(ordered) // 8)])
@@ -192,8 +204,7 @@ def charts(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) 
     figure, axes = plt.subplots(figsize=(3.4, 2.0))
     axes.set_title(t["chart_restore"])
     if not tested:
-        axes.text(0.5, 0.5, t["no_tests"], ha="center", va="center", transform=axes.transAxes)
-        axes.set_axis_off()
+        empty(axes, t["no_tests"])
         result["restore"] = svg(figure)
         return result
     names = [f"{p['host']}/{p['policy']}" for p in tested]

@@ -116,11 +116,11 @@ def test_a_period_backwards_is_refused() -> None:
         checklist.Period(dt.date(2025, 5, 12), dt.date(2025, 5, 1))
 
 
-def test_days_before_a_policys_first_record_are_not_missed(tmp_path: Path) -> None:
-    root = tree(tmp_path, [record("daily", "2025-05-14T02:31:00+07:00", trigger="on-demand")])
+def test_runs_due_before_a_policys_first_record_are_not_missed(tmp_path: Path) -> None:
+    # Deployed on the 14th after 02:30 (the daily's time) and backed up on demand at once.
+    root = tree(tmp_path, [record("daily", "2025-05-14T09:15:00+07:00", trigger="on-demand")])
     rows, _ = run(root, "2025-05-10", "2025-05-15", "2025-05-15T23:00:00+07:00")
-    assert [(r["date"], r["status"]) for r in rows] == [
-        ("2025-05-14", "missed"),
-        ("2025-05-14", "success"),
-        ("2025-05-15", "missed"),
+    assert [(r["date"], r["trigger"], r["status"]) for r in rows] == [
+        ("2025-05-14", "on-demand", "success"),
+        ("2025-05-15", "schedule", "missed"),
     ]
