@@ -29,6 +29,7 @@ class BorgSetup:
     passphrase: str
     source: Path
     repo: Path
+    binary: str = "borg"
 
     def write_config(self) -> None:
         self.config_path.write_text(json.dumps(self.config, indent=2))
@@ -102,7 +103,9 @@ class BorgSetup:
             "BORG_BASE_DIR": str(self.root / "borg-base"),
             "PATH": "/usr/bin:/bin",
         }
-        return subprocess.run(["borg", *args], env=env, capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [self.binary, *args], env=env, capture_output=True, text=True, check=False
+        )
 
     def archives(self) -> list[str]:
         proc = self.borg("list", "--short", str(self.repo))
@@ -110,10 +113,19 @@ class BorgSetup:
         return proc.stdout.split()
 
 
+BORG_14 = REPO_ROOT / ".venv-borg14" / "bin" / "borg"
+
+
 @pytest.fixture
-def borg_setup(tmp_path: Path) -> BorgSetup:
-    if shutil.which("borg") is None:
-        pytest.fail("borg is not installed: run scripts/setup.sh")
+def borg_binary() -> str:
+    """The Borg the wrapper runs: Debian's (1.2). Override to run a test with another."""
+    return "borg"
+
+
+@pytest.fixture
+def borg_setup(tmp_path: Path, borg_binary: str) -> BorgSetup:
+    if shutil.which(borg_binary) is None:
+        pytest.fail(f"{borg_binary} is not installed: run scripts/setup.sh --test")
     passphrase = secrets.token_urlsafe(24)
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir(mode=0o700)
@@ -130,6 +142,7 @@ def borg_setup(tmp_path: Path) -> BorgSetup:
     config: dict[str, Any] = {
         "schema_version": 1,
         "host": "web-01",
+        "borg_binary": borg_binary,
         "timezone": "Asia/Jakarta",
         "records_dir": str(tmp_path / "records"),
         "state_dir": str(tmp_path / "state"),
@@ -152,7 +165,9 @@ def borg_setup(tmp_path: Path) -> BorgSetup:
             }
         },
     }
-    setup = BorgSetup(tmp_path, tmp_path / "config.json", config, passphrase, source, repo)
+    setup = BorgSetup(
+        tmp_path, tmp_path / "config.json", config, passphrase, source, repo, borg_binary
+    )
     init = setup.wrapper("init")
     assert init.returncode == 0, init.stderr
     return setup

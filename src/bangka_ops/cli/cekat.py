@@ -15,7 +15,7 @@ from rich.console import Console
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
 from bangka_ops.cli import driver
-from bangka_ops.report import checklist, outputs, signoff
+from bangka_ops.report import checklist, ledger, outputs, signoff
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
 
@@ -252,6 +252,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def cmd_consolidate(args: argparse.Namespace) -> int:
+    """Fold collected run records into the ledger (one JSON Lines file per host, policy and
+    month) that the report reads quickly; run by collect_records.yml after every collection."""
+    if not args.dir.is_dir():
+        print(f"cekat consolidate: {args.dir}: no such directory", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        summary = ledger.consolidate(args.dir)
+    except OSError as exc:
+        print(f"cekat consolidate: {exc}", file=sys.stderr)
+        return 2
+    for problem in summary.left:
+        print(f"cekat consolidate: left in place: {problem}", file=sys.stderr)
+    print(f"cekat consolidate: {summary}")
+    return 1 if summary.left else 0
+
+
 def signature_checker(args: argparse.Namespace) -> outputs.Signoff:
     """For the HTML form: the sign-off, verified against the data being shown."""
 
@@ -393,6 +410,14 @@ def add_report_commands(sub: Any) -> None:
     trust.add_argument("--allowed-signers", type=Path, help="for --signoff")
     trust.add_argument("-i", "--inventory", type=Path, help="for --signoff: signers.yml")
     rep.set_defaults(func=cmd_report)
+
+    con = sub.add_parser(
+        "consolidate",
+        help="satukan catatan ke buku besar / fold collected run records into the ledger "
+        "(one file per host, policy and month)",
+    )
+    con.add_argument("dir", type=Path, help="tree of collected records (collect_records.yml)")
+    con.set_defaults(func=cmd_consolidate)
 
     sig = sub.add_parser(
         "sign", help="tanda tangan operator / sign a checklist's data (JSON) with an SSH key"

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gc
 import math
+import operator
 import os
 from array import array
 from collections.abc import Callable, Iterable
@@ -22,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangka_ops.report import ingest
+from bangka_ops.report import ingest, ledger
 
-BACKUP_TYPE = {"daily": "incremental", "weekly": "full", "monthly": "archive"}
+BACKUP_TYPE = ingest.BACKUP_TYPE
 SUCCESS = {"success", "covered"}
 GOOD_ARCHIVE = {"success", "warning"}
 RESTORE_TEST_VALID_DAYS = 7
@@ -82,8 +84,17 @@ class Tally:
         if row["duration_seconds"] is not None and status != "covered":
             self.durations.append(row["duration_seconds"])
 
+    def merge(self, other: Tally) -> None:
+        self.scheduled += other.scheduled
+        self.success += other.success
+        self.warning += other.warning
+        self.failed += other.failed
+        self.missed += other.missed
+        self.on_demand += other.on_demand
+        self.durations.extend(other.durations)
+
     def summary(self) -> dict[str, Any]:
-        ordered = sorted(self.durations)
+        durations = self.durations
         return {
             "scheduled": self.scheduled,
             "success": self.success,
@@ -94,8 +105,10 @@ class Tally:
             "success_percent": round(100 * self.success / self.scheduled, 2)
             if self.scheduled
             else None,
-            "duration_mean_seconds": round(sum(ordered) / len(ordered), 3) if ordered else None,
-            "duration_p95_seconds": round(percentile(ordered, 95), 3) if ordered else None,
+            "duration_mean_seconds": round(math.fsum(durations) / len(durations), 3)
+            if durations
+            else None,
+            "duration_p95_seconds": round(nearest_rank(durations, 95), 3) if durations else None,
         }
 
 
@@ -103,6 +116,20 @@ def percentile(ordered: list[float], pct: float) -> float:
     """Nearest-rank percentile of sorted values."""
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def nearest_rank(values: array[float], pct: float) -> float:
+    """Nearest-rank percentile of unsorted values: the same value as :func:`percentile` of the
+    sorted values. Large sets (a year's total) use selection (numpy's partition, linear) instead
+    of a full sort; numpy comes with matplotlib but takes a moment to import, so small ones
+    are simply sorted."""
+    if len(values) < 100_000:
+        return percentile(sorted(values), pct)
+    import numpy  # noqa: PLC0415
+
+    rank = max(1, math.ceil(pct / 100 * len(values)))
+    data = numpy.frombuffer(values, dtype=numpy.float64)
+    return float(numpy.partition(data, rank - 1)[rank - 1])
 
 
 @dataclass
@@ -190,6 +217,10 @@ def scheduled_days(
             yield day, cycle, settings
 
 
+START = operator.attrgetter("start")
+CYCLE_ORDER = {cycle: index for index, cycle in enumerate(ingest.CYCLES)}
+
+
 class Builder:
     def __init__(self, period: Period, now: dt.datetime, on_row: Callable[[dict[str, Any]], None]):
         self.report = Report(period, now)
@@ -197,6 +228,7 @@ class Builder:
         self.restore_tests: dict[tuple[str, str], list[ingest.RestoreTest]] = {}
         self.schedules: dict[str, ingest.Schedule] = {}
         self.done: set[tuple[str, str]] = set()
+        self.slot_cache: dict[str, list[tuple[dt.date, str, dt.time]]] = {}
 
     # ---- pass 1: small things -------------------------------------------------------------
     def read_context(self, root: Path) -> None:
@@ -219,42 +251,128 @@ class Builder:
         for tests in self.restore_tests.values():
             tests.sort(key=lambda t: t.start)
 
-    # ---- pass 2: the run records, one directory at a time ---------------------------------
+    # ---- pass 2: the run records, one host directory at a time ----------------------------
     def read_runs(self, root: Path) -> None:
-        for folder, names in ingest.walk(root):
-            if set(folder.relative_to(root).parts) & set(ingest.OTHER_DIRS):
-                continue
+        for unit, recurse in self.units(root):
             groups: dict[tuple[str, str], list[ingest.Run]] = {}
-            prefix = f"{folder}{os.sep}"
-            for name in names:
-                if name == "config.json":
-                    continue
-                path = prefix + name
-                loaded = ingest.read(path)
-                value = (
-                    loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, path)
-                )
-                if isinstance(value, ingest.Problem):
-                    self.report.problems.append(value)
-                elif isinstance(value, ingest.Run):
-                    groups.setdefault((value.host, value.policy), []).append(value)
+            self.read_unit(unit, recurse=recurse, groups=groups)
             for key, runs in groups.items():
                 if key in self.done:
                     self.report.problems.append(
                         ingest.Problem(
-                            folder,
-                            f"records of {key[0]}/{key[1]} are in more than one directory; "
+                            unit,
+                            f"records of {key[0]}/{key[1]} are in more than one host directory; "
                             "only the first was used",
                         )
                     )
                     continue
                 self.done.add(key)
+                runs.sort(key=START)
                 self.policy(key, runs)
         for host, schedule in sorted(self.schedules.items()):
             for policy in sorted(schedule.policies):
                 if (host, policy) not in self.done:
                     self.done.add((host, policy))
                     self.policy((host, policy), [])
+
+    def units(self, root: Path) -> list[tuple[Path, bool]]:
+        """The host directories under ``root`` (each read whole), or ``root`` itself when it is
+        one host's directory. Loose files directly under a collection root form a unit of
+        their own."""
+        if (root / "config.json").is_file() or (root / ledger.LEDGER_DIR).is_dir():
+            return [(root, True)]
+        units = [(root, False)]
+        try:
+            units += sorted(
+                (Path(e.path), True)
+                for e in os.scandir(root)
+                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+            )
+        except OSError as exc:
+            self.report.problems.append(ingest.Problem(root, f"cannot read: {exc}"))
+        return units
+
+    def read_unit(
+        self, unit: Path, *, recurse: bool, groups: dict[tuple[str, str], list[ingest.Run]]
+    ) -> None:
+        """One host directory's runs: its ledger lines, then loose records not yet
+        consolidated (a loose file whose copy is already in the ledger is skipped)."""
+        problems = self.report.problems
+        sources: set[str] = set()
+        if recurse:
+            for path in ledger.ledger_files(unit):
+                self.read_ledger(path, sources, groups)
+        for folder, names in ingest.walk(unit) if recurse else [(unit, self.names(unit))]:
+            parts = folder.relative_to(unit).parts
+            if (parts and parts[0] == ledger.LEDGER_DIR) or set(parts) & set(ingest.OTHER_DIRS):
+                continue
+            prefix = f"{folder}{os.sep}"
+            relative = "/".join(parts) + "/" if parts else ""
+            for name in names:
+                if name == "config.json" or (relative + name) in sources:
+                    continue
+                file = prefix + name
+                loaded = ingest.read(file)
+                value = (
+                    loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, file)
+                )
+                if isinstance(value, ingest.Problem):
+                    problems.append(value)
+                elif isinstance(value, ingest.Run):
+                    groups.setdefault((value.host, value.policy), []).append(value)
+
+    def read_ledger(
+        self,
+        path: Path,
+        sources: set[str],
+        groups: dict[tuple[str, str], list[ingest.Run]],
+    ) -> None:
+        """One ledger file (the hot loop of a year's report: kept free of per-line helpers)."""
+        problems = self.report.problems
+        to_run, loads, json_error = ingest.to_run, ingest.parse, ingest.JSONError
+        name = str(path)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            problems.append(ingest.Problem(path, f"cannot read: {exc.strerror or exc}"))
+            return
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            if not raw:
+                continue
+            try:
+                value = loads(raw)
+            except json_error:
+                problems.append(ingest.Problem(path, "invalid or truncated JSON line", number))
+                continue
+            source = value.get("source") if type(value) is dict else None
+            record = value.get("record") if type(value) is dict else None
+            if type(source) is not str or type(record) is not dict:
+                problems.append(
+                    ingest.Problem(path, "not a ledger line (source and record)", number)
+                )
+                continue
+            sources.add(source)
+            try:
+                run = (
+                    to_run(record, f"{name}#{source}")
+                    if record.get("kind") == "backup_run"
+                    else ingest.convert(record, f"{name}#{source}")
+                )
+            except (ValueError, TypeError) as exc:
+                run = ingest.Problem(path, str(exc))
+            if type(run) is ingest.Run:
+                groups.setdefault((run.host, run.policy), []).append(run)
+            elif isinstance(run, ingest.Problem):
+                problems.append(ingest.Problem(path, f"{source}: {run.message}", number))
+
+    @staticmethod
+    def names(folder: Path) -> list[str]:
+        return sorted(
+            e.name
+            for e in os.scandir(folder)
+            if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file()
+        )
 
     def policy(self, key: tuple[str, str], runs: list[ingest.Run]) -> None:
         host, policy = key
@@ -276,17 +394,22 @@ class Builder:
         in_period = [t for t in tests if t.start.astimezone(tz).date() in self.report.period]
         facts["restore_test"] = in_period[-1] if in_period else None
         test_days = [t.start.astimezone(tz).date() for t in tests]
+        tally = Tally()
+        on_row = self.on_row
         for row in rows:
-            row["restore_test"] = self.restore_test_for(
-                test_days, tests, dt.date.fromisoformat(row["date"])
+            row["restore_test"] = (
+                self.restore_test_for(test_days, tests, dt.date.fromisoformat(row["date"]))
+                if tests
+                else "none"
             )
-            for tally in (
-                self.report.total,
-                self.report.hosts.setdefault(host, Tally()),
-                self.report.categories.setdefault(facts["category"], Tally()),
-            ):
-                tally.add(row)
-            self.on_row(row)
+            tally.add(row)
+            on_row(row)
+        for total in (
+            self.report.total,
+            self.report.hosts.setdefault(host, Tally()),
+            self.report.categories.setdefault(facts["category"], Tally()),
+        ):
+            total.merge(tally)
 
     def facts(
         self, key: tuple[str, str], planned: dict[str, Any] | None, runs: list[ingest.Run]
@@ -298,8 +421,10 @@ class Builder:
         facts["rpo_hours"] = (planned or {}).get("rpo_hours") or (
             runs[-1].rpo_hours if runs else None
         )
-        good = [run.start for run in runs if run.status in GOOD_ARCHIVE]
-        facts["newest_good"] = max(good) if good else None
+        # ``runs`` are in time order: the newest good one is the last.
+        facts["newest_good"] = next(
+            (run.start for run in reversed(runs) if run.status in GOOD_ARCHIVE), None
+        )
         return facts
 
     def rows(
@@ -312,41 +437,63 @@ class Builder:
     ) -> list[dict[str, Any]]:
         """The period's rows: each scheduled slot (its run, or missed), then unplanned runs."""
         period = self.report.period
+        first, last = period.first, period.last
+        row = self.row
         by_slot: dict[tuple[dt.date, str], ingest.Run] = {}
         rows: list[dict[str, Any]] = []
         for run in runs:
             day = run.start.astimezone(tz).date()
-            if day not in period:
+            if day < first or day > last:
                 continue
             if run.trigger == "schedule" and planned is not None:
                 if (day, run.cycle) in by_slot:  # run again the same day: the last one counts
-                    earlier = self.row(by_slot[(day, run.cycle)], day)
+                    earlier = row(by_slot[(day, run.cycle)], day)
                     earlier["trigger"] = "retry"
                     rows.append(earlier)
                 by_slot[(day, run.cycle)] = run
             else:
-                rows.append(self.row(run, day))
+                rows.append(row(run, day))
         if planned is not None:
+            # Rows so far (retries, unplanned runs) are out of slot order; slots are in order.
+            ordered = not rows
             # Runs due before a policy's first record of any kind were due before it was
             # deployed (a policy that never left a record at all misses every run due).
-            history = min((run.start for run in runs), default=None)
-            for day, cycle, settings in scheduled_days(planned["cycles"], period):
-                if (day, cycle) in by_slot:
-                    rows.append(self.row(by_slot.pop((day, cycle)), day))
+            history = runs[0].start if runs else None  # runs are in time order
+            generated = self.report.generated
+            for day, cycle, clock in self.slots(planned["cycles"]):
+                slot_run = by_slot.pop((day, cycle), None)
+                if slot_run is not None:
+                    rows.append(row(slot_run, day))
                     continue
-                clock = dt.time(int(settings.get("hour", 0)), int(settings.get("minute", 0)))
                 due = dt.datetime.combine(day, clock, tzinfo=tz)
                 if history is not None and due < history:
                     continue
-                if due <= self.report.generated:
+                if due <= generated:
                     rows.append(
                         self.missed(
                             host=key[0], policy=key[1], category=category, cycle=cycle, due=due
                         )
                     )
-            rows += [self.row(run, day) for (day, _), run in by_slot.items()]
-        rows.sort(key=lambda r: (r["date"], ingest.CYCLES.index(r["cycle"]), r["start"] or ""))
+            if by_slot:  # scheduled runs on a day their cycle is not due
+                ordered = False
+                rows += [row(run, day) for (day, _), run in by_slot.items()]
+            if ordered:
+                return rows
+        rows.sort(key=lambda r: (r["date"], CYCLE_ORDER[r["cycle"]], r["start"] or ""))
         return rows
+
+    def slots(self, cycles: dict[str, Any]) -> list[tuple[dt.date, str, dt.time]]:
+        """The period's (day, cycle, time due) of a schedule; hosts share a few schedules, so
+        each distinct one is worked out once."""
+        key = repr(sorted((name, sorted(value.items())) for name, value in cycles.items()))
+        found = self.slot_cache.get(key)
+        if found is None:
+            found = [
+                (day, cycle, dt.time(int(settings.get("hour", 0)), int(settings.get("minute", 0))))
+                for day, cycle, settings in scheduled_days(cycles, self.report.period)
+            ]
+            self.slot_cache[key] = found
+        return found
 
     @staticmethod
     def restore_test_for(days: list[dt.date], tests: list[ingest.RestoreTest], day: dt.date) -> str:
@@ -359,40 +506,17 @@ class Builder:
 
     @staticmethod
     def row(run: ingest.Run, day: dt.date) -> dict[str, Any]:
-        log_check = {"success": "clean", "covered": "clean", "warning": "warnings"}.get(
-            run.status, "errors"
-        )
-        return {
-            "date": day.isoformat(),
-            "host": run.host,
-            "policy": run.policy,
-            "category": run.category,
-            "cycle": run.cycle,
-            "backup_type": BACKUP_TYPE[run.cycle],
-            "trigger": run.trigger,
-            "status": run.status,
-            "start": run.start.isoformat(),
-            "duration_seconds": run.duration,
-            "original_bytes": run.original,
-            "compressed_bytes": run.compressed,
-            "deduplicated_bytes": run.deduplicated,
-            "files": run.files,
-            "log_check": log_check,
-            "borg_check": run.check,
-            "repository": run.repository,
-            "offsite_repository": run.offsite,
-            "offsite_status": run.offsite_status,
-            "archive": run.archive,
-            "reason": run.reason,
-            "record": run.path,
-        }
+        """The run's row: its columns, dated with the local day (every run makes one row)."""
+        columns = run.columns
+        columns["date"] = day.isoformat()
+        return columns
 
     @staticmethod
     def missed(
         *, host: str, policy: str, category: str, cycle: str, due: dt.datetime
     ) -> dict[str, Any]:
+        # Keys in the order of a run's row (ingest.to_run's columns, then the date).
         return {
-            "date": due.date().isoformat(),
             "host": host,
             "policy": policy,
             "category": category,
@@ -414,6 +538,7 @@ class Builder:
             "archive": None,
             "reason": f"no record of the {cycle} run due {due.isoformat()}",
             "record": None,
+            "date": due.date().isoformat(),
         }
 
 
@@ -426,6 +551,16 @@ def build(
     """Read the tree under ``root``, hand every checklist row of the period to ``on_row`` and
     return the totals (KPIs with :meth:`Report.kpis`)."""
     builder = Builder(period, now, on_row)
-    builder.read_context(root)
-    builder.read_runs(root)
+    # Every record is a burst of short-lived dicts, freed by reference counting as soon as the
+    # record is converted (nothing here makes reference cycles). The cyclic collector would only
+    # re-scan the live runs of the current host again and again, about a tenth of a year's
+    # report: it is paused while reading and resumed after.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        builder.read_context(root)
+        builder.read_runs(root)
+    finally:
+        if enabled:
+            gc.enable()
     return builder.report

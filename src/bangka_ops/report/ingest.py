@@ -53,7 +53,9 @@ class Problem:
 
 @dataclass(slots=True)
 class Run:
-    """One backup run, reduced to what the checklist and the KPIs use."""
+    """One backup run: the fields the checklist's logic uses, and ``columns``, the checklist
+    row's columns that come straight from the record (built once, here: a year's report makes
+    half a million of them)."""
 
     host: str
     policy: str
@@ -62,20 +64,9 @@ class Run:
     trigger: str
     status: str
     start: dt.datetime
-    duration: float | None
-    archive: str
-    repository: str
-    original: int | None
-    compressed: int | None
-    deduplicated: int | None
-    files: int | None
-    check: str
-    offsite: str | None
-    offsite_status: str | None
     rpo_hours: float | None
-    rto_hours: float | None
-    reason: str | None
     path: str
+    columns: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -176,7 +167,107 @@ def text(record: dict[str, Any], field: str, default: str | None = None) -> str:
     return value
 
 
+_STR = str
+_NUM = (int, float)
+BACKUP_TYPE = {
+    "daily": "incremental",
+    "weekly": "full",
+    "monthly": "archive",
+}
+LOG_CHECK = {"success": "clean", "covered": "clean", "warning": "warnings"}
+
+
 def to_run(record: dict[str, Any], path: Path | str) -> Run:
+    """The run of a record. The common case (every field of the expected type) is checked in
+    one expression; anything else takes :func:`to_run_checked`, which names the bad field."""
+    get = record.get
+    stats = get("archive_stats") or {}
+    offsite = get("offsite") or {}
+    check = get("borg_check") or {}
+    host, policy, category = get("host"), get("policy"), get("category", "standard")
+    cycle, trigger, status = get("cycle"), get("trigger", "schedule"), get("status")
+    start, archive, repository = get("start"), get("archive"), get("repository")
+    duration, rpo, rto, reason = (
+        get("duration_seconds"),
+        get("rpo_hours"),
+        get("rto_hours"),
+        get("reason"),
+    )
+    if not (
+        type(stats) is dict
+        and type(offsite) is dict
+        and type(check) is dict
+        and type(host) is _STR
+        and type(policy) is _STR
+        and type(category) is _STR
+        and cycle in CYCLES
+        and type(trigger) is _STR
+        and type(status) is _STR
+        and type(start) is _STR
+        and type(archive) is _STR
+        and type(repository) is _STR
+        and (duration is None or type(duration) in _NUM)
+        and (rpo is None or type(rpo) in _NUM)
+        and (rto is None or type(rto) in _NUM)
+    ):
+        return to_run_checked(record, path)
+    original, compressed, deduplicated, files = (
+        stats.get("original_size"),
+        stats.get("compressed_size"),
+        stats.get("deduplicated_size"),
+        stats.get("nfiles"),
+    )
+    if not (
+        (original is None or type(original) is int)
+        and (compressed is None or type(compressed) is int)
+        and (deduplicated is None or type(deduplicated) is int)
+        and (files is None or type(files) is int)
+    ):
+        return to_run_checked(record, path)
+    when = timestamp(start, "start")
+    path = str(path)
+    return Run(
+        host,
+        policy,
+        category,
+        cycle,
+        trigger,
+        status,
+        when,
+        None if rpo is None else float(rpo),
+        path,
+        {
+            "host": host,
+            "policy": policy,
+            "category": category,
+            "cycle": cycle,
+            "backup_type": BACKUP_TYPE[cycle],
+            "trigger": trigger,
+            "status": status,
+            "start": start,
+            "duration_seconds": None if duration is None else float(duration),
+            "original_bytes": original,
+            "compressed_bytes": compressed,
+            "deduplicated_bytes": deduplicated,
+            "files": files,
+            "log_check": LOG_CHECK.get(status, "errors"),
+            "borg_check": str(check.get("status", "not-scheduled")),
+            "repository": repository,
+            "offsite_repository": offsite.get("repository"),
+            "offsite_status": offsite.get("status"),
+            "archive": archive,
+            "reason": reason if type(reason) is _STR else None,
+            "record": path,
+            # Filled in by the checklist; present from the start so the dict is sized once.
+            "date": None,
+            "restore_test": None,
+        },
+    )
+
+
+def to_run_checked(record: dict[str, Any], path: Path | str) -> Run:
+    """:func:`to_run` for a record with an unexpected field: names the field, or returns the
+    run with lenient readings (a non-object ``offsite`` or ``borg_check`` is unknown)."""
     stats = record.get("archive_stats") or {}
     if not isinstance(stats, dict):
         raise ValueError("archive_stats: expected an object")
@@ -185,29 +276,41 @@ def to_run(record: dict[str, Any], path: Path | str) -> Run:
     cycle = text(record, "cycle")
     if cycle not in CYCLES:
         raise ValueError(f"cycle: unknown cycle {cycle!r}")
-    return Run(
-        host=text(record, "host"),
-        policy=text(record, "policy"),
-        category=text(record, "category", "standard"),
-        cycle=cycle,
-        trigger=text(record, "trigger", "schedule"),
-        status=text(record, "status"),
-        start=timestamp(record.get("start"), "start"),
-        duration=number(record.get("duration_seconds"), "duration_seconds"),
-        archive=text(record, "archive"),
-        repository=text(record, "repository"),
-        original=integer(stats.get("original_size"), "archive_stats.original_size"),
-        compressed=integer(stats.get("compressed_size"), "archive_stats.compressed_size"),
-        deduplicated=integer(stats.get("deduplicated_size"), "archive_stats.deduplicated_size"),
-        files=integer(stats.get("nfiles"), "archive_stats.nfiles"),
-        check=str(check.get("status", "not-scheduled")) if isinstance(check, dict) else "unknown",
-        offsite=offsite.get("repository") if isinstance(offsite, dict) else None,
-        offsite_status=offsite.get("status") if isinstance(offsite, dict) else None,
-        rpo_hours=number(record.get("rpo_hours"), "rpo_hours"),
-        rto_hours=number(record.get("rto_hours"), "rto_hours"),
-        reason=record.get("reason") if isinstance(record.get("reason"), str) else None,
-        path=str(path),
-    )
+    clean = {
+        "host": text(record, "host"),
+        "policy": text(record, "policy"),
+        "category": text(record, "category", "standard"),
+        "cycle": cycle,
+        "trigger": text(record, "trigger", "schedule"),
+        "status": text(record, "status"),
+        "start": timestamp(record.get("start"), "start").isoformat(),
+        "duration_seconds": number(record.get("duration_seconds"), "duration_seconds"),
+        "archive": text(record, "archive"),
+        "repository": text(record, "repository"),
+        "archive_stats": {
+            "original_size": integer(stats.get("original_size"), "archive_stats.original_size"),
+            "compressed_size": integer(
+                stats.get("compressed_size"), "archive_stats.compressed_size"
+            ),
+            "deduplicated_size": integer(
+                stats.get("deduplicated_size"), "archive_stats.deduplicated_size"
+            ),
+            "nfiles": integer(stats.get("nfiles"), "archive_stats.nfiles"),
+        },
+        "borg_check": {
+            "status": str(check.get("status", "not-scheduled"))
+            if isinstance(check, dict)
+            else "unknown"
+        },
+        "offsite": {
+            "repository": offsite.get("repository") if isinstance(offsite, dict) else None,
+            "status": offsite.get("status") if isinstance(offsite, dict) else None,
+        },
+        "rpo_hours": number(record.get("rpo_hours"), "rpo_hours"),
+        "rto_hours": number(record.get("rto_hours"), "rto_hours"),
+        "reason": record.get("reason") if isinstance(record.get("reason"), str) else None,
+    }
+    return to_run(clean, path)
 
 
 def to_restore_test(record: dict[str, Any], path: Path | str) -> RestoreTest:

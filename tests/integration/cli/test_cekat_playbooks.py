@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,49 @@ def test_an_unknown_policy_is_a_clear_failure(provisioned: None) -> None:
     proc = cekat("restore-test", "--policy", "tidak-ada")
     assert proc.returncode == 2
     assert "no policy named 'tidak-ada'" in proc.stderr
+
+
+def test_collect_twice_then_report_from_the_ledger(provisioned: None, tmp_path: Path) -> None:
+    """collect_records.yml consolidates what it brings; the second collection re-sends the last
+    hour's files (its safety margin), which are recognised and dropped; the report reads the
+    ledger."""
+    assert cekat("backup-now").returncode == 0
+    collected, reports = tmp_path / "collected", tmp_path / "reports"
+
+    def playbook(name: str, *extra: str) -> str:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), f"playbooks/{name}", *extra],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+            cwd=REPO_ROOT,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        return " ".join(proc.stdout.split())  # the YAML callback folds long messages
+
+    first = playbook("collect_records.yml", "-e", f"collect_records_dir={collected}")
+    assert "record(s) consolidated" in first
+    months = list((collected / "localhost" / "ledger" / "dokumen").glob("*.jsonl"))
+    assert months, first[-2000:]
+    lines = sum(len(m.read_text().splitlines()) for m in months)
+    loose = collected / "localhost" / "records" / "dokumen"
+    assert not list(loose.glob("*.json")), "every valid run record is in the ledger"
+    assert list(loose.glob("*.log.jsonl")), "the raw Borg logs are kept as files"
+
+    second = playbook("collect_records.yml", "-e", f"collect_records_dir={collected}")
+    assert " 0 record(s) consolidated" in second
+    assert re.search(r" [1-9][0-9]* duplicate\(s\) of consolidated records removed", second)
+    assert sum(len(m.read_text().splitlines()) for m in months) == lines
+
+    playbook(
+        "backup_report.yml",
+        "-e",
+        f"backup_report_collected={collected}",
+        "-e",
+        f"backup_report_dir={reports}",
+    )
+    checklist = reports / "checklist-last-7-days-id.json"
+    document = json.loads(checklist.read_text())
+    mine = [r for r in document["rows"] if r["host"] == "localhost" and r["status"] == "success"]
+    assert mine and all("/ledger/dokumen/" in r["record"] for r in mine)

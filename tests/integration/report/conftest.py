@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bangka_ops.backup import restore_test
-from tests.conftest import BorgSetup
+from tests.conftest import BORG_14, BorgSetup
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -24,6 +25,21 @@ def jakarta_today() -> dt.date:
     if now.hour == 23 and now.minute >= 58:
         time.sleep((60 - now.minute) * 60 - now.second + 5)
     return dt.datetime.now(JAKARTA).date()
+
+
+@pytest.fixture(params=["1.2", "1.4"])
+def borg_binary(request: pytest.FixtureRequest) -> str:
+    """Every report test runs on records of Debian's Borg 1.2 and of Borg 1.4 (from PyPI,
+    built by scripts/setup.sh --test): hosts of both kinds report to one admin host."""
+    if request.param == "1.2":
+        return "borg"
+    if not BORG_14.exists():
+        pytest.fail(f"{BORG_14} missing: run scripts/setup.sh --test")
+    version = subprocess.run(
+        [str(BORG_14), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert version.startswith("borg 1.4"), version
+    return str(BORG_14)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bangka_ops.report import checklist
+from bangka_ops.report import checklist, ledger
 
 pytestmark = pytest.mark.borg
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -135,3 +135,26 @@ def test_cekat_report_writes_json_csv_and_prometheus(tree: tuple[Path, dt.date])
     assert 'bangka_backup_missed_runs{host="web-01",policy="arsip"} 3' in prom
     assert 'bangka_backup_success_ratio{host="web-01",policy="arsip"} 0.0' in prom
     assert "# TYPE bangka_backup_last_success_timestamp_seconds gauge" in prom
+
+
+def test_consolidating_real_records_changes_no_figure(tree: tuple[Path, dt.date]) -> None:
+    root, today = tree
+    now = dt.datetime.now(JAKARTA)
+    period = checklist.Period(today - dt.timedelta(days=2), today)
+
+    def figures() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        report = checklist.build(root, period, now, rows.append)
+        kpis = report.kpis()
+        kpis.pop("generated", None)
+        return [{k: v for k, v in r.items() if k != "record"} for r in rows], kpis
+
+    before = figures()
+    summary = ledger.consolidate(root)
+    assert summary.moved == 4  # clean, warning, killed, failed; the truncated file stays
+    assert [p.path.name for p in summary.left] == ["web-01-docs-daily-2020-01-01T00-00-00.json"]
+    records = root / "web-01" / "records" / "docs"
+    assert not [p for p in records.glob("*.json") if "2020" not in p.name]
+    assert list(records.glob("*.log.jsonl")), "the raw Borg logs stay beside"
+    assert list(records.parent.glob("restore-tests/docs/*.json")), "restore-test records stay"
+    assert figures() == before

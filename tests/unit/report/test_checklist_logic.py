@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,11 @@ def test_runs_due_before_a_policys_first_record_are_not_missed(tmp_path: Path) -
         ("2025-05-14", "on-demand", "success"),
         ("2025-05-15", "schedule", "missed"),
     ]
+
+
+@pytest.mark.parametrize("count", [1, 7, 1000, 150_001])
+def test_nearest_rank_by_selection_equals_the_sorted_percentile(count: int) -> None:
+    rng = random.Random(count)  # noqa: S311 (test data)
+    values = array("d", (rng.uniform(0, 3600) for _ in range(count)))
+    for pct in (50, 95, 99, 100):
+        assert checklist.nearest_rank(values, pct) == checklist.percentile(sorted(values), pct)
