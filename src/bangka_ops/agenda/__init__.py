@@ -1,0 +1,1 @@
+"""PROTOCLOUD: the leaders agenda as YAML files in a git repository."""

@@ -1,0 +1,174 @@
+"""Schedule conflicts: a leader double-booked, a venue double-booked, and a leader's consecutive
+items at different venues closer than the travel time plus a buffer.
+
+Intervals are half-open (an item ending at 10:00 and one starting at 10:00 do not clash).
+Cancelled items and items that do not occupy anyone (``busy: false``, the default for all-day
+events) are left out; a clash with a tentative item (not yet confirmed by the leader's office)
+is a warning, a clash between confirmed items an error. Recurring events are expanded over the
+window. Each resource's occurrences are swept once in start order with a heap of the active
+ones: O(n log n + k) for n occurrences and k clashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bangka_ops.agenda.model import Config, Event
+from bangka_ops.agenda.recurrence import Occurrence, occurrences
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    kind: str  # "leader", "venue" or "travel"
+    resource: str
+    first: Occurrence
+    second: Occurrence
+    severity: str
+    gap_minutes: float | None = None
+    needed_minutes: int | None = None
+
+    def involves(self, ids: set[str]) -> bool:
+        return self.first.event.id in ids or self.second.event.id in ids
+
+    def message(self) -> str:
+        a, b = self.first, self.second
+        when = f"{a.start:%Y-%m-%d %H:%M}-{a.end:%H:%M} / {b.start:%Y-%m-%d %H:%M}-{b.end:%H:%M}"
+        if self.kind == "leader":
+            return (
+                f"pimpinan {self.resource} terjadwal ganda / leader {self.resource} double-booked: "
+                f"{a.event.id} and {b.event.id} ({when})"
+            )
+        if self.kind == "venue":
+            return (
+                f"tempat {self.resource} dipakai ganda / venue {self.resource} double-booked: "
+                f"{a.event.id} and {b.event.id} ({when})"
+            )
+        return (
+            f"waktu tempuh tidak cukup / not enough travel time for {self.resource}: "
+            f"{a.event.id} ({a.event.venue}) ends {a.end:%H:%M}, {b.event.id} ({b.event.venue}) "
+            f"starts {b.start:%H:%M}: {self.gap_minutes:.0f} min between, "
+            f"{self.needed_minutes} min needed"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "resource": self.resource,
+            "severity": self.severity,
+            "message": self.message(),
+            "items": [
+                {
+                    "id": o.event.id,
+                    "file": o.event.file,
+                    "start": o.start.isoformat(),
+                    "end": o.end.isoformat(),
+                    "status": o.event.status,
+                    "venue": o.event.venue,
+                }
+                for o in (self.first, self.second)
+            ],
+            "gap_minutes": self.gap_minutes,
+            "needed_minutes": self.needed_minutes,
+        }
+
+
+def severity(a: Occurrence, b: Occurrence) -> str:
+    return "warning" if a.event.tentative or b.event.tentative else "error"
+
+
+def overlaps(kind: str, resource: str, items: list[Occurrence]) -> Iterable[Conflict]:
+    """Every overlapping pair among ``items`` (sorted by start), by sweeping with a heap of the
+    active items' ends."""
+    active: list[tuple[dt.datetime, int, Occurrence]] = []
+    for number, item in enumerate(items):
+        while active and active[0][0] <= item.start:
+            heapq.heappop(active)
+        for _, _, other in sorted(active, key=lambda entry: entry[1]):
+            if kind == "venue" and not same_room(other.event, item.event):
+                continue
+            yield Conflict(kind, resource, other, item, severity(other, item))
+        heapq.heappush(active, (item.end, number, item))
+
+
+def same_room(a: Event, b: Event) -> bool:
+    """Two items at one venue clash unless both name different rooms."""
+    return not (a.room and b.room and a.room != b.room)
+
+
+def travel(config: Config, leader: str, items: list[Occurrence]) -> Iterable[Conflict]:
+    """Consecutive items of a leader at different venues (each with the item before it that
+    ends last, if that one does not overlap it)."""
+    previous: Occurrence | None = None
+    for item in items:
+        if (
+            previous is not None
+            and previous.end <= item.start
+            and previous.event.venue != item.event.venue
+        ):
+            needed = (
+                config.travel_minutes(previous.event.venue, item.event.venue) + config.travel_buffer
+            )
+            gap = (item.start - previous.end).total_seconds() / 60
+            if gap < needed:
+                yield Conflict(
+                    "travel",
+                    leader,
+                    previous,
+                    item,
+                    severity(previous, item),
+                    gap_minutes=gap,
+                    needed_minutes=needed,
+                )
+        if previous is None or item.end > previous.end:
+            previous = item
+
+
+def window(config: Config, today: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    tz = ZoneInfo(config.timezone)
+    first = dt.datetime.combine(today - dt.timedelta(days=config.window_past_days), dt.time(), tz)
+    last = dt.datetime.combine(
+        today + dt.timedelta(days=config.window_future_days + 1), dt.time(), tz
+    )
+    return first, last
+
+
+def find(
+    events: Iterable[Event],
+    config: Config,
+    today: dt.date,
+    changed: set[str] | None = None,
+) -> list[Conflict]:
+    """All conflicts within the window around ``today``; with ``changed`` (event ids of a pull
+    request), only those involving a changed item, but checked against the whole agenda."""
+    first, last = window(config, today)
+    by_leader: dict[str, list[Occurrence]] = {}
+    by_venue: dict[str, list[Occurrence]] = {}
+    for event in events:
+        if event.cancelled or not event.busy:
+            continue
+        for occurrence in occurrences(event, first, last):
+            for leader in event.leaders:
+                by_leader.setdefault(leader, []).append(occurrence)
+            by_venue.setdefault(event.venue, []).append(occurrence)
+    order = _order
+    found: list[Conflict] = []
+    for leader, items in sorted(by_leader.items()):
+        items.sort(key=order)
+        found += overlaps("leader", leader, items)
+        found += travel(config, leader, items)
+    for venue, items in sorted(by_venue.items()):
+        items.sort(key=order)
+        found += overlaps("venue", venue, items)
+    if changed is not None:
+        found = [c for c in found if c.involves(changed)]
+    found.sort(key=lambda c: (c.first.start, c.kind, c.resource, c.second.start))
+    return found
+
+
+def _order(item: Occurrence) -> tuple[dt.datetime, dt.datetime, str]:
+    return (item.start, item.end, item.event.id)

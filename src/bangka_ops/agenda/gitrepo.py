@@ -1,0 +1,135 @@
+"""What the agenda commands ask of git: a file at another revision, the files a pull request
+changed, and every committed version of the event files (for SEQUENCE).
+
+Plain ``git`` subprocesses with argument lists (no shell); a revision that does not exist is a
+:class:`GitError` with git's own message.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+EMPTY = "0" * 40
+
+
+class GitError(Exception):
+    pass
+
+
+def git(root: Path, *args: str, binary: bool = False, check: bool = True) -> bytes:
+    proc = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, check=False, timeout=300
+    )
+    if check and proc.returncode != 0:
+        raise GitError(proc.stderr.decode("utf-8", "replace").strip() or f"git {args[0]} failed")
+    return proc.stdout
+
+
+def is_repo(root: Path) -> bool:
+    try:
+        return git(root, "rev-parse", "--is-inside-work-tree").strip() == b"true"
+    except (GitError, OSError):
+        return False
+
+
+def prefix(root: Path) -> str:
+    """The agenda directory's path inside its repository ('' at the top)."""
+    return git(root, "rev-parse", "--show-prefix").decode().strip()
+
+
+def resolve(root: Path, ref: str) -> str:
+    return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+
+
+def reader(root: Path, ref: str) -> Callable[[str], bytes | None]:
+    """A reader of files (relative to the agenda directory) as they are at ``ref``."""
+    commit = resolve(root, ref)
+    base = prefix(root)
+
+    def read(name: str) -> bytes | None:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "blob", f"{commit}:{base}{name}"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        return proc.stdout if proc.returncode == 0 else None
+
+    return read
+
+
+def files_at(root: Path, ref: str, directory: str) -> list[str]:
+    base = prefix(root)
+    out = git(
+        root, "ls-tree", "-r", "--name-only", "-z", resolve(root, ref), "--", base + directory
+    )
+    return sorted(name[len(base) :] for name in out.decode().split("\0") if name)
+
+
+def changed_since(root: Path, ref: str, directory: str) -> list[str]:
+    """Files under ``directory`` that differ from ``ref`` in the working tree (committed or not)
+    or are new and untracked."""
+    base = prefix(root)
+    commit = resolve(root, ref)
+    changed = git(root, "diff", "--name-only", "-z", "--no-renames", commit, "--", directory)
+    untracked = git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", directory)
+    names = {n for n in (changed + b"\0" + untracked).decode().split("\0") if n}
+    # diff reports paths from the top of the repository, ls-files from the current directory.
+    return sorted(n[len(base) :] if n.startswith(base) else n for n in names)
+
+
+def blob_history(root: Path, directory: str) -> Iterator[tuple[str, str]]:
+    """(path, blob id) of every committed version of files under ``directory``, oldest first."""
+    base = prefix(root)
+    if not git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
+        return  # no commit yet
+    out = git(
+        root,
+        "log",
+        "--reverse",
+        "--format=",
+        "--raw",
+        "--no-abbrev",
+        "--no-renames",
+        "-z",
+        "--",
+        directory,
+    )
+    fields = out.split(b"\0")
+    index = 0
+    while index < len(fields) - 1:
+        meta = fields[index].strip()
+        if not meta.startswith(b":"):
+            index += 1
+            continue
+        path = fields[index + 1].decode()
+        index += 2
+        new_blob = meta.split()[3].decode()
+        if new_blob != EMPTY:
+            yield (path[len(base) :] if path.startswith(base) else path), new_blob
+
+
+def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
+    """The contents of blobs, in one ``git cat-file --batch``."""
+    if not ids:
+        return {}
+    proc = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        input="".join(f"{i}\n" for i in ids).encode(),
+        capture_output=True,
+        check=True,
+        timeout=600,
+    )
+    out, found, position = proc.stdout, {}, 0
+    for blob in ids:
+        header_end = out.index(b"\n", position)
+        header = out[position:header_end].split()
+        position = header_end + 1
+        if len(header) < 3 or header[1] == b"missing":
+            continue
+        size = int(header[2])
+        found[blob] = out[position : position + size]
+        position += size + 1
+    return found

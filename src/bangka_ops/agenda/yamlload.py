@@ -1,0 +1,206 @@
+"""Reading one agenda YAML file, whatever a person or a broken editor put in it.
+
+Every problem becomes a :class:`Diagnostic` naming the file, the line and the field; nothing here
+raises on bad input. What is refused, and why:
+
+* not UTF-8, more than one document, a YAML syntax error (with its line), an empty file;
+* anchors and aliases (``&x`` / ``*x``): an agenda item has no use for them, and a few nested
+  aliases make a file that expands a billion-fold ("billion laughs");
+* a key given twice in one mapping (PyYAML would silently keep the last one);
+* non-string keys; files over :data:`MAX_BYTES`.
+
+Scalars stay strings unless they are plain numbers or booleans: YAML's timestamp resolver is
+off, so ``2025-05-12T09:00:00`` reaches the schema and the checks as text, exactly as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:
+    from yaml import CSafeLoader as BaseLoader
+except ImportError:  # pragma: no cover - Debian's and PyPI's PyYAML have libyaml
+    from yaml import SafeLoader as BaseLoader  # type: ignore[assignment]
+
+MAX_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+    severity: str = "error"  # or "warning"
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        what = f" {self.field}:" if self.field else ""
+        level = "galat/error" if self.severity == "error" else "peringatan/warning"
+        return f"{where}: {level}:{what} {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "field": self.field,
+            "message": self.message,
+            "severity": self.severity,
+            "code": self.code,
+        }
+
+
+@dataclass(slots=True)
+class Document:
+    """A parsed file: its data, the line of every field path, and what went wrong."""
+
+    file: str
+    data: Any = None
+    lines: dict[str, int] = field(default_factory=dict)
+    problems: list[Diagnostic] = field(default_factory=list)
+    digest: str = ""
+
+    def line(self, path: str) -> int | None:
+        """The line of ``path`` (``a.b[2].c``), or of its nearest parent that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[: max(cut, 0)]
+
+    def error(self, path: str | None, message: str, code: str = "invalid") -> Diagnostic:
+        return Diagnostic(self.file, self.line(path or ""), path or None, message, "error", code)
+
+    def warning(self, path: str | None, message: str, code: str = "warning") -> Diagnostic:
+        return Diagnostic(self.file, self.line(path or ""), path or None, message, "warning", code)
+
+
+class _Loader(BaseLoader):
+    """SafeLoader without the timestamp resolver (dates stay text)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in BaseLoader.yaml_implicit_resolvers.items()
+}
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _walk(doc: Document, node: yaml.Node, path: str, seen: set[int]) -> None:
+    """Record each field's line; refuse aliases, duplicate and non-string keys."""
+    if id(node) in seen:
+        doc.problems.append(
+            Diagnostic(
+                doc.file,
+                node.start_mark.line + 1,
+                path or None,
+                "anchors and aliases (&, *) are not allowed in agenda files",
+                code="yaml",
+            )
+        )
+        return
+    seen.add(id(node))
+    doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        keys: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                doc.problems.append(
+                    Diagnostic(doc.file, line, path or None, "keys must be plain text", code="yaml")
+                )
+                continue
+            key = key_node.value
+            if key in keys:
+                doc.problems.append(
+                    Diagnostic(
+                        doc.file,
+                        line,
+                        join(path, key),
+                        f"given twice (first on line {keys[key]})",
+                        code="yaml",
+                    )
+                )
+                continue
+            keys[key] = line
+            child = join(path, key)
+            doc.lines[child] = line
+            _walk(doc, value_node, child, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(doc, item, join(path, index), seen)
+
+
+def parse(text: bytes, file: str) -> Document:
+    """Parse ``text`` (the bytes of ``file``) into a :class:`Document`; never raises."""
+    doc = Document(file, digest=hashlib.sha256(text).hexdigest())
+    if len(text) > MAX_BYTES:
+        doc.problems.append(
+            Diagnostic(file, None, None, f"larger than {MAX_BYTES // 1024} KiB", code="yaml")
+        )
+        return doc
+    try:
+        source = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = text[: exc.start].count(b"\n") + 1
+        doc.problems.append(
+            Diagnostic(file, line, None, f"not UTF-8 text (byte {exc.start})", code="yaml")
+        )
+        return doc
+    if "\x00" in source:
+        line = source[: source.index("\x00")].count("\n") + 1
+        doc.problems.append(Diagnostic(file, line, None, "contains a NUL byte", code="yaml"))
+        return doc
+    loader = _Loader(source)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            doc.problems.append(Diagnostic(file, 1, None, "the file is empty", code="yaml"))
+            return doc
+        _walk(doc, node, "", set())
+        if doc.problems:
+            return doc
+        doc.data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        # At the end of a file without a final newline libyaml points one line past it.
+        last_line = source.count("\n") + (0 if source.endswith("\n") else 1)
+        doc.problems.append(
+            Diagnostic(
+                file,
+                min(mark.line + 1, max(last_line, 1)) if mark else None,
+                None,
+                f"YAML syntax: {message}",
+                code="yaml",
+            )
+        )
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        doc.problems.append(Diagnostic(file, None, None, f"YAML: {exc}", code="yaml"))
+    finally:
+        loader.dispose()
+    return doc
+
+
+def load(path: Path, display: str | None = None) -> Document:
+    name = display or str(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        return Document(
+            name, problems=[Diagnostic(name, None, None, f"cannot read: {exc.strerror}")]
+        )
+    return parse(text, name)
