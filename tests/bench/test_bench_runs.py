@@ -69,3 +69,17 @@ def test_report_benchmark_runs_end_to_end_on_a_small_tree() -> None:
     assert "report / floor = " in proc.stdout
     assert "rows 240, missed 0" in proc.stdout
     assert "consolidate 120 loose records into the ledger" in proc.stdout
+
+
+def test_agenda_benchmark_runs_end_to_end_on_a_small_agenda() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "agenda.py"), "--events", "300"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "300 event files; one core" in proc.stdout
+    assert "validate, warm (1 file changed)" in proc.stdout
+    assert "cold / floor = " in proc.stdout

@@ -12,13 +12,15 @@ ones: O(n log n + k) for n occurrences and k clashes.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import heapq
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangka_ops.agenda.model import Config, Event
+from bangka_ops.agenda.model import CANCELLED, Config, Event
 from bangka_ops.agenda.recurrence import Occurrence, occurrences
 
 
@@ -148,27 +150,39 @@ def find(
     first, last = window(config, today)
     by_leader: dict[str, list[Occurrence]] = {}
     by_venue: dict[str, list[Occurrence]] = {}
-    for event in events:
-        if event.cancelled or not event.busy:
-            continue
-        for occurrence in occurrences(event, first, last):
-            for leader in event.leaders:
-                by_leader.setdefault(leader, []).append(occurrence)
-            by_venue.setdefault(event.venue, []).append(occurrence)
-    order = _order
-    found: list[Conflict] = []
-    for leader, items in sorted(by_leader.items()):
-        items.sort(key=order)
-        found += overlaps("leader", leader, items)
-        found += travel(config, leader, items)
-    for venue, items in sorted(by_venue.items()):
-        items.sort(key=order)
-        found += overlaps("venue", venue, items)
+    # Nothing below makes reference cycles; the collector would only re-scan the agenda's
+    # hundred thousand live events while the occurrences are made.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for event in events:
+            if event.status == CANCELLED or not event.busy:
+                continue
+            if event.rrule is None:  # most events: one occurrence, no generator
+                if event.end <= first or event.start >= last:
+                    continue
+                items = [Occurrence(event, event.start, event.end)]
+            else:
+                items = list(occurrences(event, first, last))
+            for occurrence in items:
+                for leader in event.leaders:
+                    by_leader.setdefault(leader, []).append(occurrence)
+                by_venue.setdefault(event.venue, []).append(occurrence)
+        found: list[Conflict] = []
+        for leader, occurring in sorted(by_leader.items()):
+            occurring.sort(key=ORDER)  # stable: equal times keep the agenda's file order
+            found += overlaps("leader", leader, occurring)
+            found += travel(config, leader, occurring)
+        for venue, occurring in sorted(by_venue.items()):
+            occurring.sort(key=ORDER)
+            found += overlaps("venue", venue, occurring)
+    finally:
+        if enabled:
+            gc.enable()
     if changed is not None:
         found = [c for c in found if c.involves(changed)]
     found.sort(key=lambda c: (c.first.start, c.kind, c.resource, c.second.start))
     return found
 
 
-def _order(item: Occurrence) -> tuple[dt.datetime, dt.datetime, str]:
-    return (item.start, item.end, item.event.id)
+ORDER = operator.attrgetter("start", "end")

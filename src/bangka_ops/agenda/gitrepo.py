@@ -7,6 +7,7 @@ Plain ``git`` subprocesses with argument lists (no shell); a revision that does 
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,29 +61,19 @@ def reader(root: Path, ref: str) -> Callable[[str], bytes | None]:
     return read
 
 
-def files_at(root: Path, ref: str, directory: str) -> list[str]:
-    base = prefix(root)
-    out = git(
-        root, "ls-tree", "-r", "--name-only", "-z", resolve(root, ref), "--", base + directory
-    )
-    return sorted(name[len(base) :] for name in out.decode().split("\0") if name)
-
-
 def changed_since(root: Path, ref: str, directory: str) -> list[str]:
     """Files under ``directory`` that differ from ``ref`` in the working tree (committed or not)
     or are new and untracked."""
-    base = prefix(root)
     commit = resolve(root, ref)
-    changed = git(root, "diff", "--name-only", "-z", "--no-renames", commit, "--", directory)
+    changed = git(
+        root, "diff", "--relative", "--name-only", "-z", "--no-renames", commit, "--", directory
+    )
     untracked = git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", directory)
-    names = {n for n in (changed + b"\0" + untracked).decode().split("\0") if n}
-    # diff reports paths from the top of the repository, ls-files from the current directory.
-    return sorted(n[len(base) :] if n.startswith(base) else n for n in names)
+    return sorted({n for n in (changed + b"\0" + untracked).decode().split("\0") if n})
 
 
 def blob_history(root: Path, directory: str) -> Iterator[tuple[str, str]]:
     """(path, blob id) of every committed version of files under ``directory``, oldest first."""
-    base = prefix(root)
     if not git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
         return  # no commit yet
     out = git(
@@ -90,6 +81,7 @@ def blob_history(root: Path, directory: str) -> Iterator[tuple[str, str]]:
         "log",
         "--reverse",
         "--format=",
+        "--relative",
         "--raw",
         "--no-abbrev",
         "--no-renames",
@@ -108,7 +100,7 @@ def blob_history(root: Path, directory: str) -> Iterator[tuple[str, str]]:
         index += 2
         new_blob = meta.split()[3].decode()
         if new_blob != EMPTY:
-            yield (path[len(base) :] if path.startswith(base) else path), new_blob
+            yield path, new_blob
 
 
 def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
@@ -133,3 +125,25 @@ def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
         found[blob] = out[position : position + size]
         position += size + 1
     return found
+
+
+def blob_ids(root: Path, directory: str) -> dict[str, str]:
+    """Path (relative to the agenda directory) -> git blob id of every file under ``directory``
+    as it is in the working tree: the index's id for unchanged files, None-free (files changed
+    or new since the index are left out, so the caller reads and hashes those)."""
+    # Both list paths relative to the agenda directory (ls-files always, diff with --relative).
+    staged = git(root, "ls-files", "-s", "-z", "--", directory).decode().split("\0")
+    ids: dict[str, str] = {}
+    for entry in staged:
+        if entry:
+            meta, _, path = entry.partition("\t")
+            ids[path] = meta.split()[1]
+    dirty = git(root, "diff", "--relative", "--name-only", "-z", "--no-renames", "--", directory)
+    for path in dirty.decode().split("\0"):
+        ids.pop(path, None)
+    return ids
+
+
+def hash_blob(data: bytes) -> str:
+    """The id git gives these bytes as a blob."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()

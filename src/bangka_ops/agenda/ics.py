@@ -64,7 +64,7 @@ def sequences(agenda: Agenda, root: Path) -> dict[str, int]:
         if key is not None:
             versions.setdefault(doc.data["id"], []).append(key)
     for event in agenda.events:  # the working copy, if it differs from the last commit
-        key = significant(event.data)
+        key = significant(data_of(event))
         if key is not None:
             versions.setdefault(event.id, []).append(key)
     counts = {}
@@ -85,6 +85,12 @@ def css_colour(hex_colour: str) -> str:
             (a - b) ** 2 for a, b in zip(colors.to_rgb(item[1]), target, strict=True)
         ),
     )[0]
+
+
+def data_of(event: Event) -> dict[str, Any]:
+    if event.data is None:
+        raise ValueError(f"{event.file}: loaded without its data (load with keep_data=True)")
+    return event.data
 
 
 def stamp(event: Event) -> dt.datetime:
@@ -110,22 +116,24 @@ def status_of(event: Event) -> str:
 
 
 def description(event: Event, config: Config) -> str:
+    data = data_of(event)
     person = config.people.get(event.person_in_charge, {})
-    lines = [event.data.get("description", "").strip()]
+    lines = [data.get("description", "").strip()]
     lines.append(
         f"Penanggung jawab / person in charge: {person.get('name', event.person_in_charge)}"
     )
-    lines.append(f"Kontak / contact: {event.data['contact']}")
+    lines.append(f"Kontak / contact: {data['contact']}")
     leaders = [config.leaders[key]["position"] for key in event.leaders if key in config.leaders]
     if leaders:
         lines.append(f"Pimpinan / leaders: {', '.join(leaders)}")
-    for document in event.data.get("documents", ()):
+    for document in data.get("documents", ()):
         lines.append(f"{document['title']}: {document['url']}")
     lines.append(f"Status: {event.status}")
     return "\n".join(line for line in lines if line)
 
 
 def vevent(event: Event, config: Config, sequence: int, owner: str | None) -> icalendar.Event:
+    data = data_of(event)
     item = icalendar.Event()
     item.add("uid", f"{event.id}@{DOMAIN}")
     item.add("dtstamp", stamp(event))
@@ -149,15 +157,15 @@ def vevent(event: Event, config: Config, sequence: int, owner: str | None) -> ic
         item.add("rrule", icalendar.vRecur.from_ical(event.rrule))
         for skipped in event.exdates:
             item.add("exdate", skipped.date() if event.all_day else skipped)
-    for document in event.data.get("documents", ()):
+    for document in data.get("documents", ()):
         item.add("attach", document["url"])
-    for guest in event.data.get("invitees", ()):
+    for guest in data.get("invitees", ()):
         if "email" in guest:
             attendee = icalendar.vCalAddress(f"mailto:{guest['email']}")
             attendee.params["cn"] = icalendar.vText(guest["name"])
             attendee.params["role"] = icalendar.vText("REQ-PARTICIPANT")
             item.add("attendee", attendee, encode=False)
-    reminders = event.data.get("reminders", category.get("reminders", ()))
+    reminders = data.get("reminders", category.get("reminders", ()))
     for reminder in reminders:
         alarm = icalendar.Alarm()
         minutes = int(reminder["minutes"])

@@ -53,10 +53,11 @@ class HistoryEntry:
 
 @dataclass(slots=True)
 class Event:
-    """One agenda item as read from its file (times are aware; ``end`` is exclusive)."""
+    """One agenda item as read from its file (times are aware; ``end`` is exclusive).
+    ``history`` and ``data`` (the file's content) are kept only when asked for (the feeds): a
+    large agenda's validation and conflict check do without them."""
 
     file: str
-    doc: Document
     id: str
     title: str
     start: dt.datetime
@@ -74,7 +75,7 @@ class Event:
     rrule: str | None
     exdates: tuple[dt.datetime, ...]
     history: tuple[HistoryEntry, ...]
-    data: dict[str, Any]
+    data: dict[str, Any] | None
 
     @property
     def tentative(self) -> bool:

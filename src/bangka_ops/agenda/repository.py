@@ -12,16 +12,26 @@ used twice). An event with errors is kept out of ``events`` (conflicts and feeds
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
+import os
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bangka_ops.agenda import schema, yamlload
+from bangka_ops.agenda import gitrepo, schema, yamlload
+from bangka_ops.agenda.cache import (
+    Cache,
+    Entry,
+    fingerprint,
+    unpack_diagnostics,
+    unpack_event,
+)
 from bangka_ops.agenda.model import (
     DEFAULT_ROLES,
     STAGE_NAMES,
@@ -44,15 +54,13 @@ class Agenda:
     root: str
     config: Config | None
     events: list[Event] = field(default_factory=list)
-    documents: dict[str, Document] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0  # event files read
+    cached: int = 0  # of which the result came from the cache
 
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "error"]
-
-    def by_id(self) -> dict[str, Event]:
-        return {event.id: event for event in self.events}
 
 
 def zone(name: str) -> ZoneInfo | None:
@@ -211,7 +219,6 @@ def read_event(doc: Document, config: Config) -> tuple[Event | None, list[Diagno
     return (
         Event(
             file=doc.file,
-            doc=doc,
             id=data["id"],
             title=data["title"],
             start=start,
@@ -466,19 +473,23 @@ def role_problems(
     return []
 
 
-def check_ids(events: Iterable[tuple[str, Document]]) -> list[Diagnostic]:
-    """An id used by two files: an error on each, naming the other."""
-    seen: dict[str, list[Document]] = {}
-    for event_id, doc in events:
-        seen.setdefault(event_id, []).append(doc)
+def check_ids(root: Path, read: Reader, ids: list[tuple[str, str]]) -> list[Diagnostic]:
+    """An id used by two files: an error on each (on the id's line), naming the other."""
+    seen: dict[str, list[str]] = {}
+    for event_id, name in ids:
+        seen.setdefault(event_id, []).append(name)
     problems = []
-    for event_id, docs in seen.items():
-        if len(docs) > 1:
-            for doc in docs:
-                others = ", ".join(d.file for d in docs if d is not doc)
-                problems.append(
-                    doc.error("id", f"id {event_id!r} is also used by {others}", "duplicate-id")
+    for event_id, names in seen.items():
+        if len(names) < 2:
+            continue
+        for name in names:
+            others = ", ".join(other for other in names if other != name)
+            text = read(name) or b""
+            problems.append(
+                yamlload.parse(text, name).error(
+                    "id", f"id {event_id!r} is also used by {others}", "duplicate-id"
                 )
+            )
     return problems
 
 
@@ -486,63 +497,141 @@ def check_ids(events: Iterable[tuple[str, Document]]) -> list[Diagnostic]:
 
 
 def event_files(root: Path) -> list[str]:
+    """``events/**/*.yaml`` (and ``.yml``) relative to ``root``, sorted; hidden ones skipped."""
+    found = []
     base = root / EVENTS_DIR
-    if not base.is_dir():
-        return []
-    return sorted(
-        p.relative_to(root).as_posix()
-        for p in base.rglob("*")
-        if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith(".")
-    )
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        relative = os.path.relpath(folder, root).replace(os.sep, "/")
+        found += [
+            f"{relative}/{name}"
+            for name in names
+            if name.endswith((".yaml", ".yml")) and not name.startswith(".")
+        ]
+    return sorted(found)
 
 
 def file_reader(root: Path) -> Reader:
     def read(name: str) -> bytes | None:
         try:
             return (root / name).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             return None
 
     return read
 
 
+def check_file(text: bytes, name: str, config: Config | None, keep_data: bool) -> Entry:
+    """Everything validating one event file gives: its id, diagnostics and event."""
+    doc = yamlload.parse(text, name)
+    if doc.problems:
+        return Entry(None, tuple(doc.problems), None)
+    found = schema.check(doc)
+    if found:
+        return Entry(None, tuple(found), None)
+    if config is None:
+        return Entry(doc.data["id"], (), None)
+    event, found = read_event(doc, config)
+    if event is not None and not keep_data:
+        event.data = None  # only the feeds need the raw data; they ask for it
+        event.history = ()
+    return Entry(doc.data["id"], tuple(found), event)
+
+
 def load(
     root: Path,
     *,
-    parse: Callable[[bytes, str], Document] = yamlload.parse,
+    keep_data: bool = False,
+    cache_file: Path | None = None,
+    events: bool = True,
     files: list[str] | None = None,
     read: Reader | None = None,
 ) -> Agenda:
-    """Read and check the agenda at ``root`` (``read``/``files``: another source, e.g. a git
-    revision; ``parse``: e.g. a cached parser)."""
-    read = read or file_reader(root)
-    config, problems, _ = load_config(read)
-    agenda = Agenda(str(root), config, diagnostics=problems)
-    ids: list[tuple[str, Document]] = []
-    for name in files if files is not None else event_files(root):
-        text = read(name)
-        if text is None:
-            continue
-        doc = parse(text, name)
-        agenda.documents[name] = doc
-        if doc.problems:
-            agenda.diagnostics += doc.problems
-            continue
-        found = schema.check(doc)
-        if found:
-            agenda.diagnostics += found
-            continue
-        ids.append((doc.data["id"], doc))
-        if config is None:
-            continue
-        event, found = read_event(doc, config)
-        agenda.diagnostics += found
-        if event is not None:
-            agenda.events.append(event)
-    duplicates = check_ids(ids)
-    if duplicates:
-        agenda.diagnostics += duplicates
-        bad = {d.file for d in duplicates}
-        agenda.events = [e for e in agenda.events if e.file not in bad]
+    """Read and check the agenda at ``root``. ``keep_data``: events keep their raw data and
+    history (for the feeds; never cached). ``cache_file``: reuse the results of files whose
+    content is unchanged (:mod:`cache`). ``events``: False when only the diagnostics matter.
+    ``read``/``files``: another source (a git revision)."""
+    reading = Reading(root, read, keep_data=keep_data, events=events)
+    # A large agenda is a hundred thousand long-lived objects made in one go, with no reference
+    # cycles: the cyclic collector would scan them again and again. Paused while loading.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        agenda = reading.run(files, cache_file)
+    finally:
+        if enabled:
+            gc.enable()
     agenda.diagnostics.sort(key=lambda d: (d.file, d.line or 0, d.field or ""))
     return agenda
+
+
+class Reading:
+    """One pass over an agenda: configuration, then every event file (from the cache where
+    the file is unchanged), then the ids across files."""
+
+    def __init__(self, root: Path, read: Reader | None, *, keep_data: bool, events: bool):
+        self.root = root
+        self.from_disk = read is None
+        self.read = read or file_reader(root)
+        self.keep_data = keep_data
+        self.events = events
+        self.config_bytes: dict[str, bytes | None] = {}
+        self.cache: Cache | None = None
+        self.blobs: dict[str, str] = {}
+
+    def read_config(self, name: str) -> bytes | None:
+        self.config_bytes[name] = self.read(name)
+        return self.config_bytes[name]
+
+    def run(self, files: list[str] | None, cache_file: Path | None) -> Agenda:
+        config, problems, _ = load_config(self.read_config)
+        agenda = Agenda(str(self.root), config, diagnostics=list(problems))
+        if cache_file is not None and config is not None and self.from_disk and not self.keep_data:
+            self.cache = Cache(cache_file, fingerprint(self.config_bytes))
+            if gitrepo.is_repo(self.root):
+                self.blobs = gitrepo.blob_ids(self.root, EVENTS_DIR)
+        ids: list[tuple[str, str]] = []
+        for name in files if files is not None else event_files(self.root):
+            result = self.one(name, config, agenda)
+            if result is None:
+                continue
+            event_id, diagnostics, event = result
+            agenda.files += 1
+            agenda.diagnostics += diagnostics
+            if event_id is not None:
+                ids.append((event_id, name))
+            if event is not None and self.events:
+                agenda.events.append(event)
+        duplicates = check_ids(self.root, self.read, ids)
+        if duplicates:
+            agenda.diagnostics += duplicates
+            bad = {d.file for d in duplicates}
+            agenda.events = [e for e in agenda.events if e.file not in bad]
+        if self.cache is not None:
+            with contextlib.suppress(OSError):  # not writable: it only costs time next run
+                self.cache.save()
+        return agenda
+
+    def one(
+        self, name: str, config: Config | None, agenda: Agenda
+    ) -> tuple[str | None, tuple[Diagnostic, ...], Event | None] | None:
+        """A file's id, diagnostics and event: cached by its index blob id, else read (and
+        looked up by its content's blob id), else checked."""
+        cache, blob = self.cache, self.blobs.get(name)
+        packed = cache.get(blob) if cache is not None and blob is not None else None
+        if packed is not None:
+            agenda.cached += 1
+        else:
+            text = self.read(name)
+            if text is None:
+                return None
+            if cache is not None:
+                blob = blob or gitrepo.hash_blob(text)
+                packed = cache.get(blob)
+            if packed is None:
+                entry = check_file(text, name, config, self.keep_data)
+                if cache is not None and blob is not None:
+                    cache.put(blob, entry)
+                return entry.event_id, entry.diagnostics, entry.event
+        event = unpack_event(packed) if self.events else None
+        return packed[0], unpack_diagnostics(packed), event

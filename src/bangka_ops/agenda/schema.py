@@ -9,24 +9,25 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
+
+if TYPE_CHECKING:
+    import jsonschema
 
 from bangka_ops.agenda.yamlload import Diagnostic, Document, join
 
 EVENT = "event.schema.json"
 CONFIG = "config.schema.json"
 CONFIG_FILES = ("calendars", "venues", "categories", "people", "rules")
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 
 @functools.cache
 def load(name: str) -> dict[str, Any]:
-    text = (
-        resources.files("bangka_ops.agenda").joinpath("schemas").joinpath(name).read_text("utf-8")
-    )
+    text = (SCHEMAS / name).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -51,6 +52,8 @@ def compiled(name: str, part: str | None) -> Callable[[Any], Any]:
 
 @functools.cache
 def full(name: str, part: str | None) -> jsonschema.protocols.Validator:
+    import jsonschema  # noqa: PLC0415 (only an invalid document needs it: it costs 0.1 s)
+
     schema = definition(name, part)
     cls = jsonschema.validators.validator_for(schema)
     validator: jsonschema.protocols.Validator = cls(schema)

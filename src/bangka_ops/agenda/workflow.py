@@ -20,7 +20,13 @@ from typing import Any
 
 from bangka_ops.agenda import gitrepo, schema, yamlload
 from bangka_ops.agenda.model import Config
-from bangka_ops.agenda.repository import EVENTS_DIR, Agenda, load_config, role_problems
+from bangka_ops.agenda.repository import (
+    EVENTS_DIR,
+    Agenda,
+    file_reader,
+    load_config,
+    role_problems,
+)
 from bangka_ops.agenda.yamlload import Diagnostic, Document
 
 
@@ -61,8 +67,10 @@ def against_base(agenda: Agenda, root: Path, ref: str) -> list[Diagnostic]:
             continue  # the base version was broken already: nothing to compare with
         base_docs[name] = doc
         base_by_id[doc.data["id"]] = doc
+    read_current = file_reader(root)
     for name in changed:
-        current = agenda.documents.get(name)
+        text = read_current(name)
+        current = yamlload.parse(text, name) if text is not None else None
         if current is None:
             if name in base_docs:
                 found.append(

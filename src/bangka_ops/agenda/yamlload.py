@@ -15,7 +15,6 @@ off, so ``2025-05-12T09:00:00`` reaches the schema and the checks as text, exact
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,16 +57,19 @@ class Diagnostic:
 
 @dataclass(slots=True)
 class Document:
-    """A parsed file: its data, the line of every field path, and what went wrong."""
+    """A parsed file: its data, what went wrong, and (worked out only when a diagnostic needs
+    one) the line of every field path."""
 
     file: str
     data: Any = None
-    lines: dict[str, int] = field(default_factory=dict)
     problems: list[Diagnostic] = field(default_factory=list)
-    digest: str = ""
+    source: str | None = None
+    lines: dict[str, int] = field(default_factory=dict)
 
     def line(self, path: str) -> int | None:
         """The line of ``path`` (``a.b[2].c``), or of its nearest parent that has one."""
+        if not self.lines and self.source is not None:
+            self.lines = index(self.source, self.file)
         while True:
             if path in self.lines:
                 return self.lines[path]
@@ -83,8 +85,31 @@ class Document:
         return Diagnostic(self.file, self.line(path or ""), path or None, message, "warning", code)
 
 
+class _Refused(Exception):
+    """Something the careful pass will name: an alias, a duplicate or non-text key."""
+
+
+STR = "tag:yaml.org,2002:str"
+
+
 class _Loader(BaseLoader):
-    """SafeLoader without the timestamp resolver (dates stay text)."""
+    """SafeLoader without the timestamp resolver (dates stay text), refusing aliases,
+    duplicate keys and non-text keys while it constructs (no extra pass in the common case)."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects:  # the same node again: an alias
+            raise _Refused
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        keys = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != STR:
+                raise _Refused
+            if key_node.value in keys:
+                raise _Refused
+            keys.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -99,12 +124,20 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _walk(doc: Document, node: yaml.Node, path: str, seen: set[int]) -> None:
+def _walk(
+    file: str,
+    node: yaml.Node,
+    path: str,
+    seen: set[int],
+    *,
+    lines: dict[str, int],
+    problems: list[Diagnostic],
+) -> None:
     """Record each field's line; refuse aliases, duplicate and non-string keys."""
     if id(node) in seen:
-        doc.problems.append(
+        problems.append(
             Diagnostic(
-                doc.file,
+                file,
                 node.start_mark.line + 1,
                 path or None,
                 "anchors and aliases (&, *) are not allowed in agenda files",
@@ -113,21 +146,21 @@ def _walk(doc: Document, node: yaml.Node, path: str, seen: set[int]) -> None:
         )
         return
     seen.add(id(node))
-    doc.lines.setdefault(path, node.start_mark.line + 1)
+    lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         keys: dict[str, int] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                doc.problems.append(
-                    Diagnostic(doc.file, line, path or None, "keys must be plain text", code="yaml")
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != STR:
+                problems.append(
+                    Diagnostic(file, line, path or None, "keys must be plain text", code="yaml")
                 )
                 continue
             key = key_node.value
             if key in keys:
-                doc.problems.append(
+                problems.append(
                     Diagnostic(
-                        doc.file,
+                        file,
                         line,
                         join(path, key),
                         f"given twice (first on line {keys[key]})",
@@ -137,16 +170,31 @@ def _walk(doc: Document, node: yaml.Node, path: str, seen: set[int]) -> None:
                 continue
             keys[key] = line
             child = join(path, key)
-            doc.lines[child] = line
-            _walk(doc, value_node, child, seen)
+            lines[child] = line
+            _walk(file, value_node, child, seen, lines=lines, problems=problems)
     elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(doc, item, join(path, index), seen)
+        for number, item in enumerate(node.value):
+            _walk(file, item, join(path, number), seen, lines=lines, problems=problems)
+
+
+def index(source: str, file: str) -> dict[str, int]:
+    """The line of every field path of a (parseable) document."""
+    loader = _Loader(source)
+    lines: dict[str, int] = {}
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _walk(file, node, "", set(), lines=lines, problems=[])
+    except yaml.YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    return lines
 
 
 def parse(text: bytes, file: str) -> Document:
     """Parse ``text`` (the bytes of ``file``) into a :class:`Document`; never raises."""
-    doc = Document(file, digest=hashlib.sha256(text).hexdigest())
+    doc = Document(file)
     if len(text) > MAX_BYTES:
         doc.problems.append(
             Diagnostic(file, None, None, f"larger than {MAX_BYTES // 1024} KiB", code="yaml")
@@ -164,16 +212,21 @@ def parse(text: bytes, file: str) -> Document:
         line = source[: source.index("\x00")].count("\n") + 1
         doc.problems.append(Diagnostic(file, line, None, "contains a NUL byte", code="yaml"))
         return doc
+    doc.source = source
     loader = _Loader(source)
     try:
         node = loader.get_single_node()
         if node is None:
             doc.problems.append(Diagnostic(file, 1, None, "the file is empty", code="yaml"))
             return doc
-        _walk(doc, node, "", set())
-        if doc.problems:
-            return doc
-        doc.data = loader.construct_document(node)
+        try:
+            doc.data = loader.construct_document(node)
+        except _Refused:
+            # The careful pass: every alias, duplicate and non-text key, with its line.
+            _walk(file, node, "", set(), lines=doc.lines, problems=doc.problems)
+            if not doc.problems:  # pragma: no cover - the walk names whatever was refused
+                doc.problems.append(Diagnostic(file, None, None, "not usable YAML", code="yaml"))
+            doc.data = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)

@@ -20,18 +20,39 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bangka_ops import __version__
-from bangka_ops.agenda import conflicts, gitrepo, ics, workflow
+from bangka_ops.agenda import conflicts, gitrepo, workflow
 from bangka_ops.agenda.repository import EVENTS_DIR, Agenda, load
 from bangka_ops.agenda.yamlload import Diagnostic
 
 EXIT_OK, EXIT_FOUND, EXIT_GIT, EXIT_USAGE = 0, 1, 2, 64
 
 
-def open_agenda(directory: Path) -> Agenda | None:
-    if not directory.is_dir():
-        print(f"protocloud: {directory}: no such directory", file=sys.stderr)
+def cache_file(args: argparse.Namespace) -> Path | None:
+    """Where validation results are cached: --cache, else inside the repository's git directory
+    (never committed); none with --no-cache or outside git."""
+    if getattr(args, "no_cache", False):
         return None
-    return load(directory)
+    if getattr(args, "cache", None):
+        return Path(args.cache) / "validation.pickle"
+    try:
+        common = gitrepo.git(args.dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    except (gitrepo.GitError, OSError):
+        return None
+    return Path(common.decode().strip()) / "protocloud" / "validation.pickle"
+
+
+def open_agenda(
+    args: argparse.Namespace, *, keep_data: bool = False, events: bool = True
+) -> Agenda | None:
+    if not args.dir.is_dir():
+        print(f"protocloud: {args.dir}: no such directory", file=sys.stderr)
+        return None
+    return load(
+        args.dir,
+        keep_data=keep_data,
+        events=events,
+        cache_file=None if keep_data else cache_file(args),
+    )
 
 
 # ---- output --------------------------------------------------------------------------------
@@ -99,7 +120,7 @@ def emit(
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    agenda = open_agenda(args.dir)
+    agenda = open_agenda(args, events=False)
     if agenda is None:
         return EXIT_USAGE
     found = list(agenda.diagnostics)
@@ -119,7 +140,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     def text() -> str:
         lines = [str(d) for d in found]
         lines.append(
-            f"{len(agenda.documents)} berkas acara / event files, {len(errors)} kesalahan / "
+            f"{agenda.files} berkas acara / event files, {len(errors)} kesalahan / "
             f"errors, {len(found) - len(errors)} peringatan / warnings"
         )
         return "\n".join(lines) + "\n"
@@ -128,8 +149,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args,
         text,
         lambda: {
-            "files": len(agenda.documents),
-            "events": len(agenda.events),
+            "files": agenda.files,
+            "cached": agenda.cached,
             "errors": len(errors),
             "diagnostics": [d.as_dict() for d in found],
         },
@@ -147,7 +168,7 @@ def today_of(args: argparse.Namespace, agenda: Agenda) -> dt.date:
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
-    agenda = open_agenda(args.dir)
+    agenda = open_agenda(args)
     if agenda is None:
         return EXIT_USAGE
     if agenda.config is None:
@@ -201,7 +222,9 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
 
 
 def cmd_ics(args: argparse.Namespace) -> int:
-    agenda = open_agenda(args.dir)
+    from bangka_ops.agenda import ics  # noqa: PLC0415 (icalendar takes a while to import)
+
+    agenda = open_agenda(args, keep_data=True)
     if agenda is None:
         return EXIT_USAGE
     if agenda.errors:
@@ -223,6 +246,16 @@ def cmd_ics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep validation results here (default: inside the repository's .git)",
+    )
+    cache.add_argument("--no-cache", action="store_true", help="validate every file afresh")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="protocloud",
@@ -242,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also check the workflow against this git revision (a pull request's base)",
     )
     val.add_argument("--strict", action="store_true", help="warnings fail too")
+    add_cache_options(val)
     val.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     val.set_defaults(func=cmd_validate)
 
@@ -254,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the whole agenda)",
     )
     con.add_argument("--today", help="the window's reference day, YYYY-MM-DD (default: today)")
+    add_cache_options(con)
     con.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     con.set_defaults(func=cmd_conflicts)
 

@@ -1,0 +1,175 @@
+"""Validation results cached by file content, so re-checking a large agenda after a change reads
+and parses only the files that changed.
+
+The key of a file is its git blob id (from the index for files git knows unchanged, computed for
+the others), so an unchanged file is not even read. An entry holds what validating that file
+produced: its id, its diagnostics and its event (without the workflow history and the raw data,
+which only the feeds need and which they read afresh). The whole cache is thrown away when the
+configuration files, the schemas or the package version change, since every result depends on
+them. It lives in the repository's git directory (never committed) or where ``--cache`` says,
+written atomically; an unreadable or foreign cache file is ignored, never trusted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bangka_ops import __version__
+from bangka_ops.agenda.model import Event
+from bangka_ops.agenda.schema import SCHEMAS
+from bangka_ops.agenda.yamlload import Diagnostic
+
+FORMAT = "protocloud-validation-cache-v3"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    event_id: str | None
+    diagnostics: tuple[Diagnostic, ...]
+    event: Event | None
+
+
+# Stored as plain tuples: unpickling a hundred thousand dataclasses (and their zones and
+# datetimes) costs seconds; tuples of text and numbers a fraction of that. The event itself is
+# kept pickled on its own, so a validation (which needs only ids and diagnostics) never
+# unpacks it.
+Packed = tuple[str | None, tuple[tuple[Any, ...], ...], bytes | None]
+
+
+def pack(entry: Entry) -> Packed:
+    event = entry.event
+    packed_event = None
+    if event is not None:
+        fields = (
+            event.file,
+            event.id,
+            event.title,
+            event.start.replace(tzinfo=None).isoformat(),
+            event.end.replace(tzinfo=None).isoformat(),
+            event.all_day,
+            event.tz.key,
+            event.busy,
+            event.venue,
+            event.room,
+            event.leaders,
+            event.calendars,
+            event.category,
+            event.person_in_charge,
+            event.status,
+            event.rrule,
+            tuple(x.replace(tzinfo=None).isoformat() for x in event.exdates),
+        )
+        packed_event = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
+    diagnostics = tuple(
+        (d.file, d.line, d.field, d.message, d.severity, d.code) for d in entry.diagnostics
+    )
+    return entry.event_id, diagnostics, packed_event
+
+
+def unpack_diagnostics(packed: Packed) -> tuple[Diagnostic, ...]:
+    return tuple(Diagnostic(*item) for item in packed[1])
+
+
+def unpack_event(packed: Packed) -> Event | None:
+    if packed[2] is None:
+        return None
+    item = pickle.loads(packed[2])  # noqa: S301 (written by pack, above)
+    tz = zone(item[6])
+    local = dt.datetime.fromisoformat
+    return Event(
+        file=item[0],
+        id=item[1],
+        title=item[2],
+        start=local(item[3]).replace(tzinfo=tz),
+        end=local(item[4]).replace(tzinfo=tz),
+        all_day=item[5],
+        tz=tz,
+        busy=item[7],
+        venue=item[8],
+        room=item[9],
+        leaders=item[10],
+        calendars=item[11],
+        category=item[12],
+        person_in_charge=item[13],
+        status=item[14],
+        rrule=item[15],
+        exdates=tuple(local(x).replace(tzinfo=tz) for x in item[16]),
+        history=(),
+        data=None,
+    )
+
+
+@functools.cache
+def zone(key: str) -> ZoneInfo:
+    return ZoneInfo(key)
+
+
+def fingerprint(config_files: dict[str, bytes | None]) -> str:
+    """What every cached result depends on besides the file itself."""
+    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0".encode())
+    for name in ("event.schema.json", "config.schema.json"):
+        digest.update((SCHEMAS / name).read_bytes())
+    for name, data in sorted(config_files.items()):
+        digest.update(f"\0{name}\0".encode())
+        digest.update(b"-" if data is None else hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+class Cache:
+    def __init__(self, path: Path, key: str):
+        self.path = path
+        self.key = key
+        self.entries: dict[str, Packed] = {}
+        self.used: set[str] = set()
+        self.dirty = False
+        try:
+            with open(path, "rb") as handle:
+                stored = pickle.load(handle)  # noqa: S301 (our own file, in .git or --cache)
+            if isinstance(stored, tuple) and len(stored) == 3 and stored[:2] == (FORMAT, key):
+                self.entries = stored[2]
+        except (
+            OSError,
+            EOFError,
+            pickle.UnpicklingError,
+            AttributeError,
+            ImportError,
+            TypeError,
+            ValueError,
+            IndexError,
+        ):
+            self.entries = {}
+
+    def get(self, blob: str) -> Packed | None:
+        entry = self.entries.get(blob)
+        if entry is not None:
+            self.used.add(blob)
+        return entry
+
+    def put(self, blob: str, entry: Entry) -> None:
+        self.entries[blob] = pack(entry)
+        self.used.add(blob)
+        self.dirty = True
+
+    def save(self) -> None:
+        """Keep the entries of this run's files only (a cache never grows without bound)."""
+        if not self.dirty and len(self.used) == len(self.entries):
+            return
+        kept = {blob: self.entries[blob] for blob in self.used}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".protocloud-cache-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump((FORMAT, self.key, kept), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
