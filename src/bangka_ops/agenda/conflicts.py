@@ -130,8 +130,12 @@ def travel(config: Config, leader: str, items: list[Occurrence]) -> Iterable[Con
             previous = item
 
 
+def zone_of(config: Config) -> ZoneInfo:
+    return ZoneInfo(config.timezone)
+
+
 def window(config: Config, today: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    tz = ZoneInfo(config.timezone)
+    tz = zone_of(config)
     first = dt.datetime.combine(today - dt.timedelta(days=config.window_past_days), dt.time(), tz)
     last = dt.datetime.combine(
         today + dt.timedelta(days=config.window_future_days + 1), dt.time(), tz

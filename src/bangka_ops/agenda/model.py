@@ -107,6 +107,7 @@ class Config:
     roles: dict[str, list[str]]
     sla_hours: dict[str, float]
     checklist_hours: float
+    publish_hours: float
     window_past_days: int
     window_future_days: int
     docs: dict[str, Document] = field(default_factory=dict)

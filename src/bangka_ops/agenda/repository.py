@@ -129,6 +129,7 @@ def build_config(data: dict[str, Any], docs: dict[str, Document]) -> Config:
         roles={**DEFAULT_ROLES, **workflow.get("roles", {})},
         sla_hours=dict(workflow.get("sla_hours", {})),
         checklist_hours=float(rules.get("checklist_hours_before", 48)),
+        publish_hours=float(rules.get("publish_hours_before", 24)),
         window_past_days=int(window.get("past_days", 30)),
         window_future_days=int(window.get("future_days", 365)),
         docs=docs,

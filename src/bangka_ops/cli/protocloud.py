@@ -298,6 +298,121 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FOUND if errors or (clashes and clashes.failing) else EXIT_OK
 
 
+def now_of(text: str | None, agenda: Agenda) -> dt.datetime:
+    if text:
+        when = dt.datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            raise Failure("--now needs a UTC offset, e.g. 2026-11-24T08:00:00+07:00", EXIT_USAGE)
+        return when
+    tz = agenda.config.timezone if agenda.config else "Asia/Jakarta"
+    return dt.datetime.now(ZoneInfo(tz)).replace(microsecond=0)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bangka_ops.agenda import report  # noqa: PLC0415
+
+    agenda = open_agenda(args, keep_data=True)
+    if agenda is None:
+        return EXIT_USAGE
+    if agenda.config is None:
+        raise Failure("; ".join(str(d) for d in agenda.errors), EXIT_FOUND)
+    try:
+        now = now_of(args.now, agenda)
+    except ValueError as exc:
+        raise Failure(f"--now: {exc}", EXIT_USAGE) from exc
+    late = report.escalations(agenda.events, agenda.config, now)
+    unready = report.open_checklists(agenda.events, agenda.config, now)
+    figures = report.kpis(agenda.events, agenda.config, now)
+    skipped = sorted({d.file for d in agenda.errors})
+
+    def text() -> str:
+        lines = [f"Laporan agenda / agenda report, {now.isoformat()}", ""]
+        lines.append(f"Eskalasi / escalation list ({len(late)}):")
+        lines += [
+            f"  {e.event.id}: {e.stage} for {e.waited_hours:.0f} h (SLA {e.sla_hours:g} h), "
+            f"since {e.since.isoformat()}"
+            for e in late
+        ]
+        lines.append(f"Daftar periksa belum lengkap / open pre-event checklists ({len(unready)}):")
+        lines += [
+            f"  {c.event.id}: starts {c.start:%Y-%m-%d %H:%M} (in {c.hours_left:.0f} h), "
+            f"missing: {', '.join(c.missing)}"
+            for c in unready
+        ]
+        conflict = figures["conflicts"]
+        lead = figures["submission_to_publication_hours"]
+        notice = figures["notification_compliance"]
+        lines += [
+            "KPI:",
+            f"  items in conflict: {conflict['percent_in_error_conflicts']} % (errors), "
+            f"{conflict['percent_in_any_conflict']} % (with warnings) of "
+            f"{conflict['items_considered']}",
+            f"  submission to publication: mean {lead['mean']} h, median {lead['median']} h, "
+            f"p95 {lead['p95']} h ({lead['items']} items)",
+            f"  notification compliance: {notice['percent']} % published >= "
+            f"{notice['hours_before_required']:g} h ahead ({notice['published_in_time']} of "
+            f"{notice['published']})",
+        ]
+        if skipped:
+            lines.append(f"{len(skipped)} file(s) with errors left out: run protocloud validate")
+        return "\n".join(lines) + "\n"
+
+    def document() -> dict[str, Any]:
+        return {
+            "now": now.isoformat(),
+            "escalations": [
+                {
+                    "id": e.event.id,
+                    "file": e.event.file,
+                    "stage": e.stage,
+                    "since": e.since.isoformat(),
+                    "waited_hours": round(e.waited_hours, 1),
+                    "sla_hours": e.sla_hours,
+                    "person_in_charge": e.event.person_in_charge,
+                }
+                for e in late
+            ],
+            "open_checklists": [
+                {
+                    "id": c.event.id,
+                    "file": c.event.file,
+                    "start": c.start.isoformat(),
+                    "hours_left": round(c.hours_left, 1),
+                    "missing": list(c.missing),
+                    "person_in_charge": c.event.person_in_charge,
+                }
+                for c in unready
+            ],
+            "kpis": figures,
+            "skipped_files": skipped,
+        }
+
+    def markdown() -> str:
+        rows = [f"## Laporan agenda / Agenda report ({now:%Y-%m-%d %H:%M %Z})", ""]
+        rows += [f"### Eskalasi / Escalation ({len(late)})", ""]
+        if late:
+            rows += [
+                "| Acara / item | Tahap / stage | Menunggu / waiting | SLA |",
+                "|---|---|---|---|",
+            ]
+            rows += [
+                f"| `{e.event.id}` | {e.stage} | {e.waited_hours:.0f} h | {e.sla_hours:g} h |"
+                for e in late
+            ]
+        rows += ["", f"### Daftar periksa belum lengkap / Open checklists ({len(unready)})", ""]
+        if unready:
+            rows += ["| Acara / item | Mulai / starts | Kurang / missing |", "|---|---|---|"]
+            rows += [
+                f"| `{c.event.id}` | {c.start:%Y-%m-%d %H:%M} | {', '.join(c.missing)} |"
+                for c in unready
+            ]
+        rows += ["", "### KPI", "", "```json", json.dumps(figures, indent=1), "```", ""]
+        return "\n".join(rows)
+
+    emit(args, text, document, markdown)
+    return EXIT_FOUND if agenda.errors else EXIT_OK
+
+
 def cmd_ics(args: argparse.Namespace) -> int:
     from bangka_ops.agenda import ics  # noqa: PLC0415 (icalendar takes a while to import)
 
@@ -385,6 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     add_cache_options(chk)
     chk.set_defaults(func=cmd_check)
+
+    rep = sub.add_parser(
+        "report",
+        help="laporan agenda / escalation list (stage SLAs), open pre-event checklists, KPIs",
+    )
+    rep.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
+    rep.add_argument("--now", help="judge as of this time (ISO 8601 with offset; default: now)")
+    rep.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    rep.set_defaults(func=cmd_report)
 
     feed = sub.add_parser("ics", help="umpan iCalendar / one iCalendar feed per calendar")
     feed.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
