@@ -168,3 +168,25 @@ def test_a_broken_configuration_file_is_named(agenda_dir: Path) -> None:
     assert any(
         line.startswith("people.yaml:3:") and "'email' is required" in line for line in found
     )
+
+
+def test_every_schema_field_has_a_description_and_an_example() -> None:
+    from bangka_ops.agenda import schema  # noqa: PLC0415
+
+    missing = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for name, child in (node.get("properties") or {}).items():
+                if isinstance(child, dict) and "$ref" not in child:
+                    if not child.get("description") or not child.get("examples"):
+                        missing.append(f"{where}.{name}")
+            for key, child in node.items():
+                walk(child, f"{where}.{key}" if key not in ("properties",) else where)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, where)
+
+    for name in (schema.EVENT, schema.CONFIG):
+        walk(schema.load(name), name)
+    assert missing == []
