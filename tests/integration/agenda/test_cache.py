@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from bangka_ops.agenda import repository
-from tests.integration.agenda.test_pull_request import git
-from tests.unit.agenda.conftest import EXAMPLE
 
 ITEM = "events/2026/12/2026-12-03-resepsi-hari-disabilitas.yaml"
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "agenda"
-    shutil.copytree(EXAMPLE, root)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "agenda")
-    return root
+def repo(example_repo: Path) -> Path:
+    return example_repo
 
 
 def summary(agenda: repository.Agenda) -> tuple[list[str], list[tuple[str, str, str]]]:

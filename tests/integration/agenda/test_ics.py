@@ -4,15 +4,13 @@ byte-for-byte stable, SEQUENCE from the git history of what matters to attendees
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
 import vobject
 import yaml
 
-from tests.integration.agenda.test_pull_request import git, protocloud
-from tests.unit.agenda.conftest import EXAMPLE
+from tests.integration.agenda.conftest import git, protocloud
 
 PARIPURNA = "events/2026/12/2026-12-01-rapat-paripurna-apbd-2027.yaml"
 
@@ -30,13 +28,8 @@ def events(feed: vobject.base.Component) -> dict[str, vobject.base.Component]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "agenda"
-    shutil.copytree(EXAMPLE, root)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "agenda")
-    return root
+def repo(example_repo: Path) -> Path:
+    return example_repo
 
 
 def build(repo: Path, out: Path, *extra: str) -> dict[str, Path]:

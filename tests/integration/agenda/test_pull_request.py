@@ -4,59 +4,23 @@ the base branch, conflicts of the changed items, and the command-line contract."
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.integration.agenda.conftest import commit_example, git, protocloud, write
 from tests.unit.agenda.conftest import EXAMPLE, HISTORY, event
 
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Protokol",
-    "GIT_AUTHOR_EMAIL": "protokol@bangka.go.id",
-    "GIT_COMMITTER_NAME": "Protokol",
-    "GIT_COMMITTER_EMAIL": "protokol@bangka.go.id",
-}
 ITEM = "events/2026/12/2026-12-10-rapat-banjir.yaml"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=ENV
-    ).stdout
-
-
-def protocloud(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bangka_ops.cli.protocloud", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=cwd,
-    )
-
-
-def write(repo: Path, name: str, data: dict[str, object]) -> None:
-    path = repo / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """The example agenda as the main branch, with one submitted item."""
-    root = tmp_path / "agenda"
-    shutil.copytree(EXAMPLE, root)
-    write(root, ITEM, event("2026-12-10-rapat-banjir", status="diajukan", history=HISTORY[:1]))
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "agenda")
+    submitted = event("2026-12-10-rapat-banjir", status="diajukan", history=HISTORY[:1])
+    root = commit_example(tmp_path / "agenda", (ITEM, submitted))
     git(root, "switch", "-q", "-c", "usulan")
     return root
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.integration.agenda.test_pull_request import ENV, git, protocloud, write
+from tests.integration.agenda.conftest import ENV, git, protocloud, write
 from tests.unit.agenda.conftest import EXAMPLE, HISTORY, event
 
 WORKFLOW = EXAMPLE / ".github" / "workflows" / "agenda-check.yml"
@@ -62,13 +61,8 @@ def test_workflow_and_hook_run_the_same_command() -> None:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "agenda"
-    shutil.copytree(EXAMPLE, root)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "agenda")
-    return root
+def repo(example_repo: Path) -> Path:
+    return example_repo
 
 
 def test_the_check_reports_validation_and_conflicts_in_one_markdown(repo: Path) -> None:
@@ -111,28 +105,22 @@ def test_the_pre_commit_hook_refuses_a_broken_item(repo: Path) -> None:
         capture_output=True,
         timeout=120,
     )
-    write(repo, ITEM, event("2026-12-10-rapat-banjir", end="2026-12-10T08:00"))
-    git(repo, "add", ITEM)
-    refused = subprocess.run(
-        ["git", "commit", "-m", "usulan"],
-        cwd=repo,
-        env=hook_env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+
+    def commit(data: dict[str, object]) -> subprocess.CompletedProcess[str]:
+        write(repo, ITEM, data)
+        git(repo, "add", ITEM)
+        return subprocess.run(
+            ["git", "commit", "-m", "usulan"],
+            cwd=repo,
+            env=hook_env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+    refused = commit(event("2026-12-10-rapat-banjir", end="2026-12-10T08:00"))
     assert refused.returncode != 0
     assert "ends (2026-12-10T08:00) before it starts" in refused.stdout + refused.stderr
-    write(repo, ITEM, event("2026-12-10-rapat-banjir", status="diajukan", history=HISTORY[:1]))
-    git(repo, "add", ITEM)
-    accepted = subprocess.run(
-        ["git", "commit", "-m", "usulan"],
-        cwd=repo,
-        env=hook_env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    accepted = commit(event("2026-12-10-rapat-banjir", status="diajukan", history=HISTORY[:1]))
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr

@@ -178,9 +178,13 @@ def test_every_schema_field_has_a_description_and_an_example() -> None:
     def walk(node: object, where: str) -> None:
         if isinstance(node, dict):
             for name, child in (node.get("properties") or {}).items():
-                if isinstance(child, dict) and "$ref" not in child:
-                    if not child.get("description") or not child.get("examples"):
-                        missing.append(f"{where}.{name}")
+                documented = (
+                    not isinstance(child, dict)
+                    or "$ref" in child
+                    or (child.get("description") and child.get("examples"))
+                )
+                if not documented:
+                    missing.append(f"{where}.{name}")
             for key, child in node.items():
                 walk(child, f"{where}.{key}" if key not in ("properties",) else where)
         elif isinstance(node, list):
