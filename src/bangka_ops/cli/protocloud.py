@@ -413,6 +413,141 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_FOUND if agenda.errors else EXIT_OK
 
 
+EXIT_BUSY = 75  # EX_TEMPFAIL: another sync is running
+
+
+def state_path(args: argparse.Namespace) -> Path:
+    if args.state:
+        return Path(args.state)
+    try:
+        common = gitrepo.git(args.dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    except (gitrepo.GitError, OSError) as exc:
+        raise Failure("--state is needed outside a git repository", EXIT_USAGE) from exc
+    return Path(common.decode().strip()) / "protocloud" / "sync-state.json"
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    import fcntl  # noqa: PLC0415
+
+    from bangka_ops.agenda import gcal, sync  # noqa: PLC0415 (the Google client loads slowly)
+
+    agenda = open_agenda(args, keep_data=True)
+    if agenda is None:
+        return EXIT_USAGE
+    if agenda.errors:
+        for d in agenda.errors:
+            print(f"protocloud sync: {d}", file=sys.stderr)
+        raise Failure(
+            "tidak ada yang ditulis / nothing written: the agenda is not valid", EXIT_FOUND
+        )
+    credentials_file = gcal.credentials_path(args.credentials)
+    if credentials_file is None:
+        raise Failure(
+            f"no Google credentials (--credentials or ${gcal.ENV_CREDENTIALS}); without a Google "
+            "account publish with `protocloud ics`",
+            EXIT_USAGE,
+        )
+    try:
+        credentials = gcal.load_credentials(credentials_file, args.subject)
+    except (OSError, ValueError) as exc:
+        raise Failure(f"credentials {credentials_file}: {exc}", EXIT_USAGE) from exc
+    state = state_path(args)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with open(state.with_suffix(".lock"), "a", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if args.wait else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            raise Failure("another sync is running (use --wait to wait for it)", EXIT_BUSY) from exc
+        client = gcal.GoogleCalendar(
+            credentials,
+            api_endpoint=args.api_endpoint,
+            batch_uri=args.batch_uri,
+            retries=args.retries,
+        )
+        try:
+            outcome = sync.Sync(
+                agenda, client, state, policy=args.policy, prune_acl=args.prune_acl
+            ).run(dry_run=args.dry_run)
+        except sync.SyncError as exc:
+            raise Failure(str(exc), EXIT_GIT) from exc
+        record = audit_record(args, agenda, outcome)
+        if not args.dry_run:
+            with open(state.parent / "sync-audit.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    emit(args, lambda: sync_text(args, outcome), lambda: record, lambda: sync_text(args, outcome))
+    return EXIT_FOUND if outcome.failures else EXIT_OK
+
+
+def audit_record(args: argparse.Namespace, agenda: Agenda, outcome: Any) -> dict[str, Any]:
+    """What the run changed and when: the audit trail, and the update-time KPI (from the agenda
+    commit's time to the moment the change reached the calendar)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    commit = commit_time = None
+    try:
+        line = gitrepo.git(args.dir, "log", "-1", "--format=%H %ct").decode().split()
+        commit, commit_time = line[0], dt.datetime.fromtimestamp(int(line[1]), dt.UTC)
+    except (gitrepo.GitError, OSError, IndexError, ValueError):
+        pass
+    calendars = sorted(
+        {c.calendar for c in outcome.plan.changes} | {r.calendar for r in outcome.plan.acl}
+    )
+    return {
+        "kind": "agenda_sync",
+        "time": now.isoformat(),
+        "dry_run": args.dry_run,
+        "agenda_commit": commit,
+        "commit_time": commit_time.isoformat() if commit_time else None,
+        "update_seconds": (now - commit_time).total_seconds()
+        if commit_time and outcome.written
+        else None,
+        "planned": {key: outcome.plan.count(key) for key in calendars},
+        "written": outcome.written,
+        "failures": outcome.failures,
+        "kept_hand_edits": [
+            {"calendar": c.calendar, "agenda_id": c.agenda_id, "event_id": c.event_id}
+            for c in outcome.plan.changes
+            if c.kind == "kept"
+        ],
+        "acl_not_in_calendars_yaml": [
+            {"calendar": r.calendar, "rule": r.rule_id, "role": r.role}
+            for r in outcome.plan.acl
+            if r.kind == "extra"
+        ],
+        "round_trips": outcome.round_trips,
+        "calls": outcome.calls,
+    }
+
+
+def sync_text(args: argparse.Namespace, outcome: Any) -> str:
+    lines = [
+        "Rencana / plan (dry run, nothing written):" if args.dry_run else "Sinkronisasi / sync:"
+    ]
+    calendars = sorted(
+        {c.calendar for c in outcome.plan.changes} | {r.calendar for r in outcome.plan.acl}
+    )
+    for key in calendars:
+        counts = outcome.plan.count(key)
+        shown = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+        lines.append(f"  {key}: {shown}")
+    for change in outcome.plan.changes:
+        if change.note:
+            lines.append(f"  {change.calendar}: {change.agenda_id}: {change.note}")
+    for rule in outcome.plan.acl:
+        if rule.kind == "extra":
+            lines.append(
+                f"  {rule.calendar}: ACL {rule.rule_id} ({rule.role}) is not in calendars.yaml "
+                "(kept; --prune-acl removes it)"
+            )
+    if not args.dry_run:
+        lines.append(
+            "  written: "
+            + (", ".join(f"{k} {n}" for k, n in sorted(outcome.written.items())) or "nothing")
+        )
+    lines += [f"  GAGAL / FAILED: {failure}" for failure in outcome.failures]
+    lines.append(f"  {outcome.round_trips} HTTP round trips, {outcome.calls} API calls")
+    return "\n".join(lines) + "\n"
+
+
 def cmd_ics(args: argparse.Namespace) -> int:
     from bangka_ops.agenda import ics  # noqa: PLC0415 (icalendar takes a while to import)
 
@@ -509,6 +644,35 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--now", help="judge as of this time (ISO 8601 with offset; default: now)")
     rep.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     rep.set_defaults(func=cmd_report)
+
+    syn = sub.add_parser(
+        "sync", help="sinkronkan ke Google Calendar / one-way sync to Google Calendar"
+    )
+    syn.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
+    syn.add_argument(
+        "--credentials",
+        help="service-account JSON or OAuth token file (default: $PROTOCLOUD_GOOGLE_CREDENTIALS)",
+    )
+    syn.add_argument("--subject", help="with a service account: act as this user (delegation)")
+    syn.add_argument("--api-endpoint", default="https://www.googleapis.com/", help="API root")
+    syn.add_argument(
+        "--batch-uri", help="batch endpoint (default: <api-endpoint>batch/calendar/v3)"
+    )
+    syn.add_argument("--state", help="state file (default: inside the repository's .git)")
+    syn.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    syn.add_argument(
+        "--policy",
+        choices=("overwrite", "keep"),
+        default="overwrite",
+        help="an event changed by hand in the calendar: overwrite it (default) or keep it",
+    )
+    syn.add_argument("--prune-acl", action="store_true", help="remove ACL rules not listed")
+    syn.add_argument("--wait", action="store_true", help="wait for a running sync to finish")
+    syn.add_argument(
+        "--retries", type=int, default=6, help="retries of a rate-limited or failed call (6)"
+    )
+    syn.add_argument("--format", choices=("text", "json"), default="text")
+    syn.set_defaults(func=cmd_sync)
 
     feed = sub.add_parser("ics", help="umpan iCalendar / one iCalendar feed per calendar")
     feed.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")

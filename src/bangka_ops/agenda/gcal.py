@@ -1,0 +1,210 @@
+"""The edge to Google Calendar: the API client (google-api-python-client, static discovery),
+credentials, batches of at most :data:`MAX_BATCH` calls with backoff, and request counting.
+
+Everything Google-specific the sync needs goes through :class:`GoogleCalendar`; the planner in
+:mod:`sync` works with plain dictionaries. See ``../shared/GOOGLE_CALENDAR.md`` for the service's
+behaviour this relies on (batch URI not taken from ``api_endpoint``, 409 on a used id, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httplib2
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+SCOPES = ["https://www.googleapis.com/auth/calendar"]
+DEFAULT_ENDPOINT = "https://www.googleapis.com/"
+MAX_BATCH = 50
+RETRIED = {429, 500, 502, 503, 504}
+RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+ENV_CREDENTIALS = "PROTOCLOUD_GOOGLE_CREDENTIALS"
+
+
+class GoogleError(Exception):
+    """A call that failed for good: status, Google's reason and message."""
+
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+
+
+def reason_of(content: bytes | str | None) -> tuple[str, str]:
+    try:
+        body = json.loads(content or b"{}")
+        detail = body["error"]
+        errors = detail.get("errors") or [{}]
+        return str(errors[0].get("reason", "")), str(detail.get("message", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "", str(content or "")[:200]
+
+
+def retryable(status: int, reason: str) -> bool:
+    return status in RETRIED or (status == 403 and reason in RATE_REASONS)
+
+
+@dataclass
+class Call:
+    """One API call to make, built afresh for every attempt (a request object is not reused)."""
+
+    key: str
+    make: Callable[[Any], HttpRequest]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    key: str
+    status: int
+    body: Any = None
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def load_credentials(path: Path, subject: str | None = None) -> Any:
+    """Service-account JSON (with ``subject``: domain-wide delegation, acting as that user) or
+    an OAuth authorized-user token file. The file's content is never logged."""
+    from google.oauth2 import credentials as user_credentials  # noqa: PLC0415
+    from google.oauth2 import service_account  # noqa: PLC0415
+
+    info = json.loads(path.read_text(encoding="utf-8"))
+    kind = info.get("type")
+    if kind == "service_account":
+        creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=SCOPES
+        )
+        return creds.with_subject(subject) if subject else creds
+    if kind == "authorized_user":
+        return user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            info, scopes=SCOPES
+        )
+    raise ValueError(f"{path}: not a service-account or authorized-user credentials file")
+
+
+def credentials_path(configured: str | None) -> Path | None:
+    value = configured or os.environ.get(ENV_CREDENTIALS)
+    return Path(value) if value else None
+
+
+class GoogleCalendar:
+    """Calendar API calls with batching, retries and counting."""
+
+    def __init__(
+        self,
+        credentials: Any,
+        *,
+        api_endpoint: str = DEFAULT_ENDPOINT,
+        batch_uri: str | None = None,
+        retries: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        import google_auth_httplib2  # noqa: PLC0415
+
+        endpoint = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
+        self.http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=60))
+        self.api = build(
+            "calendar",
+            "v3",
+            http=self.http,
+            client_options={"api_endpoint": endpoint},
+            static_discovery=True,
+            cache_discovery=False,
+        )
+        self.batch_uri = batch_uri or f"{endpoint}batch/calendar/v3"
+        self.retries = retries
+        self.sleep = sleep
+        self.round_trips = 0
+        self.calls = 0
+
+    def backoff(self, attempt: int) -> None:
+        self.sleep(min(32.0, (2**attempt) * (0.5 + random.random() / 2)))  # noqa: S311
+
+    def one(self, call: Call) -> Result:
+        """A single call, retried with backoff on rate limits and server errors."""
+        for attempt in range(self.retries + 1):
+            request = call.make(self.api)
+            request.headers.update(call.headers)
+            self.round_trips += 1
+            self.calls += 1
+            try:
+                return Result(call.key, 200, request.execute(http=self.http))
+            except HttpError as exc:
+                status = int(exc.resp.status)
+                reason, message = reason_of(exc.content)
+                if not retryable(status, reason) or attempt == self.retries:
+                    return Result(call.key, status, None, reason, message)
+            self.backoff(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def many(self, calls: list[Call]) -> dict[str, Result]:
+        """All calls, in batches of at most MAX_BATCH; parts that failed with a rate limit or a
+        server error are sent again (with backoff), the rest are answered as they came."""
+        results: dict[str, Result] = {}
+        pending = list(calls)
+        attempt = 0
+        while pending:
+            retry: list[Call] = []
+            for start in range(0, len(pending), MAX_BATCH):
+                chunk = pending[start : start + MAX_BATCH]
+                if len(chunk) == 1:
+                    result = self.one(chunk[0])
+                    results[result.key] = result
+                    continue
+                for result in self.batch(chunk):
+                    if not result.ok and retryable(result.status, result.reason):
+                        retry.append(next(c for c in chunk if c.key == result.key))
+                    else:
+                        results[result.key] = result
+            if retry and attempt >= self.retries:
+                for call in retry:
+                    results[call.key] = Result(call.key, 503, None, "gaveUp", "retries exhausted")
+                break
+            if retry:
+                self.backoff(attempt)
+                attempt += 1
+            pending = retry
+        return results
+
+    def batch(self, chunk: list[Call]) -> list[Result]:
+        answers: list[Result] = []
+
+        def done(request_id: str, response: Any, exception: HttpError | None) -> None:
+            if exception is None:
+                answers.append(Result(request_id, 200, response))
+                return
+            reason, message = reason_of(exception.content)
+            answers.append(Result(request_id, int(exception.resp.status), None, reason, message))
+
+        batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri)
+        for call in chunk:
+            request = call.make(self.api)
+            request.headers.update(call.headers)
+            batch.add(request, request_id=call.key)
+        for attempt in range(self.retries + 1):
+            self.round_trips += 1
+            try:
+                batch.execute(http=self.http)
+                break
+            except HttpError as exc:  # the batch request itself failed
+                status = int(exc.resp.status)
+                reason, message = reason_of(exc.content)
+                if not retryable(status, reason) or attempt == self.retries:
+                    return [Result(c.key, status, None, reason, message) for c in chunk]
+                answers.clear()
+                self.backoff(attempt)
+        self.calls += len(chunk)
+        return answers
