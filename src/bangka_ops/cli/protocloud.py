@@ -693,6 +693,10 @@ def main(argv: list[str] | None = None) -> int:
     except Failure as exc:
         print(f"protocloud {args.command}: {exc}", file=sys.stderr)
         return exc.code
+    except OSError as exc:  # an output, state or lock path that cannot be written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"protocloud {args.command}:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FOUND
     return code
 
 

@@ -151,3 +151,11 @@ def test_the_cli_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "venues.yaml:1:" in proc.stderr and "nothing written" in proc.stderr
     assert not out.exists()
+    blocked = tmp_path / "berkas"
+    blocked.write_text("bukan direktori")
+    proc = protocloud("ics", str(EXAMPLE), "--out", str(blocked / "feeds"))
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.startswith(f"protocloud ics: {blocked / 'feeds'}: ")
+        and "Traceback" not in proc.stderr
+    )
