@@ -15,7 +15,13 @@ What it implements (see ../shared/GOOGLE_CALENDAR.md for the real service's beha
   part answered (and counted) on its own;
 * faults: the next N calls answered 403 ``rateLimitExceeded`` or 429 or 503 (also inside a
   batch, per part), and "everything after the N-th request fails" (a crash halfway);
-* counters: HTTP round trips, API calls (a batch part counts as one call), and the calls by kind.
+* counters: HTTP round trips, API calls (a batch part counts as one call), and the calls by kind;
+* who acts: an OAuth token endpoint (``/token``) that takes a service account's signed JWT
+  (checked against the account's registered public key and audience) and issues an access token
+  for the account itself or, with a ``sub`` claim, for the delegated user; every write is
+  recorded with the principal it acted as (a batch part's own Authorization counts), and a
+  service account acting as itself is refused attendees (403 forbiddenForServiceAccounts), as
+  Google does.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
 ID = re.compile(r"^[a-v0-9]{5,1024}$")
 PAGE = 250
 
@@ -66,6 +73,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     payload: Any
+    principal: str = ""
 
 
 class Calendar:
@@ -91,6 +99,10 @@ class FakeCalendarService:
         self.too_many = 0  # ... or 429
         self.unavailable = 0  # ... or 503
         self.fail_after: int | None = None  # every request after the N-th fails (500)
+        self.service_accounts: dict[str, str] = {}  # e-mail -> public key (PEM)
+        self.tokens: dict[str, str] = {}  # access token -> principal
+        self.token_requests = 0
+        self.acted: list[tuple[str, str, str]] = []  # (calendar id, kind, principal) per write
 
     # ---- set-up for tests ------------------------------------------------------------------
     def add_calendar(self, calendar_id: str) -> Calendar:
@@ -99,9 +111,41 @@ class FakeCalendarService:
         return calendar
 
     def reset_counters(self) -> None:
-        self.round_trips = self.calls = 0
+        self.round_trips = self.calls = self.token_requests = 0
         self.kinds.clear()
         self.send_updates.clear()
+        self.acted.clear()
+
+    def add_service_account(self, email: str, public_pem: str) -> None:
+        self.service_accounts[email] = public_pem
+
+    # ---- the token endpoint ----------------------------------------------------------------
+    def token(self, body: bytes) -> Reply:
+        """RFC 7523 JWT bearer grant, as google-auth's service-account credentials send it (the
+        assertion's audience is Google's token endpoint whatever ``token_uri`` says)."""
+        from google.auth import jwt  # noqa: PLC0415
+
+        self.token_requests += 1
+        form = urllib.parse.parse_qs(body.decode())
+        if first(form, "grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return Reply(400, {"error": "unsupported_grant_type"})
+        assertion = first(form, "assertion") or ""
+        try:
+            claims = jwt.decode(assertion, verify=False)  # type: ignore[no-untyped-call]
+            pem = self.service_accounts[claims["iss"]]
+            claims = jwt.decode(  # type: ignore[no-untyped-call]
+                assertion, certs=pem, audience=GOOGLE_TOKEN_AUDIENCE
+            )
+        except (KeyError, ValueError) as exc:
+            return Reply(400, {"error": "invalid_grant", "error_description": str(exc)[:80]})
+        with self.lock:
+            access = f"ya29.local-{len(self.tokens) + 1}"
+            self.tokens[access] = claims.get("sub") or f"sa:{claims['iss']}"
+        return Reply(200, {"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
+
+    def principal(self, authorization: str) -> str:
+        token = authorization.removeprefix("Bearer ").strip()
+        return self.tokens.get(token, f"token:{token}")
 
     @property
     def writes(self) -> int:
@@ -136,7 +180,13 @@ class FakeCalendarService:
         if parts[0] != "calendars" or calendar is None:
             return error(404, "notFound", "Not Found")
         request = Request(
-            calendar, method, parts[2:], urllib.parse.parse_qs(url.query), headers, payload
+            calendar,
+            method,
+            parts[2:],
+            urllib.parse.parse_qs(url.query),
+            headers,
+            payload,
+            self.principal(headers.get("authorization", "")),
         )
         with self.lock:
             return self.route(request)
@@ -169,11 +219,30 @@ class FakeCalendarService:
         event["updated"] = f"2026-01-01T00:00:{tick % 60:02d}.{tick:06d}Z"
         calendar.changes.append((tick, event["id"]))
 
+    def refused(self, request: Request) -> Reply | None:
+        """Google refuses attendees from a service account acting as itself."""
+        payload = request.payload
+        if (
+            request.principal.startswith("sa:")
+            and isinstance(payload, dict)
+            and payload.get("attendees")
+        ):
+            return error(
+                403,
+                "forbiddenForServiceAccounts",
+                "Service accounts cannot invite attendees without Domain-Wide Delegation of "
+                "Authority.",
+            )
+        return None
+
     def insert(self, request: Request) -> Reply:
         calendar, query, payload = request.calendar, request.query, request.payload
         self.kinds["events.insert"] += 1
         if not isinstance(payload, dict):
             return error(400, "required", "Missing event")
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
         event_id = payload.get("id")
         if event_id is None:
             event_id = uuid.uuid4().hex[:26].translate(str.maketrans("wxyz", "0123"))
@@ -186,6 +255,7 @@ class FakeCalendarService:
         self.stamp(calendar, event)
         calendar.events[event_id] = event
         self.send_updates.append(("insert", event_id, first(query, "sendUpdates")))
+        self.acted.append((calendar.id, "insert", request.principal))
         return Reply(200, copy.deepcopy(event))
 
     def get(self, request: Request) -> Reply:
@@ -207,6 +277,9 @@ class FakeCalendarService:
             return error(404, "notFound", "Not Found")
         if not isinstance(payload, dict):
             return error(400, "required", "Missing event")
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
         match = headers.get("if-match")
         if match is not None and match != event["etag"]:
             return error(412, "conditionNotMet", "Precondition Failed")
@@ -218,6 +291,7 @@ class FakeCalendarService:
         self.stamp(calendar, changed)
         calendar.events[event_id] = changed
         self.send_updates.append((kind.split(".")[1], event_id, first(query, "sendUpdates")))
+        self.acted.append((calendar.id, kind.split(".")[1], request.principal))
         return Reply(200, copy.deepcopy(changed))
 
     def delete(self, request: Request) -> Reply:
@@ -284,6 +358,7 @@ class FakeCalendarService:
             rule_id = f"{scope.get('type')}:{scope.get('value')}"
             rule = {"kind": "calendar#aclRule", "id": rule_id, **payload, "etag": '"1"'}
             calendar.acl[rule_id] = rule
+            self.acted.append((calendar.id, "acl.insert", request.principal))
             return Reply(200, rule)
         if len(rest) == 1 and method == "DELETE":
             self.kinds["acl.delete"] += 1
@@ -293,7 +368,7 @@ class FakeCalendarService:
         return error(405, "methodNotAllowed", f"{method} not allowed here")
 
     # ---- batch -----------------------------------------------------------------------------
-    def batch(self, content_type: str, body: bytes) -> tuple[bytes, str]:
+    def batch(self, content_type: str, body: bytes, authorization: str) -> tuple[bytes, str]:
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             f"Content-Type: {content_type}\r\n\r\n".encode() + body
         )
@@ -311,6 +386,7 @@ class FakeCalendarService:
                 k.strip().lower(): v.strip()
                 for k, _, v in (line.partition(":") for line in lines[1:] if ":" in line)
             }
+            headers.setdefault("authorization", authorization)  # the outer one, unless its own
             reply = self.call(method, target, headers, inner_body.strip())
             text = json.dumps(reply.body) if reply.body is not None else ""
             response_id = content_id.replace("<", "<response-", 1) if content_id else ""
@@ -388,6 +464,9 @@ class Server:
             def handle_any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.path == "/token" and self.command == "POST":  # not an API round trip
+                    self.answer(service.token(body))
+                    return
                 service.round_trips += 1
                 if service.fail_after is not None and service.round_trips > service.fail_after:
                     self.answer(error(500, "backendError", "injected failure"))
@@ -396,7 +475,11 @@ class Server:
                     "/batch/calendar/v3",
                     "/batch",
                 ):
-                    data, content_type = service.batch(self.headers.get("Content-Type", ""), body)
+                    data, content_type = service.batch(
+                        self.headers.get("Content-Type", ""),
+                        body,
+                        self.headers.get("Authorization", ""),
+                    )
                     self.send_response(200)
                     self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))

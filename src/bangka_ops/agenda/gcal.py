@@ -39,6 +39,10 @@ class GoogleError(Exception):
         self.reason = reason
 
 
+class AuthError(Exception):
+    """No access token could be had (a refused or unreachable token endpoint)."""
+
+
 def reason_of(content: bytes | str | None) -> tuple[str, str]:
     try:
         body = json.loads(content or b"{}")
@@ -60,6 +64,7 @@ class Call:
     key: str
     make: Callable[[Any], HttpRequest]
     headers: dict[str, str] = field(default_factory=dict)
+    subject: str | None = None  # the user the call acts as (domain-wide delegation)
 
 
 @dataclass
@@ -75,23 +80,59 @@ class Result:
         return 200 <= self.status < 300
 
 
-def load_credentials(path: Path, subject: str | None = None) -> Any:
-    """Service-account JSON (with ``subject``: domain-wide delegation, acting as that user) or
-    an OAuth authorized-user token file. The file's content is never logged."""
+SERVICE_ACCOUNT = "service_account"
+AUTHORIZED_USER = "authorized_user"
+
+
+@dataclass
+class Credentials:
+    """A credentials file, loaded: ``kind`` is ``service_account`` or ``authorized_user``.
+
+    ``for_subject(None)`` is the account itself (a service account, or the user who authorised
+    the OAuth token); ``for_subject(user)`` is a service account acting as ``user`` (domain-wide
+    delegation). The file's content is never logged."""
+
+    kind: str
+    base: Any
+    cache: dict[str | None, Any] = field(default_factory=dict)
+
+    def for_subject(self, subject: str | None) -> Any:
+        if subject is None:
+            return self.base
+        if self.kind != SERVICE_ACCOUNT:
+            raise ValueError("only a service account can act as another user (delegation)")
+        if subject not in self.cache:
+            self.cache[subject] = self.base.with_subject(subject)
+        return self.cache[subject]
+
+
+def load_credentials(path: Path) -> Credentials:
+    """A service-account JSON or an OAuth authorized-user token file."""
     from google.oauth2 import credentials as user_credentials  # noqa: PLC0415
     from google.oauth2 import service_account  # noqa: PLC0415
 
-    info = json.loads(path.read_text(encoding="utf-8"))
-    kind = info.get("type")
-    if kind == "service_account":
-        creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            info, scopes=SCOPES
-        )
-        return creds.with_subject(subject) if subject else creds
-    if kind == "authorized_user":
-        return user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
-            info, scopes=SCOPES
-        )
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON ({exc.__class__.__name__})") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    try:
+        if kind == SERVICE_ACCOUNT:
+            return Credentials(
+                kind,
+                service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                    info, scopes=SCOPES
+                ),
+            )
+        if kind == AUTHORIZED_USER:
+            return Credentials(
+                kind,
+                user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+                    info, scopes=SCOPES
+                ),
+            )
+    except ValueError as exc:  # a missing field: google-auth names it, never the values
+        raise ValueError(f"{path}: {exc}") from None
     raise ValueError(f"{path}: not a service-account or authorized-user credentials file")
 
 
@@ -105,43 +146,78 @@ class GoogleCalendar:
 
     def __init__(
         self,
-        credentials: Any,
+        credentials: Credentials,
         *,
         api_endpoint: str = DEFAULT_ENDPOINT,
         batch_uri: str | None = None,
         retries: int = 6,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        import google_auth_httplib2  # noqa: PLC0415
-
-        endpoint = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
-        self.http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=60))
-        self.api = build(
-            "calendar",
-            "v3",
-            http=self.http,
-            client_options={"api_endpoint": endpoint},
-            static_discovery=True,
-            cache_discovery=False,
-        )
-        self.batch_uri = batch_uri or f"{endpoint}batch/calendar/v3"
+        self.credentials = credentials
+        self.endpoint = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
+        self.batch_uri = batch_uri or f"{self.endpoint}batch/calendar/v3"
         self.retries = retries
         self.sleep = sleep
         self.round_trips = 0
         self.calls = 0
+        self.clients: dict[str | None, tuple[Any, Any]] = {}  # subject -> (http, api)
+        self.http, self.api = self.client(None)
+
+    def client(self, subject: str | None) -> tuple[Any, Any]:
+        """The authorised HTTP object and API client acting as ``subject`` (built once each).
+
+        In a batch every part carries the Authorization of the client that built it, so one
+        batch can act as several calendar owners; the outer request uses the account's own."""
+        if subject not in self.clients:
+            import google_auth_httplib2  # noqa: PLC0415
+
+            http = google_auth_httplib2.AuthorizedHttp(
+                self.credentials.for_subject(subject), http=httplib2.Http(timeout=60)
+            )
+            api = build(
+                "calendar",
+                "v3",
+                http=http,
+                client_options={"api_endpoint": self.endpoint},
+                static_discovery=True,
+                cache_discovery=False,
+            )
+            self.clients[subject] = (http, api)
+        return self.clients[subject]
+
+    def authorise(self, subjects: set[str | None]) -> None:
+        """Fetch an access token for each subject that has none yet (a batch refreshes only the
+        outer request's credentials; a part without a token would cost a 401 and a resend)."""
+        import google_auth_httplib2  # noqa: PLC0415
+        from google.auth import exceptions  # noqa: PLC0415
+
+        for subject in subjects:
+            creds = self.credentials.for_subject(subject)
+            if not creds.valid:
+                try:
+                    creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=60)))
+                except exceptions.GoogleAuthError as exc:
+                    who = f" acting as {subject}" if subject else ""
+                    reason = exc.args[0] if exc.args else exc
+                    raise AuthError(f"no access token{who}: {reason}") from None
+
+    def build_request(self, call: Call) -> HttpRequest:
+        request = call.make(self.client(call.subject)[1])
+        request.headers.update(call.headers)
+        return request
 
     def backoff(self, attempt: int) -> None:
         self.sleep(min(32.0, (2**attempt) * (0.5 + random.random() / 2)))  # noqa: S311
 
     def one(self, call: Call) -> Result:
         """A single call, retried with backoff on rate limits and server errors."""
+        self.authorise({call.subject})
         for attempt in range(self.retries + 1):
-            request = call.make(self.api)
-            request.headers.update(call.headers)
+            request = self.build_request(call)
             self.round_trips += 1
             self.calls += 1
             try:
-                return Result(call.key, 200, request.execute(http=self.http))
+                return Result(call.key, 200, request.execute())
             except HttpError as exc:
                 status = int(exc.resp.status)
                 reason, message = reason_of(exc.content)
@@ -189,11 +265,10 @@ class GoogleCalendar:
             reason, message = reason_of(exception.content)
             answers.append(Result(request_id, int(exception.resp.status), None, reason, message))
 
+        self.authorise({call.subject for call in chunk} | {None})
         batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri)
         for call in chunk:
-            request = call.make(self.api)
-            request.headers.update(call.headers)
-            batch.add(request, request_id=call.key)
+            batch.add(self.build_request(call), request_id=call.key)
         for attempt in range(self.retries + 1):
             self.round_trips += 1
             try:

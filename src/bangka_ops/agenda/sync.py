@@ -62,8 +62,12 @@ def when(event: Event, value: dt.datetime) -> dict[str, str]:
     return {"dateTime": value.isoformat(), "timeZone": event.tz.key}
 
 
-def body_of(event: Event, config: Config, calendar_key: str) -> dict[str, Any]:
-    """The Google event for an agenda item (its ``data`` must be loaded)."""
+def body_of(
+    event: Event, config: Config, calendar_key: str, *, invite: bool = True
+) -> dict[str, Any]:
+    """The Google event for an agenda item (its ``data`` must be loaded). Without ``invite``
+    (a service account acting as itself, which Google refuses attendees from) the event has
+    no attendees."""
     data = ics.data_of(event)
     category = config.categories[event.category]
     published = event.status == "dipublikasikan" or (
@@ -90,7 +94,7 @@ def body_of(event: Event, config: Config, calendar_key: str) -> dict[str, Any]:
         "attendees": [
             {"email": guest["email"], "displayName": guest["name"]}
             for guest in data.get("invitees", ())
-            if published and "email" in guest
+            if published and invite and "email" in guest
         ],
     }
     if "google_color_id" in category:
@@ -236,15 +240,19 @@ class Plan:
         return counts
 
 
-def desired_events(agenda: Agenda, config: Config) -> dict[str, dict[str, dict[str, Any]]]:
-    """Calendar key -> Google event id -> body, for the calendars that are synchronised."""
+def desired_events(
+    agenda: Agenda, config: Config, invites: dict[str, bool] | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Calendar key -> Google event id -> body, for the calendars that are synchronised
+    (``invites``: per calendar, whether attendees can be written; default yes)."""
     wanted: dict[str, dict[str, dict[str, Any]]] = {
         key: {} for key, cal in config.calendars.items() if cal.get("google_calendar_id")
     }
     for event in agenda.events:
         for key in config.calendars_of(event):
             if key in wanted:
-                body = body_of(event, config, key)
+                invite = True if invites is None else invites.get(key, True)
+                body = body_of(event, config, key, invite=invite)
                 wanted[key][body["id"]] = body
     return wanted
 
@@ -347,12 +355,68 @@ class SyncError(Exception):
 
 
 @dataclass
+class Acting:
+    """Whom the sync acts as in one calendar, and what follows from that.
+
+    * ``subject``: the user a service account acts as (domain-wide delegation), or None for the
+      account itself (the service account, or the user who authorised an OAuth token);
+    * ``reminded``: who gets the event's reminders (Google keeps reminders per user: they reach
+      the account the request acts as, nobody else);
+    * ``invite``: whether attendees are written (Google refuses attendees from a service account
+      acting as itself: 403 forbiddenForServiceAccounts)."""
+
+    subject: str | None
+    reminded: str
+    invite: bool
+
+
+CREDENTIAL_MODES = ("oauth", "service-account", "delegation")
+
+
+def acting_for(
+    config: Config,
+    keys: list[str],
+    credentials_kind: str,
+    *,
+    subject: str | None = None,
+    as_owner: bool = False,
+) -> tuple[str, dict[str, Acting]]:
+    """The credential mode and, per calendar, whom the sync acts as.
+
+    ``as_owner`` (service account with domain-wide delegation): each calendar is written acting
+    as its ``owner`` from calendars.yaml, so the reminders reach that owner; ``subject``: every
+    calendar acting as that one user."""
+    if (subject or as_owner) and credentials_kind != "service_account":
+        raise SyncError(
+            "--subject / --as-owner need a service-account credentials file with domain-wide "
+            "delegation (an OAuth token always acts as the user who authorised it)"
+        )
+    if credentials_kind != "service_account":
+        acting = {k: Acting(None, "the user who authorised the OAuth token", True) for k in keys}
+        return "oauth", acting
+    if not (subject or as_owner):
+        acting = {k: Acting(None, "nobody (the service account itself)", False) for k in keys}
+        return "service-account", acting
+    out = {}
+    for key in keys:
+        user = subject or config.calendars[key].get("owner")
+        if not user:
+            raise SyncError(
+                f"calendars.yaml: calendars.{key}.owner is needed with --as-owner (the user the "
+                "sync acts as in that calendar)"
+            )
+        out[key] = Acting(str(user), str(user), True)
+    return "delegation", out
+
+
+@dataclass
 class Outcome:
     plan: Plan
     written: dict[str, int]
     failures: list[str]
     round_trips: int
     calls: int
+    acting: dict[str, Acting] = field(default_factory=dict)
 
 
 class Sync:
@@ -366,6 +430,7 @@ class Sync:
         *,
         policy: str = "overwrite",
         prune_acl: bool = False,
+        acting: dict[str, Acting] | None = None,
     ):
         if agenda.config is None:
             raise SyncError("the agenda's configuration is not valid")
@@ -379,23 +444,29 @@ class Sync:
         self.keys = sorted(
             k for k, c in self.config.calendars.items() if c.get("google_calendar_id")
         )
+        self.acting = acting or {k: Acting(None, "the account itself", True) for k in self.keys}
         for key in self.keys:
             state = self.states.get(key)
             if state is None or state.calendar_id != self.calendar_id(key):
                 self.states[key] = CalendarState(self.calendar_id(key))
+
+    def subject(self, key: str) -> str | None:
+        acting = self.acting.get(key)
+        return acting.subject if acting else None
 
     def calendar_id(self, key: str) -> str:
         return str(self.config.calendars[key]["google_calendar_id"])
 
     # ---- reading
     def list_call(self, key: str, token: str | None, page: str | None = None) -> Call:
-        calendar = self.calendar_id(key)
+        calendar, subject = self.calendar_id(key), self.subject(key)
         if token:
             return Call(
                 f"events/{key}",
                 lambda api: api.events().list(
                     calendarId=calendar, syncToken=token, pageToken=page, maxResults=2500
                 ),
+                subject=subject,
             )
         return Call(
             f"events/{key}",
@@ -406,11 +477,14 @@ class Sync:
                 pageToken=page,
                 maxResults=2500,
             ),
+            subject=subject,
         )
 
     def acl_list_call(self, key: str) -> Call:
         calendar = self.calendar_id(key)
-        return Call(f"acl/{key}", lambda api: api.acl().list(calendarId=calendar))
+        return Call(
+            f"acl/{key}", lambda api: api.acl().list(calendarId=calendar), subject=self.subject(key)
+        )
 
     def check(self, result: Result, key: str) -> Result:
         if result.status == 404:
@@ -477,7 +551,8 @@ class Sync:
     def plan(self) -> Plan:
         remote, edited, acls = self.read()
         self.remote = remote
-        wanted = desired_events(self.agenda, self.config)
+        invites = {key: self.acting[key].invite for key in self.keys if key in self.acting}
+        wanted = desired_events(self.agenda, self.config, invites)
         plan = Plan()
         for key in self.keys:
             plan.changes += plan_calendar(key, wanted[key], remote[key], edited[key], self.policy)
@@ -502,7 +577,9 @@ class Sync:
             if written:
                 self.settle()
             save_state(self.state_path, self.states)
-        return Outcome(plan, written, failures, self.client.round_trips, self.client.calls)
+        return Outcome(
+            plan, written, failures, self.client.round_trips, self.client.calls, self.acting
+        )
 
     def apply(self, plan: Plan, written: dict[str, int]) -> list[str]:
         calls: list[Call] = []
@@ -574,13 +651,14 @@ class Sync:
                 state.sync_token = token
 
     def write_call(self, change: Change, key: str) -> Call:
-        calendar = self.calendar_id(change.calendar)
+        calendar, subject = self.calendar_id(change.calendar), self.subject(change.calendar)
         body = change.body or {}
         send = change.send_updates
         if change.kind == "create":
             return Call(
                 key,
                 lambda api: api.events().insert(calendarId=calendar, body=body, sendUpdates=send),
+                subject=subject,
             )
         headers = {"If-Match": change.etag} if change.etag else {}
         patch = {k: v for k, v in body.items() if k != "id"}
@@ -590,12 +668,19 @@ class Sync:
                 calendarId=calendar, eventId=change.event_id, body=patch, sendUpdates=send
             ),
             headers,
+            subject,
         )
 
     def acl_call(self, rule: AclChange, key: str) -> Call:
-        calendar = self.calendar_id(rule.calendar)
+        calendar, subject = self.calendar_id(rule.calendar), self.subject(rule.calendar)
         if rule.kind == "remove":
-            return Call(key, lambda api: api.acl().delete(calendarId=calendar, ruleId=rule.rule_id))
+            return Call(
+                key,
+                lambda api: api.acl().delete(calendarId=calendar, ruleId=rule.rule_id),
+                subject=subject,
+            )
         scope_type, _, value = rule.rule_id.partition(":")
         body = {"role": rule.role, "scope": {"type": scope_type, "value": value}}
-        return Call(key, lambda api: api.acl().insert(calendarId=calendar, body=body))
+        return Call(
+            key, lambda api: api.acl().insert(calendarId=calendar, body=body), subject=subject
+        )

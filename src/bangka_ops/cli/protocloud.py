@@ -448,9 +448,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     try:
-        credentials = gcal.load_credentials(credentials_file, args.subject)
-    except (OSError, ValueError) as exc:
-        raise Failure(f"credentials {credentials_file}: {exc}", EXIT_USAGE) from exc
+        credentials = gcal.load_credentials(credentials_file)
+    except OSError as exc:
+        raise Failure(f"credentials {credentials_file}: {exc.strerror}", EXIT_USAGE) from exc
+    except ValueError as exc:
+        raise Failure(f"credentials {exc}", EXIT_USAGE) from exc
+    if agenda.config is None:  # pragma: no cover (an agenda without errors has one)
+        raise Failure("the agenda's configuration is not valid", EXIT_FOUND)
+    keys = sorted(k for k, c in agenda.config.calendars.items() if c.get("google_calendar_id"))
+    try:
+        mode, acting = sync.acting_for(
+            agenda.config, keys, credentials.kind, subject=args.subject, as_owner=args.as_owner
+        )
+    except sync.SyncError as exc:
+        raise Failure(str(exc), EXIT_USAGE) from exc
     state = state_path(args)
     state.parent.mkdir(parents=True, exist_ok=True)
     with open(state.with_suffix(".lock"), "a", encoding="utf-8") as lock:
@@ -466,11 +477,21 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
         try:
             outcome = sync.Sync(
-                agenda, client, state, policy=args.policy, prune_acl=args.prune_acl
+                agenda,
+                client,
+                state,
+                policy=args.policy,
+                prune_acl=args.prune_acl,
+                acting=acting,
             ).run(dry_run=args.dry_run)
         except sync.SyncError as exc:
             raise Failure(str(exc), EXIT_GIT) from exc
+        except gcal.AuthError as exc:
+            raise Failure(f"credentials {credentials_file}: {exc}", EXIT_GIT) from exc
         record = audit_record(args, agenda, outcome)
+        record["credential_mode"] = mode
+        record["acting_as"] = {k: a.subject or "(the account itself)" for k, a in acting.items()}
+        record["reminders_reach"] = {k: a.reminded for k, a in acting.items()}
         if not args.dry_run:
             with open(state.parent / "sync-audit.jsonl", "a", encoding="utf-8") as log:
                 log.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
@@ -543,6 +564,12 @@ def sync_text(args: argparse.Namespace, outcome: Any) -> str:
             "  written: "
             + (", ".join(f"{k} {n}" for k, n in sorted(outcome.written.items())) or "nothing")
         )
+    for key, acting in sorted(outcome.acting.items()):
+        if not acting.invite:
+            lines.append(
+                f"  {key}: no invitations (a service account acting as itself cannot add "
+                "attendees; use --as-owner with domain-wide delegation)"
+            )
     lines += [f"  GAGAL / FAILED: {failure}" for failure in outcome.failures]
     lines.append(f"  {outcome.round_trips} HTTP round trips, {outcome.calls} API calls")
     return "\n".join(lines) + "\n"
@@ -653,7 +680,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--credentials",
         help="service-account JSON or OAuth token file (default: $PROTOCLOUD_GOOGLE_CREDENTIALS)",
     )
-    syn.add_argument("--subject", help="with a service account: act as this user (delegation)")
+    who = syn.add_mutually_exclusive_group()
+    who.add_argument(
+        "--subject",
+        help="service account with domain-wide delegation: act as this user in every calendar",
+    )
+    who.add_argument(
+        "--as-owner",
+        action="store_true",
+        help="service account with domain-wide delegation: act as each calendar's owner "
+        "(calendars.yaml), so the event reminders reach that owner",
+    )
     syn.add_argument("--api-endpoint", default="https://www.googleapis.com/", help="API root")
     syn.add_argument(
         "--batch-uri", help="batch endpoint (default: <api-endpoint>batch/calendar/v3)"

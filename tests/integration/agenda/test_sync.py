@@ -54,7 +54,9 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def run(repo: Path, server: Server, *extra: str) -> subprocess.CompletedProcess[str]:
+def run(
+    repo: Path, server: Server, *extra: str, credentials: str = "token.json"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -63,7 +65,7 @@ def run(repo: Path, server: Server, *extra: str) -> subprocess.CompletedProcess[
             "sync",
             str(repo),
             "--credentials",
-            str(repo.parent / "token.json"),
+            str(repo.parent / credentials),
             "--api-endpoint",
             server.url,
             "--state",
@@ -264,4 +266,87 @@ def test_an_invalid_agenda_or_no_account_writes_nothing(repo: Path, server: Serv
     )
     proc = run(repo, server)
     assert proc.returncode == 1 and "nothing written" in proc.stderr
+    assert server.service.writes == 0
+
+
+SERVICE_ACCOUNT = "protocloud-sync@bangka-agenda.iam.gserviceaccount.com"
+
+
+def service_account(repo: Path, server: Server, *, registered: bool = True) -> str:
+    """A service-account JSON whose token endpoint is the local server; returns the key PEM."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if registered:
+        server.service.add_service_account(SERVICE_ACCOUNT, public.decode())
+    info = {
+        "type": "service_account",
+        "project_id": "bangka-agenda",
+        "private_key_id": "kunci-uji-1",
+        "private_key": private,
+        "client_email": SERVICE_ACCOUNT,
+        "client_id": "1234567890",
+        "token_uri": f"{server.url}token",
+    }
+    (repo.parent / "service-account.json").write_text(json.dumps(info))
+    return private
+
+
+def owners(repo: Path) -> dict[str, str]:
+    calendars = yaml.safe_load((repo / "calendars.yaml").read_text())["calendars"]
+    return {CALENDARS[key]: c["owner"] for key, c in calendars.items()}
+
+
+def test_with_delegation_each_calendar_is_written_as_its_owner(repo: Path, server: Server) -> None:
+    private = service_account(repo, server)
+    proc = run(repo, server, "--as-owner", credentials="service-account.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert live(server) == expected(repo)
+    acted = {(calendar, who) for calendar, _, who in server.service.acted}
+    assert acted == set(owners(repo).items())  # every write, ACLs too, as the owner
+    # one token for the account (the outer batch request) and one per owner, fetched once each
+    assert server.service.token_requests == 1 + len(set(owners(repo).values()))
+    record = json.loads(proc.stdout)
+    assert record["credential_mode"] == "delegation"
+    assert record["reminders_reach"]["bupati"] == "ajudan.bupati@bangka.go.id"
+    bupati = server.service.calendars[CALENDARS["bupati"]]
+    assert any(e["attendees"] for e in bupati.events.values())  # invitations go out
+    for secret in (private.splitlines()[1], "ya29.local-"):
+        assert secret not in proc.stdout + proc.stderr
+        assert secret not in (repo.parent / "sync-audit.jsonl").read_text()
+        assert secret not in (repo.parent / "state.json").read_text()
+    server.service.reset_counters()
+    again = run(repo, server, "--as-owner", credentials="service-account.json")
+    assert again.returncode == 0 and server.service.writes == 0
+
+
+def test_a_service_account_acting_as_itself_writes_no_attendees(repo: Path, server: Server) -> None:
+    service_account(repo, server)
+    proc = run(repo, server, "--format", "text", credentials="service-account.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # Google would refuse attendees (403)
+    assert live(server) == expected(repo)
+    assert {who for _, _, who in server.service.acted} == {f"sa:{SERVICE_ACCOUNT}"}
+    events = [e for c in server.service.calendars.values() for e in c.events.values()]
+    assert not any(e.get("attendees") for e in events)
+    assert "no invitations" in proc.stdout
+
+
+def test_a_refused_service_account_or_a_bad_mode_writes_nothing(repo: Path, server: Server) -> None:
+    private = service_account(repo, server, registered=False)
+    proc = run(repo, server, "--as-owner", credentials="service-account.json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "service-account.json" in proc.stderr and "no access token" in proc.stderr
+    assert "Traceback" not in proc.stderr and private.splitlines()[1] not in proc.stderr
+    assert server.service.writes == 0
+    oauth = run(repo, server, "--as-owner")  # an OAuth token cannot act as someone else
+    assert oauth.returncode == 64 and "domain-wide delegation" in oauth.stderr
     assert server.service.writes == 0
