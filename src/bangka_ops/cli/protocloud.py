@@ -575,6 +575,12 @@ def sync_text(args: argparse.Namespace, outcome: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_job(args: argparse.Namespace) -> int:
+    from bangka_ops.agenda import job  # noqa: PLC0415
+
+    return job.run(args.config)
+
+
 def cmd_ics(args: argparse.Namespace) -> int:
     from bangka_ops.agenda import ics  # noqa: PLC0415 (icalendar takes a while to import)
 
@@ -608,6 +614,47 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
         help="keep validation results here (default: inside the repository's .git)",
     )
     cache.add_argument("--no-cache", action="store_true", help="validate every file afresh")
+
+
+def add_sync_parser(sub: Any) -> None:
+    syn = sub.add_parser(
+        "sync", help="sinkronkan ke Google Calendar / one-way sync to Google Calendar"
+    )
+    syn.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
+    syn.add_argument(
+        "--credentials",
+        help="service-account JSON or OAuth token file (default: $PROTOCLOUD_GOOGLE_CREDENTIALS)",
+    )
+    who = syn.add_mutually_exclusive_group()
+    who.add_argument(
+        "--subject",
+        help="service account with domain-wide delegation: act as this user in every calendar",
+    )
+    who.add_argument(
+        "--as-owner",
+        action="store_true",
+        help="service account with domain-wide delegation: act as each calendar's owner "
+        "(calendars.yaml), so the event reminders reach that owner",
+    )
+    syn.add_argument("--api-endpoint", default="https://www.googleapis.com/", help="API root")
+    syn.add_argument(
+        "--batch-uri", help="batch endpoint (default: <api-endpoint>batch/calendar/v3)"
+    )
+    syn.add_argument("--state", help="state file (default: inside the repository's .git)")
+    syn.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    syn.add_argument(
+        "--policy",
+        choices=("overwrite", "keep"),
+        default="overwrite",
+        help="an event changed by hand in the calendar: overwrite it (default) or keep it",
+    )
+    syn.add_argument("--prune-acl", action="store_true", help="remove ACL rules not listed")
+    syn.add_argument("--wait", action="store_true", help="wait for a running sync to finish")
+    syn.add_argument(
+        "--retries", type=int, default=6, help="retries of a rate-limited or failed call (6)"
+    )
+    syn.add_argument("--format", choices=("text", "json"), default="text")
+    syn.set_defaults(func=cmd_sync)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -672,44 +719,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     rep.set_defaults(func=cmd_report)
 
-    syn = sub.add_parser(
-        "sync", help="sinkronkan ke Google Calendar / one-way sync to Google Calendar"
+    add_sync_parser(sub)
+
+    job = sub.add_parser(
+        "job",
+        help="tugas terjadwal / the operations host's scheduled job: update the checkout, "
+        "validate, conflicts, then sync (or ics); a failure notifies",
     )
-    syn.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
-    syn.add_argument(
-        "--credentials",
-        help="service-account JSON or OAuth token file (default: $PROTOCLOUD_GOOGLE_CREDENTIALS)",
+    job.add_argument(
+        "--config",
+        type=Path,
+        default=Path("/etc/protocloud/job.json"),
+        help="job configuration (written by the agenda_sync role)",
     )
-    who = syn.add_mutually_exclusive_group()
-    who.add_argument(
-        "--subject",
-        help="service account with domain-wide delegation: act as this user in every calendar",
-    )
-    who.add_argument(
-        "--as-owner",
-        action="store_true",
-        help="service account with domain-wide delegation: act as each calendar's owner "
-        "(calendars.yaml), so the event reminders reach that owner",
-    )
-    syn.add_argument("--api-endpoint", default="https://www.googleapis.com/", help="API root")
-    syn.add_argument(
-        "--batch-uri", help="batch endpoint (default: <api-endpoint>batch/calendar/v3)"
-    )
-    syn.add_argument("--state", help="state file (default: inside the repository's .git)")
-    syn.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
-    syn.add_argument(
-        "--policy",
-        choices=("overwrite", "keep"),
-        default="overwrite",
-        help="an event changed by hand in the calendar: overwrite it (default) or keep it",
-    )
-    syn.add_argument("--prune-acl", action="store_true", help="remove ACL rules not listed")
-    syn.add_argument("--wait", action="store_true", help="wait for a running sync to finish")
-    syn.add_argument(
-        "--retries", type=int, default=6, help="retries of a rate-limited or failed call (6)"
-    )
-    syn.add_argument("--format", choices=("text", "json"), default="text")
-    syn.set_defaults(func=cmd_sync)
+    job.set_defaults(func=cmd_job)
 
     feed = sub.add_parser("ics", help="umpan iCalendar / one iCalendar feed per calendar")
     feed.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.gcal_server import Server
 from tests.unit.agenda.conftest import EXAMPLE
 
 ENV = {
@@ -60,3 +63,41 @@ def commit_example(root: Path, *extra: tuple[str, dict[str, object]]) -> Path:
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
     return commit_example(tmp_path / "agenda")
+
+
+# ---- Google Calendar: the local v3 server and an example repository wired to it
+
+CALENDARS = {
+    "bupati": "bupati@group.calendar.bangka.go.id",
+    "wakil-bupati": "wabup@group.calendar.bangka.go.id",
+    "sekda": "sekda@group.calendar.bangka.go.id",
+    "protokol-bersama": "protokol@group.calendar.bangka.go.id",
+}
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with Server() as running:
+        for calendar_id in CALENDARS.values():
+            running.service.add_calendar(calendar_id)
+        yield running
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = commit_example(tmp_path / "agenda")
+    calendars = yaml.safe_load((root / "calendars.yaml").read_text())
+    for key, calendar_id in CALENDARS.items():
+        calendars["calendars"][key]["google_calendar_id"] = calendar_id
+    (root / "calendars.yaml").write_text(yaml.safe_dump(calendars, allow_unicode=True))
+    git(root, "commit", "-qam", "Google calendars")
+    token = {
+        "type": "authorized_user",
+        "token": "token-lokal",
+        "refresh_token": "tidak-dipakai",
+        "client_id": "protocloud.apps.bangka.go.id",
+        "client_secret": "rahasia-uji",
+        "expiry": "2099-01-01T00:00:00Z",  # never refreshed: no token endpoint here
+    }
+    (tmp_path / "token.json").write_text(json.dumps(token))
+    return root

@@ -7,51 +7,14 @@ import fcntl
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 from bangka_ops.agenda import repository, sync
 from tests.gcal_server import Server
-from tests.integration.agenda.conftest import commit_example, git, write
+from tests.integration.agenda.conftest import CALENDARS, write
 from tests.unit.agenda.conftest import HISTORY, event
-
-CALENDARS = {
-    "bupati": "bupati@group.calendar.bangka.go.id",
-    "wakil-bupati": "wabup@group.calendar.bangka.go.id",
-    "sekda": "sekda@group.calendar.bangka.go.id",
-    "protokol-bersama": "protokol@group.calendar.bangka.go.id",
-}
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with Server() as running:
-        for calendar_id in CALENDARS.values():
-            running.service.add_calendar(calendar_id)
-        yield running
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = commit_example(tmp_path / "agenda")
-    calendars = yaml.safe_load((root / "calendars.yaml").read_text())
-    for key, calendar_id in CALENDARS.items():
-        calendars["calendars"][key]["google_calendar_id"] = calendar_id
-    (root / "calendars.yaml").write_text(yaml.safe_dump(calendars, allow_unicode=True))
-    git(root, "commit", "-qam", "Google calendars")
-    token = {
-        "type": "authorized_user",
-        "token": "token-lokal",
-        "refresh_token": "tidak-dipakai",
-        "client_id": "protocloud.apps.bangka.go.id",
-        "client_secret": "rahasia-uji",
-        "expiry": "2099-01-01T00:00:00Z",  # never refreshed: no token endpoint here
-    }
-    (tmp_path / "token.json").write_text(json.dumps(token))
-    return root
 
 
 def run(
