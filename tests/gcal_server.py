@@ -21,7 +21,10 @@ What it implements (see ../shared/GOOGLE_CALENDAR.md for the real service's beha
   for the account itself or, with a ``sub`` claim, for the delegated user; every write is
   recorded with the principal it acted as (a batch part's own Authorization counts), and a
   service account acting as itself is refused attendees (403 forbiddenForServiceAccounts), as
-  Google does.
+  Google does;
+* test control (``/_test/...``, not part of the API, for tests that reach the server over a
+  network, e.g. from a Molecule test host): ``GET /_test/state`` (calendars, events, ACLs,
+  counters) and ``POST /_test/reset`` (counters back to zero).
 """
 
 from __future__ import annotations
@@ -142,6 +145,20 @@ class FakeCalendarService:
             access = f"ya29.local-{len(self.tokens) + 1}"
             self.tokens[access] = claims.get("sub") or f"sa:{claims['iss']}"
         return Reply(200, {"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "calendars": {
+                    c.id: {"events": copy.deepcopy(c.events), "acl": copy.deepcopy(c.acl)}
+                    for c in self.calendars.values()
+                },
+                "round_trips": self.round_trips,
+                "calls": self.calls,
+                "writes": self.writes,
+                "kinds": dict(self.kinds),
+                "acted": list(self.acted),
+            }
 
     def principal(self, authorization: str) -> str:
         token = authorization.removeprefix("Bearer ").strip()
@@ -451,7 +468,7 @@ def merge(event: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 class Server:
     """The service on ``http://127.0.0.1:<port>/``; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.service = FakeCalendarService()
         service = self.service
 
@@ -466,6 +483,9 @@ class Server:
                 body = self.rfile.read(length) if length else b""
                 if self.path == "/token" and self.command == "POST":  # not an API round trip
                     self.answer(service.token(body))
+                    return
+                if self.path.startswith("/_test/"):
+                    self.control()
                     return
                 service.round_trips += 1
                 if service.fail_after is not None and service.round_trips > service.fail_after:
@@ -489,6 +509,15 @@ class Server:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 self.answer(service.call(self.command, self.path, headers, body))
 
+            def control(self) -> None:
+                if self.path == "/_test/state" and self.command == "GET":
+                    self.answer(Reply(200, service.snapshot()))
+                elif self.path == "/_test/reset" and self.command == "POST":
+                    service.reset_counters()
+                    self.answer(Reply(200, {}))
+                else:
+                    self.answer(error(404, "notFound", "no such test control"))
+
             def answer(self, reply: Reply) -> None:
                 data = json.dumps(reply.body).encode() if reply.body is not None else b""
                 self.send_response(reply.status)
@@ -502,12 +531,14 @@ class Server:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_any
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        host, port = self.httpd.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}/"
 
     def __enter__(self) -> Server:
         self.thread.start()
@@ -516,3 +547,40 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the server on its own (standard library only), for tests on other hosts: Molecule
+    copies this file to a test host and starts it as a service. ``--hooks-port`` adds a webhook
+    receiver that appends each POSTed JSON body to ``--hooks-file`` (one line each)."""
+    import argparse  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8085)
+    parser.add_argument("--calendar", action="append", default=[], help="a calendar id to serve")
+    parser.add_argument("--hooks-port", type=int)
+    parser.add_argument("--hooks-file", type=Path, default=Path("hooks.jsonl"))
+    args = parser.parse_args(argv)
+    server = Server(args.host, args.port)
+    for calendar_id in args.calendar:
+        server.service.add_calendar(calendar_id)
+    if args.hooks_port:
+        hooks_file: Path = args.hooks_file
+
+        class Hooks(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with hooks_file.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
+                self.send_response(204)
+                self.end_headers()
+
+        hooks = ThreadingHTTPServer((args.host, args.hooks_port), Hooks)
+        threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

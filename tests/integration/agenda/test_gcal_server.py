@@ -3,6 +3,7 @@ drive it with the real client (static discovery, no network) so the sync tests c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,3 +178,17 @@ def test_acl_rules(api: Any, server: Server) -> None:
         api.calendars().get(calendarId="tidak-ada").execute()
     assert status(unknown) == 404
     assert server.service.kinds["acl.insert"] == 1
+
+
+def test_the_test_control_endpoints(api: Any, server: Server) -> None:
+    import urllib.request  # noqa: PLC0415
+
+    api.events().insert(calendarId=CAL, body=event("kontrol01")).execute()
+    with urllib.request.urlopen(f"{server.url}_test/state") as reply:
+        state = json.loads(reply.read())
+    assert set(state["calendars"][CAL]["events"]) == {"kontrol01"}
+    assert state["writes"] == 1
+    request = urllib.request.Request(f"{server.url}_test/reset", method="POST")
+    with urllib.request.urlopen(request) as reply:
+        assert reply.status == 200
+    assert server.service.writes == 0 and server.service.round_trips == 0
