@@ -1,5 +1,6 @@
 """The agenda repository's own automation: the pull-request workflow (linted with actionlint)
-and the pre-commit hook (run for real) call one command, `protocloud check`."""
+and the pre-commit hook (run for real) call one command, `protocloud check`; the on-merge sync
+workflow runs the same steps as the operations host's job."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.integration.agenda.conftest import ENV, git, protocloud, write
 from tests.unit.agenda.conftest import EXAMPLE, HISTORY, event
 
 WORKFLOW = EXAMPLE / ".github" / "workflows" / "agenda-check.yml"
+SYNC_WORKFLOW = EXAMPLE / ".github" / "workflows" / "agenda-sync.yml"
 LINTER = REPO_ROOT / "tests" / "tools" / "lint_workflow.cjs"
 ITEM = "events/2026/12/2026-12-10-rapat-banjir.yaml"
 
@@ -32,8 +34,30 @@ def actionlint(path: Path) -> list[dict[str, object]]:
     return findings
 
 
-def test_the_workflow_file_passes_actionlint() -> None:
+def test_the_workflow_files_pass_actionlint() -> None:
     assert actionlint(WORKFLOW) == []
+    assert actionlint(SYNC_WORKFLOW) == []
+
+
+def test_the_sync_workflow_runs_on_merge_never_twice_at_once_and_as_the_job_does() -> None:
+    from bangka_ops.agenda import job  # noqa: PLC0415
+
+    workflow = yaml.safe_load(SYNC_WORKFLOW.read_text())
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    assert workflow["concurrency"] == {"group": "agenda-sync", "cancel-in-progress": False}
+    assert workflow["permissions"] == {"contents": "read"}
+    runs = [step.get("run", "") for step in workflow["jobs"]["sync"]["steps"]]
+    order = [
+        line.split()[1]
+        for run in runs
+        for line in run.splitlines()
+        if line.strip().startswith("protocloud ")
+    ]
+    config = {"repository": {"dir": "."}, "sync": {"credentials": "google.json"}}
+    assert order == [
+        s.name for s in job.plan_steps(config) if "bangka_ops.cli.protocloud" in s.argv
+    ]
+    assert "secrets." not in "".join(runs)  # secrets reach the commands only through env
 
 
 def test_actionlint_does_catch_a_broken_workflow(tmp_path: Path) -> None:
