@@ -83,3 +83,16 @@ def test_agenda_benchmark_runs_end_to_end_on_a_small_agenda() -> None:
     assert "300 event files; one core" in proc.stdout
     assert "validate, warm (1 file changed)" in proc.stdout
     assert "cold / floor = " in proc.stdout
+
+
+def test_sync_benchmark_runs_end_to_end_on_a_small_agenda() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "agenda_sync.py"), "--events", "60"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "events in the calendars after the first sync: 60" in proc.stdout
+    assert "0 writes (target 0)" in proc.stdout
