@@ -85,7 +85,7 @@ class LocalGoogle:
             return data
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.url}_test/reset", method="POST")
+        request = urllib.request.Request(f"{self.url}_test/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(request, timeout=60).close()  # noqa: S310
 
     def close(self) -> None:
