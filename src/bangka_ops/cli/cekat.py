@@ -297,6 +297,23 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_totp_new(args: argparse.Namespace) -> int:
+    """A new TOTP secret for an admin, kept in the vault, shown once."""
+    from bangka_ops.access import enrol  # noqa: PLC0415
+
+    try:
+        enrol.new(
+            args.inventory,
+            args.person,
+            password_file=args.vault_password_file,
+            rotate=args.rotate,
+        )
+    except enrol.EnrolError as exc:
+        print(f"cekat totp-new: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify a checklist's sign-off against the inventory's allowed signers."""
     try:
@@ -438,6 +455,19 @@ def add_report_commands(sub: Any) -> None:
         help="inventory directory with group_vars/all/signers.yml (backup_checklist_signers)",
     )
     ver.set_defaults(func=cmd_verify)
+
+    otp = sub.add_parser(
+        "totp-new",
+        help="kode TOTP admin / a new TOTP secret for an admin: vault-encrypted in the inventory, "
+        "shown once as a QR code",
+    )
+    otp.add_argument("person", help="the admin's id in group_vars/all/access.yml")
+    otp.add_argument("-i", "--inventory", type=Path, required=True, help="inventory directory")
+    otp.add_argument(
+        "--vault-password-file", type=Path, help="default: $ANSIBLE_VAULT_PASSWORD_FILE"
+    )
+    otp.add_argument("--rotate", action="store_true", help="replace an existing secret")
+    otp.set_defaults(func=cmd_totp_new)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,18 +86,40 @@ def sign(report: Path, key: Path, signer: str, now: dt.datetime | None = None) -
 
 
 def allowed_signers_from_inventory(inventory: Path) -> str:
-    """The allowed-signers file text from ``group_vars/all/signers.yml``
-    (``backup_checklist_signers: [{principal, key}]``) of an inventory directory."""
+    """The allowed-signers file text of an inventory directory: from the roles model
+    (``group_vars/all/access.yml``: every key of every admin and backup operator) when it lists
+    people, else from ``group_vars/all/signers.yml`` (``backup_checklist_signers``)."""
+    from bangka_ops.access import model  # noqa: PLC0415
+
+    access = inventory / "group_vars" / "all" / "access.yml"
+    if access.is_file():
+        people = read_yaml(access).get("access_people") or []
+        problems = model.errors(people)
+        if problems:
+            raise SignoffError(f"{access}: {problems[0]}")
+        if people:
+            signers = model.allowed_signers(people)
+            if not signers:
+                raise SignoffError(f"{access}: no admin or backup operator has a key")
+            return signer_lines(access, signers)
     path = inventory / "group_vars" / "all" / "signers.yml"
+    listed = read_yaml(path).get("backup_checklist_signers")
+    if not isinstance(listed, list) or not listed:
+        raise SignoffError(f"{path}: backup_checklist_signers: a non-empty list is needed")
+    return signer_lines(path, listed)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise SignoffError(f"{path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise SignoffError(f"{path}: invalid YAML: {exc}") from exc
-    signers = data.get("backup_checklist_signers") if isinstance(data, dict) else None
-    if not isinstance(signers, list) or not signers:
-        raise SignoffError(f"{path}: backup_checklist_signers: a non-empty list is needed")
+    return data if isinstance(data, dict) else {}
+
+
+def signer_lines(path: Path, signers: list[Any]) -> str:
     lines = []
     for index, entry in enumerate(signers):
         if not isinstance(entry, dict) or not entry.get("principal") or not entry.get("key"):
