@@ -142,7 +142,7 @@ def accounts(
                 "id": person["id"],
                 "name": person.get("name", person["id"]),
                 "email": person["email"],
-                "keys": list(person.get("ssh_keys", [])),
+                "ssh_keys": list(person.get("ssh_keys", [])),
                 "admin": admin,
                 "operator": "backup_operator" in roles,
                 "second_factor": person.get("second_factor", "totp") if admin else "none",

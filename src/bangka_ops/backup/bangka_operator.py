@@ -1,3 +1,4 @@
+#!/usr/bin/python3 -Es
 """bangka-operator: what a backup operator may do on a host, and nothing else.
 
 Installed by role ``admin_access`` as ``/usr/local/sbin/bangka-operator``; the sudoers rule lets
@@ -31,7 +32,9 @@ from typing import Any
 
 try:
     from bangka_ops.backup import audit as audit_log
-except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/operator.py
+# Deployed as /usr/local/lib/bangka-backup/bangka_operator.py, beside audit.py (never as
+# operator.py: in the script's directory that would shadow the standard library's module).
+except ModuleNotFoundError:
     import audit as audit_log  # type: ignore[import-not-found, no-redef]
 
 CONFIG = Path("/etc/bangka-backup/config.json")
@@ -118,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--limit", type=int, default=20)
     rec.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
-    if os.environ.get("SUDO_USER") and args.config != CONFIG:
-        print("bangka-operator: --config is not for operators", file=sys.stderr)
-        return EXIT_REFUSED
     what = " ".join(a for a in (args.command, getattr(args, "what", None)) if a)
+    if os.environ.get("SUDO_USER") and args.config != CONFIG:
+        print("bangka-operator: ditolak / refused: --config is not for operators", file=sys.stderr)
+        audit(f"{what} --config", "refused")
+        return EXIT_REFUSED
     try:
         if args.command == "start" and args.what == "restore-test":
             code = start(RESTORE_UNIT)
