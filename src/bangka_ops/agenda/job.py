@@ -15,7 +15,8 @@ The configuration (JSON, written by the role) has:
   git reaches the repository: the deploy key and the pinned host key);
 * ``sync``: ``credentials`` (a path; empty or missing: publish iCalendar feeds instead),
   ``act_as`` (``self``, ``owner`` or a user's e-mail), ``api_endpoint``, ``batch_uri``,
-  ``policy``, ``prune_acl``, ``state``, ``retries``;
+  ``policy``, ``prune_acl``, ``state``, ``retries``, ``allowed_writers`` (from the access
+  model: when given, a calendar writer not in it stops the sync);
 * ``ics``: ``out`` (the feeds directory) and ``all_stages``;
 * ``block_on_conflicts`` (default true): a conflict on the main branch stops publication;
 * ``records_dir``: where run records go; ``host``: the name in notifications;
@@ -133,6 +134,8 @@ def plan_steps(config: dict[str, Any]) -> list[Step]:
                 argv += [option, str(sync[key])]
         if sync.get("prune_acl"):
             argv.append("--prune-acl")
+        for email in sync.get("allowed_writers") or ():
+            argv += ["--allowed-writer", str(email)]
         steps.append(Step("sync", argv))
     else:
         argv = protocloud("ics", checkout, "--out", str(ics["out"]))

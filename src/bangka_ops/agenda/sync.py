@@ -265,6 +265,20 @@ def desired_acl(settings: dict[str, Any]) -> dict[str, str]:
     return rules
 
 
+def writer_errors(config: Config, keys: list[str], allowed: list[str]) -> list[str]:
+    """Calendar writers that the access model does not allow (when it is configured)."""
+    if not allowed:
+        return []
+    permitted = {a.lower() for a in allowed}
+    return [
+        f"calendars.yaml: calendars.{key}.writers: {email} is not an admin, protocol coordinator "
+        "or protocol operator in the access model"
+        for key in keys
+        for email in config.calendars[key].get("writers", ())
+        if email.lower() not in permitted
+    ]
+
+
 def plan_calendar(
     key: str,
     wanted: dict[str, dict[str, Any]],
@@ -431,6 +445,7 @@ class Sync:
         policy: str = "overwrite",
         prune_acl: bool = False,
         acting: dict[str, Acting] | None = None,
+        allowed_writers: list[str] | None = None,
     ):
         if agenda.config is None:
             raise SyncError("the agenda's configuration is not valid")
@@ -445,6 +460,9 @@ class Sync:
             k for k, c in self.config.calendars.items() if c.get("google_calendar_id")
         )
         self.acting = acting or {k: Acting(None, "the account itself", True) for k in self.keys}
+        refused = writer_errors(self.config, self.keys, allowed_writers or [])
+        if refused:
+            raise SyncError("; ".join(refused) + ": nothing was written")
         for key in self.keys:
             state = self.states.get(key)
             if state is None or state.calendar_id != self.calendar_id(key):

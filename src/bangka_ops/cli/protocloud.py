@@ -483,6 +483,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 policy=args.policy,
                 prune_acl=args.prune_acl,
                 acting=acting,
+                allowed_writers=args.allowed_writer,
             ).run(dry_run=args.dry_run)
         except sync.SyncError as exc:
             raise Failure(str(exc), EXIT_GIT) from exc
@@ -649,6 +650,14 @@ def add_sync_parser(sub: Any) -> None:
         help="an event changed by hand in the calendar: overwrite it (default) or keep it",
     )
     syn.add_argument("--prune-acl", action="store_true", help="remove ACL rules not listed")
+    syn.add_argument(
+        "--allowed-writer",
+        action="append",
+        default=[],
+        metavar="EMAIL",
+        help="a calendar writer the access model allows (repeat; when given, any other writer in "
+        "calendars.yaml stops the sync)",
+    )
     syn.add_argument("--wait", action="store_true", help="wait for a running sync to finish")
     syn.add_argument(
         "--retries", type=int, default=6, help="retries of a rate-limited or failed call (6)"

@@ -313,3 +313,18 @@ def test_a_refused_service_account_or_a_bad_mode_writes_nothing(repo: Path, serv
     oauth = run(repo, server, "--as-owner")  # an OAuth token cannot act as someone else
     assert oauth.returncode == 64 and "domain-wide delegation" in oauth.stderr
     assert server.service.writes == 0
+
+
+def test_calendar_writers_outside_the_access_model_stop_the_sync(
+    repo: Path, server: Server
+) -> None:
+    allowed = ["--allowed-writer", "andi.pratama@bangka.go.id"]
+    proc = run(repo, server, *allowed)
+    assert proc.returncode == 2
+    assert (
+        "calendars.yaml: calendars.bupati.writers: protokol@bangka.go.id is not an admin, "
+        "protocol coordinator or protocol operator in the access model" in proc.stderr
+    )
+    assert server.service.writes == 0 and server.service.round_trips == 0
+    ok = run(repo, server, "--allowed-writer", "PROTOKOL@bangka.go.id")
+    assert ok.returncode == 0, ok.stderr
