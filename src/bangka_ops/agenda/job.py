@@ -21,7 +21,8 @@ The configuration (JSON, written by the role) has:
 * ``block_on_conflicts`` (default true): a conflict on the main branch stops publication;
 * ``records_dir``: where run records go; ``host``: the name in notifications;
 * ``notify``: ``webhook_url``, ``email`` (as for the backup wrapper), ``on`` (default
-  ``["failed"]``).
+  ``["failed"]``);
+* ``audit_log``: the audit log the steps append to (validation, sync).
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ def child_env(config: dict[str, Any]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env["GIT_TERMINAL_PROMPT"] = "0"
+    if config.get("audit_log"):
+        env["BANGKA_AUDIT_LOG"] = str(config["audit_log"])
     ssh_command = config["repository"].get("ssh_command")
     if ssh_command:
         env["GIT_SSH_COMMAND"] = str(ssh_command)

@@ -419,6 +419,99 @@ def host_lock(path: Path, wait_seconds: int) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# --------------------------------------------------------------------------- audit log
+
+AUDIT_LOG = Path("/var/log/bangka-ops/audit.jsonl")
+AUDIT_ENV = "BANGKA_AUDIT_LOG"
+
+
+def audit_path() -> Path:
+    return Path(os.environ.get(AUDIT_ENV) or AUDIT_LOG)
+
+
+def audit_actor(actor: str | None = None) -> str:
+    if actor:
+        return actor
+    for name in ("SUDO_USER", "USER", "LOGNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid:{os.getuid()}"
+
+
+def audit(kind: str, action: str, result: str, actor: str | None = None, **details: Any) -> bool:
+    """One line in the host's audit log (who, what, when, where, result), appended with O_APPEND
+    in a single write so concurrent writers never interleave. Written where the log's directory
+    exists (the roles create it, ``0750`` root:adm) or ``$BANGKA_AUDIT_LOG`` points; a log that
+    cannot be written is said on stderr and never changes the result of what it records."""
+    import socket
+
+    path = audit_path()
+    if not os.environ.get(AUDIT_ENV) and not path.parent.is_dir():
+        return False
+    line: dict[str, Any] = {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": socket.getfqdn(),
+        "actor": audit_actor(actor),
+        "kind": kind,
+        "action": action,
+        "result": result,
+    }
+    if details:
+        line["details"] = details
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, (json.dumps(line, sort_keys=True) + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        print(f"audit log {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def audit_cut(log_dir: Path, offsets: dict[str, int], out: Path) -> dict[str, Any]:
+    """The whole lines each ``*.jsonl`` of ``log_dir`` gained since ``offsets`` (bytes already
+    forwarded), each into a new ``<stem>.<from>-<to>.jsonl`` in ``out``; a log shorter than its
+    offset was rotated and is sent again from the start."""
+    sent: dict[str, int] = {}
+    chunks = []
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in sorted(log_dir.glob("*.jsonl")) if log_dir.is_dir() else []:
+        size = path.stat().st_size
+        start = int(offsets.get(path.name, 0))
+        if start > size:
+            start = 0
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(size - start)
+        end = start + data.rfind(b"\n") + 1  # whole lines only: a line being written waits
+        sent[path.name] = end
+        if end > start:
+            chunk = out / f"{path.stem}.{start:012d}-{end:012d}.jsonl"
+            chunk.write_bytes(data[: end - start])
+            chunks.append(chunk.name)
+    return {"offsets": sent, "chunks": chunks}
+
+
+def cmd_audit_cut(args: argparse.Namespace) -> int:
+    try:
+        offsets = json.loads(args.offsets)
+        if not isinstance(offsets, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        print(f"bangka-backup audit-cut: --offsets: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(audit_cut(audit_path().parent, offsets, args.out)))
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- notifications
 
 
@@ -810,6 +903,11 @@ class Run:
             record["log_path"] = None
         record["notifications"] = notify(self.config, record)
         write_json_atomic(self.record_path, record)
+        where = {"archive": record.get("archive"), "record": str(self.record_path)}
+        audit("backup", f"{self.cycle} {self.policy_name}", record["status"], **where)
+        check = (record.get("borg_check") or {}).get("status")
+        if check in ("passed", "failed"):
+            audit("check", f"{record['borg_check'].get('mode')} {self.policy_name}", check, **where)
         return STATUS_EXIT[record["status"]], record
 
 
@@ -881,9 +979,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     passthrough.add_argument("--offsite", action="store_true")
     passthrough.add_argument("borg_args", nargs=argparse.REMAINDER)
+    cut = sub.add_parser(
+        "audit-cut",
+        help="copy the audit log lines written since the given offsets into new chunk files "
+        "(what collect_records.yml forwards to the admin host); prints the new offsets as JSON",
+    )
+    cut.add_argument("--offsets", default="{}", help='JSON {"audit.jsonl": bytes already sent}')
+    cut.add_argument("--out", type=Path, required=True, help="directory for the chunk files")
     args = parser.parse_args(argv)
 
     os.umask(0o027)
+    if args.command == "audit-cut":  # needs no backup configuration (any host keeps a log)
+        return cmd_audit_cut(args)
     handlers = {
         "validate": cmd_validate,
         "init": cmd_init,
@@ -968,8 +1075,10 @@ def cmd_key_export(config: dict[str, Any], args: argparse.Namespace) -> int:
     )
     if proc.returncode != 0:
         print(proc.stderr.strip(), file=sys.stderr)
+        audit("key_export", repo["location"], "failed")
         return EXIT_FAILED
     sys.stdout.write(proc.stdout)
+    audit("key_export", repo["location"], "ok")
     return EXIT_OK
 
 

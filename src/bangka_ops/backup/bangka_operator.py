@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from bangka_ops.backup import audit as audit_log
-# Deployed as /usr/local/lib/bangka-backup/bangka_operator.py, beside audit.py (never as
+    from bangka_ops.backup import agent
+# Deployed as /usr/local/lib/bangka-backup/bangka_operator.py, beside agent.py (never as
 # operator.py: in the script's directory that would shadow the standard library's module).
 except ModuleNotFoundError:
-    import audit as audit_log  # type: ignore[import-not-found, no-redef]
+    import agent  # type: ignore[import-not-found, no-redef]
 
 CONFIG = Path("/etc/bangka-backup/config.json")
 RESTORE_UNIT = "bangka-backup-restore-test.service"
@@ -105,7 +105,7 @@ def records(config: dict[str, Any], policy: str | None, limit: int) -> list[dict
 
 def audit(what: str, result: str) -> None:
     """One line in the host's audit log; a log that cannot be written never blocks the work."""
-    audit_log.append("operator", what, result, actor=os.environ.get("SUDO_USER"))
+    agent.audit("operator", what, result, actor=os.environ.get("SUDO_USER"))
 
 
 def main(argv: list[str] | None = None) -> int:

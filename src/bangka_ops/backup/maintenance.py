@@ -252,6 +252,13 @@ class Maintenance:
         report_path = runs_dir / f"{stamp}-{report['kind']}.json"
         agent.write_json_atomic(report_path, report)
         report["report_path"] = str(report_path)
+        for result in results:  # the tamper check, prune and compact of each client
+            agent.audit(
+                "prune",
+                f"maintenance {result.get('client')}",
+                str(result.get("status")),
+                report=str(report_path),
+            )
         code = EXIT_TAMPERED if tampered else EXIT_FAILED if failed else EXIT_OK
         return code, report
 

@@ -212,6 +212,14 @@ class EmergencyRestore:
         record["record_path"] = str(self.dir / f"{self.name}.json")
         record["log_path"] = str(self.log_path)
         agent.write_json_atomic(Path(record["record_path"]), record)
+        agent.audit(
+            "restore",
+            f"{record.get('host')} {record.get('policy')}",
+            str(record.get("status")),
+            archive=record.get("archive"),
+            target=record.get("target"),
+            record=record["record_path"],
+        )
         return record
 
 

@@ -382,6 +382,13 @@ class RestoreTest:
                 {k: record.get(k) for k in ("host", "policy", "status", "reason", "archive")},
             )
         agent.write_json_atomic(path, record)
+        agent.audit(
+            "restore_test",
+            f"{record['host']} {record['policy']}",
+            record["status"],
+            archive=record.get("archive"),
+            record=str(path),
+        )
         return (EXIT_PASSED if record["status"] == "passed" else EXIT_FAILED), record
 
     def check_plan(self, plan: dict[str, Any]) -> None:

@@ -297,6 +297,41 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Filter audit entries; damaged lines are named (file:line) on stderr, exit 1."""
+    from bangka_ops.access import auditlog  # noqa: PLC0415
+
+    def moment(value: str | None, name: str) -> dt.datetime | None:
+        if value is None:
+            return None
+        try:
+            when = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise SystemExit(f"cekat audit: --{name}: not a date or ISO time: {value!r}") from None
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+    query = auditlog.Query(
+        args.host,
+        args.actor,
+        args.kind,
+        args.result,
+        moment(args.since, "since"),
+        moment(args.until, "until"),
+    )
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        print(f"cekat audit: {missing[0]}: no such file or directory", file=sys.stderr)
+        return EXIT_USAGE
+    found = auditlog.read(args.paths, query)
+    if args.format == "json":
+        print(json.dumps(found.entries, indent=1, ensure_ascii=False))
+    else:
+        sys.stdout.write(auditlog.text(found.entries))
+    for problem in found.problems:
+        print(f"cekat audit: {problem}", file=sys.stderr)
+    return 1 if found.problems else 0
+
+
 def cmd_totp_new(args: argparse.Namespace) -> int:
     """A new TOTP secret for an admin, kept in the vault, shown once."""
     from bangka_ops.access import enrol  # noqa: PLC0415
@@ -455,6 +490,26 @@ def add_report_commands(sub: Any) -> None:
         help="inventory directory with group_vars/all/signers.yml (backup_checklist_signers)",
     )
     ver.set_defaults(func=cmd_verify)
+
+    aud = sub.add_parser(
+        "audit",
+        help="jejak audit / query audit logs: a host's, or what the admin host collected",
+    )
+    aud.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path("/var/lib/bangka-backup-admin/collected")],
+        help="audit log files or directories (searched for *.jsonl)",
+    )
+    aud.add_argument("--host")
+    aud.add_argument("--actor", help="who (account name)")
+    aud.add_argument("--kind", help="backup, check, restore_test, restore, prune, key_export, ...")
+    aud.add_argument("--result")
+    aud.add_argument("--since", help="YYYY-MM-DD or an ISO time with offset")
+    aud.add_argument("--until", help="YYYY-MM-DD or an ISO time with offset (exclusive)")
+    aud.add_argument("--format", choices=("text", "json"), default="text")
+    aud.set_defaults(func=cmd_audit)
 
     otp = sub.add_parser(
         "totp-new",

@@ -236,7 +236,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
         lambda: markdown_diagnostics(found),
     )
     errors = any(d.severity == "error" for d in found)
+    audit(
+        "agenda_validate",
+        str(args.dir.resolve()),
+        "errors" if errors else "ok",
+        errors=sum(d.severity == "error" for d in found),
+        warnings=sum(d.severity != "error" for d in found),
+    )
     return EXIT_FOUND if errors or (args.strict and found) else EXIT_OK
+
+
+def audit(kind: str, action: str, result: str, **details: Any) -> None:
+    """The host's audit log, where one is kept (see bangka_ops.backup.agent.audit)."""
+    from bangka_ops.backup import agent  # noqa: PLC0415
+
+    agent.audit(kind, action, result, **details)
 
 
 def today_of(text: str | None, agenda: Agenda) -> dt.date:
@@ -489,15 +503,33 @@ def cmd_sync(args: argparse.Namespace) -> int:
             raise Failure(str(exc), EXIT_GIT) from exc
         except gcal.AuthError as exc:
             raise Failure(f"credentials {credentials_file}: {exc}", EXIT_GIT) from exc
-        record = audit_record(args, agenda, outcome)
-        record["credential_mode"] = mode
-        record["acting_as"] = {k: a.subject or "(the account itself)" for k, a in acting.items()}
-        record["reminders_reach"] = {k: a.reminded for k, a in acting.items()}
-        if not args.dry_run:
-            with open(state.parent / "sync-audit.jsonl", "a", encoding="utf-8") as log:
-                log.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        record = sync_record(args, agenda, outcome, mode, state)
     emit(args, lambda: sync_text(args, outcome), lambda: record, lambda: sync_text(args, outcome))
     return EXIT_FOUND if outcome.failures else EXIT_OK
+
+
+def sync_record(
+    args: argparse.Namespace, agenda: Agenda, outcome: Any, mode: str, state: Path
+) -> dict[str, Any]:
+    """The run's record; on a real run appended to sync-audit.jsonl beside the state file, and
+    one line in the host's audit log."""
+    record = audit_record(args, agenda, outcome)
+    record["credential_mode"] = mode
+    record["acting_as"] = {
+        k: a.subject or "(the account itself)" for k, a in outcome.acting.items()
+    }
+    record["reminders_reach"] = {k: a.reminded for k, a in outcome.acting.items()}
+    if not args.dry_run:
+        with open(state.parent / "sync-audit.jsonl", "a", encoding="utf-8") as log:
+            log.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        audit(
+            "agenda_sync",
+            str(args.dir.resolve()),
+            "failed" if outcome.failures else "ok",
+            written=outcome.written,
+            commit=record.get("agenda_commit"),
+        )
+    return record
 
 
 def audit_record(args: argparse.Namespace, agenda: Agenda, outcome: Any) -> dict[str, Any]:

@@ -110,10 +110,26 @@ def test_collect_twice_then_report_from_the_ledger(provisioned: None, tmp_path: 
     assert not list(loose.glob("*.json")), "every valid run record is in the ledger"
     assert list(loose.glob("*.log.jsonl")), "the raw Borg logs are kept as files"
 
+    audit_dir = collected / "localhost" / "audit"
+    chunks = {p.name: p.read_bytes() for p in audit_dir.glob("audit.*.jsonl")}
+    assert chunks, "the audit log's lines were forwarded"
+
     second = playbook("collect_records.yml", "-e", f"collect_records_dir={collected}")
     assert " 0 record(s) consolidated" in second
     assert re.search(r" [1-9][0-9]* duplicate\(s\) of consolidated records removed", second)
     assert sum(len(m.read_text().splitlines()) for m in months) == lines
+
+    assert cekat("backup-now").returncode == 0  # more audit lines: the next chunk carries them
+    playbook("collect_records.yml", "-e", f"collect_records_dir={collected}")
+    later = {p.name: p.read_bytes() for p in audit_dir.glob("audit.*.jsonl")}
+    assert len(later) > len(chunks)
+    assert all(later[name] == data for name, data in chunks.items())  # written once
+    forwarded = b"".join(later[name] for name in sorted(later))
+    log = Path("/var/log/bangka-ops/audit.jsonl").read_bytes()
+    assert log == forwarded  # every line forwarded once, in order: nothing lost, nothing twice
+    audited = cekat("audit", str(collected), "--kind", "backup", "--format", "json")
+    assert audited.returncode == 0, audited.stderr
+    assert any(e["action"] == "daily dokumen" for e in json.loads(audited.stdout))
 
     playbook(
         "backup_report.yml",

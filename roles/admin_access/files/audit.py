@@ -1,1 +1,0 @@
-../../../src/bangka_ops/backup/audit.py

@@ -1,0 +1,90 @@
+"""The audit trail: real wrapper runs (backup, check, key export), the operator tool and
+protocloud append one line each to the host's audit log; `cekat audit` reads it back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bangka_ops.backup import agent, bangka_operator
+from tests.conftest import BorgSetup
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def cekat(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bangka_ops.cli", "audit", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.borg
+def test_backups_checks_key_exports_and_operator_actions_are_audited(
+    borg_setup: BorgSetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "log" / "audit.jsonl"
+    monkeypatch.setenv(agent.AUDIT_ENV, str(log))
+    code, record = borg_setup.run("docs", "daily")
+    assert code == agent.EXIT_OK
+    assert borg_setup.run("docs", "weekly")[0] == agent.EXIT_OK
+    assert borg_setup.wrapper("key-export").returncode == 0
+    entries = lines(log)
+    assert [(e["kind"], e["action"], e["result"]) for e in entries] == [
+        ("backup", "daily docs", "success"),
+        ("backup", "weekly docs", "success"),
+        ("check", "repository-only docs", "passed"),
+        ("key_export", str(borg_setup.repo), "ok"),
+    ]
+    assert entries[0]["details"] == {"archive": record["archive"], "record": record["record_path"]}
+    assert all(e["host"] and e["actor"] and e["time"] for e in entries)
+    assert oct(log.stat().st_mode)[-3:] == "640"
+    assert borg_setup.passphrase not in log.read_text()
+
+    config = str(borg_setup.config_path)
+    assert bangka_operator.main(["--config", config, "records", "--format", "json"]) == 0
+    assert bangka_operator.main(["--config", config, "start", "backup", "nope", "daily"]) == 77
+    monkeypatch.setenv("SUDO_USER", "dodi")
+    assert bangka_operator.main(["--config", config, "records"]) == 77  # no --config under sudo
+    operator_lines = lines(log)[4:]
+    assert [(e["actor"], e["action"], e["result"]) for e in operator_lines] == [
+        (os.environ.get("USER") or operator_lines[0]["actor"], "records", "ok"),
+        (operator_lines[0]["actor"], "start backup", "refused"),
+        ("dodi", "records --config", "refused"),
+    ]
+
+    by_kind = cekat(str(log.parent), "--kind", "backup", "--format", "json")
+    assert by_kind.returncode == 0, by_kind.stderr
+    assert [e["action"] for e in json.loads(by_kind.stdout)] == ["daily docs", "weekly docs"]
+    assert "dodi" in cekat(str(log), "--actor", "dodi").stdout
+    with log.open("a") as handle:
+        handle.write('{"kind": "backup", "time": \n')
+    damaged = cekat(str(log), "--since", "2000-01-01")
+    assert damaged.returncode == 1
+    assert f"{log}:{len(entries) + 4}: damaged line" in damaged.stderr
+    assert len(damaged.stdout.splitlines()) == len(entries) + 3
+
+
+def test_no_audit_log_is_made_where_none_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(agent.AUDIT_ENV, raising=False)
+    monkeypatch.setattr(agent, "AUDIT_LOG", tmp_path / "absent" / "audit.jsonl")
+    assert agent.audit("backup", "daily docs", "success") is False
+    assert not (tmp_path / "absent").exists()
+    (tmp_path / "absent").mkdir()
+    assert agent.audit("backup", "daily docs", "success") is True
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a directory")
+    monkeypatch.setenv(agent.AUDIT_ENV, str(blocked / "audit.jsonl"))
+    assert agent.audit("backup", "daily docs", "success") is False  # said on stderr, no raise
