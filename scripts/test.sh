@@ -33,10 +33,39 @@ pytest
 if [ "${1:-}" != "--no-molecule" ]; then
   step "test-host image"
   "$here/scripts/build-testhost-image.sh"
+  # Scenarios are independent (own hosts, own network): run MOLECULE_JOBS of them at a time
+  # (default 2; the test hosts mostly wait on package downloads), each into its own log,
+  # printed whole when it ends.
+  logs=$(mktemp -d /tmp/bangka-molecule-XXXXXX)
+  jobs_max=${MOLECULE_JOBS:-2}
+  declare -A pids=()
+  failed=()
+  finish() {  # print one finished scenario's log and note a failure
+    local name=$1 rc=$2
+    step "molecule test -s $name: $([ "$rc" = 0 ] && echo passed || echo "FAILED (rc $rc)")"
+    cat "$logs/$name.log"
+    [ "$rc" = 0 ] || failed+=("$name")
+  }
+  reap() {  # wait for any one scenario to end
+    local pid name rc
+    wait -n -p pid "${!pids[@]}" && rc=0 || rc=$?
+    name=${pids[$pid]}
+    unset "pids[$pid]"
+    finish "$name" "$rc"
+  }
   for scenario in molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$scenario")")
-    step "molecule test -s $name"
-    molecule test -s "$name"
+    [ "$name" = testhost ] && continue
+    while [ "${#pids[@]}" -ge "$jobs_max" ]; do reap; done
+    echo "starting molecule test -s $name"
+    molecule test -s "$name" > "$logs/$name.log" 2>&1 &
+    pids[$!]=$name
   done
+  while [ "${#pids[@]}" -gt 0 ]; do reap; done
+  rm -rf "$logs"
+  if [ "${#failed[@]}" -gt 0 ]; then
+    echo "molecule scenarios failed: ${failed[*]}" >&2
+    exit 1
+  fi
 fi
 step "all tests passed"

@@ -171,3 +171,12 @@ def borg_setup(tmp_path: Path, borg_binary: str) -> BorgSetup:
     init = setup.wrapper("init")
     assert init.returncode == 0, init.stderr
     return setup
+
+
+@pytest.fixture(autouse=True)
+def audit_log(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tests append to an audit log of their own, never to this machine's
+    /var/log/bangka-ops (a module that tests the real one overrides this fixture)."""
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    monkeypatch.setenv(agent.AUDIT_ENV, str(path))
+    return path

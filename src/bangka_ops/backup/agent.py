@@ -419,6 +419,52 @@ def host_lock(path: Path, wait_seconds: int) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# --------------------------------------------------------------------------- transport
+
+NETWORK_FILESYSTEMS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "fuse.sshfs",
+    "9p",
+    "glusterfs",
+    "ceph",
+    "fuse.rclone",
+    "fuse.s3fs",
+    "davfs",
+    "fuse.davfs2",
+    "afs",
+    "lustre",
+}
+
+
+def network_mount(location: str, mounts: str | None = None) -> str | None:
+    """For a repository that is a local path: the network file system it is on ("nfs4 at
+    /mnt/backup"), or None. ``ssh://`` repositories travel over SSH and are never reported."""
+    if "://" in location or ":" in location.split("/", maxsplit=1)[0]:  # ssh:// or host:path
+        return None
+    path = os.path.abspath(location)
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text(encoding="utf-8")
+        except OSError:
+            return None
+    best: tuple[int, str, str] | None = None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) > best[0]):
+            best = (len(point), point, fields[2])
+    if best and best[2] in NETWORK_FILESYSTEMS:
+        return f"{best[2]} at {best[1]}"
+    return None
+
+
 # --------------------------------------------------------------------------- audit log
 
 AUDIT_LOG = Path("/var/log/bangka-ops/audit.jsonl")
@@ -718,6 +764,15 @@ class Run:
                 return self.finish(record)
             self.claim_unique_name()
             record.update(self.base_record())
+            mounted = network_mount(str(self.config["repository"]["location"]))
+            if mounted and not self.config["repository"].get("allow_network_mount"):
+                record.update(status="failed", exit_code=None)
+                record["reason"] = (
+                    f"the repository is on a network file system ({mounted}): Borg's data would "
+                    "travel unencrypted by SSH; use an ssh:// repository on the repository server "
+                    "(or set allow_network_mount if this mount is encrypted in transit)"
+                )
+                return self.finish(record)
             self.records_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
             with open(self.log_path, "w", encoding="utf-8") as log:
                 os.chmod(self.log_path, 0o640)

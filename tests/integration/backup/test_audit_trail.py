@@ -31,10 +31,9 @@ def cekat(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.borg
 def test_backups_checks_key_exports_and_operator_actions_are_audited(
-    borg_setup: BorgSetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    borg_setup: BorgSetup, audit_log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    log = tmp_path / "log" / "audit.jsonl"
-    monkeypatch.setenv(agent.AUDIT_ENV, str(log))
+    log = audit_log
     code, record = borg_setup.run("docs", "daily")
     assert code == agent.EXIT_OK
     assert borg_setup.run("docs", "weekly")[0] == agent.EXIT_OK
@@ -88,3 +87,39 @@ def test_no_audit_log_is_made_where_none_is_kept(
     blocked.write_text("a file, not a directory")
     monkeypatch.setenv(agent.AUDIT_ENV, str(blocked / "audit.jsonl"))
     assert agent.audit("backup", "daily docs", "success") is False  # said on stderr, no raise
+
+
+MOUNTS = """\
+/dev/sda1 / ext4 rw,relatime 0 0
+nas01:/export/backup /mnt/backup nfs4 rw,relatime 0 0
+//fs01/arsip /mnt/arsip\\040lama cifs rw 0 0
+"""
+
+
+def test_a_repository_on_a_network_mount_is_named_and_ssh_is_not() -> None:
+    assert agent.network_mount("/mnt/backup/fs01", MOUNTS) == "nfs4 at /mnt/backup"
+    assert agent.network_mount("/mnt/arsip lama/x", MOUNTS) == "cifs at /mnt/arsip lama"
+    assert agent.network_mount("/srv/bangka-borg/fs01", MOUNTS) is None
+    assert agent.network_mount("/mnt/backupx", MOUNTS) is None
+    assert agent.network_mount("ssh://borg@backup01:22/srv/borg/repos/fs01", MOUNTS) is None
+    assert agent.network_mount("borg@backup01:/srv/borg/repos/fs01", MOUNTS) is None
+
+
+@pytest.mark.borg
+def test_the_wrapper_refuses_a_repository_on_a_network_mount_unless_allowed(
+    borg_setup: BorgSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real run: the repository path is reported as NFS (the mount table is the wrapper's only
+    view of it; here it comes from a file the test writes, via the wrapper's own function)."""
+    mounts = borg_setup.root / "mounts"
+    mounts.write_text(f"nas01:/export {borg_setup.repo.parent} nfs4 rw 0 0\n")
+    assert agent.network_mount(str(borg_setup.repo), mounts.read_text()) is not None
+    real = agent.network_mount
+    monkeypatch.setattr(agent, "network_mount", lambda loc, m=None: real(loc, mounts.read_text()))
+    run = agent.Run(borg_setup.config, "docs", "daily", borg_setup.config_path)
+    code, record = run.execute(on_demand=True)
+    assert code != agent.EXIT_OK and record["status"] == "failed"
+    assert "network file system (nfs4 at" in record["reason"]
+    borg_setup.config["repository"]["allow_network_mount"] = True
+    run = agent.Run(borg_setup.config, "docs", "daily", borg_setup.config_path)
+    assert run.execute(on_demand=True)[1]["status"] == "success"

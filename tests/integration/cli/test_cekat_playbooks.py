@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bangka_ops.backup import agent
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.borg
@@ -25,6 +26,13 @@ def cekat(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=900,
         cwd=REPO_ROOT,
     )
+
+
+@pytest.fixture(autouse=True)
+def audit_log(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """These runs are the machine's own (the local inventory): its real audit log."""
+    monkeypatch.delenv(agent.AUDIT_ENV, raising=False)
+    return agent.AUDIT_LOG
 
 
 @pytest.fixture(scope="module")
