@@ -609,16 +609,27 @@ def send_notifications(
     raised: a notification that cannot be sent must not change the result it reports."""
     results: list[dict[str, Any]] = []
     timeout = float(settings.get("timeout_seconds", 10))
+    ca_file = settings.get("ca_file") or None
     if settings.get("webhook_url"):
         payload = {"text": subject, "summary": summary}
-        results.append(_deliver_webhook(settings["webhook_url"], payload, timeout))
+        results.append(_deliver_webhook(settings["webhook_url"], payload, timeout, ca_file))
     email = settings.get("email")
     if email and email.get("to"):
-        results.append(_deliver_email(email, subject, body, timeout))
+        results.append(_deliver_email(email, subject, body, timeout, ca_file))
     return results
 
 
-def _deliver_webhook(url: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _tls_context(ca_file: str | None) -> Any:
+    """Certificates are always verified: against ``ca_file`` (the office's CA bundle) when
+    given, else against the system's CAs."""
+    import ssl
+
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _deliver_webhook(
+    url: str, payload: dict[str, Any], timeout: float, ca_file: str | None = None
+) -> dict[str, Any]:
     import urllib.error
     import urllib.request
 
@@ -630,7 +641,10 @@ def _deliver_webhook(url: str, payload: dict[str, Any], timeout: float) -> dict[
     )
     result: dict[str, Any] = {"channel": "webhook", "target": _redact_url(url)}
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        context = _tls_context(ca_file) if url.startswith("https:") else None
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=timeout, context=context
+        ) as response:
             result.update(delivered=200 <= response.status < 300, detail=f"HTTP {response.status}")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         result.update(delivered=False, detail=f"{type(exc).__name__}: {exc}"[:300])
@@ -646,7 +660,7 @@ def _redact_url(url: str) -> str:
 
 
 def _deliver_email(
-    email: dict[str, Any], subject: str, body: str, timeout: float
+    email: dict[str, Any], subject: str, body: str, timeout: float, ca_file: str | None = None
 ) -> dict[str, Any]:
     import smtplib
     import socket
@@ -662,7 +676,7 @@ def _deliver_email(
     try:
         with smtplib.SMTP(host, port, timeout=timeout) as smtp:
             if email.get("starttls"):
-                smtp.starttls()
+                smtp.starttls(context=_tls_context(ca_file))
             if email.get("username") and email.get("password_file"):
                 password = Path(email["password_file"]).read_text(encoding="utf-8").strip()
                 smtp.login(email["username"], password)
