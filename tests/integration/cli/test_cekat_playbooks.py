@@ -147,6 +147,8 @@ def test_collect_twice_then_report_from_the_ledger(provisioned: None, tmp_path: 
         f"backup_report_dir={reports}",
     )
     checklist = reports / "checklist-last-7-days-id.json"
+    for report in reports.glob("checklist-last-7-days-id.*"):
+        assert oct(report.stat().st_mode)[-3:] == "640" and report.group() == "adm", report
     document = json.loads(checklist.read_text())
     mine = [r for r in document["rows"] if r["host"] == "localhost" and r["status"] == "success"]
     assert mine and all("/ledger/dokumen/" in r["record"] for r in mine)
