@@ -489,19 +489,38 @@ def audit_actor(actor: str | None = None) -> str:
         return f"uid:{os.getuid()}"
 
 
-def audit(kind: str, action: str, result: str, actor: str | None = None, **details: Any) -> bool:
+_AUDIT_HOST: list[str] = []
+
+
+def audit_host() -> str:
+    """This host's name for audit lines, looked up once per process (getfqdn may ask DNS)."""
+    if not _AUDIT_HOST:
+        import socket
+
+        _AUDIT_HOST.append(socket.getfqdn())
+    return _AUDIT_HOST[0]
+
+
+def audit(
+    kind: str,
+    action: str,
+    result: str,
+    actor: str | None = None,
+    host: str | None = None,
+    **details: Any,
+) -> bool:
     """One line in the host's audit log (who, what, when, where, result), appended with O_APPEND
     in a single write so concurrent writers never interleave. Written where the log's directory
     exists (the roles create it, ``0750`` root:adm) or ``$BANGKA_AUDIT_LOG`` points; a log that
-    cannot be written is said on stderr and never changes the result of what it records."""
-    import socket
-
+    cannot be written is said on stderr and never changes the result of what it records.
+    ``host``: the name the inventory knows the host by, where the caller has it (the collection
+    files lines under that name), else the host's own name."""
     path = audit_path()
     if not os.environ.get(AUDIT_ENV) and not path.parent.is_dir():
         return False
     line: dict[str, Any] = {
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": socket.getfqdn(),
+        "host": host or audit_host(),
         "actor": audit_actor(actor),
         "kind": kind,
         "action": action,
@@ -522,25 +541,29 @@ def audit(kind: str, action: str, result: str, actor: str | None = None, **detai
     return True
 
 
-def audit_cut(log_dir: Path, offsets: dict[str, int], out: Path) -> dict[str, Any]:
-    """The whole lines each ``*.jsonl`` of ``log_dir`` gained since ``offsets`` (bytes already
-    forwarded), each into a new ``<stem>.<from>-<to>.jsonl`` in ``out``; a log shorter than its
-    offset was rotated and is sent again from the start."""
-    sent: dict[str, int] = {}
+def audit_cut(log_dir: Path, offsets: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The whole lines each ``*.jsonl`` of ``log_dir`` gained since ``offsets`` (per log
+    ``{"inode": ..., "offset": bytes already forwarded}``), each into a new
+    ``<stem>.<inode>.<from>-<to>.jsonl`` in ``out``. A log whose inode changed (rotated) or
+    that shrank is sent again from its start, so no line of the new file is skipped."""
+    sent: dict[str, dict[str, int]] = {}
     chunks = []
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     for path in sorted(log_dir.glob("*.jsonl")) if log_dir.is_dir() else []:
-        size = path.stat().st_size
-        start = int(offsets.get(path.name, 0))
-        if start > size:
+        info = path.stat()
+        before = offsets.get(path.name)
+        start = 0
+        if isinstance(before, dict) and before.get("inode") == info.st_ino:
+            start = int(before.get("offset", 0))
+        if start > info.st_size:
             start = 0
         with path.open("rb") as handle:
             handle.seek(start)
-            data = handle.read(size - start)
+            data = handle.read(info.st_size - start)
         end = start + data.rfind(b"\n") + 1  # whole lines only: a line being written waits
-        sent[path.name] = end
+        sent[path.name] = {"inode": info.st_ino, "offset": end}
         if end > start:
-            chunk = out / f"{path.stem}.{start:012d}-{end:012d}.jsonl"
+            chunk = out / f"{path.stem}.{info.st_ino}.{start:012d}-{end:012d}.jsonl"
             chunk.write_bytes(data[: end - start])
             chunks.append(chunk.name)
     return {"offsets": sent, "chunks": chunks}
@@ -972,11 +995,13 @@ class Run:
             record["log_path"] = None
         record["notifications"] = notify(self.config, record)
         write_json_atomic(self.record_path, record)
+        host = str(self.config["host"])
         where = {"archive": record.get("archive"), "record": str(self.record_path)}
-        audit("backup", f"{self.cycle} {self.policy_name}", record["status"], **where)
+        audit("backup", f"{self.cycle} {self.policy_name}", record["status"], host=host, **where)
         check = (record.get("borg_check") or {}).get("status")
         if check in ("passed", "failed"):
-            audit("check", f"{record['borg_check'].get('mode')} {self.policy_name}", check, **where)
+            mode = record["borg_check"].get("mode")
+            audit("check", f"{mode} {self.policy_name}", check, host=host, **where)
         return STATUS_EXIT[record["status"]], record
 
 
@@ -1053,7 +1078,11 @@ def main(argv: list[str] | None = None) -> int:
         help="copy the audit log lines written since the given offsets into new chunk files "
         "(what collect_records.yml forwards to the admin host); prints the new offsets as JSON",
     )
-    cut.add_argument("--offsets", default="{}", help='JSON {"audit.jsonl": bytes already sent}')
+    cut.add_argument(
+        "--offsets",
+        default="{}",
+        help='JSON {"audit.jsonl": {"inode": N, "offset": bytes already sent}}',
+    )
     cut.add_argument("--out", type=Path, required=True, help="directory for the chunk files")
     args = parser.parse_args(argv)
 
@@ -1144,10 +1173,10 @@ def cmd_key_export(config: dict[str, Any], args: argparse.Namespace) -> int:
     )
     if proc.returncode != 0:
         print(proc.stderr.strip(), file=sys.stderr)
-        audit("key_export", repo["location"], "failed")
+        audit("key_export", repo["location"], "failed", host=str(config["host"]))
         return EXIT_FAILED
     sys.stdout.write(proc.stdout)
-    audit("key_export", repo["location"], "ok")
+    audit("key_export", repo["location"], "ok", host=str(config["host"]))
     return EXIT_OK
 
 

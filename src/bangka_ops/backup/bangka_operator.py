@@ -85,7 +85,8 @@ def records(config: dict[str, Any], policy: str | None, limit: int) -> list[dict
         raise Refused(f"policy {policy!r} is not configured on this host")
     rows: list[dict[str, Any]] = []
     for name in policies:
-        for path in sorted((root / name).glob("*.json")):
+        paths = sorted((root / name).glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for path in paths[-limit:]:  # the newest only: a year holds a thousand records
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):

@@ -123,3 +123,28 @@ def test_the_wrapper_refuses_a_repository_on_a_network_mount_unless_allowed(
     borg_setup.config["repository"]["allow_network_mount"] = True
     run = agent.Run(borg_setup.config, "docs", "daily", borg_setup.config_path)
     assert run.execute(on_demand=True)[1]["status"] == "success"
+
+
+def test_audit_cut_forwards_whole_lines_once_and_a_rotated_log_from_its_start(
+    tmp_path: Path,
+) -> None:
+    logs, out = tmp_path / "logs", tmp_path / "out"
+    logs.mkdir()
+    log = logs / "audit.jsonl"
+    log.write_bytes(b'{"kind": "backup", "n": 1}\n{"kind": "backup", "n": 2}\n{"kind": "bac')
+    first = agent.audit_cut(logs, {}, out)
+    (chunk,) = first["chunks"]
+    assert (out / chunk).read_bytes().count(b"\n") == 2  # the half-written line waits
+    with log.open("ab") as handle:
+        handle.write(b'kup", "n": 3}\n')
+    second = agent.audit_cut(logs, first["offsets"], out)
+    (chunk2,) = second["chunks"]
+    assert (out / chunk2).read_bytes() == b'{"kind": "backup", "n": 3}\n'
+    assert agent.audit_cut(logs, second["offsets"], out)["chunks"] == []  # nothing twice
+    rotated = logs / "audit.jsonl.new"  # logrotate: a new file, already longer than the offset
+    rotated.write_bytes(b'{"kind": "prune", "n": %d}\n' % 4 * 10)
+    log.rename(logs / "audit.jsonl.1")
+    rotated.rename(log)
+    third = agent.audit_cut(logs, second["offsets"], out)
+    (chunk3,) = third["chunks"]
+    assert (out / chunk3).read_bytes() == log.read_bytes()  # from the start: no line skipped
