@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
@@ -229,22 +230,29 @@ def cmd_report(args: argparse.Namespace) -> int:
         if now.tzinfo is None:
             raise ValueError("--as-of needs a UTC offset, e.g. 2025-05-31T23:59:59+07:00")
         period = period_of(args, now.astimezone(ZoneInfo(args.timezone)).date())
+    except ZoneInfoNotFoundError:
+        print(f"cekat report: --timezone: unknown time zone {args.timezone!r}", file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as exc:
         print(f"cekat report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):
+        reason = "is a directory" if args.out.is_dir() else f"no such directory {args.out.parent}"
+        print(f"cekat report: --out {args.out}: {reason}", file=sys.stderr)
         return EXIT_USAGE
     options: dict[str, Any] = {}
     if args.format == "html":
         options["lang"] = args.lang
         if args.signoff:
             options["signoff"] = signature_checker(args)
-    out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        writer = outputs.WRITERS[args.format](out, **options)
-        report = checklist.build(args.dir, period, now, writer.row)
-        writer.finish(report)
-    finally:
-        if args.out:
-            out.close()
+        with outputs.replacing(args.out) if args.out else contextlib.nullcontext(sys.stdout) as out:
+            writer = outputs.WRITERS[args.format](out, **options)
+            report = checklist.build(args.dir, period, now, writer.row)
+            writer.finish(report)
+    except OSError as exc:
+        print(f"cekat report: cannot write {args.out or 'the report'}: {exc}", file=sys.stderr)
+        return EXIT_PLAYBOOK_FAILED
     for problem in report.problems:
         print(f"cekat report: skipped: {problem}", file=sys.stderr)
     if args.out:

@@ -156,7 +156,13 @@ def svg(figure: Any) -> str:
 
 
 def charts(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
-    plt.rcParams.update({"font.size": 8, "svg.fonttype": "none"})
+    # Host and policy names are data: drawn as written, never parsed as mathtext (a "$" in a
+    # name would otherwise typeset, or fail to, the text between two of them).
+    with mpl.rc_context({"font.size": 8, "svg.fonttype": "none", "text.parse_math": False}):
+        return draw(rows, kpis, t)
+
+
+def draw(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
     weeks: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     days: dict[str, list[float]] = defaultdict(list)
     for row in rows:

@@ -7,10 +7,14 @@ the per-host-and-policy facts, kept while the rows stream past.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -98,10 +102,23 @@ class CsvWriter:
         self.writer.writeheader()
 
     def row(self, row: dict[str, Any]) -> None:
-        self.writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_COLUMNS})
+        self.writer.writerow({k: cell(row.get(k)) for k in CSV_COLUMNS})
 
     def finish(self, report: Report) -> None:
         """The KPIs are not part of the CSV (one table per file)."""
+
+
+# A spreadsheet takes a cell starting with one of these for a formula (CSV injection): such a
+# cell gets a leading single quote, OWASP's rule, so it opens as the text it is.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 class PrometheusWriter:
@@ -195,6 +212,24 @@ class HtmlWriter:
 
 
 Signoff = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[IO[str]]:
+    """A text file that becomes ``path`` only when the block completes: written beside it under
+    a temporary name, flushed to disk and renamed over it, so a run that fails or is killed half
+    way leaves the previous report whole. Reports are 0640 (the report group reads them)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def escape(value: str) -> str:
