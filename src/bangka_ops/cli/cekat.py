@@ -15,7 +15,7 @@ from rich.console import Console
 
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
-from bangka_ops.cli import driver
+from bangka_ops.cli import collection, driver
 from bangka_ops.report import checklist, ledger, outputs, signoff
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
@@ -23,6 +23,9 @@ DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
 
 def cmd_records(args: argparse.Namespace) -> int:
     """List run records, newest last, and flag invalid ones with file and reason."""
+    if not args.dir.is_dir():
+        print(f"cekat records: {args.dir}: no such directory", file=sys.stderr)
+        return EXIT_USAGE
     rows = []
     problems = 0
     for item in records.iter_records(args.dir):
@@ -80,7 +83,7 @@ def cmd_backup_now(args: argparse.Namespace) -> int:
     task = "Run the cycle through the wrapper"
     extravars = {"backup_now_cycle": args.cycle, "backup_now_policy": args.policy or ""}
     run = start(args, "backup_now.yml", extravars, task)
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
     console.print(f"[bold]Pencadangan sekarang / backup now ({args.cycle})")
     failed = False
     judged = set()
@@ -93,7 +96,11 @@ def cmd_backup_now(args: argparse.Namespace) -> int:
             policy = (item.get("item") or {}).get("name", "?")
             failed = failed or status == "failed" or item.get("rc") not in (0, 1)
             style = {"success": "green", "warning": "yellow", "covered": "green"}.get(status, "red")
-            console.print(f"{host} / {policy}: [{style}]{status}[/]\n  catatan / record: {record}")
+            console.print(
+                f"{driver.as_markup(host)} / {driver.as_markup(policy)}: "
+                f"[{style}]{driver.as_markup(status)}[/]\n"
+                f"  catatan / record: {driver.as_markup(record)}"
+            )
     return verdict(run, judged, failed)
 
 
@@ -119,7 +126,7 @@ def cmd_restore_test(args: argparse.Namespace) -> int:
         "restore_test_mode": args.mode or "",
     }
     run = start(args, "restore_test.yml", extravars, task)
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
     console.print("[bold]Uji pemulihan / restore tests")
     failed = False
     judged = set()
@@ -133,7 +140,9 @@ def cmd_restore_test(args: argparse.Namespace) -> int:
 
 
 def restore_test_block(record: dict[str, Any]) -> str:
-    """One restore-test record for people: what was restored, how fast, and each verdict."""
+    """One restore-test record for people (console markup; the record's text escaped): what was
+    restored, how fast, and each verdict."""
+    shown = driver.as_markup
     result = record.get("result") or {}
     verification = record.get("verification") or {}
 
@@ -142,7 +151,9 @@ def restore_test_block(record: dict[str, Any]) -> str:
 
     status = record["status"]
     colour = "green" if status == "passed" else "red"
-    lines = [f"{record['host']} / {record['policy']}: [{colour}]{status.upper()}[/]"]
+    lines = [
+        f"{shown(record['host'])} / {shown(record['policy'])}: [{colour}]{shown(status.upper())}[/]"
+    ]
     if "archive" in record:
         restored = (
             f"{record['files_restored']} of {record['archive_files']} files, "
@@ -155,10 +166,10 @@ def restore_test_block(record: dict[str, Any]) -> str:
                 "(extrapolated from the sample)"
             )
         lines += [
-            f"  arsip / archive       : {record['archive']} ({record['mode']})",
+            f"  arsip / archive       : {shown(record['archive'])} ({shown(record['mode'])})",
             f"  dipulihkan / restored : {restored}",
             f"  {'RTO ' + str(record.get('rto_hours')) + ' h':<22}: {mark(result.get('rto_met'))} "
-            f"(judged on the {record.get('rto_judged_on')})",
+            f"(judged on the {shown(record.get('rto_judged_on'))})",
             f"  {'RPO ' + str(record.get('rpo_hours')) + ' h':<22}: {mark(result.get('rpo_met'))} "
             f"(newest archive {record.get('newest_archive_age_hours')} h old)",
             f"  integritas / integrity: {mark(result.get('integrity'))} "
@@ -166,8 +177,8 @@ def restore_test_block(record: dict[str, Any]) -> str:
             f"{verification.get('live_compared', 0)} vs the live source)",
         ]
     if record.get("reason"):
-        lines.append(f"  alasan / reason       : {record['reason']}")
-    lines.append(f"  catatan / record      : {record['record_path']}")
+        lines.append(f"  alasan / reason       : {shown(record['reason'])}")
+    lines.append(f"  catatan / record      : {shown(record['record_path'])}")
     return "\n".join(lines)
 
 
@@ -315,7 +326,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         try:
             when = dt.datetime.fromisoformat(value)
         except ValueError:
-            raise SystemExit(f"cekat audit: --{name}: not a date or ISO time: {value!r}") from None
+            print(f"cekat audit: --{name}: not a date or ISO time: {value!r}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
         return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
     query = auditlog.Query(
@@ -332,7 +344,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     found = auditlog.read(args.paths, query)
     if args.format == "json":
-        print(json.dumps(found.entries, indent=1, ensure_ascii=False))
+        # A lone surrogate (from a file name that was not UTF-8) cannot be printed as UTF-8:
+        # it is written as its JSON escape instead.
+        text = json.dumps(found.entries, indent=1, ensure_ascii=False)
+        print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
     else:
         sys.stdout.write(auditlog.text(found.entries))
     for problem in found.problems:
@@ -398,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_playbook_commands(sub)
     add_report_commands(sub)
+    collection.add_collection_commands(sub)
     return parser
 
 

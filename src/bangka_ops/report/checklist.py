@@ -229,13 +229,26 @@ class Builder:
         self.schedules: dict[str, ingest.Schedule] = {}
         self.done: set[tuple[str, str]] = set()
         self.slot_cache: dict[str, list[tuple[dt.date, str, dt.time]]] = {}
+        self.single_host = False
+        self.inventory: dict[str, set[str]] | None = None
 
     # ---- pass 1: small things -------------------------------------------------------------
     def read_context(self, root: Path) -> None:
+        """Schedules and restore tests, each attributed to the host whose collected directory
+        holds it (the host whose package carried it), never to the host the file names."""
+        self.single_host = is_host_dir(root)
+        self.inventory = read_inventory(
+            root.parent if self.single_host else root, self.report.problems
+        )
         for folder, names in ingest.walk(root):
-            in_tests = "restore-tests" in folder.relative_to(root).parts
+            relative = folder.relative_to(root).parts
+            if self.single_host:
+                carrier: str | None = root.name
+            else:
+                carrier, relative = (relative[0], relative[1:]) if relative else (None, ())
+            in_tests = "restore-tests" in relative
             for name in names:
-                if not in_tests and name != "config.json":
+                if not in_tests and not (name == "config.json" and not relative):
                     continue
                 path = folder / name
                 loaded = ingest.read(path)
@@ -245,17 +258,50 @@ class Builder:
                 if isinstance(value, ingest.Problem):
                     self.report.problems.append(value)
                 elif isinstance(value, ingest.RestoreTest):
-                    self.restore_tests.setdefault((value.host, value.policy), []).append(value)
+                    if self.restore_test_counts(value, carrier, relative):
+                        self.restore_tests.setdefault((value.host, value.policy), []).append(value)
                 elif isinstance(value, ingest.Schedule):
+                    if carrier is not None and value.host != carrier:
+                        self.report.problems.append(
+                            ingest.Problem(
+                                path,
+                                f"names host {value.host!r} but is {carrier}'s deployed "
+                                f"configuration: used as {carrier}'s schedule",
+                            )
+                        )
+                        value.host = carrier
                     self.schedules[value.host] = value
         for tests in self.restore_tests.values():
             tests.sort(key=lambda t: t.start)
+
+    def restore_test_counts(
+        self, test: ingest.RestoreTest, carrier: str | None, relative: tuple[str, ...]
+    ) -> bool:
+        """A restore test is evidence for its client only when it came from a host that tests
+        that client: per the inventory the collection wrote (``.inventory.json``), or, in a
+        tree without one, from the client itself or from ``restore/<client>/`` of a host."""
+        if carrier is None:
+            return True  # loose files at the root of a tree: not a collection
+        if self.inventory is not None:
+            allowed = test.host in self.inventory.get(carrier, ())
+        else:
+            allowed = test.host == carrier or relative[:2] == ("restore", test.host)
+        if not allowed:
+            self.report.problems.append(
+                ingest.Problem(
+                    test.path,
+                    f"restore test of {test.host!r} collected from {carrier}, which does not "
+                    f"test {test.host!r}: not counted",
+                )
+            )
+        return allowed
 
     # ---- pass 2: the run records, one host directory at a time ----------------------------
     def read_runs(self, root: Path) -> None:
         for unit, recurse in self.units(root):
             groups: dict[tuple[str, str], list[ingest.Run]] = {}
-            self.read_unit(unit, recurse=recurse, groups=groups)
+            carrier = unit.name if recurse else None
+            self.read_unit(unit, recurse=recurse, groups=groups, carrier=carrier)
             for key, runs in groups.items():
                 if key in self.done:
                     self.report.problems.append(
@@ -279,7 +325,7 @@ class Builder:
         """The host directories under ``root`` (each read whole), or ``root`` itself when it is
         one host's directory. Loose files directly under a collection root form a unit of
         their own."""
-        if (root / "config.json").is_file() or (root / ledger.LEDGER_DIR).is_dir():
+        if is_host_dir(root):
             return [(root, True)]
         units = [(root, False)]
         try:
@@ -293,15 +339,22 @@ class Builder:
         return units
 
     def read_unit(
-        self, unit: Path, *, recurse: bool, groups: dict[tuple[str, str], list[ingest.Run]]
+        self,
+        unit: Path,
+        *,
+        recurse: bool,
+        groups: dict[tuple[str, str], list[ingest.Run]],
+        carrier: str | None = None,
     ) -> None:
         """One host directory's runs: its ledger lines, then loose records not yet
-        consolidated (a loose file whose copy is already in the ledger is skipped)."""
+        consolidated (a loose file whose copy is already in the ledger is skipped). Every run
+        is the ``carrier``'s (the host whose package brought it): a record naming another host
+        becomes a ``mismatch`` row of the carrier, never a run of the host it names."""
         problems = self.report.problems
         sources: set[str] = set()
         if recurse:
             for path in ledger.ledger_files(unit):
-                self.read_ledger(path, sources, groups)
+                self.read_ledger(path, sources, groups, carrier)
         for folder, names in ingest.walk(unit) if recurse else [(unit, self.names(unit))]:
             parts = folder.relative_to(unit).parts
             if (parts and parts[0] == ledger.LEDGER_DIR) or set(parts) & set(ingest.OTHER_DIRS):
@@ -319,6 +372,8 @@ class Builder:
                 if isinstance(value, ingest.Problem):
                     problems.append(value)
                 elif isinstance(value, ingest.Run):
+                    if carrier is not None and value.host != carrier:
+                        ingest.mismatch(value, carrier)
                     groups.setdefault((value.host, value.policy), []).append(value)
 
     def read_ledger(
@@ -326,6 +381,7 @@ class Builder:
         path: Path,
         sources: set[str],
         groups: dict[tuple[str, str], list[ingest.Run]],
+        carrier: str | None = None,
     ) -> None:
         """One ledger file (the hot loop of a year's report: kept free of per-line helpers)."""
         problems = self.report.problems
@@ -362,6 +418,8 @@ class Builder:
             except (ValueError, TypeError) as exc:
                 run = ingest.Problem(path, str(exc))
             if type(run) is ingest.Run:
+                if carrier is not None and run.host != carrier:
+                    ingest.mismatch(run, carrier)
                 groups.setdefault((run.host, run.policy), []).append(run)
             elif isinstance(run, ingest.Problem):
                 problems.append(ingest.Problem(path, f"{source}: {run.message}", number))
@@ -540,6 +598,35 @@ class Builder:
             "record": None,
             "date": due.date().isoformat(),
         }
+
+
+def is_host_dir(root: Path) -> bool:
+    """True when ``root`` is one host's collected directory rather than a whole collection."""
+    return (root / "config.json").is_file() or (root / ledger.LEDGER_DIR).is_dir()
+
+
+INVENTORY_FILE = ".inventory.json"
+
+
+def read_inventory(root: Path, problems: list[ingest.Problem]) -> dict[str, set[str]] | None:
+    """Which clients each restore host tests, as ``collect_records.yml`` wrote it from the
+    inventory (``<collection>/.inventory.json``); None when the tree has no such file."""
+    path = root / INVENTORY_FILE
+    if not path.is_file():
+        return None
+    loaded = ingest.read(path)
+    hosts = loaded.get("restore_hosts") if isinstance(loaded, dict) else None
+    if not isinstance(hosts, dict) or not all(
+        isinstance(clients, list) and all(isinstance(c, str) for c in clients)
+        for clients in hosts.values()
+    ):
+        problems.append(
+            loaded
+            if isinstance(loaded, ingest.Problem)
+            else ingest.Problem(path, "restore_hosts: expected {host: [client, ...]}")
+        )
+        return {}  # damaged: no restore test counts (never more trust than the file gives)
+    return {str(host): set(clients) for host, clients in hosts.items()}
 
 
 def build(

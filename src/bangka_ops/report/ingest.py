@@ -265,6 +265,20 @@ def to_run(record: dict[str, Any], path: Path | str) -> Run:
     )
 
 
+def mismatch(run: Run, carrier: str) -> Run:
+    """Re-attributes a run whose record names another host than the one whose package carried
+    it: the carrier's row, marked ``mismatch`` (a failure), never the named host's success."""
+    claimed = run.host
+    run.host = run.columns["host"] = carrier
+    run.status = run.columns["status"] = "mismatch"
+    run.columns["log_check"] = "errors"
+    run.columns["reason"] = (
+        f"the record names host {claimed!r} but was collected from {carrier}: "
+        f"not counted for {claimed!r}"
+    )
+    return run
+
+
 def to_run_checked(record: dict[str, Any], path: Path | str) -> Run:
     """:func:`to_run` for a record with an unexpected field: names the field, or returns the
     run with lenient readings (a non-object ``offsite`` or ``borg_check`` is unknown)."""
