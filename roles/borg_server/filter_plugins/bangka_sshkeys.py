@@ -1,0 +1,1 @@
+../../admin_access/filter_plugins/bangka_sshkeys.py
