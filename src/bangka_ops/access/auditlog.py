@@ -32,6 +32,8 @@ class Query:
                 when = dt.datetime.fromisoformat(str(entry.get("time")))
             except ValueError:
                 return False
+            if when.tzinfo is None:  # as the command line reads a time without offset
+                when = when.replace(tzinfo=dt.UTC)
             if (self.since and when < self.since) or (self.until and when >= self.until):
                 return False
         return True
@@ -64,19 +66,20 @@ def read(paths: Iterable[Path], query: Query) -> Found:
     seen: set[str] = set()
     for path in files(paths):
         try:
-            handle = path.open(encoding="utf-8")
+            handle = path.open("rb")
         except OSError as exc:
             found.problems.append(f"{path}: {exc.strerror}")
             continue
         with handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
+            for number, raw in enumerate(handle, 1):
+                if not raw.strip():
                     continue
                 try:
+                    line = raw.decode("utf-8")
                     entry = json.loads(line)
                     if not isinstance(entry, dict) or "kind" not in entry:
                         raise ValueError("not an audit entry")
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, too deep
                     found.problems.append(f"{path}:{number}: damaged line ({exc})")
                     continue
                 key = line.strip()
@@ -90,9 +93,24 @@ def read(paths: Iterable[Path], query: Query) -> Found:
 
 
 def text(entries: list[dict[str, Any]]) -> str:
+    """One line per entry for a terminal: every field printable (see :func:`printable`)."""
+
+    def cell(entry: dict[str, Any], name: str, missing: str = "-") -> str:
+        value = entry.get(name)
+        return missing if value is None else printable(str(value))
+
     rows = [
-        f"{e.get('time', '-'):25} {e.get('host', '-'):24} {e.get('actor', '-'):16} "
-        f"{e.get('kind', '-'):15} {e.get('result', '-'):9} {e.get('action', '')}"
+        f"{cell(e, 'time'):25} {cell(e, 'host'):24} {cell(e, 'actor'):16} "
+        f"{cell(e, 'kind'):15} {cell(e, 'result'):9} {cell(e, 'action', '')}"
         for e in entries
     ]
     return "\n".join(rows) + ("\n" if rows else "")
+
+
+def printable(value: str) -> str:
+    """``value`` safe to show on a terminal: a character that is not printable (an ESC that
+    starts a control sequence, a carriage return that overwrites the line, a bidi override
+    that reorders it, a lone surrogate) is written as its Python escape (``\\x1b``)."""
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in value)

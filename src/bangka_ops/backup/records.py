@@ -57,6 +57,9 @@ def iter_records(root: Path) -> Iterator[dict[str, Any] | RecordProblem]:
         except (OSError, UnicodeDecodeError) as exc:
             yield RecordProblem(path, f"cannot read: {exc}")
             continue
+        except RecursionError:
+            yield RecordProblem(path, "invalid JSON (nested too deeply)")
+            continue
         problems = validate(record)
         if problems:
             yield RecordProblem(path, "; ".join(problems[:5]))

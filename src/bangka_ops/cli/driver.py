@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from bangka_ops.access.auditlog import printable
 
 
 class DriverError(Exception):
@@ -99,7 +103,7 @@ def run_playbook(
         os.environ["PATH"] = bindir + os.pathsep + env_path
     progress = Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.fields[host]:<24}"),
+        TextColumn("{task.fields[host]:<24}", style="bold", markup=False),
         BarColumn(bar_width=None),
         TextColumn("{task.completed:>3} tugas/tasks"),
         TextColumn("{task.description}"),
@@ -112,7 +116,7 @@ def run_playbook(
     def bar(host: str) -> Any:
         if host not in bars:
             hosts[host] = HostProgress()
-            bars[host] = progress.add_task("", total=None, host=host)
+            bars[host] = progress.add_task("", total=None, host=printable(host))
         return bars[host]
 
     def on_event(event: dict[str, Any]) -> bool:
@@ -121,7 +125,7 @@ def run_playbook(
         host = data.get("host")
         task = str(data.get("task", "")).strip()
         if kind == "runner_on_start" and host:
-            progress.update(bar(host), description=task[:60])
+            progress.update(bar(host), description=as_markup(task[:60]))
         elif kind in ("runner_on_ok", "runner_on_skipped", "runner_on_failed") and host:
             state = hosts.setdefault(host, HostProgress())
             progress.advance(bar(host))
@@ -130,14 +134,20 @@ def run_playbook(
             if kind == "runner_on_failed" and not data.get("ignore_errors"):
                 message = failure_message(res)
                 state.failed.append(f"{task}: {message}")
-                console.print(f"[red]GAGAL / FAILED[/red] {host}: {task}: {message}")
+                console.print(
+                    Text.assemble(("GAGAL / FAILED", "red"), as_text(host, task, message))
+                )
             if task in results and kind != "runner_on_skipped":
                 results[task].append((host, res))
         elif kind == "runner_on_unreachable" and host:
             state = hosts.setdefault(host, HostProgress())
             bar(host)
             state.unreachable = str((data.get("res") or {}).get("msg", "unreachable"))[:300]
-            console.print(f"[red]TIDAK TERJANGKAU / UNREACHABLE[/red] {host}: {state.unreachable}")
+            console.print(
+                Text.assemble(
+                    ("TIDAK TERJANGKAU / UNREACHABLE", "red"), as_text(host, state.unreachable)
+                )
+            )
         return True
 
     with tempfile.TemporaryDirectory(prefix="cekat-runner-") as private, progress:
@@ -162,6 +172,18 @@ def run_playbook(
     return PlaybookRun(
         status=str(runner.status), rc=int(runner.rc or 0), hosts=hosts, results=results
     )
+
+
+def as_text(*values: Any) -> str:
+    """Values from the run (host names, task names, a tool's messages) for a
+    :class:`~rich.text.Text`, which takes no markup or emoji codes: a Borg message with
+    ``[/brackets]`` is printed as it is, and control characters are escaped."""
+    return " " + ": ".join(printable(str(v)) for v in values)
+
+
+def as_markup(value: Any) -> str:
+    """A value from the run inside console markup: brackets escaped, control characters too."""
+    return escape(printable(str(value)))
 
 
 def failure_message(res: dict[str, Any]) -> str:
