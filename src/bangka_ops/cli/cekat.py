@@ -229,27 +229,42 @@ def period_of(args: argparse.Namespace, today: dt.date) -> checklist.Period:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """The backup checklist and KPIs of a period from a tree of collected records."""
-    if not args.dir.is_dir():
-        print(f"cekat report: {args.dir}: no such directory", file=sys.stderr)
-        return EXIT_USAGE
+def report_moment(args: argparse.Namespace) -> tuple[dt.datetime, checklist.Period]:
+    """The time the report judges at and its period; ValueError names a wrong option."""
     try:
-        now = (
-            dt.datetime.fromisoformat(args.as_of)
-            if args.as_of
-            else dt.datetime.now(ZoneInfo(args.timezone)).replace(microsecond=0)
-        )
-        if now.tzinfo is None:
-            raise ValueError("--as-of needs a UTC offset, e.g. 2025-05-31T23:59:59+07:00")
-        period = period_of(args, now.astimezone(ZoneInfo(args.timezone)).date())
+        zone = ZoneInfo(args.timezone)
     except ZoneInfoNotFoundError:
-        print(f"cekat report: --timezone: unknown time zone {args.timezone!r}", file=sys.stderr)
-        return EXIT_USAGE
+        raise ValueError(f"--timezone: unknown time zone {args.timezone!r}") from None
+    now = (
+        dt.datetime.fromisoformat(args.as_of)
+        if args.as_of
+        else dt.datetime.now(zone).replace(microsecond=0)
+    )
+    if now.tzinfo is None:
+        raise ValueError("--as-of needs a UTC offset, e.g. 2025-05-31T23:59:59+07:00")
+    return now, period_of(args, now.astimezone(zone).date())
+
+
+def report_usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the report's directory and output options, if anything."""
+    if not args.dir.is_dir():
+        return f"{args.dir}: no such directory"
+    if args.signoff and not (args.allowed_signers or args.inventory):
+        return "--signoff needs --allowed-signers FILE or -i INVENTORY"
+    if args.out and args.out.is_dir():
+        return f"--out {args.out}: is a directory"
+    if args.out and not args.out.parent.is_dir():
+        return f"--out {args.out}: no such directory {args.out.parent}"
+    return None
+
+
+    try:
+        wrong = report_usage_error(args)
+        if wrong:
+            raise ValueError(wrong)
+        now, period = report_moment(args)
     except ValueError as exc:
         print(f"cekat report: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):
-        reason = "is a directory" if args.out.is_dir() else f"no such directory {args.out.parent}"
-        print(f"cekat report: --out {args.out}: {reason}", file=sys.stderr)
         return EXIT_USAGE
     options: dict[str, Any] = {}
     if args.format == "html":
@@ -293,10 +308,7 @@ def signature_checker(args: argparse.Namespace) -> outputs.Signoff:
 
     def check(document: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            if args.allowed_signers:
-                allowed = args.allowed_signers.read_text(encoding="utf-8")
-            else:
-                allowed = signoff.allowed_signers_from_inventory(args.inventory)
+            allowed = signoff.allowed_signers(args.allowed_signers, args.inventory)
             return signoff.verify_document(document, args.signoff, allowed)
         except (OSError, signoff.SignoffError) as exc:
             print(f"cekat report: the sign-off is not shown: {exc}", file=sys.stderr)
@@ -375,10 +387,7 @@ def cmd_totp_new(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify a checklist's sign-off against the inventory's allowed signers."""
     try:
-        if args.allowed_signers:
-            allowed = args.allowed_signers.read_text(encoding="utf-8")
-        else:
-            allowed = signoff.allowed_signers_from_inventory(args.inventory)
+        allowed = signoff.allowed_signers(args.allowed_signers, args.inventory)
         result = signoff.verify(args.report, allowed)
     except (OSError, signoff.SignoffError) as exc:
         print(f"cekat verify: TIDAK SAH / NOT VALID: {exc}", file=sys.stderr)

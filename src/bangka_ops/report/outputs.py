@@ -201,12 +201,15 @@ class HtmlWriter:
         self.rows.append(row)
 
     def finish(self, report: Report) -> None:
-        from bangka_ops.report import html  # noqa: PLC0415 (matplotlib: only for this format)
+        # matplotlib and the signature check: only for this format
+        from bangka_ops.report import html, signoff  # noqa: PLC0415
 
         kpis = report.kpis()
         signature = None
         if self.signoff is not None:
-            document = {"kind": "backup_checklist", "rows": self.rows, "kpis": kpis}
+            # The document the JSON writer would have written: the signature verifies or not
+            # against exactly the data this form shows.
+            document = {**signoff.FIXED_FIELDS, "rows": self.rows, "kpis": kpis}
             signature = self.signoff(document)
         self.out.write(html.render(self.rows, kpis, signature, self.lang))
 

@@ -5,7 +5,8 @@ What is signed is the checklist *data*, never its HTML: the period, every row an
 UTF-8) and hashed with SHA-256, together with the signer's name and the signing time. The
 sign-off file (``<report>.signoff.json``) holds that payload and the SSH signature; anyone can
 check it against the allowed-signers list kept in the inventory. Changing one byte of the data
-after signing changes the hash, and verification fails.
+after signing changes the hash, and verification fails; so does any top-level field besides
+the signed ones and the two constants (see :data:`TOP_LEVEL`).
 """
 
 from __future__ import annotations
@@ -23,31 +24,64 @@ import yaml
 NAMESPACE = "bangka-ops-backup-checklist@bangka.go.id"
 # Facts of the moment a report was made, not of the checklist: left out of what is signed.
 UNSIGNED_KPI_KEYS = ("generated",)
+# The whole top level of a checklist (``cekat report --format json`` writes exactly these):
+# ``rows`` and ``kpis`` are signed, ``schema_version`` and ``kind`` must have these values, and
+# a document with any other top-level field is refused, by sign and by verify alike. Refusing
+# rather than signing every field: a field added after signing (a note saying "disetujui", a
+# second table) can never pass as signed, while the sign-offs already made, whose hash covers
+# rows and KPIs, stay valid; a new field in a future format must be a decision about what is
+# signed, not something a signature covers by accident.
+SIGNED_FIELDS = ("rows", "kpis")
+FIXED_FIELDS: dict[str, Any] = {"schema_version": 1, "kind": "backup_checklist"}
+TOP_LEVEL = (*FIXED_FIELDS, *SIGNED_FIELDS)
 
 
 class SignoffError(Exception):
     """Signing or verification could not be done, or failed; the message says why."""
 
 
-def canonical(document: dict[str, Any]) -> bytes:
-    if document.get("kind") != "backup_checklist":
+def check_document(document: dict[str, Any]) -> None:
+    """A checklist's top level as :data:`TOP_LEVEL` says, or SignoffError saying what is not."""
+    if document.get("kind") != FIXED_FIELDS["kind"]:
         raise SignoffError("not a checklist (cekat report --format json)")
-    kpis = {k: v for k, v in document.get("kpis", {}).items() if k not in UNSIGNED_KPI_KEYS}
-    data = {"rows": document.get("rows", []), "kpis": kpis}
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    unknown = sorted(set(document) - set(TOP_LEVEL))
+    if unknown:
+        raise SignoffError(
+            f"top-level field(s) {', '.join(map(repr, unknown))} are not part of a checklist "
+            f"and would not be covered by the signature (expected: {', '.join(TOP_LEVEL)})"
+        )
+    if document.get("schema_version") != FIXED_FIELDS["schema_version"]:
+        raise SignoffError(f"schema_version {document.get('schema_version')!r}: expected 1")
+    if not isinstance(document.get("rows"), list) or not isinstance(document.get("kpis"), dict):
+        raise SignoffError("not a checklist: rows (a list) and kpis (an object) are needed")
+
+
+def canonical(document: dict[str, Any]) -> bytes:
+    check_document(document)
+    kpis = {k: v for k, v in document["kpis"].items() if k not in UNSIGNED_KPI_KEYS}
+    data = {"rows": document["rows"], "kpis": kpis}
+    return serialised(data)
 
 
 def payload(document: dict[str, Any], signer: str, signed_at: str) -> dict[str, Any]:
+    digest = hashlib.sha256(canonical(document)).hexdigest()
     return {
-        "period": document.get("kpis", {}).get("period"),
-        "data_sha256": hashlib.sha256(canonical(document)).hexdigest(),
+        "period": document["kpis"].get("period"),
+        "data_sha256": digest,
         "signer": signer,
         "signed_at": signed_at,
     }
 
 
 def payload_bytes(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return serialised(data)
+
+
+def serialised(data: dict[str, Any]) -> bytes:
+    """Canonical JSON. A lone surrogate (possible in a JSON file, never in what cekat writes)
+    is kept as its own bytes rather than failing: one text, one serialisation, either way."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -57,8 +91,14 @@ def load_report(path: Path) -> dict[str, Any]:
         raise SignoffError(f"{path}: cannot read: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise SignoffError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise SignoffError(f"{path}: invalid JSON: nested too deeply") from exc
     if not isinstance(document, dict):
         raise SignoffError(f"{path}: not a checklist")
+    try:
+        check_document(document)
+    except SignoffError as exc:
+        raise SignoffError(f"{path}: {exc}") from None
     return document
 
 
@@ -83,6 +123,21 @@ def sign(report: Path, key: Path, signer: str, now: dt.datetime | None = None) -
     out = report.with_name(report.name + ".signoff.json")
     out.write_text(json.dumps({**data, "signature": signature}, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def allowed_signers(listed: Path | None, inventory: Path | None) -> str:
+    """The allowed-signers file text: the file given (``--allowed-signers``), else the
+    inventory's (:func:`allowed_signers_from_inventory`)."""
+    if listed is not None:
+        try:
+            return listed.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SignoffError(f"{listed}: cannot read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise SignoffError(f"{listed}: not an allowed-signers file (not UTF-8)") from exc
+    if inventory is None:
+        raise SignoffError("no allowed signers: give --allowed-signers FILE or -i INVENTORY")
+    return allowed_signers_from_inventory(inventory)
 
 
 def allowed_signers_from_inventory(inventory: Path) -> str:
@@ -114,7 +169,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise SignoffError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise SignoffError(f"{path}: invalid YAML: {exc}") from exc
     return data if isinstance(data, dict) else {}
 
@@ -143,11 +198,18 @@ def verify_document(
     """Check a sign-off file against checklist data (e.g. freshly rebuilt for the HTML form)."""
     try:
         signoff = json.loads(signoff_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
         raise SignoffError(f"{signoff_path}: no readable sign-off: {exc}") from exc
+    if not isinstance(signoff, dict):
+        raise SignoffError(f"{signoff_path}: not a sign-off (a JSON object is expected)")
     signer, signed_at = signoff.get("signer"), signoff.get("signed_at")
     if not isinstance(signer, str) or not isinstance(signed_at, str):
         raise SignoffError(f"{signoff_path}: signer and signed_at are missing")
+    if not (signer.isprintable() and signed_at.isprintable()):
+        raise SignoffError(f"{signoff_path}: signer and signed_at must be printable text")
+    signature_text = signoff.get("signature")
+    if not isinstance(signature_text, str) or not signature_text.isascii():
+        raise SignoffError(f"{signoff_path}: signature: not an SSH signature")
     expected = payload(document, signer, signed_at)
     if expected["data_sha256"] != signoff.get("data_sha256"):
         raise SignoffError(
@@ -158,7 +220,7 @@ def verify_document(
         signers = Path(work) / "allowed_signers"
         signers.write_text(allowed_signers, encoding="utf-8")
         signature = Path(work) / "payload.sig"
-        signature.write_text(str(signoff.get("signature", "")), encoding="ascii")
+        signature.write_text(signature_text, encoding="ascii")
         proc = subprocess.run(
             [
                 "ssh-keygen",
@@ -178,6 +240,7 @@ def verify_document(
             check=False,
         )
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()
+        output = (proc.stderr or proc.stdout).decode(errors="replace")
+        detail = "; ".join(line.strip() for line in output.splitlines() if line.strip())
         raise SignoffError(f"{signoff_path}: signature of {signer} does not verify: {detail}")
     return {"signer": signer, "signed_at": signed_at, "period": expected["period"]}
