@@ -60,16 +60,29 @@ class EmergencyRestore:
         self.log = self.log_path.open("a", encoding="utf-8")
         self.last_progress = 0.0
 
-    def choose(self, archive: str | None, date: str | None) -> str:
+    def choose(
+        self, archive: str | None, date: str | None, allow_unknown: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """The archive to restore, among those the client's collected run records announce
+        (see restore_test.trusted_archives), and what is known of its provenance."""
         archives = self.archives()
+        candidates, provenance = restore_test.trusted_archives(
+            self.config, self.policy_name, archives, allow_unknown
+        )
         if archive:
             if archive not in {a["name"] for a in archives}:
                 raise RuntimeError(
                     f"archive {archive!r} is not an archive of {self.config['host']}/"
                     f"{self.policy_name} (see: bangka-backup-restore --list)"
                 )
-            return archive
-        return restore_test.RestoreTest.choose(archives, date, random_older=False)
+            if archive not in {a["name"] for a in candidates}:
+                raise RuntimeError(
+                    f"archive {archive!r} is not announced by {self.config['host']}'s collected "
+                    "run records (another key may have made it); --allow-unknown-archives "
+                    "restores it anyway"
+                )
+            return archive, provenance
+        return restore_test.RestoreTest.choose(candidates, date, random_older=False), provenance
 
     def archives(self) -> list[dict[str, Any]]:
         return restore_test.policy_archives(self.borg, self.config, self.policy_name, self.log)
@@ -130,6 +143,7 @@ class EmergencyRestore:
         archive: str | None = None,
         date: str | None = None,
         overwrite: bool = False,
+        allow_unknown: bool = False,
     ) -> dict[str, Any]:
         paths = [p.lstrip("/") for p in paths if p.strip("/")]
         record: dict[str, Any] = {
@@ -147,7 +161,7 @@ class EmergencyRestore:
         }
         clock = time.monotonic()
         try:
-            record["archive"] = self.choose(archive, date)
+            record["archive"], record["provenance"] = self.choose(archive, date, allow_unknown)
             entries = self.listing(record["archive"], paths)
             files = [e for e in entries if e.get("type") == "-"]
             record["files_expected"] = len(files)
@@ -281,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--target", type=Path, help="directory to restore into")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.add_argument(
+        "--allow-unknown-archives",
+        action="store_true",
+        help="also restore an archive the client's collected run records do not announce",
+    )
     parser.add_argument("--list", action="store_true", help="list the policy's archives and exit")
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
     return parser
@@ -302,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             archive=args.archive,
             date=args.date,
             overwrite=args.overwrite,
+            allow_unknown=args.allow_unknown_archives,
         )
     except agent.ConfigError as exc:
         print(f"bangka-backup-restore: configuration error: {exc}", file=sys.stderr)

@@ -19,7 +19,11 @@ archive of the policy. The scratch directory is always removed. One record per t
 
 Where it runs. On a **restore host** (role ``borg_restore_test``) its configuration lists every
 client (``clients``) and it reaches their repositories with its own key, which the repository
-server forces to ``borg serve --append-only``: it can read, not destroy. The live sources are on
+server forces to ``borg serve --append-only`` restricted to the repositories it tests. Borg
+cannot tell which key wrote an archive, so the archive is chosen among those the client's own
+collected run records announce (``known-archives/<client>.json``, written by the collection);
+other archives are flagged in the plan and the record, and chosen only with
+``--allow-unknown-archives``. The live sources are on
 the client, so ``playbooks/restore_test.yml`` splits a test in three: ``plan`` (pick the archive
 and the sample, here), ``live-hashes`` (on the client: SHA-256 of the files unchanged since the
 archive) and ``run --plan --live-hashes`` (extract and verify, here). The weekly timer runs
@@ -165,6 +169,75 @@ def policy_archives(
     return [a for a in step.output["archives"] if not a["name"].endswith(".checkpoint")]
 
 
+KNOWN_DIR = "known-archives"
+SHOWN_NAMES = 20
+
+
+def known_archives(config: dict[str, Any]) -> tuple[Path, dict[str, Any] | None]:
+    """The archives the admin host's collection says this client made, as
+    ``playbooks/collect_records.yml`` writes them (``<state_dir>/known-archives/<client>.json``
+    from ``cekat known-archives``); None when there is no such list here yet."""
+    path = Path(str(config.get("state_dir") or "/var/lib/bangka-backup")) / KNOWN_DIR
+    path = path / f"{config['host']}.json"
+    if not path.exists():
+        return path, None
+    data = agent.read_json_object(path, ("client", "policies"))
+    policies = data["policies"]
+    if data["client"] != config["host"] or not isinstance(policies, dict):
+        raise agent.ConfigError(f"{path}: not the known archives of {config['host']}")
+    for name, archives in policies.items():
+        if not isinstance(archives, list) or not all(isinstance(a, str) for a in archives):
+            raise agent.ConfigError(f"{path}: policies.{name}: expected a list of archive names")
+    return path, data
+
+
+def archive_time(archive: dict[str, Any]) -> dt.datetime:
+    # Borg 1.2 prints archive times in the listing host's local time without an offset.
+    return dt.datetime.fromisoformat(archive["start"]).astimezone()
+
+
+def trusted_archives(
+    config: dict[str, Any], policy: str, archives: list[dict[str, Any]], allow_unknown: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The archives a test or a restore may choose, and what is known of their provenance.
+
+    Borg cannot tell which key wrote an archive, so only archives the client's own collected
+    run records announce are chosen; any other archive of the policy is flagged
+    (``unknown_archives``: older than the list, so the client never announced it: planted by
+    another key or made outside the wrapper) or counted as ``not_yet_collected`` (newer than
+    the list). ``allow_unknown`` chooses among all of them (the flags stay)."""
+    path, known = known_archives(config)
+    if known is None:
+        return archives, {"checked": False, "known_archives": None}
+    names = set(known["policies"].get(policy, []))
+    generated = known.get("generated")
+    try:
+        cutoff = dt.datetime.fromisoformat(generated) if isinstance(generated, str) else None
+    except ValueError:
+        cutoff = None
+    unknown = [a for a in archives if a["name"] not in names]
+    flagged = [a["name"] for a in unknown if cutoff is None or archive_time(a) <= cutoff]
+    provenance = {
+        "checked": True,
+        "known_archives": str(path),
+        "known_generated": generated if isinstance(generated, str) else None,
+        "unknown_archives": flagged[:SHOWN_NAMES],
+        "unknown_archives_count": len(flagged),
+        "not_yet_collected": len(unknown) - len(flagged),
+        "unknown_allowed": allow_unknown,
+    }
+    if allow_unknown:
+        return archives, provenance
+    chosen = [a for a in archives if a["name"] in names]
+    if archives and not chosen:
+        raise RuntimeError(
+            f"none of the {len(archives)} archive(s) of this policy in the repository is "
+            f"announced by {config['host']}'s collected run records ({path}); run "
+            "playbooks/collect_records.yml, or choose --allow-unknown-archives to use them anyway"
+        )
+    return chosen, provenance
+
+
 class RestoreTest:
     def __init__(self, config: dict[str, Any], policy: str) -> None:
         self.config = config
@@ -253,10 +326,15 @@ class RestoreTest:
         full: bool = False,
         min_files: int = 50,
         min_bytes: int = 64 * 1024 * 1024,
+        allow_unknown: bool = False,
     ) -> dict[str, Any]:
-        """Choose the archive and the files to restore. Raises RuntimeError on a Borg failure."""
+        """Choose the archive (among those the client is known to have made) and the files to
+        restore. Raises RuntimeError on a Borg failure."""
         archives = self.archives()
-        archive = self.choose(archives, archive_date, random_older)
+        candidates, provenance = trusted_archives(
+            self.config, self.policy_name, archives, allow_unknown
+        )
+        archive = self.choose(candidates, archive_date, random_older)
         items = self.items(archive, hashes=full)
         chosen = items
         if not full:
@@ -274,6 +352,7 @@ class RestoreTest:
             "newest_archive_start": dt.datetime.fromisoformat(archives[-1]["start"])
             .astimezone()
             .isoformat(),
+            "provenance": provenance,
             "items": [i.as_dict() for i in chosen],
         }
 
@@ -344,6 +423,8 @@ class RestoreTest:
             if plan is None:
                 plan = self.plan(**choice)
             self.check_plan(plan)
+            if isinstance(plan.get("provenance"), dict):
+                record["provenance"] = plan["provenance"]
             chosen = [Item(**item) for item in plan["items"]]
             full = plan["mode"] == "full"
             seconds = self.extract(plan["archive"], None if full else chosen, scratch)
@@ -380,6 +461,18 @@ class RestoreTest:
                 f"{record['host']} {record['policy']}",
                 notice_body(record),
                 {k: record.get(k) for k in ("host", "policy", "status", "reason", "archive")},
+            )
+        elif (record.get("provenance") or {}).get("unknown_archives_count"):
+            flagged = record["provenance"]
+            record["notifications"] = agent.send_notifications(
+                self.config.get("notify") or {},
+                f"[SI CEKAT] ARSIP TAK DIKENAL / UNKNOWN ARCHIVES: {record['host']} "
+                f"{record['policy']}",
+                f"{flagged['unknown_archives_count']} archive(s) in the repository of "
+                f"{record['host']} are not announced by its run records (another key, or made "
+                f"outside the wrapper): {', '.join(flagged['unknown_archives'])}. The restore "
+                f"test used {record.get('archive')} and {record['status']}.",
+                {k: record.get(k) for k in ("host", "policy", "status", "archive")},
             )
         agent.write_json_atomic(path, record)
         agent.audit(
@@ -504,6 +597,11 @@ def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument(
         "--sample", action="store_const", const=False, dest="full", help="restore a sample"
     )
+    parser.add_argument(
+        "--allow-unknown-archives",
+        action="store_true",
+        help="also choose archives the client's collected run records do not announce",
+    )
     parser.add_argument("--sample-files", type=int, help="at least N files (default 50)")
     parser.add_argument("--sample-mib", type=int, help="at least M MiB (default 64)")
 
@@ -520,6 +618,7 @@ def choice_of(args: argparse.Namespace, policy: dict[str, Any]) -> dict[str, Any
         "full": bool(full),
         "min_files": int(files if files is not None else 50),
         "min_bytes": int(mib if mib is not None else 64) * 2**20,
+        "allow_unknown": bool(getattr(args, "allow_unknown_archives", False)),
     }
 
 

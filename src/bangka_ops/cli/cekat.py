@@ -123,6 +123,7 @@ def cmd_restore_test(args: argparse.Namespace) -> int:
         "restore_test_policy": args.policy or "",
         "restore_test_date": args.date or "",
         "restore_test_random_older": args.random_older,
+        "restore_test_allow_unknown_archives": args.allow_unknown_archives,
         "restore_test_mode": args.mode or "",
     }
     run = start(args, "restore_test.yml", extravars, task)
@@ -193,6 +194,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         "restore_archive": args.archive or "",
         "restore_date": args.date or "",
         "restore_overwrite": args.overwrite,
+        "restore_allow_unknown_archives": args.allow_unknown_archives,
     }
     if args.target_host:
         extravars["restore_target_host"] = args.target_host
@@ -227,8 +229,6 @@ def period_of(args: argparse.Namespace, today: dt.date) -> checklist.Period:
     return checklist.Period(first, last)
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    """The backup checklist and KPIs of a period from a tree of collected records."""
 def report_moment(args: argparse.Namespace) -> tuple[dt.datetime, checklist.Period]:
     """The time the report judges at and its period; ValueError names a wrong option."""
     try:
@@ -258,6 +258,8 @@ def report_usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The backup checklist and KPIs of a period from a tree of collected records."""
     try:
         wrong = report_usage_error(args)
         if wrong:
@@ -451,6 +453,11 @@ def add_playbook_commands(sub: Any) -> None:
     which = test.add_mutually_exclusive_group()
     which.add_argument("--date", help="the newest archive of this day (YYYY-MM-DD)")
     which.add_argument("--random-older", action="store_true", help="a random older archive")
+    test.add_argument(
+        "--allow-unknown-archives",
+        action="store_true",
+        help="also archives the clients' collected run records do not announce",
+    )
     test.set_defaults(func=cmd_restore_test)
 
     restore = sub.add_parser(
@@ -470,6 +477,11 @@ def add_playbook_commands(sub: Any) -> None:
     archive.add_argument("--archive", help="archive name (default: the newest)")
     archive.add_argument("--date", help="the newest archive of this day (YYYY-MM-DD)")
     restore.add_argument("--overwrite", action="store_true", help="replace existing files")
+    restore.add_argument(
+        "--allow-unknown-archives",
+        action="store_true",
+        help="also an archive the client's collected run records do not announce",
+    )
     restore.set_defaults(func=cmd_restore)
 
 

@@ -17,7 +17,8 @@ Rules that keep it safe:
 * a line is never changed or dropped; a loose file that differs from its consolidated copy is
   left in place and reported, never merged;
 * files that are not valid backup-run records (truncated, not JSON, other kinds, restore tests)
-  stay where they are, so the report keeps naming them;
+  stay where they are, so the report keeps naming them; so do records that name another host
+  than the one whose directory (whose collected package) holds them;
 * one consolidation at a time (a lock file in the collected directory).
 """
 
@@ -176,6 +177,17 @@ class Consolidator:
                 if not isinstance(value, ingest.Run):
                     continue  # another kind of record: stays as it is
                 if not isinstance(loaded, dict):
+                    continue
+                if value.host != host_dir.name:
+                    # Never folded under a host it does not name (nor the host it names): it
+                    # stays loose, and the report shows it as a mismatch of this host.
+                    self.summary.left.append(
+                        ingest.Problem(
+                            path,
+                            f"names host {value.host!r} but was collected from "
+                            f"{host_dir.name}: left in place",
+                        )
+                    )
                     continue
                 try:
                     month = f"{value.start:%Y-%m}"  # the month of the start as written

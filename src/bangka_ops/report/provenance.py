@@ -7,14 +7,15 @@ it created. Restore tests and emergency restores choose among those archives onl
 the repository that no record of the client announces (planted by another key, or by the client
 outside its wrapper) is flagged instead of restored.
 
-``cekat known-archives <collected> --client C`` prints ``{"client": C, "policies": {policy:
-[archive, ...]}}``; ``playbooks/collect_records.yml`` writes it to each restore host after every
-collection (``<state_dir>/known-archives/<client>.json``), where
+``cekat known-archives <collected> --client C`` prints ``{"client": C, "generated": time,
+"policies": {policy: [archive, ...]}}``; ``playbooks/collect_records.yml`` writes it to each
+restore host after every collection (``<state_dir>/known-archives/<client>.json``), where
 ``bangka-backup-restore-test`` and ``bangka-backup-restore`` read it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -70,6 +71,8 @@ def known_archives(root: Path, client: str) -> tuple[dict[str, Any], list[ingest
     return (
         {
             "client": client,
+            # The restore host tells "never announced" from "not collected yet" by this time.
+            "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "policies": {policy: sorted(names) for policy, names in sorted(policies.items())},
         },
         problems,

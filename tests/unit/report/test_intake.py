@@ -79,6 +79,11 @@ def admin(tmp_path: Path) -> tuple[Path, Path]:
     return root, outside
 
 
+def add_twice(tar: tarfile.TarFile, name: str) -> None:
+    add_file(tar, name)
+    add_file(tar, f"./{name}", b"{}")
+
+
 HOSTILE: dict[str, Callable[[tarfile.TarFile], None]] = {
     "symlink": lambda tar: add_special(tar, "records/evil.json", tarfile.SYMTYPE, "/anywhere"),
     "hard link to /etc/shadow": lambda tar: add_special(
@@ -95,10 +100,7 @@ HOSTILE: dict[str, Callable[[tarfile.TarFile], None]] = {
     "unknown top file": lambda tar: add_file(tar, "watermarks.json"),
     "not a record file": lambda tar: add_file(tar, "records/dokumen/run.sh"),
     "control character": lambda tar: add_file(tar, "records/dokumen/a\nb.json"),
-    "twice": lambda tar: (
-        add_file(tar, "records/dokumen/a.json"),
-        add_file(tar, "./records/dokumen/a.json", b"{}"),
-    ),
+    "twice": lambda tar: add_twice(tar, "records/dokumen/a.json"),
     "too deep": lambda tar: add_file(tar, "records/" + "d/" * 8 + "a.json"),
     "forged offsets": lambda tar: add_file(
         tar, "audit-offsets.json", b'{"offsets": {"../x.jsonl": {"inode": 1, "offset": 2}}}'

@@ -1,0 +1,128 @@
+"""Restore tests and emergency restores choose only archives the client itself made, as its
+collected run records announce (issue 13, item 4): an archive planted in its repository by
+another key is flagged, never restored by default. Real Borg, real wrapper runs, the real
+known-archives list built from a collected tree."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bangka_ops.backup import agent, restore, restore_test
+from bangka_ops.report import provenance
+from tests.conftest import BorgSetup
+
+pytestmark = pytest.mark.borg
+
+
+def collect_known(setup: BorgSetup, tmp_path: Path) -> Path:
+    """What collect_records.yml does: the client's records into the collection, then its known
+    archives onto the restore host (here the same machine)."""
+    collected = tmp_path / "collected"
+    (collected / "web-01").mkdir(parents=True)
+    if Path(setup.config["records_dir"]).is_dir():
+        shutil.copytree(setup.config["records_dir"], collected / "web-01" / "records")
+    known, problems = provenance.known_archives(collected, "web-01")
+    assert not problems
+    target = Path(setup.config["state_dir"]) / restore_test.KNOWN_DIR / "web-01.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    provenance.write_atomic(target, json.dumps(known))
+    return target
+
+
+def plant(setup: BorgSetup, tmp_path: Path, name: str) -> None:
+    """Another key (here: Borg run directly, not the wrapper) adds an archive named like the
+    client's own."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "anggaran.csv").write_text("palsu\n")
+    created = setup.borg("create", f"{setup.repo}::{name}", str(evil))
+    assert created.returncode == 0, created.stderr
+
+
+@pytest.fixture
+def planted(borg_setup: BorgSetup, tmp_path: Path) -> tuple[str, str]:
+    code, own = borg_setup.run("docs", "daily")
+    assert code == 0
+    name = own["archive"].rsplit("-daily-", 1)[0] + "-daily-2026-12-31T23-59-59"
+    plant(borg_setup, tmp_path, name)
+    collect_known(borg_setup, tmp_path)
+    return own["archive"], name
+
+
+def test_the_restore_test_chooses_the_clients_own_archive_and_flags_the_planted_one(
+    borg_setup: BorgSetup, planted: tuple[str, str]
+) -> None:
+    own, evil = planted
+    assert set(borg_setup.archives()) == {own, evil}
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
+        min_files=1, min_bytes=1
+    )
+    assert code == restore_test.EXIT_PASSED, record
+    assert record["archive"] == own  # not the newer planted one
+    assert record["provenance"]["checked"] is True
+    assert record["provenance"]["unknown_archives"] == [evil]
+    assert record["provenance"]["unknown_archives_count"] == 1
+
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
+        min_files=1, min_bytes=1, allow_unknown=True
+    )
+    assert record["archive"] == evil  # only when asked
+    assert record["provenance"]["unknown_allowed"] is True
+
+
+def test_an_emergency_restore_refuses_a_planted_archive_unless_asked(
+    borg_setup: BorgSetup, planted: tuple[str, str], tmp_path: Path
+) -> None:
+    own, evil = planted
+    job = restore.EmergencyRestore(borg_setup.config, "docs")
+    record = job.restore(target=tmp_path / "out1", paths=[], archive=evil)
+    assert record["status"] == "failed"
+    assert "not announced" in record["reason"]
+    assert not (tmp_path / "out1").exists() or not any((tmp_path / "out1").iterdir())
+
+    job = restore.EmergencyRestore(borg_setup.config, "docs")
+    record = job.restore(target=tmp_path / "out2", paths=[])
+    assert record["status"] == "success", record
+    assert record["archive"] == own
+    restored = list((tmp_path / "out2").rglob("anggaran.csv"))
+    assert restored and restored[0].read_text().startswith("kode,uraian")
+
+    job = restore.EmergencyRestore(borg_setup.config, "docs")
+    record = job.restore(target=tmp_path / "out3", paths=[], archive=evil, allow_unknown=True)
+    assert record["status"] == "success", record
+
+
+def test_only_planted_archives_means_no_test_rather_than_a_planted_one(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    collect_known(borg_setup, tmp_path)  # the client has made nothing yet
+    plant(borg_setup, tmp_path, "web-01-docs-daily-2026-01-01T00-00-00")
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
+        min_files=1, min_bytes=1
+    )
+    assert code == restore_test.EXIT_FAILED
+    assert "announced" in record["reason"] and "--allow-unknown-archives" in record["reason"]
+
+
+def test_without_a_list_the_choice_is_unchecked_and_says_so(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    assert borg_setup.run("docs", "daily")[0] == 0
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
+        min_files=1, min_bytes=1
+    )
+    assert code == restore_test.EXIT_PASSED
+    assert record["provenance"] == {"checked": False, "known_archives": None}
+
+
+def test_a_list_of_another_client_is_a_configuration_error(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    target = collect_known(borg_setup, tmp_path)
+    target.write_text(json.dumps({"client": "fs01", "policies": {}}))
+    with pytest.raises(agent.ConfigError, match="not the known archives of web-01"):
+        restore_test.trusted_archives(borg_setup.config, "docs", [], False)
