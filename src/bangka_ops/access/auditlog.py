@@ -1,5 +1,6 @@
 """Reading audit logs: a host's ``/var/log/bangka-ops/*.jsonl``, or what the admin host
-collected (``<collected>/<host>/audit/<from>-<to>.jsonl`` chunks, each written once). ``cekat
+collected (``<collected>/<host>/audit/<from>-<to>.jsonl`` chunks, each written once; a line is
+the host's whose package carried it, see :func:`read`). ``cekat
 audit`` filters them by host, actor, kind, result and time; a damaged line is reported with its
 file and line number and never stops the rest."""
 
@@ -65,6 +66,10 @@ def read(paths: Iterable[Path], query: Query) -> Found:
     found = Found()
     seen: set[str] = set()
     for path in files(paths):
+        # A collected chunk (<collection>/<host>/audit/<chunk>) belongs to the host whose
+        # package carried it, whatever its lines say: a line naming another host is shown as
+        # the carrier's, with the name it claimed (``host_claimed``).
+        carrier = path.parent.parent.name if path.parent.name == "audit" else None
         try:
             handle = path.open("rb")
         except OSError as exc:
@@ -82,10 +87,13 @@ def read(paths: Iterable[Path], query: Query) -> Found:
                 except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, too deep
                     found.problems.append(f"{path}:{number}: damaged line ({exc})")
                     continue
-                key = line.strip()
+                key = f"{carrier}\0{line.strip()}"
                 if key in seen:  # the same line collected twice (a chunk sent again)
                     continue
                 seen.add(key)
+                if carrier is not None and entry.get("host") != carrier:
+                    entry["host_claimed"] = entry.get("host")
+                    entry["host"] = carrier
                 if query.matches(entry):
                     found.entries.append(entry)
     found.entries.sort(key=lambda e: str(e.get("time")))
@@ -102,6 +110,11 @@ def text(entries: list[dict[str, Any]]) -> str:
     rows = [
         f"{cell(e, 'time'):25} {cell(e, 'host'):24} {cell(e, 'actor'):16} "
         f"{cell(e, 'kind'):15} {cell(e, 'result'):9} {cell(e, 'action', '')}"
+        + (
+            f" [host mismatch: the line claims {cell(e, 'host_claimed')}]"
+            if "host_claimed" in e
+            else ""
+        )
         for e in entries
     ]
     return "\n".join(rows) + ("\n" if rows else "")

@@ -8,6 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -218,3 +221,39 @@ def test_without_an_inventory_file_only_the_client_itself_or_its_restore_folder_
     rows, built = report(root)
     assert {r["restore_test"] for r in rows if r["host"] == "fs01"} == {"none"}
     assert any("which does not test 'fs01'" in p.message for p in built.problems)
+
+
+def test_cekat_audit_attributes_a_collected_line_to_its_carrier(tmp_path: Path) -> None:
+    """web01 forwards an audit line claiming to come from fs01: it is shown as web01's, with
+    the name it claimed; filtering by fs01 does not find it."""
+    root = tmp_path / "collected"
+    chunk = "audit.7.000000000000-000000000100.jsonl"
+    path = tmp_path / "web01.tar.gz"
+    line = {
+        "time": "2026-11-10T02:00:00+00:00",
+        "host": "fs01",
+        "actor": "root",
+        "kind": "backup",
+        "action": "daily dokumen",
+        "result": "success",
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        data = (json.dumps(line) + "\n").encode()
+        info = tarfile.TarInfo(f"audit/{chunk}")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    assert intake.intake(root, "web01", path).refused is None
+
+    def audit(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bangka_ops.cli", "audit", str(root), *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        )
+
+    shown = json.loads(audit("--format", "json").stdout)
+    assert [(e["host"], e["host_claimed"]) for e in shown] == [("web01", "fs01")]
+    assert json.loads(audit("--host", "fs01", "--format", "json").stdout) == []
+    assert "host mismatch: the line claims fs01" in audit().stdout
