@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
@@ -406,8 +406,17 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", type=Path, help="the bangka-ops checkout (playbooks/)")
 
 
+class UsageParser(argparse.ArgumentParser):
+    """A wrong option or value exits 64 (EX_USAGE), as cekat's own checks do: argparse's 2 is a
+    failed host or task for the playbook commands."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="cekat",
         description="SI CEKAT - pencadangan server / server backups (BorgBackup).",
     )

@@ -88,11 +88,7 @@ def run_playbook(
     path = project / "playbooks" / playbook
     if not path.is_file():
         raise DriverError(f"{path}: playbook not found")
-    cmdline = []
-    if vault_password_file is not None:
-        if not vault_password_file.is_file():
-            raise DriverError(f"{vault_password_file}: vault password file not found")
-        cmdline += ["--vault-password-file", str(vault_password_file.resolve())]
+    cmdline = runner_options(inventory, vault_password_file)
     hosts: dict[str, HostProgress] = {}
     results: dict[str, list[tuple[str, dict[str, Any]]]] = {name: [] for name in collect}
     # The playbooks' filter plugins import bangka_ops: run the ansible-playbook of this
@@ -184,6 +180,18 @@ def as_text(*values: Any) -> str:
 def as_markup(value: Any) -> str:
     """A value from the run inside console markup: brackets escaped, control characters too."""
     return escape(printable(str(value)))
+
+
+def runner_options(inventory: str | None, vault_password_file: Path | None) -> list[str]:
+    """ansible-playbook's extra options, once the files they name are there."""
+    if inventory is not None and not Path(inventory).exists():
+        # Ansible would warn and run on no host at all: a "successful" run that did nothing.
+        raise DriverError(f"{inventory}: inventory not found")
+    if vault_password_file is None:
+        return []
+    if not vault_password_file.is_file():
+        raise DriverError(f"{vault_password_file}: vault password file not found")
+    return ["--vault-password-file", str(vault_password_file.resolve())]
 
 
 def failure_message(res: dict[str, Any]) -> str:

@@ -37,6 +37,28 @@ def one_line_naming(proc: subprocess.CompletedProcess[str], path: Path | str) ->
     return lines[0]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("report", ".", "--format", "xml"),
+        ("records", ".", "--last", "lima"),
+        ("audit", ".", "--format", "yaml"),
+    ],
+    ids=["report-format", "records-last", "audit-format"],
+)
+def test_a_wrong_option_value_is_a_usage_error(args: tuple[str, ...]) -> None:
+    proc = cekat(*args)
+    assert proc.returncode == 64, proc.stderr
+    assert f"cekat {args[0]}: error: argument {args[2]}" in proc.stderr
+
+
+def test_a_playbook_command_on_a_missing_inventory_is_a_usage_error(tmp_path: Path) -> None:
+    """Ansible would warn and run on no host: exit 0 for a backup that never happened."""
+    proc = cekat("backup-now", "-i", str(tmp_path / "tidak-ada"))
+    assert proc.returncode == 64
+    one_line_naming(proc, tmp_path / "tidak-ada")
+
+
 # ---- cekat records ---------------------------------------------------------------------------
 
 
