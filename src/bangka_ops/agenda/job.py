@@ -38,12 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.backup.agent import (
-    ConfigError,
-    read_json_object,
-    send_notifications,
-    write_json_atomic,
-)
+from bangka_ops.backup.agent import ConfigError, read_json_object, write_json_atomic
+from bangka_ops.backup.notify import send_notifications
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 64, 75
 TAIL_LINES = 25

@@ -1,4 +1,4 @@
-#!/usr/bin/python3 -I
+#!/usr/bin/python3 -Es
 """bangka-backup: the on-host backup wrapper of SI CEKAT.
 
 Deployed by the ``borg_agent`` role to every server as ``/usr/local/sbin/bangka-backup``. Servers
@@ -10,8 +10,8 @@ Every run, whatever its outcome, leaves one summary record (JSON, schema
 ``bangka_ops/schemas/backup-run-record.v1.schema.json``) and the raw ``--log-json`` output of
 each Borg step beside it, under ``<records_dir>/<policy>/``.
 
-Exit codes: 0 success (also "covered" and "skipped"), 1 finished with warnings, 2 failed,
-64 usage or configuration error.
+Exit codes: 0 success (also "covered" and "skipped"), 1 finished with warnings (``archives``: a
+record was skipped, named on stderr), 2 failed, 64 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -35,8 +35,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any, TextIO
 
-# Start-up time is part of every backup's cost (bench/backup_wrapper.py), so modules needed only
-# to notify (smtplib, urllib.request, email: ~40 ms together) are imported where they are used.
+# The audit writer and the notifications are modules of their own, installed beside this file in
+# /usr/local/lib/bangka-backup/ (/usr/local/sbin/bangka-backup links here, so the script's
+# directory is on sys.path); the tools beside it keep calling agent.audit(...) and
+# agent.send_notifications(...), hence the names below.
+try:
+    from bangka_ops.backup import audit as audit_log
+    from bangka_ops.backup import notify as notices
+except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/agent.py
+    import audit as audit_log  # type: ignore[import-not-found, no-redef]
+    import notify as notices  # type: ignore[import-not-found, no-redef]
+
+AUDIT_ENV, AUDIT_LOG = audit_log.AUDIT_ENV, audit_log.AUDIT_LOG
+audit, audit_cut, audit_path = audit_log.audit, audit_log.audit_cut, audit_log.audit_path
+notify, send_notifications = notices.notify, notices.send_notifications
 
 RECORD_SCHEMA_VERSION = 1
 DEFAULT_CONFIG = "/etc/bangka-backup/config.json"
@@ -49,6 +61,7 @@ BACKUP_TYPE = {
     "monthly": "archive",
 }
 EXIT_OK, EXIT_WARNING, EXIT_FAILED, EXIT_USAGE = 0, 1, 2, 64
+EXIT_DATA = 1  # `archives`: a record that is not a run record was named and skipped
 STATUS_EXIT = {
     "success": EXIT_OK,
     "covered": EXIT_OK,
@@ -465,251 +478,6 @@ def network_mount(location: str, mounts: str | None = None) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- audit log
-
-AUDIT_LOG = Path("/var/log/bangka-ops/audit.jsonl")
-AUDIT_ENV = "BANGKA_AUDIT_LOG"
-
-
-def audit_path() -> Path:
-    return Path(os.environ.get(AUDIT_ENV) or AUDIT_LOG)
-
-
-def audit_actor(actor: str | None = None) -> str:
-    if actor:
-        return actor
-    for name in ("SUDO_USER", "USER", "LOGNAME"):
-        if os.environ.get(name):
-            return os.environ[name]
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return f"uid:{os.getuid()}"
-
-
-_AUDIT_HOST: list[str] = []
-
-
-def audit_host() -> str:
-    """This host's name for audit lines, looked up once per process (getfqdn may ask DNS)."""
-    if not _AUDIT_HOST:
-        import socket
-
-        _AUDIT_HOST.append(socket.getfqdn())
-    return _AUDIT_HOST[0]
-
-
-def audit(
-    kind: str,
-    action: str,
-    result: str,
-    actor: str | None = None,
-    host: str | None = None,
-    **details: Any,
-) -> bool:
-    """One line in the host's audit log (who, what, when, where, result), appended with O_APPEND
-    in a single write so concurrent writers never interleave. Written where the log's directory
-    exists (the roles create it, ``0750`` root:adm) or ``$BANGKA_AUDIT_LOG`` points; a log that
-    cannot be written is said on stderr and never changes the result of what it records.
-    ``host``: the name the inventory knows the host by, where the caller has it (the collection
-    files lines under that name), else the host's own name."""
-    path = audit_path()
-    if not os.environ.get(AUDIT_ENV) and not path.parent.is_dir():
-        return False
-    line: dict[str, Any] = {
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": host or audit_host(),
-        "actor": audit_actor(actor),
-        "kind": kind,
-        "action": action,
-        "result": result,
-    }
-    if details:
-        line["details"] = details
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, (json.dumps(line, sort_keys=True) + "\n").encode())
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        print(f"audit log {path}: {exc.strerror or exc}", file=sys.stderr)
-        return False
-    return True
-
-
-def audit_cut(log_dir: Path, offsets: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The whole lines each ``*.jsonl`` of ``log_dir`` gained since ``offsets`` (per log
-    ``{"inode": ..., "offset": bytes already forwarded}``), each into a new
-    ``<stem>.<inode>.<from>-<to>.jsonl`` in ``out``. A log whose inode changed (rotated) or
-    that shrank is sent again from its start, so no line of the new file is skipped."""
-    sent: dict[str, dict[str, int]] = {}
-    chunks = []
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for path in sorted(log_dir.glob("*.jsonl")) if log_dir.is_dir() else []:
-        info = path.stat()
-        before = offsets.get(path.name)
-        start = 0
-        if isinstance(before, dict) and before.get("inode") == info.st_ino:
-            start = int(before.get("offset", 0))
-        if start > info.st_size:
-            start = 0
-        with path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read(info.st_size - start)
-        end = start + data.rfind(b"\n") + 1  # whole lines only: a line being written waits
-        sent[path.name] = {"inode": info.st_ino, "offset": end}
-        if end > start:
-            chunk = out / f"{path.stem}.{info.st_ino}.{start:012d}-{end:012d}.jsonl"
-            chunk.write_bytes(data[: end - start])
-            chunks.append(chunk.name)
-    return {"offsets": sent, "chunks": chunks}
-
-
-def cmd_audit_cut(args: argparse.Namespace) -> int:
-    try:
-        offsets = json.loads(args.offsets)
-        if not isinstance(offsets, dict):
-            raise ValueError("not an object")
-    except ValueError as exc:
-        print(f"bangka-backup audit-cut: --offsets: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(json.dumps(audit_cut(audit_path().parent, offsets, args.out)))
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------------- notifications
-
-
-RECORD_SUMMARY_KEYS = (
-    "host",
-    "policy",
-    "category",
-    "cycle",
-    "status",
-    "reason",
-    "archive",
-    "start",
-    "end",
-    "exit_code",
-    "repository",
-)
-
-
-def notify(config: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Notify about a backup run whose status is in ``notify.on``."""
-    settings = config.get("notify") or {}
-    if record["status"] not in settings.get("on", ["failed", "warning", "skipped"]):
-        return []
-    subject = (
-        f"[SI CEKAT] {record['status'].upper()}: {record['host']} {record['policy']} "
-        f"{record['cycle']} ({record['archive']})"
-    )
-    body = "\n".join(
-        [
-            f"Host / Server     : {record['host']}",
-            f"Kebijakan / Policy: {record['policy']} ({record['category']})",
-            f"Siklus / Cycle    : {record['cycle']} ({record['backup_type']})",
-            f"Status            : {record['status']}",
-            f"Alasan / Reason   : {record.get('reason') or '-'}",
-            f"Mulai / Start     : {record['start']}",
-            f"Selesai / End     : {record['end']}",
-            f"Repositori        : {record['repository']}",
-            f"Catatan / Record  : {record.get('record_path', '-')}",
-        ]
-    )
-    summary = {k: record.get(k) for k in RECORD_SUMMARY_KEYS}
-    return send_notifications(settings, subject, body, summary)
-
-
-def send_notifications(
-    settings: dict[str, Any], subject: str, body: str, summary: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Deliver one notice to every configured channel. Delivery problems are returned, never
-    raised: a notification that cannot be sent must not change the result it reports."""
-    results: list[dict[str, Any]] = []
-    timeout = float(settings.get("timeout_seconds", 10))
-    ca_file = settings.get("ca_file") or None
-    if settings.get("webhook_url"):
-        payload = {"text": subject, "summary": summary}
-        results.append(_deliver_webhook(settings["webhook_url"], payload, timeout, ca_file))
-    email = settings.get("email")
-    if email and email.get("to"):
-        results.append(_deliver_email(email, subject, body, timeout, ca_file))
-    return results
-
-
-def _tls_context(ca_file: str | None) -> Any:
-    """Certificates are always verified: against ``ca_file`` (the office's CA bundle) when
-    given, else against the system's CAs."""
-    import ssl
-
-    return ssl.create_default_context(cafile=ca_file)
-
-
-def _deliver_webhook(
-    url: str, payload: dict[str, Any], timeout: float, ca_file: str | None = None
-) -> dict[str, Any]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(  # noqa: S310 (admin-configured https/http endpoint)
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "bangka-backup"},
-        method="POST",
-    )
-    result: dict[str, Any] = {"channel": "webhook", "target": _redact_url(url)}
-    try:
-        context = _tls_context(ca_file) if url.startswith("https:") else None
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=timeout, context=context
-        ) as response:
-            result.update(delivered=200 <= response.status < 300, detail=f"HTTP {response.status}")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        result.update(delivered=False, detail=f"{type(exc).__name__}: {exc}"[:300])
-    return result
-
-
-def _redact_url(url: str) -> str:
-    """Webhook URLs often carry a token in the path or query: keep only scheme and host."""
-    import urllib.parse
-
-    parsed = urllib.parse.urlsplit(url)
-    return f"{parsed.scheme}://{parsed.hostname}{':' + str(parsed.port) if parsed.port else ''}/..."
-
-
-def _deliver_email(
-    email: dict[str, Any], subject: str, body: str, timeout: float, ca_file: str | None = None
-) -> dict[str, Any]:
-    import smtplib
-    import socket
-    from email.message import EmailMessage
-
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = email.get("from", f"bangka-backup@{socket.getfqdn()}")
-    message["To"] = ", ".join(email["to"])
-    message.set_content(body)
-    host, port = email.get("smtp_host", "localhost"), int(email.get("smtp_port", 25))
-    result: dict[str, Any] = {"channel": "email", "target": f"{host}:{port}"}
-    try:
-        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
-            if email.get("starttls"):
-                smtp.starttls(context=_tls_context(ca_file))
-            if email.get("username") and email.get("password_file"):
-                password = Path(email["password_file"]).read_text(encoding="utf-8").strip()
-                smtp.login(email["username"], password)
-            smtp.send_message(message)
-        result.update(delivered=True, detail="accepted")
-    except (smtplib.SMTPException, OSError) as exc:
-        result.update(delivered=False, detail=f"{type(exc).__name__}: {exc}"[:300])
-    return result
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -1088,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.umask(0o027)
     if args.command == "audit-cut":  # needs no backup configuration (any host keeps a log)
-        return cmd_audit_cut(args)
+        return audit_log.cmd_audit_cut(args)
     handlers = {
         "validate": cmd_validate,
         "init": cmd_init,
@@ -1120,28 +888,43 @@ def cmd_init(config: dict[str, Any], args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def created_archives(records_dir: Path) -> Iterator[dict[str, Any]]:
+def created_archives(records_dir: Path, problems: list[str]) -> Iterator[dict[str, Any]]:
     """Archives that run records say exist: borg create finished (exit 0 or 1) in that run.
-    Unreadable records are skipped here; the reports flag them."""
+    A record that cannot be read as a run record (not JSON, not an object, no archive name) is
+    named in ``problems`` and skipped."""
     for path in sorted(records_dir.glob("*/*.json")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.append(f"{path}: unreadable ({type(exc).__name__}: {exc})")
             continue
-        create = (record.get("steps") or {}).get("create") or {}
+        if not isinstance(record, dict):
+            problems.append(f"{path}: not a run record (a JSON {type(record).__name__})")
+            continue
+        if not isinstance(record.get("archive"), str) or not record["archive"]:
+            problems.append(f"{path}: archive: missing or not a name")
+            continue
+        steps = record.get("steps") or {}
+        if not isinstance(steps, dict) or not isinstance(steps.get("create") or {}, dict):
+            problems.append(f"{path}: steps.create: not an object")
+            continue
+        create = steps.get("create") or {}
         if create.get("exit_code") in (0, 1):
             yield {"archive": record["archive"], "end": record.get("end"), "record": str(path)}
 
 
 def cmd_archives(config: dict[str, Any], args: argparse.Namespace) -> int:
-    archives = list(created_archives(Path(config["records_dir"])))
+    problems: list[str] = []
+    archives = list(created_archives(Path(config["records_dir"]), problems))
     report = {
         "host": config["host"],
         "repository": config["repository"]["location"],
         "archives": archives,
     }
     print(json.dumps(report, indent=1))
-    return EXIT_OK
+    for problem in problems:
+        print(f"bangka-backup archives: skipped {problem}", file=sys.stderr)
+    return EXIT_DATA if problems else EXIT_OK
 
 
 def selected_repository(config: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

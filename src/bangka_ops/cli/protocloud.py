@@ -247,10 +247,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def audit(kind: str, action: str, result: str, **details: Any) -> None:
-    """The host's audit log, where one is kept (see bangka_ops.backup.agent.audit)."""
-    from bangka_ops.backup import agent  # noqa: PLC0415
+    """The host's audit log, where one is kept (see bangka_ops.backup.audit)."""
+    from bangka_ops.backup import audit as audit_log  # noqa: PLC0415
 
-    agent.audit(kind, action, result, **details)
+    audit_log.audit(kind, action, result, **details)
 
 
 def today_of(text: str | None, agenda: Agenda) -> dt.date:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bangka_ops.backup import agent, bangka_operator
+from bangka_ops.backup import audit as audit_log
 from tests.conftest import BorgSetup
 
 
@@ -78,7 +79,7 @@ def test_no_audit_log_is_made_where_none_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(agent.AUDIT_ENV, raising=False)
-    monkeypatch.setattr(agent, "AUDIT_LOG", tmp_path / "absent" / "audit.jsonl")
+    monkeypatch.setattr(audit_log, "AUDIT_LOG", tmp_path / "absent" / "audit.jsonl")
     assert agent.audit("backup", "daily docs", "success") is False
     assert not (tmp_path / "absent").exists()
     (tmp_path / "absent").mkdir()

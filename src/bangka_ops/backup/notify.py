@@ -1,0 +1,140 @@
+"""Notifications of SI CEKAT and PROTOCLOUD: a webhook (JSON POST with a ``text`` field) and/or
+e-mail. Delivery problems are returned, never raised: a notice that cannot be sent must not change
+the result it reports.
+
+Standard library only. Installed beside ``agent.py`` (``/usr/local/lib/bangka-backup/``), which
+imports it as a sibling module, and part of the ``bangka_ops`` package. Start-up time is part of
+every backup's cost (bench/backup_wrapper.py), so the modules needed only to deliver (smtplib,
+urllib.request, email, ssl: ~40 ms together) are imported where they are used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RECORD_SUMMARY_KEYS = (
+    "host",
+    "policy",
+    "category",
+    "cycle",
+    "status",
+    "reason",
+    "archive",
+    "start",
+    "end",
+    "exit_code",
+    "repository",
+)
+
+
+def notify(config: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Notify about a backup run whose status is in ``notify.on``."""
+    settings = config.get("notify") or {}
+    if record["status"] not in settings.get("on", ["failed", "warning", "skipped"]):
+        return []
+    subject = (
+        f"[SI CEKAT] {record['status'].upper()}: {record['host']} {record['policy']} "
+        f"{record['cycle']} ({record['archive']})"
+    )
+    body = "\n".join(
+        [
+            f"Host / Server     : {record['host']}",
+            f"Kebijakan / Policy: {record['policy']} ({record['category']})",
+            f"Siklus / Cycle    : {record['cycle']} ({record['backup_type']})",
+            f"Status            : {record['status']}",
+            f"Alasan / Reason   : {record.get('reason') or '-'}",
+            f"Mulai / Start     : {record['start']}",
+            f"Selesai / End     : {record['end']}",
+            f"Repositori        : {record['repository']}",
+            f"Catatan / Record  : {record.get('record_path', '-')}",
+        ]
+    )
+    summary = {k: record.get(k) for k in RECORD_SUMMARY_KEYS}
+    return send_notifications(settings, subject, body, summary)
+
+
+def send_notifications(
+    settings: dict[str, Any], subject: str, body: str, summary: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Deliver one notice to every configured channel. Delivery problems are returned, never
+    raised: a notification that cannot be sent must not change the result it reports."""
+    results: list[dict[str, Any]] = []
+    timeout = float(settings.get("timeout_seconds", 10))
+    ca_file = settings.get("ca_file") or None
+    if settings.get("webhook_url"):
+        payload = {"text": subject, "summary": summary}
+        results.append(_deliver_webhook(settings["webhook_url"], payload, timeout, ca_file))
+    email = settings.get("email")
+    if email and email.get("to"):
+        results.append(_deliver_email(email, subject, body, timeout, ca_file))
+    return results
+
+
+def _tls_context(ca_file: str | None) -> Any:
+    """Certificates are always verified: against ``ca_file`` (the office's CA bundle) when
+    given, else against the system's CAs."""
+    import ssl  # noqa: PLC0415
+
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _deliver_webhook(
+    url: str, payload: dict[str, Any], timeout: float, ca_file: str | None = None
+) -> dict[str, Any]:
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    request = urllib.request.Request(  # noqa: S310 (admin-configured https/http endpoint)
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "bangka-backup"},
+        method="POST",
+    )
+    result: dict[str, Any] = {"channel": "webhook", "target": _redact_url(url)}
+    try:
+        context = _tls_context(ca_file) if url.startswith("https:") else None
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=timeout, context=context
+        ) as response:
+            result.update(delivered=200 <= response.status < 300, detail=f"HTTP {response.status}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        result.update(delivered=False, detail=f"{type(exc).__name__}: {exc}"[:300])
+    return result
+
+
+def _redact_url(url: str) -> str:
+    """Webhook URLs often carry a token in the path or query: keep only scheme and host."""
+    import urllib.parse  # noqa: PLC0415
+
+    parsed = urllib.parse.urlsplit(url)
+    return f"{parsed.scheme}://{parsed.hostname}{':' + str(parsed.port) if parsed.port else ''}/..."
+
+
+def _deliver_email(
+    email: dict[str, Any], subject: str, body: str, timeout: float, ca_file: str | None = None
+) -> dict[str, Any]:
+    import smtplib  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    from email.message import EmailMessage  # noqa: PLC0415
+
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = email.get("from", f"bangka-backup@{socket.getfqdn()}")
+    message["To"] = ", ".join(email["to"])
+    message.set_content(body)
+    host, port = email.get("smtp_host", "localhost"), int(email.get("smtp_port", 25))
+    result: dict[str, Any] = {"channel": "email", "target": f"{host}:{port}"}
+    try:
+        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+            if email.get("starttls"):
+                smtp.starttls(context=_tls_context(ca_file))
+            if email.get("username") and email.get("password_file"):
+                password = Path(email["password_file"]).read_text(encoding="utf-8").strip()
+                smtp.login(email["username"], password)
+            smtp.send_message(message)
+        result.update(delivered=True, detail="accepted")
+    except (smtplib.SMTPException, OSError) as exc:
+        result.update(delivered=False, detail=f"{type(exc).__name__}: {exc}"[:300])
+    return result

@@ -1,0 +1,107 @@
+"""The on-host tools as the roles install them: the files each role copies into
+/usr/local/lib/bangka-backup/ (read from its tasks), run with the system Python, which has no
+bangka_ops package: agent.py finds its audit writer and notifications as sibling modules, also
+when started through the /usr/local/sbin link."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+ROLES = ["borg_agent", "borg_admin", "borg_restore_test", "admin_access"]
+TOOLS = {
+    "borg_agent": ["agent.py", "restore_test.py", "restore.py"],
+    "borg_admin": ["agent.py", "maintenance.py"],
+    "borg_restore_test": ["agent.py", "restore_test.py", "restore.py"],
+    "admin_access": ["agent.py", "bangka_operator.py"],
+}
+
+
+def install_tasks(role: str) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = yaml.safe_load(
+        (REPO_ROOT / "roles" / role / "tasks/install.yml").read_text()
+    )
+    return tasks
+
+
+def installed_files(role: str) -> list[str]:
+    """The files the role copies beside agent.py."""
+    for task in install_tasks(role):
+        loop = task.get("loop")
+        if "ansible.builtin.copy" in task and isinstance(loop, list) and "agent.py" in loop:
+            return [str(name) for name in loop]
+    raise AssertionError(f"{role}: no task installs agent.py")
+
+
+def install(role: str, lib: Path) -> None:
+    lib.mkdir()
+    for name in installed_files(role):
+        shutil.copyfile(REPO_ROOT / "roles" / role / "files" / name, lib / name)
+        (lib / name).chmod(0o755)
+
+
+@pytest.fixture(autouse=True)
+def system_python_without_the_package() -> None:
+    if not Path(SYSTEM_PYTHON).exists():
+        pytest.skip(f"{SYSTEM_PYTHON} is what the hosts run; not on this machine")
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-Es", "-c", "import bangka_ops"], capture_output=True, check=False
+    )
+    if probe.returncode == 0:
+        pytest.skip("bangka_ops is importable by the system Python here: not a host's view")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_installs_the_modules_agent_imports(role: str, tmp_path: Path) -> None:
+    install(role, tmp_path / "lib")
+    for tool in TOOLS[role]:
+        proc = subprocess.run(
+            [SYSTEM_PYTHON, "-Es", str(tmp_path / "lib" / tool), "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert proc.returncode == 0, f"{role}: {tool}: {proc.stderr}"
+        assert "usage:" in proc.stdout
+
+
+def test_the_wrapper_link_runs_agent_py_from_the_library(tmp_path: Path) -> None:
+    """borg_agent links /usr/local/sbin/bangka-backup to the library's agent.py (a copy alone
+    could not import its siblings); started through the link, as cron and systemd do."""
+    links = [
+        item
+        for task in install_tasks("borg_agent")
+        if task.get("ansible.builtin.file", {}).get("state") == "link"
+        for item in task["loop"]
+    ]
+    assert {"src": "agent.py", "dest": "{{ __borg_agent_wrapper }}"} in links
+    lib, sbin, logs = tmp_path / "lib", tmp_path / "sbin", tmp_path / "logs"
+    install("borg_agent", lib)
+    sbin.mkdir()
+    logs.mkdir()
+    (sbin / "bangka-backup").symlink_to(lib / "agent.py")
+    (logs / "audit.jsonl").write_text('{"kind": "backup"}\n')
+
+    proc = subprocess.run(
+        [str(sbin / "bangka-backup"), "audit-cut", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "BANGKA_AUDIT_LOG": str(logs / "audit.jsonl")},
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    (chunk,) = json.loads(proc.stdout)["chunks"]
+    assert (tmp_path / "out" / chunk).read_text() == '{"kind": "backup"}\n'
