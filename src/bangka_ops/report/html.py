@@ -82,6 +82,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "missed": "terlewat",
             "passed": "lulus",
             "error": "galat",
+            "mismatch": "tidak cocok (catatan atas nama host lain)",
         },
         "no_tests": "belum ada uji pemulihan",
         "no_data": "belum ada data",

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 try:
     import orjson
@@ -357,6 +358,21 @@ def to_schedule(record: dict[str, Any], path: Path) -> Schedule:
     for name, policy in policies.items():
         if not isinstance(policy, dict) or not isinstance(policy.get("cycles"), dict):
             raise ValueError(f"policies.{name}.cycles: expected an object")
+        for cycle, settings in policy["cycles"].items():
+            where = f"policies.{name}.cycles.{cycle}"
+            if cycle not in CYCLES or not isinstance(settings, dict):
+                raise ValueError(f"{where}: expected one of {', '.join(CYCLES)} with settings")
+            for key in ("weekday", "day", "hour", "minute"):
+                value = settings.get(key)
+                if value is not None and not (
+                    (type(value) is int) or (isinstance(value, str) and value.isdigit())
+                ):
+                    raise ValueError(f"{where}.{key}: expected a whole number")
+        zone = policy.get("timezone", record.get("timezone", "Asia/Jakarta"))
+        try:
+            ZoneInfo(str(zone))
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"policies.{name}.timezone: unknown time zone {zone!r}") from None
         cycles[name] = {
             "cycles": policy["cycles"],
             "timezone": policy.get("timezone", record.get("timezone", "Asia/Jakarta")),
