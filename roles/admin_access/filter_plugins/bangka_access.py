@@ -38,6 +38,10 @@ def totp_pam_file(secret: str) -> str:
     return totp.pam_file(str(secret).strip())
 
 
+def totp_pam_file_is_current(current: str, secret: str) -> bool:
+    return totp.pam_file_is_current(str(current), str(secret))
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -46,4 +50,5 @@ class FilterModule:
             "bangka_access_signers": access_signers,
             "bangka_access_emails": access_emails,
             "bangka_totp_pam_file": totp_pam_file,
+            "bangka_totp_pam_file_is_current": totp_pam_file_is_current,
         }
