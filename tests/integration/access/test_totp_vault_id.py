@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from ansible.errors import AnsibleError
 from bangka_ops.access import enrol, totp
 from tests.integration.access.test_totp_enrol import PASSWORD, cekat, inventory
 
-ADMIN_PASSWORD = "kata-sandi-andi-sendiri"  # noqa: S105 (a test vault)
+ADMIN_PASSWORD = secrets.token_urlsafe(18)
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "admin_access"
 
 
