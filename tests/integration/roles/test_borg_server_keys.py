@@ -254,11 +254,13 @@ class ForcedBorg:
             "FORCED_COMMAND": command,
         }
 
-    def borg(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def borg(
+        self, *args: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Borg on a local path (the clients' own backups) or through the restore key."""
         return subprocess.run(
             ["borg", *args],
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             capture_output=True,
             text=True,
             check=False,
@@ -315,3 +317,14 @@ def test_the_restore_key_reads_its_clients_and_cannot_reach_or_fill_another_repo
     assert add.returncode == 2 and "storage quota" in add.stderr
     listed = borg.borg("list", "--short", borg.remote(repos / "db01.uji"))
     assert listed.stdout.split() == ["pertama", "besar"]
+
+    # What remains (documented in the role's README): the repository's key is outside the quota,
+    # so the restore key can still re-encrypt it; the archives stay, with the escrowed key.
+    changed = borg.borg(
+        "key",
+        "change-passphrase",
+        borg.remote(repos / "db01.uji"),
+        extra_env={"BORG_NEW_PASSPHRASE": "lain"},
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert borg.borg("list", str(repos / "db01.uji")).returncode == 2  # the old passphrase
