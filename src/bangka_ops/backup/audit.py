@@ -198,6 +198,11 @@ def check_line(raw: bytes) -> dict[str, Any]:
         raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(line, dict):
         raise ValueError("not a JSON object")
+    _check_fields(line)
+    return line
+
+
+def _check_fields(line: dict[str, Any]) -> None:
     unknown = set(line) - LINE_KEYS
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -217,7 +222,8 @@ def check_line(raw: bytes) -> dict[str, Any]:
         raise ValueError("time: no time zone")
     if not isinstance(line.get("details", {}), dict):
         raise ValueError("details: not an object")
-    return line
+    if "claimed" in line.get("details", {}):
+        raise ValueError("details.claimed: written by the forwarder only")
 
 
 def _open_spool(spool: Path, uid: int) -> int | None:

@@ -133,6 +133,7 @@ def test_malformed_lines_are_kept_verbatim_named_and_the_forward_exits_1(tmp_pat
         entry(time="2026-11-02T01:00:00"),  # no time zone
         entry(result=None),
         entry(details=["not", "an", "object"]),
+        entry(details={"claimed": {"host": "ops01.bangka.go.id"}}),
         b"\xff\xfe binary\n",
         b"x" * (audit_log.MAX_LINE_BYTES + 1) + b"\n",
     ]
