@@ -378,6 +378,7 @@ def cmd_totp_new(args: argparse.Namespace) -> int:
             args.inventory,
             args.person,
             password_file=args.vault_password_file,
+            vault_id=args.vault_id,
             rotate=args.rotate,
         )
     except enrol.EnrolError as exc:
@@ -574,6 +575,11 @@ def add_report_commands(sub: Any) -> None:
     otp.add_argument("-i", "--inventory", type=Path, required=True, help="inventory directory")
     otp.add_argument(
         "--vault-password-file", type=Path, help="default: $ANSIBLE_VAULT_PASSWORD_FILE"
+    )
+    otp.add_argument(
+        "--vault-id",
+        help="LABEL@prompt or LABEL@FILE: encrypt with this vault id of the admin's own "
+        "(default: $ANSIBLE_VAULT_IDENTITY_LIST's entry for the admin)",
     )
     otp.add_argument("--rotate", action="store_true", help="replace an existing secret")
     otp.set_defaults(func=cmd_totp_new)

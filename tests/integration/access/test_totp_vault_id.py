@@ -137,3 +137,23 @@ def test_a_prompted_vault_id_is_asked_twice_and_must_match(tmp_path: Path) -> No
 def test_a_malformed_vault_id_is_refused(vault_id: str) -> None:
     with pytest.raises(enrol.EnrolError, match="expected <label>@prompt"):
         enrol.parse_vault_id(vault_id)
+
+
+def test_the_vault_id_option_of_cekat_totp_new(tmp_path: Path) -> None:
+    root = inventory(tmp_path)
+    admin_pass = tmp_path / "andi.pass"
+    admin_pass.write_text(ADMIN_PASSWORD + "\n")
+    env = {"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "vault.pass")}
+    made = cekat(
+        "totp-new",
+        "andi.pratama",
+        "-i",
+        str(root),
+        "--vault-id",
+        f"andi.pratama@{admin_pass}",
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    data = (root / "totp" / "andi.pratama.vault").read_bytes()
+    assert data.startswith(b"$ANSIBLE_VAULT;1.2;AES256;andi.pratama\n")
+    enrol.decrypt(data, ADMIN_PASSWORD.encode(), "andi.pratama")
