@@ -58,9 +58,7 @@ def test_the_restore_test_chooses_the_clients_own_archive_and_flags_the_planted_
 ) -> None:
     own, evil = planted
     assert set(borg_setup.archives()) == {own, evil}
-    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
-        min_files=1, min_bytes=1
-    )
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
     assert code == restore_test.EXIT_PASSED, record
     assert record["archive"] == own  # not the newer planted one
     assert record["provenance"]["checked"] is True
@@ -101,9 +99,7 @@ def test_only_planted_archives_means_no_test_rather_than_a_planted_one(
 ) -> None:
     collect_known(borg_setup, tmp_path)  # the client has made nothing yet
     plant(borg_setup, tmp_path, "web-01-docs-daily-2026-01-01T00-00-00")
-    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
-        min_files=1, min_bytes=1
-    )
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
     assert code == restore_test.EXIT_FAILED
     assert "announced" in record["reason"] and "--allow-unknown-archives" in record["reason"]
 
@@ -112,9 +108,7 @@ def test_without_a_list_the_choice_is_unchecked_and_says_so(
     borg_setup: BorgSetup, tmp_path: Path
 ) -> None:
     assert borg_setup.run("docs", "daily")[0] == 0
-    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
-        min_files=1, min_bytes=1
-    )
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
     assert code == restore_test.EXIT_PASSED
     assert record["provenance"] == {"checked": False, "known_archives": None}
 
