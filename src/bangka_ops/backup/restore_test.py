@@ -238,6 +238,38 @@ def trusted_archives(
     return chosen, provenance
 
 
+def learn(config: dict[str, Any], announced: dict[str, Any]) -> tuple[Path, int]:
+    """Adds to the client's known archives what it announces now (``bangka-backup archives``
+    run on the client, as ``playbooks/restore_test.yml`` and ``restore.yml`` do before they
+    choose): the same statement the collection carries, only fresher. Archives are only ever
+    added; the list then counts as complete up to now. Returns the file and how many were new."""
+    if not isinstance(announced.get("archives"), list) or announced.get("host") != config["host"]:
+        raise agent.ConfigError(f"not {config['host']}'s announcement (bangka-backup archives)")
+    path, known = known_archives(config)
+    policies: dict[str, set[str]] = {
+        name: set(names) for name, names in ((known or {}).get("policies") or {}).items()
+    }
+    before = sum(len(names) for names in policies.values())
+    for item in announced["archives"]:
+        name = item.get("archive") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            continue
+        for policy in config.get("policies") or {}:
+            if name.startswith(f"{config['host']}-{policy}-"):
+                policies.setdefault(policy, set()).add(name)
+    added = sum(len(names) for names in policies.values()) - before
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    agent.write_json_atomic(
+        path,
+        {
+            "client": config["host"],
+            "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "policies": {name: sorted(names) for name, names in sorted(policies.items())},
+        },
+    )
+    return path, added
+
+
 class RestoreTest:
     def __init__(self, config: dict[str, Any], policy: str) -> None:
         self.config = config
@@ -661,6 +693,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_choice_arguments(plan)
     plan.add_argument("--out", type=Path, required=True)
 
+    known = sub.add_parser(
+        "learn",
+        help="add the archives a client announces now (bangka-backup archives JSON on stdin) "
+        "to its known archives",
+    )
+    known.add_argument("--client", required=True)
     jobs = sub.add_parser(
         "jobs", help="list the (client, policy) tests this host would run, as JSON"
     )
@@ -685,8 +723,8 @@ def main(argv: list[str] | None = None) -> int:
             plan = agent.read_json_object(args.plan, ("items",))
             print(json.dumps(agent.live_hashes(plan["items"], args.root)))
             return EXIT_PASSED
-        if args.command == "jobs":
-            print(json.dumps(list_jobs(config_path, args.client or [], args.policy)))
+        if args.command in ("jobs", "learn"):
+            print(json.dumps(listing(args, config_path)))
             return EXIT_PASSED
         if args.command == "plan":
             test = RestoreTest(load(config_path, args.client), args.policy)
@@ -707,6 +745,20 @@ def main(argv: list[str] | None = None) -> int:
     except agent.ConfigError as exc:
         print(f"bangka-backup-restore-test: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def listing(args: argparse.Namespace, config_path: Path) -> Any:
+    """``jobs``: the tests this host would run; ``learn``: what a client announced was added."""
+    if args.command == "jobs":
+        return list_jobs(config_path, args.client or [], args.policy)
+    try:
+        announced = json.loads(sys.stdin.read())
+    except ValueError as exc:
+        raise agent.ConfigError(f"standard input: not JSON ({exc})") from None
+    if not isinstance(announced, dict):
+        raise agent.ConfigError("standard input: not a JSON object")
+    path, added = learn(load(config_path, args.client), announced)
+    return {"known_archives": str(path), "added": added}
 
 
 def list_jobs(config_path: Path, clients: list[str], policy: str | None) -> list[dict[str, str]]:

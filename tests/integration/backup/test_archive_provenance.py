@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,55 @@ def test_a_list_of_another_client_is_a_configuration_error(
     target.write_text(json.dumps({"client": "fs01", "policies": {}}))
     with pytest.raises(agent.ConfigError, match="not the known archives of web-01"):
         restore_test.trusted_archives(borg_setup.config, "docs", [], False)
+
+
+def test_learn_adds_what_the_client_announces_now_but_never_a_planted_archive(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    """restore_test.yml and restore.yml ask the client before they choose: an archive made
+    after the last collection becomes known; one made outside the wrapper still does not."""
+    assert borg_setup.run("docs", "daily")[0] == 0
+    collect_known(borg_setup, tmp_path)
+    _, newer = borg_setup.run("docs", "weekly")  # after the collection
+    plant(borg_setup, tmp_path, "web-01-docs-daily-2026-12-31T23-59-59")
+    announced = borg_setup.wrapper("archives")
+    assert announced.returncode == 0, announced.stderr
+    learned = subprocess.run(
+        [
+            sys.executable,
+            restore_test.__file__,
+            "--config",
+            str(borg_setup.config_path),
+            "learn",
+            "--client",
+            "web-01",
+        ],
+        input=announced.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert learned.returncode == 0, learned.stderr
+    assert json.loads(learned.stdout)["added"] == 1
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
+    assert code == restore_test.EXIT_PASSED, record
+    assert record["archive"] == newer["archive"]
+    assert record["provenance"]["unknown_archives"] == ["web-01-docs-daily-2026-12-31T23-59-59"]
+
+    other = subprocess.run(
+        [
+            sys.executable,
+            restore_test.__file__,
+            "--config",
+            str(borg_setup.config_path),
+            "learn",
+            "--client",
+            "web-01",
+        ],
+        input=json.dumps({"host": "fs01", "archives": []}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert other.returncode == restore_test.EXIT_USAGE
+    assert "not web-01's announcement" in other.stderr
