@@ -254,9 +254,13 @@ def learn(config: dict[str, Any], announced: dict[str, Any]) -> tuple[Path, int]
         name = item.get("archive") if isinstance(item, dict) else None
         if not isinstance(name, str):
             continue
-        for policy in config.get("policies") or {}:
-            if name.startswith(f"{config['host']}-{policy}-"):
-                policies.setdefault(policy, set()).add(name)
+        parsed = agent.parse_archive_name(name)  # {host}-{policy}-{cycle}-{time} or None
+        if (
+            parsed
+            and parsed["host"] == config["host"]
+            and parsed["policy"] in (config.get("policies") or {})
+        ):
+            policies.setdefault(parsed["policy"], set()).add(name)
     added = sum(len(names) for names in policies.values()) - before
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     agent.write_json_atomic(

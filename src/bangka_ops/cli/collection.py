@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.report import intake, provenance
+from bangka_ops.report import intake, ledger, provenance
 
 EXIT_USAGE = 64
 EXIT_REFUSED = 3
@@ -69,22 +69,30 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
 
 def cmd_known_archives(args: argparse.Namespace) -> int:
-    """The archives each client is known to have made, from its collected run records."""
+    """The archives each client is known to have made, from its collected run records: one
+    ``<client>.json`` per client in ``--out-dir``, or one client's list on standard output."""
     if not args.dir.is_dir():
         print(f"cekat known-archives: {args.dir}: no such directory", file=sys.stderr)
         return EXIT_USAGE
-    known, problems = provenance.known_archives(args.dir, args.client)
-    for problem in problems:
-        print(f"cekat known-archives: {problem}", file=sys.stderr)
-    text = json.dumps(known, indent=2, sort_keys=True) + "\n"
-    if args.out:
-        try:
-            provenance.write_atomic(args.out, text)
-        except OSError as exc:
-            print(f"cekat known-archives: {args.out}: {exc.strerror or exc}", file=sys.stderr)
+    if args.out_dir is None and len(args.client) != 1:
+        print("cekat known-archives: several --client need --out-dir", file=sys.stderr)
+        return EXIT_USAGE
+    for client in args.client:
+        if not intake.HOST_NAME.match(client):
+            print(f"cekat known-archives: --client: {client!r} is not a host name", file=sys.stderr)
             return EXIT_USAGE
-    else:
-        sys.stdout.write(text)
+        known, problems = provenance.known_archives(args.dir, client)
+        for problem in problems:
+            print(f"cekat known-archives: {problem}", file=sys.stderr)
+        text = json.dumps(known, indent=2, sort_keys=True)
+        if args.out_dir is None:
+            print(text)
+            continue
+        try:
+            ledger.write_atomic(args.out_dir / f"{client}.json", [text.encode()])
+        except OSError as exc:
+            print(f"cekat known-archives: {args.out_dir}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
     return 0
 
 
@@ -118,6 +126,8 @@ def add_collection_commands(sub: Any) -> None:
         "records (restore tests choose only these)",
     )
     known.add_argument("dir", type=Path, help="the collection root on the admin host")
-    known.add_argument("--client", required=True, help="the client's inventory name")
-    known.add_argument("--out", type=Path, help="write here instead of standard output")
+    known.add_argument(
+        "--client", action="append", required=True, help="a client's inventory name (repeatable)"
+    )
+    known.add_argument("--out-dir", type=Path, help="write <client>.json here (else stdout)")
     known.set_defaults(func=cmd_known_archives)

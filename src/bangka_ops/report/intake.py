@@ -39,7 +39,7 @@ import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,9 +81,7 @@ class Result:
     stored: int = 0
     present: int = 0
     chunks: int = 0
-    offsets: dict[str, dict[str, int]] | None = None
     refused: str | None = None
-    written: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         if self.refused:
@@ -412,7 +410,6 @@ def intake(
             # is stored.
             result.refused = f"not a readable gzip'd tar package ({exc})"
             return result
-        result.offsets = offsets
         if offsets is not None:
             write_state(root, AUDIT_OFFSETS, host, offsets)
         if watermark is not None:
@@ -449,7 +446,6 @@ def store(
                 if stored:
                     result.stored += 1
                     result.chunks += chunk
-                    result.written.append(member.name)
                 else:
                     result.present += 1
         finally:

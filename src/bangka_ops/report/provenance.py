@@ -7,7 +7,8 @@ it created. Restore tests and emergency restores choose among those archives onl
 the repository that no record of the client announces (planted by another key, or by the client
 outside its wrapper) is flagged instead of restored.
 
-``cekat known-archives <collected> --client C`` prints ``{"client": C, "generated": time,
+``cekat known-archives <collected> --client C [--client D ...] [--out-dir DIR]`` writes, per
+client, ``{"client": C, "generated": time,
 "policies": {policy: [archive, ...]}}``; ``playbooks/collect_records.yml`` writes it to each
 restore host after every collection (``<state_dir>/known-archives/<client>.json``), where
 ``bangka-backup-restore-test`` and ``bangka-backup-restore`` read it.
@@ -16,11 +17,10 @@ restore host after every collection (``<state_dir>/known-archives/<client>.json`
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from bangka_ops.backup import agent
 from bangka_ops.report import ingest, ledger
 
 
@@ -36,8 +36,9 @@ def created(record: dict[str, Any], client: str) -> tuple[str, str] | None:
     create = steps.get("create") if isinstance(steps, dict) else None
     if not isinstance(create, dict) or create.get("exit_code") not in (0, 1):
         return None
-    if not archive.startswith(f"{client}-{policy}-"):
-        return None  # names are {host}-{policy}-{cycle}-{time}: anything else is not its own
+    parsed = agent.parse_archive_name(archive)  # {host}-{policy}-{cycle}-{time}
+    if not parsed or (parsed["host"], parsed["policy"]) != (client, policy):
+        return None  # a name of another host or policy is not its own
     return policy, archive
 
 
@@ -77,15 +78,3 @@ def known_archives(root: Path, client: str) -> tuple[dict[str, Any], list[ingest
         },
         problems,
     )
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bangka_ops.backup import agent, restore, restore_test
-from bangka_ops.report import provenance
+from bangka_ops.report import ledger, provenance
 from tests.conftest import BorgSetup
 
 pytestmark = pytest.mark.borg
@@ -31,7 +31,7 @@ def collect_known(setup: BorgSetup, tmp_path: Path) -> Path:
     assert not problems
     target = Path(setup.config["state_dir"]) / restore_test.KNOWN_DIR / "web-01.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    provenance.write_atomic(target, json.dumps(known))
+    ledger.write_atomic(target, [json.dumps(known).encode()])
     return target
 
 
