@@ -1,10 +1,10 @@
 """The host audit logs are root:adm 0640 and append-only (chattr +a) where the kernel allows it.
 
-Runs the roles' real audit-log tasks with ansible-playbook against this machine, the log placed
-in a directory of the test (on the machine's own file system), and then the kernel's answer:
-the writer's O_APPEND line still lands, a write without O_APPEND, a truncation, a rename and an
-unlink fail with EPERM. Skipped, with the reason, where this file system or this process cannot
-set the flag (not root, no CAP_LINUX_IMMUTABLE, a file system without it)."""
+Runs the real role `audit_log` (which every role that keeps an audit log includes) with
+ansible-playbook against this machine, the logs placed in a directory of the test (on the
+machine's own file system), and then the kernel's answer: the writer's O_APPEND line still
+lands, a write without O_APPEND, a truncation, a rename and an unlink fail with EPERM. Skipped,
+with the reason, where this file system or this process cannot set the flag."""
 
 from __future__ import annotations
 
@@ -24,12 +24,13 @@ import yaml
 from bangka_ops.backup import audit as audit_log
 from tests.conftest import REPO_ROOT
 
-# Each role that creates /var/log/bangka-ops: its tasks file and how a test moves the log.
+# Each role that keeps an audit log, and the files it hands to the role audit_log.
 ROLES = {
-    "borg_agent": ("audit_log.yml", "__borg_agent_audit_log"),
-    "borg_admin": ("audit_log.yml", "__borg_admin_audit_log"),
-    "borg_restore_test": ("audit_log.yml", "__borg_restore_test_audit_log"),
-    "agenda_sync": ("audit_log.yml", "agenda_sync_audit_log"),
+    "borg_agent": ["__borg_agent_audit_log"],
+    "borg_admin": ["__borg_admin_audit_log"],
+    "borg_restore_test": ["__borg_restore_test_audit_log"],
+    "agenda_sync": ["agenda_sync_audit_log", "__agenda_sync_audit_rejects"],
+    "admin_access": ["admin_access_audit_log"],
 }
 
 
@@ -55,23 +56,19 @@ def kernel_allows_append_only(tmp_path: Path) -> Iterator[None]:
     yield
 
 
-def run_tasks(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
-    tasks_from, _ = ROLES[role]
+def run_role(tmp_path: Path, variables: dict[str, Any], path: str | None = None) -> str:
     playbook = tmp_path / "play.yml"
     playbook.write_text(
         yaml.safe_dump(
             [
                 {
-                    "name": f"The audit log tasks of {role}",
+                    "name": "The audit log role",
                     "hosts": "all",
                     "gather_facts": False,
                     "tasks": [
                         {
                             "name": "Run them",
-                            "ansible.builtin.include_role": {
-                                "name": role,
-                                "tasks_from": tasks_from,
-                            },
+                            "ansible.builtin.include_role": {"name": "audit_log"},
                         }
                     ],
                 }
@@ -101,6 +98,7 @@ def run_tasks(tmp_path: Path, role: str, variables: dict[str, Any]) -> str:
             **os.environ,
             "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
             "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
+            "PATH": path or os.environ["PATH"],
         },
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
@@ -112,31 +110,31 @@ def changed(output: str) -> int:
     return int(recap.split("changed=")[1].split()[0])
 
 
-def roles_logs(role: str, tmp_path: Path) -> list[Path]:
-    log = tmp_path / "log" / ("protocloud.jsonl" if role == "agenda_sync" else "audit.jsonl")
-    if role == "agenda_sync":  # the job's log and the file of refused spool lines beside it
-        return [log, log.with_name(log.name + ".rejected")]
-    return [log]
-
-
-@pytest.mark.parametrize("role", sorted(ROLES))
-def test_each_role_makes_its_audit_log_root_adm_0640_and_append_only(
-    role: str, tmp_path: Path, kernel_allows_append_only: None
+def test_the_role_makes_the_logs_root_adm_0640_and_append_only(
+    tmp_path: Path, kernel_allows_append_only: None
 ) -> None:
-    logs = roles_logs(role, tmp_path)
-    variables = {ROLES[role][1]: str(logs[0]), f"{role}_audit_append_only": True}
+    logs = [tmp_path / "log" / "protocloud.jsonl", tmp_path / "log" / "protocloud.jsonl.rejected"]
+    variables = {"audit_log_files": [str(p) for p in logs], "audit_log_append_only": True}
     try:
-        first = run_tasks(tmp_path, role, variables)
-        again = run_tasks(tmp_path, role, variables)
-
+        first = run_role(tmp_path, variables)
+        again = run_role(tmp_path, variables)
         assert changed(first) > 0
-        assert changed(again) == 0, again  # idempotent: lsattr says it is set already
+        assert changed(again) == 0, again  # idempotent: the flag is seen as set
         for log in logs:
             info = log.stat()
             assert (info.st_uid, grp.getgrgid(info.st_gid).gr_name) == (0, "adm")
             assert oct(info.st_mode & 0o7777) == "0o640"
             assert "a" in attributes(log)
         assert oct(logs[0].parent.stat().st_mode & 0o7777) == "0o755"
+
+        # A mode changed by hand (flag lifted, chmod, flag back): the kernel refuses chmod on
+        # an append-only file, so the role lifts the flag, repairs the mode and sets it again.
+        lift(logs[0])
+        logs[0].chmod(0o666)
+        subprocess.run(["chattr", "+a", str(logs[0])], check=True)
+        run_role(tmp_path, variables)
+        assert oct(logs[0].stat().st_mode & 0o7777) == "0o640"
+        assert "a" in attributes(logs[0])
     finally:
         for log in logs:
             lift(log)
@@ -144,13 +142,31 @@ def test_each_role_makes_its_audit_log_root_adm_0640_and_append_only(
 
 def test_without_the_flag_the_role_leaves_the_attributes_alone(tmp_path: Path) -> None:
     log = tmp_path / "log" / "audit.jsonl"
-    run_tasks(
-        tmp_path,
-        "borg_agent",
-        {"__borg_agent_audit_log": str(log), "borg_agent_audit_append_only": False},
-    )
+    run_role(tmp_path, {"audit_log_files": [str(log)], "audit_log_append_only": False})
     assert log.exists()
     assert "a" not in attributes(log)
+
+
+def test_a_file_system_that_refuses_the_flag_stops_the_role_saying_what_to_set(
+    tmp_path: Path,
+) -> None:
+    """No file system here refuses the flag (tmpfs takes it too), so chattr is the one part
+    replaced: a chattr first on PATH that answers as it does on NFS or overlayfs."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "chattr").write_text(
+        '#!/bin/sh\necho "chattr: Operation not supported while setting flags on $2" >&2\nexit 1\n'
+    )
+    (fake / "chattr").chmod(0o755)
+    log = tmp_path / "log" / "audit.jsonl"
+    with pytest.raises(AssertionError) as failed:
+        run_role(
+            tmp_path,
+            {"audit_log_files": [str(log)], "audit_log_append_only": True},
+            path=f"{fake}:{os.environ['PATH']}",
+        )
+    assert "chattr +a was refused (chattr: Operation not supported" in str(failed.value)
+    assert "borg_agent_audit_append_only" in str(failed.value)
 
 
 def test_an_append_only_log_takes_the_writers_lines_and_refuses_everything_else(
@@ -182,39 +198,21 @@ def test_an_append_only_log_takes_the_writers_lines_and_refuses_everything_else(
         lift(log)
 
 
-def test_every_role_that_creates_the_log_directory_keeps_the_log_append_only() -> None:
-    """admin_access makes the log in its install tasks (it installs packages, so it is not run
-    here); every role's tasks that create /var/log/bangka-ops also make the log root:adm 0640 and
-    set the flag when <role>_audit_append_only, after checking lsattr."""
-    found = set()
-    for role_dir in sorted((REPO_ROOT / "roles").iterdir()):
-        role = role_dir.name
-        for tasks_file in sorted(role_dir.glob("tasks/*.yml")):
-            tasks = yaml.safe_load(tasks_file.read_text()) or []
-            log_dirs = [
-                t
-                for t in tasks
-                if t.get("ansible.builtin.file", {}).get("state") == "directory"
-                and any(
-                    key in str(t["ansible.builtin.file"]["path"])
-                    for key in ("/var/log/bangka-ops", "audit_log | dirname")
-                )
-            ]
-            if not log_dirs:
-                continue
-            found.add(role)
-            made = [
-                t["ansible.builtin.file"]
-                for t in tasks
-                if t.get("ansible.builtin.file", {}).get("state") == "touch"
-            ]
-            assert made, f"{tasks_file}: creates the log directory but not the log"
-            assert all(
-                (m["owner"], m["group"], m["mode"]) == ("root", "adm", "0640") for m in made
-            ), tasks_file
-            chattr = [t for t in tasks if "chattr" in str(t.get("ansible.builtin.command"))]
-            lsattr = [t for t in tasks if "lsattr" in str(t.get("ansible.builtin.command"))]
-            assert chattr and lsattr, f"{tasks_file}: no lsattr check and chattr +a"
-            for task in chattr + lsattr:
-                assert f"{role}_audit_append_only | bool" in str(task["when"]), tasks_file
-    assert found == {*ROLES, "admin_access"}
+def test_every_role_that_keeps_an_audit_log_uses_the_role_with_its_switch() -> None:
+    """No role makes /var/log/bangka-ops by itself: each includes audit_log with its files and
+    its <role>_audit_append_only."""
+    found = {}
+    for tasks_file in sorted((REPO_ROOT / "roles").glob("*/tasks/*.yml")):
+        role = tasks_file.parent.parent.name
+        text = tasks_file.read_text()
+        assert role == "audit_log" or "chattr" not in text, (
+            f"{tasks_file}: chattr outside audit_log"
+        )
+        for task in yaml.safe_load(text) or []:
+            include = task.get("ansible.builtin.include_role", {})
+            if include.get("name") == "audit_log":
+                found[role] = task["vars"]
+    assert set(found) == set(ROLES)
+    for role, variables in found.items():
+        assert variables["audit_log_append_only"] == f"{{{{ {role}_audit_append_only }}}}"
+        assert variables["audit_log_files"] == [f"{{{{ {name} }}}}" for name in ROLES[role]]
