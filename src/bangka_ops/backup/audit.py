@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import pwd
@@ -41,7 +40,13 @@ WRITE_LOCK_SECONDS = 5.0
 FORWARD_LOCK_SECONDS = 10.0
 # Bounds on what root reads from a file an unprivileged account controls.
 MAX_LINE_BYTES = 64 * 1024
-MAX_FORWARD_BYTES = 16 * 1024 * 1024
+# The job writes a few KB a run and is forwarded after every run: a bigger spool is not the job's
+# and is refused unread (recorded), never loaded into root's memory or copied into /var/log.
+MAX_SPOOL_BYTES = 4 * 1024 * 1024
+# At most this many rejected lines are kept and named per run (the rest are counted in one line),
+# and of each only this many bytes (its SHA-256 and size cover the whole line).
+MAX_REJECTED_LINES = 100
+KEPT_LINE_BYTES = 4096
 LINE_KEYS = {"time", "host", "actor", "kind", "action", "result", "details"}
 KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Lines of this kind are written by the forwarder only; a spool cannot claim to be it.
@@ -193,13 +198,17 @@ def check_line(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_LINE_BYTES:
         raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
     try:
-        line = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not JSON ({exc})") from None
+        line = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: too deep
+        raise ValueError(f"not JSON ({str(exc)[:200]})") from None
     if not isinstance(line, dict):
         raise ValueError("not a JSON object")
     _check_fields(line)
     return line
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _check_fields(line: dict[str, Any]) -> None:
@@ -244,10 +253,18 @@ def _open_spool(spool: Path, uid: int) -> int | None:
         problem = f"owned by uid {info.st_uid}, not {uid}"
     elif info.st_nlink != 1:
         problem = f"{info.st_nlink} hard links"
+    elif info.st_size > MAX_SPOOL_BYTES:
+        problem = f"{info.st_size} bytes, more than the {MAX_SPOOL_BYTES} a job's spool ever holds"
     if problem:
         os.close(fd)
         raise SpoolRefused(problem)
     return fd
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib  # noqa: PLC0415 (start-up time: only the forwarder needs it)
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def _forwarder_line(host: str, actor: str, action: str, result: str, **details: Any) -> bytes:
@@ -266,8 +283,9 @@ def _forwarder_line(host: str, actor: str, action: str, result: str, **details: 
 def forward_spool(spool: Path, log: Path, rejects: Path, host: str, actor: str) -> dict[str, Any]:
     """Move the lines of ``spool`` (written by ``actor``) into ``log``: ``host`` and ``actor``
     are set here, whatever a line says (a differing claim is kept as ``details.claimed``); a
-    malformed line goes to ``rejects`` verbatim and a ``kind: audit_spool`` line in ``log``
-    names it. The spool is emptied of what was moved, under its lock, after the log is synced.
+    malformed line goes to ``rejects`` (its first 4 KiB; at most 100 a run) and a
+    ``kind: audit_spool`` line in ``log`` names it. The spool is emptied of what was moved,
+    under its lock, after the log is synced.
     A spool that is not the account's plain file is refused (and that is recorded too)."""
     uid = pwd.getpwnam(actor).pw_uid  # KeyError: no such account
     result: dict[str, Any] = {"spool": str(spool), "log": str(log), "forwarded": 0, "rejected": []}
@@ -281,24 +299,49 @@ def forward_spool(spool: Path, log: Path, rejects: Path, host: str, actor: str) 
         return result
     try:
         if not _lock(fd, FORWARD_LOCK_SECONDS):
+            # Someone keeps the spool locked: its lines would wait where the account can still
+            # change them. Said in the log and as a failure, every time.
+            _append(log, _forwarder_line(host, actor, str(spool), "busy"))
             result["busy"] = True
             return result
         size = os.fstat(fd).st_size
-        data = os.pread(fd, min(size, MAX_FORWARD_BYTES), 0)
-        if size > len(data):  # whole lines now, the rest on the next run
+        data = os.pread(fd, min(size, MAX_SPOOL_BYTES), 0)
+        if size > len(data):  # grew past the bound since it was opened: whole lines now
             data = data[: data.rfind(b"\n") + 1] or data
-        pieces = data.split(b"\n")
-        tail = pieces.pop()  # empty when the spool ends with a whole line
-        out, kept = [], []
-        for number, raw in enumerate([*pieces, tail] if tail else pieces, 1):
-            try:
-                if number > len(pieces):
-                    raise ValueError("no end of line (an unfinished write)")
-                line = check_line(raw)
-            except ValueError as exc:
-                kept.append(raw + b"\n")
-                where = f"{spool}:{number}"
-                result["rejected"].append(f"{where}: {exc}")
+        out, kept = _sort_lines(data, result, spool=spool, rejects=rejects, host=host, actor=actor)
+        if kept:
+            _append(rejects, b"".join(kept))
+        if out:
+            _append(log, b"".join(out), sync=True)
+        # What was appended since the read (a writer that gave up waiting for the lock) stays.
+        rest = os.pread(fd, os.fstat(fd).st_size - len(data), len(data))
+        os.ftruncate(fd, 0)
+        if rest:
+            os.pwrite(fd, rest, 0)
+    finally:
+        os.close(fd)
+    return result
+
+
+def _sort_lines(
+    data: bytes, result: dict[str, Any], *, spool: Path, rejects: Path, host: str, actor: str
+) -> tuple[list[bytes], list[bytes]]:
+    """The log's new lines (valid lines with the true host and actor, and one line naming each
+    rejected line) and the rejected lines to keep; counts go into ``result``."""
+    pieces = data.split(b"\n")
+    tail = pieces.pop()  # empty when the spool ends with a whole line
+    out, kept = [], []
+    truth = {"host": host, "actor": actor}
+    for number, raw in enumerate([*pieces, tail] if tail else pieces, 1):
+        try:
+            if number > len(pieces):
+                raise ValueError("no end of line (an unfinished write)")
+            line = check_line(raw)
+        except ValueError as exc:
+            where = f"{spool}:{number}"
+            result["rejected"].append(f"{where}: {exc}")
+            if len(result["rejected"]) <= MAX_REJECTED_LINES:  # the rest: counted, in one line
+                kept.append(raw[:KEPT_LINE_BYTES] + b"\n")
                 out.append(
                     _forwarder_line(
                         host,
@@ -307,29 +350,21 @@ def forward_spool(spool: Path, log: Path, rejects: Path, host: str, actor: str) 
                         "rejected",
                         reason=str(exc),
                         kept_in=str(rejects),
-                        sha256=hashlib.sha256(raw).hexdigest(),
+                        sha256=_sha256(raw),
                         bytes=len(raw),
                     )
                 )
-                continue
-            truth = {"host": host, "actor": actor}
-            claimed = {k: line[k] for k in truth if line.get(k, truth[k]) != truth[k]}
-            line.update(truth)
-            if claimed:
-                line["details"] = {**line.get("details", {}), "claimed": claimed}
-            out.append((json.dumps(line, sort_keys=True) + "\n").encode())
-            result["forwarded"] += 1
-        if kept:
-            _append(rejects, b"".join(kept))
-        if out:
-            _append(log, b"".join(out), sync=True)
-        rest = os.pread(fd, size - len(data), len(data))
-        os.ftruncate(fd, 0)
-        if rest:
-            os.pwrite(fd, rest, 0)
-    finally:
-        os.close(fd)
-    return result
+            continue
+        claimed = {k: line[k] for k in truth if line.get(k, truth[k]) != truth[k]}
+        line.update(truth)
+        if claimed:
+            line["details"] = {**line.get("details", {}), "claimed": claimed}
+        out.append((json.dumps(line, sort_keys=True) + "\n").encode())
+        result["forwarded"] += 1
+    extra = len(result["rejected"]) - MAX_REJECTED_LINES
+    if extra > 0:
+        out.append(_forwarder_line(host, actor, str(spool), "rejected", more_lines_rejected=extra))
+    return out, kept
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
@@ -349,8 +384,12 @@ def cmd_forward(args: argparse.Namespace) -> int:
     if result.get("refused"):
         print(f"audit forward: {args.spool}: refused: {result['refused']}", file=sys.stderr)
     if result.get("busy"):
-        print(f"audit forward: {args.spool}: locked by another process; left for the next run")
-    return EXIT_DATA if result["rejected"] or result.get("refused") else EXIT_OK
+        print(
+            f"audit forward: {args.spool}: locked by another process; left for the next run",
+            file=sys.stderr,
+        )
+    failed = result["rejected"] or result.get("refused") or result.get("busy")
+    return EXIT_DATA if failed else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

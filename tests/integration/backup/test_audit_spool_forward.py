@@ -123,7 +123,7 @@ def test_a_line_claiming_another_host_and_actor_is_recorded_with_the_true_ones(
     assert (second["host"], second["actor"]) == ("ops01.bangka.go.id", NOBODY)
 
 
-def test_malformed_lines_are_kept_verbatim_named_and_the_forward_exits_1(tmp_path: Path) -> None:
+def test_malformed_lines_are_kept_named_and_the_forward_exits_1(tmp_path: Path) -> None:
     bad = [
         b"not json at all\n",
         b'["a", "list"]\n',
@@ -136,6 +136,8 @@ def test_malformed_lines_are_kept_verbatim_named_and_the_forward_exits_1(tmp_pat
         entry(details={"claimed": {"host": "ops01.bangka.go.id"}}),
         b"\xff\xfe binary\n",
         b"x" * (audit_log.MAX_LINE_BYTES + 1) + b"\n",
+        b"[" * 60_000 + b"\n",  # nested too deep for the parser (RecursionError)
+        entry(details={"n": float("nan")}),  # NaN is not JSON
     ]
     good = entry(action="baik")
     unfinished = b'{"time": "2026-11-02T01:00:00+00:00", "kind": "agen'
@@ -152,7 +154,8 @@ def test_malformed_lines_are_kept_verbatim_named_and_the_forward_exits_1(tmp_pat
     assert {x["result"] for x in refusals} == {"rejected"}
     assert [x["action"] for x in refusals] == [f"{spool}:{n}" for n in range(2, len(bad) + 3)]
     kept = (tmp_path / "protocloud.jsonl.rejected").read_bytes()
-    assert kept == b"".join(bad) + unfinished + b"\n"
+    limit = audit_log.KEPT_LINE_BYTES  # each kept line's first bytes; sha256 covers it whole
+    assert kept == b"".join(b[:-1][:limit] + b"\n" for b in bad) + unfinished + b"\n"
     for raw, refusal in zip([*bad, unfinished + b"\n"], refusals, strict=True):
         details = refusal["details"]
         assert isinstance(details, dict)
@@ -207,7 +210,8 @@ def test_a_spool_held_by_its_writer_is_left_for_the_next_run(
         )
     assert result["busy"] is True
     assert spool.read_bytes() == entry(action="nanti")
-    assert not (tmp_path / "log.jsonl").exists()
+    (busy,) = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert (busy["kind"], busy["result"]) == ("audit_spool", "busy")  # said, and a failure
 
 
 def test_an_unknown_account_is_a_usage_error(tmp_path: Path) -> None:
@@ -236,3 +240,27 @@ def test_an_unknown_account_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 64
     assert "no account 'tidak-ada-akun-ini'" in proc.stderr
     assert spool.read_bytes() == entry()
+
+
+def test_a_spool_too_large_for_a_job_is_refused_unread(tmp_path: Path) -> None:
+    """A sparse 64 GB spool would have been read into root's memory and copied into /var/log."""
+    spool = spool_of_nobody(tmp_path, entry())
+    os.truncate(spool, 64 * 1024**3)
+    proc = forward(tmp_path, spool)
+    assert proc.returncode == 1
+    (refusal,) = log_lines(tmp_path)
+    assert refusal["result"] == "refused"
+    assert "bytes, more than" in str(refusal["details"])
+    assert not (tmp_path / "protocloud.jsonl.rejected").exists()
+
+
+def test_a_flood_of_bad_lines_is_kept_and_named_only_so_far(tmp_path: Path) -> None:
+    spool = spool_of_nobody(tmp_path, b"x\n" * 5000)
+    proc = forward(tmp_path, spool)
+    assert proc.returncode == 1
+    lines = log_lines(tmp_path)
+    assert len(lines) == audit_log.MAX_REJECTED_LINES + 1
+    assert lines[-1]["details"] == {"more_lines_rejected": 5000 - audit_log.MAX_REJECTED_LINES}
+    kept = (tmp_path / "protocloud.jsonl.rejected").read_bytes()
+    assert kept == b"x\n" * audit_log.MAX_REJECTED_LINES
+    assert spool.read_bytes() == b""
