@@ -22,13 +22,8 @@ def ssh_key_problem(key: Any) -> str:
     return sshkeys.problem(key) or ""
 
 
-def ssh_key_people_problems(people: Any) -> list[str]:
-    return sshkeys.people_problems(people)
-
-
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "bangka_ssh_key_problem": ssh_key_problem,
-            "bangka_ssh_key_people_problems": ssh_key_people_problems,
         }

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from bangka_ops.access import sshkeys
+
 ROLES = ("admin", "backup_operator", "protocol_coordinator", "protocol_operator", "viewer")
 ACCOUNT_ROLES = ("admin", "backup_operator")
 SIGNER_ROLES = ("admin", "backup_operator")
@@ -29,15 +31,6 @@ CALENDAR_WRITER_ROLES = ("admin", "protocol_coordinator", "protocol_operator")
 FACTORS = ("totp", "fido2")
 ACCOUNT = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-KEY_TYPES = (
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-)
 RESERVED = {"root", "borg", "protocloud", "daemon", "bin", "sys", "nobody", "sshd"}
 
 
@@ -116,13 +109,16 @@ def person_errors(where: str, person: dict[str, Any]) -> list[str]:
 
 
 def key_errors(where: str, keys: list[Any]) -> list[str]:
+    """Each key must be one plain OpenSSH public key line (:func:`sshkeys.problem`): the same
+    check as every other key that reaches an authorized_keys or allowed_signers file."""
     problems = []
     for k, key in enumerate(keys):
-        parts = key.split() if isinstance(key, str) else []
         if isinstance(key, str) and "PRIVATE KEY" in key:
-            problems.append(f"{where}.ssh_keys[{k}]: a private key, never put it here")
-        elif len(parts) < 2 or parts[0] not in KEY_TYPES:
-            problems.append(f"{where}.ssh_keys[{k}]: not an OpenSSH public key")
+            reason: str | None = "a private key, never put it here"
+        else:
+            reason = sshkeys.problem(key)
+        if reason:
+            problems.append(f"{where}.ssh_keys[{k}]: {reason}")
     return problems
 
 

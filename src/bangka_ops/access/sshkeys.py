@@ -167,17 +167,3 @@ def _body_problem(declared: str, body: str) -> str | None:
     except ValueError as exc:
         return f"the {declared} key body is truncated or malformed ({exc})"
     return None
-
-
-def people_problems(people: Any) -> list[str]:
-    """Every bad key of the roles model, naming the person and the key's index."""
-    problems = []
-    for index, person in enumerate(people if isinstance(people, list) else []):
-        if not isinstance(person, dict) or not isinstance(person.get("ssh_keys", []), list):
-            continue
-        where = f"access_people[{index}] ({person.get('id', '?')})"
-        for k, key in enumerate(person.get("ssh_keys", [])):
-            reason = problem(key)
-            if reason:
-                problems.append(f"{where}.ssh_keys[{k}]: {reason}")
-    return problems

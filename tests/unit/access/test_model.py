@@ -6,8 +6,13 @@ from typing import Any
 
 from bangka_ops.access import model, totp
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbangkaExampleKeyOnlyForTests andi@laptop"
-SK = "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tExample budi@yubikey"
+# Well-formed public keys (fixed bytes, no private half anywhere).
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC andi@laptop"
+SK = (
+    "sk-ssh-ed25519@openssh.com "
+    "AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIENDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDAAAABHNzaDo="
+    " budi@yubikey"
+)
 
 
 def person(**fields: Any) -> dict[str, Any]:
@@ -95,3 +100,14 @@ def test_totp_matches_rfc_6238() -> None:
     assert totp.uri(secret, "andi@bangka.go.id", "Kabupaten Bangka").startswith(
         "otpauth://totp/Kabupaten%20Bangka%3Aandi%40bangka.go.id?secret=" + secret
     )
+
+
+def test_a_key_smuggling_a_second_line_is_refused_for_accounts_and_signers() -> None:
+    """model.errors guards the accounts and the checklist's allowed signers: the same check as
+    authorized_keys (bangka_ops.access.sshkeys), not only a known first word."""
+    smuggled = KEY + '\nrestrict,command="sh" ' + KEY
+    problems = model.errors([person(ssh_keys=[smuggled, "no-pty " + KEY])])
+    assert [p.split(":")[0] for p in problems] == [
+        "access_people[0] (andi.pratama).ssh_keys[0]",
+        "access_people[0] (andi.pratama).ssh_keys[1]",
+    ]

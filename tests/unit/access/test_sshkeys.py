@@ -115,18 +115,3 @@ def test_control_characters_in_the_comment_are_refused(ed25519: str) -> None:
 @pytest.mark.parametrize("value", ["", "ssh-ed25519", None, 42, ["ssh-ed25519 AAAA"]])
 def test_anything_else_is_refused(value: object) -> None:
     assert sshkeys.problem(value)
-
-
-def test_the_people_s_bad_keys_are_named_by_person_and_index(ed25519: str) -> None:
-    people = [
-        {"id": "andi.pratama", "ssh_keys": [ed25519, f"no-pty {ed25519}"]},
-        {"id": "sari"},
-        "not a person",
-        {"id": "dodi", "ssh_keys": [f"{ed25519}\nssh-ed25519 {ed25519.split()[1]}"]},
-    ]
-    problems = sshkeys.people_problems(people)
-    assert [p.split(":")[0] for p in problems] == [
-        "access_people[0] (andi.pratama).ssh_keys[1]",
-        "access_people[3] (dodi).ssh_keys[0]",
-    ]
-    assert sshkeys.people_problems(None) == []
