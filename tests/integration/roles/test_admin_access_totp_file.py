@@ -88,3 +88,22 @@ def test_a_file_of_the_earlier_layout_gets_the_limits(tmp_path: Path) -> None:
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert old.read_text() == totp.pam_file(SEED)
+
+
+def test_a_state_file_left_by_a_crashed_login_is_removed_once_it_is_old(tmp_path: Path) -> None:
+    """pam_google_authenticator refuses every login while "<secret>~" exists (its O_EXCL state
+    file): one left by a crash is removed; one a login may be writing right now is not."""
+    totp_dir = tmp_path / "totp"
+    assert (
+        run_tasks(tmp_path, "admin_access", "totp.yml", variables(totp_dir, SEED)).returncode == 0
+    )
+    stale, fresh = totp_dir / "andi.pratama~", totp_dir / "budi~"
+    stale.write_text("half a state")
+    fresh.write_text("a login writing now")
+    os.utime(stale, (0, 0))
+
+    proc = run_tasks(tmp_path, "admin_access", "totp.yml", variables(totp_dir, SEED))
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not stale.exists()
+    assert fresh.exists()
