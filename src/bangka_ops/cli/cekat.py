@@ -279,7 +279,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             report = checklist.build(args.dir, period, now, writer.row)
             writer.finish(report)
     except OSError as exc:
-        print(f"cekat report: cannot write {args.out or 'the report'}: {exc}", file=sys.stderr)
+        where = exc.filename or args.out or "standard output"
+        print(f"cekat report: {where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_PLAYBOOK_FAILED
     for problem in report.problems:
         print(f"cekat report: skipped: {problem}", file=sys.stderr)

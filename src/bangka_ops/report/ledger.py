@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.report import ingest
+from bangka_ops.report import atomic, ingest
 
 LEDGER_DIR = "ledger"
 LOCK_FILE = ".consolidate.lock"
@@ -108,25 +107,12 @@ def dumps(line: Line) -> bytes:
 
 
 def write_atomic(path: Path, lines: list[bytes]) -> None:
+    """``lines`` (each ends with a newline) as the whole of ``path``, or ``path`` as it was."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jsonl")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for item in lines:
-                handle.write(item)
-                handle.write(b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    with atomic.replacing(path, binary=True) as handle:
+        for item in lines:
+            handle.write(item)
+            handle.write(b"\n")
 
 
 def month_of(record: dict[str, Any]) -> str:

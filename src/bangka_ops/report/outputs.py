@@ -7,18 +7,15 @@ the per-host-and-policy facts, kept while the rows stream past.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
 
+from bangka_ops.report import atomic
 from bangka_ops.report.checklist import Report
 
 CSV_COLUMNS = (
@@ -217,22 +214,7 @@ class HtmlWriter:
 Signoff = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
-@contextlib.contextmanager
-def replacing(path: Path) -> Iterator[IO[str]]:
-    """A text file that becomes ``path`` only when the block completes: written beside it under
-    a temporary name, flushed to disk and renamed over it, so a run that fails or is killed half
-    way leaves the previous report whole. Reports are 0640 (the report group reads them)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+replacing = atomic.replacing  # reports: whole or the previous one (see atomic)
 
 
 def escape(value: str) -> str:

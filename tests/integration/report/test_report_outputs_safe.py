@@ -188,3 +188,27 @@ def test_a_bad_option_value_is_one_line_and_a_usage_error(
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert named.format(tmp=tmp_path) in proc.stderr
+
+
+def test_out_to_a_device_writes_through_it_and_never_replaces_it(tmp_path: Path) -> None:
+    """--out /dev/stdout (or a FIFO) is written directly: renaming a temporary file over it
+    would have replaced the device node itself."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bangka_ops.cli",
+            "report",
+            str(tmp_path),
+            "--format",
+            "csv",
+            "--out",
+            "/dev/stdout",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("date,")
+    assert Path("/dev/stdout").is_symlink() or not Path("/dev/stdout").is_file()
