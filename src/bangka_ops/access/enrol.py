@@ -66,14 +66,24 @@ class VaultKey:
     password: bytes
 
 
-def _password_from(source: Path) -> bytes:
+def _password_from(source: Path, label: str | None = None) -> bytes:
+    """A vault password file read as ansible-vault reads it: an executable file is run (a
+    password script or client script) and its output taken, any other file read."""
+    from ansible.errors import AnsibleError  # noqa: PLC0415 (only when a password is needed)
+    from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
+    from ansible.parsing.vault import get_file_vault_secret  # noqa: PLC0415
+
+    if not source.is_file():
+        raise EnrolError(f"{source}: no such vault password file")
     try:
-        password = source.read_bytes().strip()
-    except OSError as exc:
-        raise EnrolError(f"{source}: {exc.strerror}") from None
+        secret = get_file_vault_secret(filename=str(source), vault_id=label, loader=DataLoader())
+        secret.load()
+    except AnsibleError as exc:
+        raise EnrolError(f"{source}: {str(exc).splitlines()[0]}") from None
+    password = secret.bytes
     if not password:
         raise EnrolError(f"{source}: empty vault password")
-    return password
+    return bytes(password)
 
 
 def vault_password(password_file: Path | None) -> bytes:
@@ -93,7 +103,7 @@ def parse_vault_id(vault_id: str, ask: Callable[[str], str] = getpass.getpass) -
     if not label or not source or any(c in label for c in ";\n\r "):
         raise EnrolError(f"vault id {vault_id!r}: expected <label>@prompt or <label>@<file>")
     if source != "prompt":
-        return VaultKey(label, _password_from(Path(source)))
+        return VaultKey(label, _password_from(Path(source), label))
     password = ask(f"New vault password ({label}): ")
     if not password:
         raise EnrolError(f"vault id {label}: empty vault password")

@@ -157,3 +157,19 @@ def test_the_vault_id_option_of_cekat_totp_new(tmp_path: Path) -> None:
     data = (root / "totp" / "andi.pratama.vault").read_bytes()
     assert data.startswith(b"$ANSIBLE_VAULT;1.2;AES256;andi.pratama\n")
     enrol.decrypt(data, ADMIN_PASSWORD.encode(), "andi.pratama")
+
+
+def test_an_executable_password_file_is_run_as_ansible_vault_runs_it(tmp_path: Path) -> None:
+    """A vault password script (e.g. one asking a password manager) gives its output, not its
+    own text: the seed opens with the password it prints, as access.yml will open it."""
+    root = inventory(tmp_path)
+    script = tmp_path / "andi-pass.sh"
+    script.write_text(f"#!/bin/sh\necho {ADMIN_PASSWORD}\n")
+    script.chmod(0o700)
+    env = {"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "vault.pass")}
+    made = cekat(
+        "totp-new", "andi.pratama", "-i", str(root), "--vault-id", f"andi.pratama@{script}", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    data = (root / "totp" / "andi.pratama.vault").read_bytes()
+    enrol.decrypt(data, ADMIN_PASSWORD.encode(), "andi.pratama")
