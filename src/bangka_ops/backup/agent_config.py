@@ -99,6 +99,12 @@ def build_admin(clients: list[dict[str, Any]], settings: dict[str, Any]) -> dict
     for optional in ("ssh", "notify", "watchdog_grace_hours"):
         if settings.get(optional):
             config[optional] = settings[optional]
+    tamper = settings.get("tamper") or {}
+    for key, value in tamper.items():
+        try:
+            config.setdefault("tamper", {})[key] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"borg_admin_tamper_{key}: expected a number, got {value!r}") from None
     return config
 
 
@@ -107,7 +113,12 @@ def client_repository(client: dict[str, Any], settings: dict[str, Any]) -> dict[
     (named after the client). With ``settings["server"]`` (user, address, port, repos_dir) the
     host uses the server address it knows, whatever the agent uses."""
     server = settings.get("server") or {}
-    location = client["repository"]
+    location = client.get("repository") or ""
+    if not server and not location:
+        raise ValueError(
+            f"{client['name']}: no repository server and no repository location (set "
+            f"borg_agent_repository for {client['name']} in the inventory)"
+        )
     if server:
         location = (
             f"ssh://{server['user']}@{server['address']}:{server['port']}"

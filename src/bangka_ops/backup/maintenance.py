@@ -35,18 +35,28 @@ import argparse
 import datetime as dt
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 try:
-    from bangka_ops.backup import agent
+    from bangka_ops.backup import agent, archive_ledger
 except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/maintenance.py
     import agent  # type: ignore[import-not-found, no-redef]
+    import archive_ledger  # type: ignore[import-not-found, no-redef]
 
 DEFAULT_CONFIG = "/etc/bangka-backup-admin/config.json"
 EXIT_OK, EXIT_FAILED, EXIT_TAMPERED, EXIT_USAGE = 0, 2, 3, 64
-KEEP_FLAG = {"daily": "--keep-daily", "weekly": "--keep-weekly", "monthly": "--keep-monthly"}
+# Borg's answers when the repository's key no longer opens with the passphrase the admin holds.
+KEY_REWRITTEN = {
+    "PassphraseWrong",
+    "KeyfileInvalidError",
+    "KeyfileMismatchError",
+    "UnsupportedPayloadError",
+}
+DEFAULT_KEEP = {"daily": 7, "weekly": 4, "monthly": 12}
+DELETE_BATCH = 50
 # Longest regular gap between two runs of a cycle (a month can have 31 days).
 CYCLE_INTERVAL_HOURS = {"daily": 24, "weekly": 7 * 24, "monthly": 31 * 24}
 DEFAULT_GRACE_HOURS = 6
@@ -65,40 +75,28 @@ def load_config(path: Path) -> dict[str, Any]:
     return config
 
 
-class ClientState:
-    """What the admin last verified for one client: listing, time, and what it pruned itself."""
+def announced_names(state_dir: Path, client: str) -> set[str]:
+    """Archives the client's run records claim (copied here by backup_maintenance.yml): a
+    cross-check only; the ledger comes from the repository itself."""
+    path = state_dir / "announced" / f"{client}.json"
+    if not path.exists():
+        return set()
+    data = agent.read_json_object(path, ("archives",))
+    try:
+        return {str(item["archive"]) for item in data["archives"]}
+    except (TypeError, KeyError) as exc:
+        raise agent.ConfigError(
+            f"{path}: archives: expected a list of {{archive: name}} objects"
+        ) from exc
 
-    def __init__(self, state_dir: Path, client: str) -> None:
-        self.path = state_dir / "clients" / f"{client}.json"
-        self.announced_path = state_dir / "announced" / f"{client}.json"
-        # A damaged state file is reported (ConfigError naming it), never silently reset: it is
-        # the tamper baseline.
-        data = agent.read_json_object(self.path) if self.path.exists() else {}
-        self.verified_at: str | None = data.get("verified_at")
-        self.archives: set[str] = set(data.get("archives", []))
-        self.pruned: set[str] = set(data.get("pruned", []))
 
-    def announced(self) -> set[str]:
-        """Archives the client's run records claim (copied here by backup_maintenance.yml)."""
-        if not self.announced_path.exists():
-            return set()
-        data = agent.read_json_object(self.announced_path, ("archives",))
-        try:
-            return {item["archive"] for item in data["archives"]}
-        except (TypeError, KeyError) as exc:
-            raise agent.ConfigError(
-                f"{self.announced_path}: archives: expected a list of {{archive: name}} objects"
-            ) from exc
-
-    def save(self, archives: set[str], verified_at: str) -> None:
-        agent.write_json_atomic(
-            self.path,
-            {
-                "verified_at": verified_at,
-                "archives": sorted(archives),
-                "pruned": sorted(self.pruned),
-            },
-        )
+def summary(findings: list[archive_ledger.Finding]) -> str:
+    kinds = sorted({f.kind for f in findings})
+    first = findings[0]
+    return (
+        f"{len(findings)} finding(s) ({', '.join(kinds)}); first: {first.kind} {first.archive}: "
+        f"{first.detail}"
+    )
 
 
 class Maintenance:
@@ -107,6 +105,7 @@ class Maintenance:
         self.borg = agent.Borg(config)
         self.state_dir = Path(config["state_dir"])
         self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
+        self.tamper = archive_ledger.settings_of(config)
 
     def client_log(self, name: str) -> TextIO:
         """The client's raw Borg log (--log-json lines of every step), opened for appending."""
@@ -114,7 +113,13 @@ class Maintenance:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         return open(path, "a", encoding="utf-8")
 
-    def list_archives(self, repo: dict[str, Any], log: Any) -> tuple[set[str], agent.StepResult]:
+    def ledger(self, name: str) -> archive_ledger.Ledger:
+        return archive_ledger.Ledger(self.state_dir / "clients" / f"{name}.json")
+
+    def list_archives(
+        self, repo: dict[str, Any], log: Any
+    ) -> tuple[dict[str, archive_ledger.Sighting], agent.StepResult]:
+        """The repository's complete archives by id (admin key)."""
         step = self.borg.run(
             [
                 "list",
@@ -128,8 +133,11 @@ class Maintenance:
             log,
             stdout_json=True,
         )
-        names = {a["name"] for a in (step.output or {}).get("archives", [])}
-        return names, step
+        items = (step.output or {}).get("archives", []) if step.returncode in (0, 1) else []
+        try:
+            return archive_ledger.listing(items, self.tz), step
+        except ValueError as exc:
+            raise agent.ConfigError(str(exc)) from None
 
     def client(self, name: str, prune: bool) -> dict[str, Any]:
         settings = self.config["clients"][name]
@@ -141,6 +149,58 @@ class Maintenance:
             result.update(status="failed", reason=str(exc))
             return result
 
+    def judge(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        ledger: archive_ledger.Ledger,
+        current: dict[str, archive_ledger.Sighting],
+        now: dt.datetime,
+    ) -> archive_ledger.Assessment:
+        judged = archive_ledger.assess(
+            ledger,
+            current,
+            client=name,
+            policies=settings["policies"],
+            now=now,
+            settings=self.tamper,
+        )
+        names_now = {s.name for s in current.values()}
+        pruned = {e.name for e in ledger.entries.values() if e.state != "present"}
+        judged_names = {f.archive for f in judged.findings}
+        for archive in sorted(announced_names(self.state_dir, name) - names_now - pruned):
+            if archive not in judged_names and archive not in ledger.legacy_pruned:
+                judged.findings.append(
+                    archive_ledger.Finding(
+                        "disappeared",
+                        archive,
+                        "announced by the client's run records; not in the repository",
+                    )
+                )
+        return judged
+
+    def tampered(
+        self,
+        name: str,
+        ledger: archive_ledger.Ledger,
+        findings: list[archive_ledger.Finding],
+        result: dict[str, Any],
+        what: str = "nothing was pruned or compacted",
+    ) -> dict[str, Any]:
+        result.update(
+            status="tampered",
+            findings=[f.as_dict() for f in findings],
+            missing=sorted({f.archive for f in findings if f.kind in ("disappeared", "replaced")}),
+            last_verified_at=ledger.verified_at,
+            reason=(
+                f"{summary(findings)}. {what.capitalize()}. Investigate, then roll back with "
+                f"playbooks/backup_rollback.yml -e backup_rollback_client={name} (to "
+                f"{ledger.verified_at or 'the last verification'}), or accept the repository as "
+                f"it is with bangka-backup-maintenance accept --client {name} --reason '...'"
+            ),
+        )
+        return result
+
     def check_client(
         self,
         name: str,
@@ -149,80 +209,199 @@ class Maintenance:
         prune: bool,
         result: dict[str, Any],
     ) -> dict[str, Any]:
-        state = ClientState(self.state_dir, name)
+        ledger = self.ledger(name)
         with self.client_log(name) as log:
-            expected = (state.archives | state.announced()) - state.pruned
+            now = dt.datetime.now(self.tz)
             current, listing = self.list_archives(repo, log)
-            if listing.returncode != 0:
+            if listing.returncode not in (0, 1) and KEY_REWRITTEN & set(listing.msgids):
+                finding = archive_ledger.Finding(
+                    "key-changed",
+                    "(repository key)",
+                    "the repository key no longer opens with the client's passphrase: it was "
+                    "re-encrypted (borg key change-passphrase) or replaced through the client's "
+                    "key. Restore it with playbooks/backup_key_restore.yml -e "
+                    f"backup_key_restore_client={name}",
+                )
+                return self.tampered(name, ledger, [finding], result)
+            if listing.returncode not in (0, 1):
                 result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
                 return result
-            missing = sorted(expected - current)
             result["archives"] = len(current)
-            if missing:
-                result.update(
-                    status="tampered",
-                    missing=missing,
-                    last_verified_at=state.verified_at,
-                    reason=(
-                        f"{len(missing)} archive(s) known to the admin are gone from the "
-                        f"repository (first: {missing[0]}); nothing was pruned or compacted. "
-                        f"Roll back with playbooks/backup_rollback.yml -e "
-                        f"backup_rollback_client={name}"
-                    ),
-                )
-                return result
-            if prune:
-                failure = self.prune_and_compact(name, settings, repo, log, result)
-                if failure:
-                    result.update(status="failed", reason=failure)
-                    return result
-                after, listing = self.list_archives(repo, log)
-                if listing.returncode != 0:
-                    result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
-                    return result
-                state.pruned |= current - after
-                result["pruned"] = sorted(current - after)
-                current = after
-            # Full precision: the rollback keeps exactly the segments written up to this moment.
-            verified_at = dt.datetime.now(self.tz).isoformat()
-            state.save(current, verified_at)
-            result.update(status="ok", verified_at=verified_at, archives=len(current))
+            judged = self.judge(name, settings, ledger, current, now)
+            if judged.findings:
+                return self.tampered(name, ledger, judged.findings, result)
+            for archive_id in judged.restored:  # back after a rollback: expected again
+                ledger.entries[archive_id].state = "present"
+                ledger.entries[archive_id].pruned_at = None
+            ledger.record(judged.new, now)
+            ledger.listed_at = now.isoformat()
+            result["new"] = len(judged.new)
+            if judged.unmanaged:
+                result["unmanaged"] = judged.unmanaged
+            job = ClientJob(name, settings, repo, log, ledger, current, result)
+            failure = self.maintain(job, prune)
+            ledger.save()  # the sightings stand: the check passed
+        if failure is None:
+            result.update(status="ok", archives=len(current) - len(result.get("pruned", [])))
+        elif failure.findings:
+            return self.tampered(name, ledger, failure.findings, result, failure.reason)
+        else:
+            result.update(status="failed", reason=failure.reason)
         return result
 
-    def prune_and_compact(
+    def maintain(self, job: ClientJob, prune: bool) -> Failure | None:
+        """After a passed check: compact what the previous run pruned, mark the rollback point,
+        prune (compaction of that waits for the next run's check)."""
+        if prune and job.ledger.compact_due:
+            failure = self.compact(job.repo, job.log, job.current, job.result)
+            if failure is not None:
+                return failure
+            job.ledger.compact_due = False
+        # Full precision: a rollback keeps exactly the segments written up to this moment.
+        # Set again after a prune that went as planned (a rollback then keeps its deletes).
+        job.ledger.verified_at = dt.datetime.now(self.tz).isoformat()
+        job.result["verified_at"] = job.ledger.verified_at
+        if not prune:
+            return None
+        failure = self.prune(job)
+        if failure is None:
+            job.ledger.verified_at = dt.datetime.now(self.tz).isoformat()
+            job.result["verified_at"] = job.ledger.verified_at
+        return failure
+
+    def compact(
         self,
-        name: str,
-        settings: dict[str, Any],
         repo: dict[str, Any],
         log: Any,
+        current: dict[str, archive_ledger.Sighting],
         result: dict[str, Any],
-    ) -> str | None:
+    ) -> Failure | None:
+        """Frees what the previous run pruned, now that this run's check confirmed the period
+        since; a listing after it proves nothing else went (the client may write meanwhile)."""
         lock = ["--lock-wait", str(self.borg.lock_wait)]
-        for policy, policy_settings in sorted(settings["policies"].items()):
-            retention = policy_settings.get("retention") or {}
-            for cycle in policy_settings.get("cycles", list(KEEP_FLAG)):
-                keep = int(retention.get(cycle, {"daily": 7, "weekly": 4, "monthly": 12}[cycle]))
-                step = self.borg.run(
-                    [
-                        "prune",
-                        "--log-json",
-                        *lock,
-                        "--glob-archives",
-                        f"{name}-{policy}-{cycle}-*",
-                        KEEP_FLAG[cycle],
-                        str(keep),
-                        repo["location"],
-                    ],
-                    repo,
-                    log,
-                )
-                if step.returncode not in (0, 1):
-                    return agent.Run.explain(step, f"borg prune {policy} {cycle}")
         step = self.borg.run(["compact", "--log-json", *lock, repo["location"]], repo, log)
         result["compact_seconds"] = step.duration
         if step.returncode not in (0, 1):
-            return agent.Run.explain(step, "borg compact")
-        return None
+            return Failure(agent.Run.explain(step, "borg compact"))
+        result["compacted"] = True
+        after, listing = self.list_archives(repo, log)
+        if listing.returncode not in (0, 1):
+            return Failure(agent.Run.explain(listing, "borg list after compact"))
+        return self.vanished(current, after, set(), "during the compaction", "the compaction ran")
+
+    @staticmethod
+    def vanished(
+        before: dict[str, archive_ledger.Sighting],
+        after: dict[str, archive_ledger.Sighting],
+        deleted: set[str],
+        when: str,
+        what: str,
+    ) -> Failure | None:
+        gone = [s for i, s in sorted(before.items()) if i not in after and i not in deleted]
+        if not gone:
+            return None
+        return Failure(
+            what,
+            [
+                archive_ledger.Finding(
+                    "disappeared", s.name, f"deleted {when}, not by the admin", s.id
+                )
+                for s in gone
+            ],
+        )
+
+    def prune(self, job: ClientJob) -> Failure | None:
+        """Deletes, by name, the archives the ledger's times say retention no longer keeps; the
+        names were checked against their ids in this run's listing. Compaction waits for the
+        next run's check."""
+        name, repo, log, ledger, result = job.name, job.repo, job.log, job.ledger, job.result
+        plan = archive_ledger.prune_plan(
+            ledger, name, job.settings["policies"], self.tz, DEFAULT_KEEP
+        )
+        doomed = [entry for entries in plan.values() for entry in entries]
+        result["pruned"] = []
+        if not doomed:
+            return None
+        lock = ["--lock-wait", str(self.borg.lock_wait)]
+        for start in range(0, len(doomed), DELETE_BATCH):
+            batch = [e.name for e in doomed[start : start + DELETE_BATCH]]
+            step = self.borg.run(
+                ["delete", "--log-json", *lock, repo["location"], *batch], repo, log
+            )
+            if step.returncode not in (0, 1):
+                return Failure(agent.Run.explain(step, "borg delete (prune)"))
+        after, listing = self.list_archives(repo, log)
+        if listing.returncode not in (0, 1):
+            return Failure(agent.Run.explain(listing, "borg list after prune"))
+        deleted = {e.id for e in doomed if e.id not in after}
+        ledger.mark_pruned(sorted(deleted), dt.datetime.now(self.tz))
+        ledger.compact_due = ledger.compact_due or bool(deleted)
+        result["pruned"] = sorted(ledger.entries[i].name for i in deleted)
+        left = sorted(e.name for e in doomed if e.id in after)
+        if left:
+            return Failure(f"borg delete left {len(left)} archive(s) in place (first: {left[0]})")
+        return self.vanished(
+            job.current, after, deleted, "while the admin pruned", "the prune ran; no compaction"
+        )
+
+    def key_import(self, name: str, key_file: Path) -> dict[str, Any]:
+        """Puts the escrowed repository key back (admin key, not append-only) after a client
+        re-encrypted or replaced it, then proves the client's passphrase opens it again."""
+        repo = self.config["clients"][name]["repository"]
+        result: dict[str, Any] = {"client": name, "repository": repo["location"]}
+        if not key_file.is_file():
+            raise agent.ConfigError(f"{key_file}: no escrowed key file")
+        with self.client_log(name) as log:
+            lock = ["--lock-wait", str(self.borg.lock_wait)]
+            step = self.borg.run(
+                ["key", "import", "--log-json", *lock, repo["location"], str(key_file)], repo, log
+            )
+            if step.returncode not in (0, 1):
+                result.update(status="failed", reason=agent.Run.explain(step, "borg key import"))
+            else:
+                current, listing = self.list_archives(repo, log)
+                if listing.returncode not in (0, 1):
+                    result.update(
+                        status="failed",
+                        reason="the key was imported but the repository still does not open: "
+                        + agent.Run.explain(listing, "borg list"),
+                    )
+                else:
+                    result.update(status="restored", archives=len(current))
+        agent.audit("key-import", f"maintenance {name}", result["status"], key_file=str(key_file))
+        return result
+
+    def accept(self, name: str, reason: str) -> dict[str, Any]:
+        """The repository as it is now becomes the baseline, after an admin investigated a
+        finding (a backup run longer than the slack, a clock that jumped, archives given up)."""
+        settings = self.config["clients"][name]
+        repo = settings["repository"]
+        ledger = self.ledger(name)
+        result: dict[str, Any] = {"client": name, "repository": repo["location"]}
+        with self.client_log(name) as log:
+            now = dt.datetime.now(self.tz)
+            current, listing = self.list_archives(repo, log)
+            if listing.returncode not in (0, 1):
+                result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
+                return result
+            judged = self.judge(name, settings, ledger, current, now)
+            for archive_id, entry in ledger.present.items():
+                if archive_id not in current:
+                    entry.state, entry.accepted = "given-up", reason
+            for archive_id in judged.restored:
+                ledger.entries[archive_id].state = "present"
+            ledger.record(judged.new, now, accepted=reason)
+            ledger.listed_at = ledger.verified_at = now.isoformat()
+            ledger.save()
+        result.update(
+            status="accepted",
+            reason=reason,
+            findings=[f.as_dict() for f in judged.findings],
+            archives=len(current),
+            verified_at=ledger.verified_at,
+        )
+        agent.audit("tamper-accept", f"maintenance {name}", "accepted", reason=reason)
+        return result
 
     def run(self, clients: list[str], prune: bool) -> tuple[int, dict[str, Any]]:
         started = agent.now_in(self.tz)
@@ -230,7 +409,7 @@ class Maintenance:
         tampered = [r for r in results if r["status"] == "tampered"]
         failed = [r for r in results if r["status"] == "failed"]
         report: dict[str, Any] = {
-            "schema_version": 1,
+            "schema_version": 2,
             "kind": "maintenance_run" if prune else "tamper_check",
             "start": started.isoformat(),
             "end": agent.now_in(self.tz).isoformat(),
@@ -239,7 +418,7 @@ class Maintenance:
         }
         if tampered or failed:
             bad = tampered + failed
-            body = "\n".join(f"{r['client']}: {r['status']} - {r.get('reason')}" for r in bad)
+            body = "\n\n".join(notice_text(r) for r in bad)
             report["notifications"] = agent.send_notifications(
                 self.config.get("notify") or {},
                 f"[SI CEKAT] {report['status'].upper()}: maintenance of "
@@ -247,11 +426,7 @@ class Maintenance:
                 body,
                 {"status": report["status"], "clients": bad},
             )
-        runs_dir = self.state_dir / "runs"
-        stamp = started.strftime("%Y-%m-%dT%H-%M-%S")
-        report_path = runs_dir / f"{stamp}-{report['kind']}.json"
-        agent.write_json_atomic(report_path, report)
-        report["report_path"] = str(report_path)
+        report_path = self.write_report(started, report)
         for result in results:  # the tamper check, prune and compact of each client
             agent.audit(
                 "prune",
@@ -261,6 +436,42 @@ class Maintenance:
             )
         code = EXIT_TAMPERED if tampered else EXIT_FAILED if failed else EXIT_OK
         return code, report
+
+    def write_report(self, started: dt.datetime, report: dict[str, Any]) -> Path:
+        stamp = started.strftime("%Y-%m-%dT%H-%M-%S")
+        report_path = self.state_dir / "runs" / f"{stamp}-{report['kind']}.json"
+        agent.write_json_atomic(report_path, report)
+        report["report_path"] = str(report_path)
+        return report_path
+
+
+@dataclass
+class ClientJob:
+    """One client's maintenance after its check passed."""
+
+    name: str
+    settings: dict[str, Any]
+    repo: dict[str, Any]
+    log: Any
+    ledger: archive_ledger.Ledger
+    current: dict[str, archive_ledger.Sighting]
+    result: dict[str, Any]
+
+
+@dataclass
+class Failure:
+    reason: str
+    findings: list[archive_ledger.Finding] = field(default_factory=list)
+
+
+def notice_text(result: dict[str, Any]) -> str:
+    lines = [f"{result['client']}: {result['status']} - {result.get('reason')}"]
+    for finding in (result.get("findings") or [])[:20]:
+        lines.append(f"  {finding['kind']}: {finding['archive']} - {finding['detail']}")
+    more = len(result.get("findings") or []) - 20
+    if more > 0:
+        lines.append(f"  ... and {more} more (see the report)")
+    return "\n".join(lines)
 
 
 class Watchdog:
@@ -277,28 +488,42 @@ class Watchdog:
         repo = settings["repository"]
         result: dict[str, Any] = {"client": name, "repository": repo["location"], "policies": []}
         with self.maintenance.client_log(name) as log:
-            names, listing = self.maintenance.list_archives(repo, log)
-        if listing.returncode != 0:
+            current, listing = self.maintenance.list_archives(repo, log)
+        if listing.returncode not in (0, 1):
             result.update(
                 status="failed",
                 reason="cannot list the repository, freshness unknown: "
                 + agent.Run.explain(listing, "borg list"),
             )
             return result
+        # The admin's first sighting caps what an archive claims: never newer than that; an
+        # archive dated in the future counts for nothing and is a problem of its own.
+        ledger = self.maintenance.ledger(name).entries
+        skew = dt.timedelta(minutes=self.maintenance.tamper["future_skew_minutes"])
         stamps: dict[tuple[str, str], list[dt.datetime]] = {}
-        for archive in names:
-            parsed = agent.parse_archive_name(archive)
+        future = []
+        for sighting in current.values():
+            parsed = sighting.parsed
             if parsed is None or parsed["host"] != name:
                 continue
-            when = dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S")
-            stamps.setdefault((parsed["policy"], parsed["cycle"]), []).append(
-                when.replace(tzinfo=self.tz)
-            )
+            if sighting.claimed_latest > now + skew:
+                future.append(sighting.name)
+                continue
+            when = sighting.claimed_earliest
+            if sighting.id in ledger:
+                when = min(when, archive_ledger.parse_time(ledger[sighting.id].first_seen, self.tz))
+            stamps.setdefault((parsed["policy"], parsed["cycle"]), []).append(when)
         problems = []
         for policy, policy_settings in sorted(settings["policies"].items()):
             entry = self.policy(policy, policy_settings, stamps, now)
             result["policies"].append(entry)
             problems += [f"{policy}: {p}" for p in entry["problems"]]
+        if future:
+            result["future_dated"] = sorted(future)
+            problems.append(
+                f"{len(future)} archive(s) dated in the future, not counted (tampering?): "
+                + ", ".join(sorted(future)[:5])
+            )
         result["status"] = "missed" if problems else "ok"
         if problems:
             result["reason"] = "; ".join(problems)
@@ -311,7 +536,7 @@ class Watchdog:
         stamps: dict[tuple[str, str], list[dt.datetime]],
         now: dt.datetime,
     ) -> dict[str, Any]:
-        cycles = settings.get("cycles") or list(KEEP_FLAG)
+        cycles = settings.get("cycles") or list(DEFAULT_KEEP)
         entry: dict[str, Any] = {"policy": policy, "cycles": {}, "problems": []}
         newest_any: dt.datetime | None = None
         history = [t for (p, _), times in stamps.items() if p == policy for t in times]
@@ -383,7 +608,7 @@ class Watchdog:
         return (EXIT_FAILED if bad else EXIT_OK), report
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bangka-backup-maintenance",
         description="Tamper check, then prune and compact, of every client repository.",
@@ -398,17 +623,61 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--client", action="append", help="only this client (repeatable)")
         cmd.add_argument("--json", action="store_true", help="print the report as JSON")
-    args = parser.parse_args(argv)
+    accept = sub.add_parser(
+        "accept",
+        help="after investigating a finding: the repository as it is now becomes the baseline",
+    )
+    accept.add_argument("--client", action="append", required=True)
+    accept.add_argument("--reason", required=True, help="why (kept in the ledger and audit log)")
+    accept.add_argument("--json", action="store_true", help="print the report as JSON")
+    key_import = sub.add_parser(
+        "key-import",
+        help="after a key-changed finding: put the escrowed repository key back (admin key)",
+    )
+    key_import.add_argument("--client", action="append", required=True)
+    key_import.add_argument("--key-file", type=Path, required=True, help="the escrowed key")
+    key_import.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def dispatch(
+    args: argparse.Namespace, config: dict[str, Any], clients: list[str]
+) -> tuple[int, dict[str, Any]]:
+    if args.command == "watchdog":
+        return Watchdog(config).run(clients)
+    if args.command in ("run", "check"):
+        return Maintenance(config).run(clients, prune=args.command == "run")
+    maintenance = Maintenance(config)
+    started = agent.now_in(maintenance.tz)
+    if args.command == "key-import":
+        if len(clients) != 1:
+            raise agent.ConfigError("key-import: one --client per escrowed key")
+        results = [maintenance.key_import(clients[0], args.key_file)]
+        code = EXIT_OK if results[0]["status"] == "restored" else EXIT_FAILED
+    else:
+        if not args.reason.strip():
+            raise agent.ConfigError("--reason: say why the findings are accepted")
+        results = [maintenance.accept(name, args.reason.strip()) for name in clients]
+        code = EXIT_FAILED if any(r["status"] == "failed" for r in results) else EXIT_OK
+    report: dict[str, Any] = {
+        "schema_version": 2,
+        "kind": args.command.replace("-", "_") if args.command != "accept" else "tamper_accept",
+        "start": started.isoformat(),
+        "clients": results,
+    }
+    maintenance.write_report(started, report)
+    return code, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
         clients = args.client or sorted(config["clients"])
         unknown = sorted(set(clients) - set(config["clients"]))
         if unknown:
             raise agent.ConfigError(f"{args.config}: unknown client(s): {', '.join(unknown)}")
-        if args.command == "watchdog":
-            code, report = Watchdog(config).run(clients)
-        else:
-            code, report = Maintenance(config).run(clients, prune=args.command == "run")
+        code, report = dispatch(args, config, clients)
     except agent.ConfigError as exc:
         print(f"bangka-backup-maintenance: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -419,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
             detail = result.get("reason") or (
                 "fresh" if args.command == "watchdog" else f"{result.get('archives', 0)} archives"
             )
+            if args.command == "accept":
+                detail = f"{len(result.get('findings') or [])} finding(s) accepted"
             print(f"{result['client']}: {result['status']} ({detail})")
         print(f"report: {report['report_path']}")
     return code

@@ -65,10 +65,17 @@ class EmergencyRestore:
     ) -> tuple[str, dict[str, Any]]:
         """The archive to restore, among those the client's collected run records announce
         (see restore_test.trusted_archives), and what is known of its provenance."""
-        archives = self.archives()
+        archives, future = restore_test.split_future(self.archives(), self.tz)
         candidates, provenance = restore_test.trusted_archives(
             self.config, self.policy_name, archives, allow_unknown
         )
+        if future:
+            provenance.update(future_dated=future[:20], future_dated_count=len(future))
+        if archive in future:
+            raise RuntimeError(
+                f"archive {archive!r} is dated in the future: not a backup run's archive "
+                "(tampering?); not restored"
+            )
         if archive:
             if archive not in {a["name"] for a in archives}:
                 raise RuntimeError(

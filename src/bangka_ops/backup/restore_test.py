@@ -169,6 +169,29 @@ def policy_archives(
     return [a for a in step.output["archives"] if not a["name"].endswith(".checkpoint")]
 
 
+# Clocks disagree a little; an archive dated later than this after now is not a real one.
+FUTURE_SKEW = dt.timedelta(hours=1)
+
+
+def split_future(
+    archives: list[dict[str, Any]], tz: ZoneInfo, now: dt.datetime | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The archives, and the names of those dated in the future (Borg start or the time in the
+    name): a client with its key can date an archive as it likes (``--timestamp``), and Borg
+    lists by date, so a 2099 archive would otherwise be the "newest" every test chooses."""
+    limit = (now or dt.datetime.now(tz)) + FUTURE_SKEW
+    plausible: list[dict[str, Any]] = []
+    future: list[dict[str, Any]] = []
+    for archive in archives:
+        times = [archive_time(archive)]
+        parsed = agent.parse_archive_name(str(archive.get("name")))
+        if parsed is not None:
+            stamp = dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S")
+            times.append(stamp.replace(tzinfo=tz))
+        (future if max(times) > limit else plausible).append(archive)
+    return plausible, [str(a["name"]) for a in future]
+
+
 KNOWN_DIR = "known-archives"
 SHOWN_NAMES = 20
 
@@ -366,10 +389,17 @@ class RestoreTest:
     ) -> dict[str, Any]:
         """Choose the archive (among those the client is known to have made) and the files to
         restore. Raises RuntimeError on a Borg failure."""
-        archives = self.archives()
+        archives, future = split_future(self.archives(), self.tz)
+        if not archives and future:
+            raise RuntimeError(
+                f"every archive of this policy is dated in the future ({future[0]}...): "
+                "tampering? Run the admin's tamper check (bangka-backup-maintenance check)"
+            )
         candidates, provenance = trusted_archives(
             self.config, self.policy_name, archives, allow_unknown
         )
+        if future:
+            provenance.update(future_dated=future[:SHOWN_NAMES], future_dated_count=len(future))
         archive = self.choose(candidates, archive_date, random_older)
         items = self.items(archive, hashes=full)
         chosen = items
@@ -542,13 +572,17 @@ class RestoreTest:
         newest = dt.datetime.fromisoformat(plan["newest_archive_start"])
         age_hours = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
         rpo_hours = self.policy.get("rpo_hours")
+        future = (plan.get("provenance") or {}).get("future_dated_count") or 0
         result = {
             "integrity": check.passed,
+            # An archive dated in the future is a client's work, never a backup run's.
+            "dates_plausible": not future,
             "rto_met": (judged <= rto_seconds) if rto_seconds is not None else None,
             "rpo_met": (age_hours <= rpo_hours) if rpo_hours is not None else None,
         }
         result["passed"] = (
             bool(result["integrity"])
+            and result["dates_plausible"]
             and result["rto_met"] is not False
             and (result["rpo_met"] is not False)
         )
@@ -602,6 +636,12 @@ def failure_reason(record: dict[str, Any]) -> str:
         reasons.append(
             f"RPO: newest archive is {record.get('newest_archive_age_hours')} h old, "
             f"target {record['rpo_hours']} h"
+        )
+    if result.get("dates_plausible") is False:
+        provenance = record.get("provenance") or {}
+        reasons.append(
+            f"{provenance.get('future_dated_count')} archive(s) in the repository dated in the "
+            f"future (tampering?): {', '.join(provenance.get('future_dated') or [])}; not used"
         )
     return " | ".join(reasons) or "failed"
 

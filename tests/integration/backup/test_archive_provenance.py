@@ -5,6 +5,7 @@ known-archives list built from a collected tree."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -45,11 +46,22 @@ def plant(setup: BorgSetup, tmp_path: Path, name: str) -> None:
     assert created.returncode == 0, created.stderr
 
 
+def soon_after(archive: str) -> str:
+    """A daily archive name 30 s after ``archive``'s: the newest, yet not dated in the future
+    (an archive dated in the future is never chosen at all)."""
+    parsed = agent.parse_archive_name(archive)
+    assert parsed is not None
+    later = dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S") + dt.timedelta(
+        seconds=30
+    )
+    return f"{parsed['host']}-{parsed['policy']}-daily-{later.strftime('%Y-%m-%dT%H-%M-%S')}"
+
+
 @pytest.fixture
 def planted(borg_setup: BorgSetup, tmp_path: Path) -> tuple[str, str]:
     code, own = borg_setup.run("docs", "daily")
     assert code == 0
-    name = own["archive"].rsplit("-daily-", 1)[0] + "-daily-2026-12-31T23-59-59"
+    name = soon_after(own["archive"])
     plant(borg_setup, tmp_path, name)
     collect_known(borg_setup, tmp_path)
     return own["archive"], name
@@ -132,7 +144,8 @@ def test_learn_adds_what_the_client_announces_now_but_never_a_planted_archive(
     assert borg_setup.run("docs", "daily")[0] == 0
     collect_known(borg_setup, tmp_path)
     _, newer = borg_setup.run("docs", "weekly")  # after the collection
-    plant(borg_setup, tmp_path, "web-01-docs-daily-2026-12-31T23-59-59")
+    planted_name = soon_after(newer["archive"])
+    plant(borg_setup, tmp_path, planted_name)
     announced = borg_setup.wrapper("archives")
     assert announced.returncode == 0, announced.stderr
     learned = subprocess.run(
@@ -155,7 +168,7 @@ def test_learn_adds_what_the_client_announces_now_but_never_a_planted_archive(
     code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
     assert code == restore_test.EXIT_PASSED, record
     assert record["archive"] == newer["archive"]
-    assert record["provenance"]["unknown_archives"] == ["web-01-docs-daily-2026-12-31T23-59-59"]
+    assert record["provenance"]["unknown_archives"] == [planted_name]
 
     other = subprocess.run(
         [

@@ -43,7 +43,13 @@ def test_a_sample_restore_is_verified_twice_and_extrapolated(
     expected = record["restore_seconds"] * record["archive_bytes"] / record["bytes_restored"]
     assert record["extrapolated_full_restore_seconds"] == pytest.approx(expected, rel=0.01)
     assert record["rto_judged_on"] == "extrapolation from the sample"
-    assert record["result"] == {"integrity": True, "rto_met": True, "rpo_met": True, "passed": True}
+    assert record["result"] == {
+        "integrity": True,
+        "rto_met": True,
+        "rpo_met": True,
+        "dates_plausible": True,
+        "passed": True,
+    }
     assert record["scratch_removed"] is True
     assert list(scratch_parent.iterdir()) == []
     assert Path(record["record_path"]).is_file()
@@ -111,6 +117,33 @@ def test_an_archive_older_than_the_rpo_fails_the_test(borg_setup: BorgSetup) -> 
     assert code == restore_test.EXIT_FAILED
     assert record["result"]["rpo_met"] is False
     assert record["result"]["integrity"] is True
+
+
+def test_an_archive_dated_in_the_future_is_never_chosen_and_fails_the_test(
+    borg_setup: BorgSetup,
+) -> None:
+    """A client's own key can make `web-01-docs-daily-2100-...` with --timestamp 2100: Borg lists
+    it as the newest. The test restores the real newest archive instead, and fails naming it."""
+    code, real = borg_setup.run("docs", "daily")
+    assert code == 0
+    planted = "web-01-docs-daily-2100-01-01T00-00-00"
+    tiny = borg_setup.root / "tiny"
+    tiny.mkdir()
+    (tiny / "x").write_text("9 bytes!\n")
+    made = borg_setup.borg(
+        "create", "--timestamp", "2099-12-31T17:00:00", f"{borg_setup.repo}::{planted}", str(tiny)
+    )
+    assert made.returncode == 0, made.stderr
+
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
+
+    assert code == restore_test.EXIT_FAILED
+    assert record["archive"] == real["archive"]
+    assert record["result"]["integrity"] is True
+    assert record["result"]["dates_plausible"] is False
+    assert record["provenance"]["future_dated"] == [planted]
+    assert planted in record["reason"] and "future" in record["reason"]
+    assert record["newest_archive_age_hours"] < 1
 
 
 def test_no_archive_yet_is_a_clear_error_from_the_command_line(borg_setup: BorgSetup) -> None:
