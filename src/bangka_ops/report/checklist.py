@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangka_ops.report import ingest, ledger
+from bangka_ops.report import admin, ingest, ledger
 
 BACKUP_TYPE = ingest.BACKUP_TYPE
 SUCCESS = {"success", "covered"}
 GOOD_ARCHIVE = {"success", "warning"}
+# Rows of a host the admin found tampered with that would otherwise count as good: their
+# archives are in question until the admin rolls back or accepts, so they count as failures.
+SUSPECT = {"success", "covered", "warning"}
 RESTORE_TEST_VALID_DAYS = 7
 
 
@@ -65,6 +68,7 @@ class Tally:
     failed: int = 0
     missed: int = 0
     on_demand: int = 0
+    tampered: int = 0  # of the failed: runs of a host the admin found tampered with
     durations: array[float] = field(default_factory=lambda: array("d"))
 
     def add(self, row: dict[str, Any]) -> None:
@@ -81,6 +85,7 @@ class Tally:
             self.missed += 1
         else:
             self.failed += 1
+            self.tampered += status == "tampered"
         if row["duration_seconds"] is not None and status != "covered":
             self.durations.append(row["duration_seconds"])
 
@@ -91,6 +96,7 @@ class Tally:
         self.failed += other.failed
         self.missed += other.missed
         self.on_demand += other.on_demand
+        self.tampered += other.tampered
         self.durations.extend(other.durations)
 
     def summary(self) -> dict[str, Any]:
@@ -102,6 +108,7 @@ class Tally:
             "failed": self.failed,
             "missed": self.missed,
             "on_demand": self.on_demand,
+            "tampered": self.tampered,
             "success_percent": round(100 * self.success / self.scheduled, 2)
             if self.scheduled
             else None,
@@ -142,19 +149,38 @@ class Report:
     categories: dict[str, Tally] = field(default_factory=dict)
     # (host, policy) -> newest good archive, newest restore test, targets
     policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # host -> the admin's latest tamper verdict (hosts without an admin report: absent, unknown)
+    admin: dict[str, admin.Verdict] = field(default_factory=dict)
+
+    def admin_check(self, host: str) -> str | None:
+        verdict = self.admin.get(host)
+        return verdict.status if verdict else None
 
     def kpis(self) -> dict[str, Any]:
         policies = []
         for (host, policy), facts in sorted(self.policies.items()):
-            policies.append({"host": host, "policy": policy, **self.judge(facts)})
+            judged = self.judge(facts)
+            check = self.admin_check(host)
+            if check == "tampered":
+                judged["breaches"].append("tampered")
+            elif check == "failed":
+                judged["breaches"].append("admin maintenance failed")
+            policies.append({"host": host, "policy": policy, **judged})
         breaching = {p["host"] for p in policies if p["breaches"]}
         hosts = []
-        for host, tally in self.hosts.items():
-            summary = tally.summary()
-            if summary["missed"] or summary["failed"]:
+        for host in sorted(set(self.hosts) | set(self.admin)):
+            summary = self.hosts.get(host, Tally()).summary()
+            check = self.admin_check(host)
+            if summary["missed"] or summary["failed"] or check in ("tampered", "failed"):
                 breaching.add(host)
-            hosts.append({"host": host, "breaching": host in breaching, **summary})
+            hosts.append(
+                {"host": host, "breaching": host in breaching, **summary, "admin_check": check}
+            )
         hosts.sort(key=lambda h: (not h["breaching"], h["host"]))
+        verdicts = sorted(
+            (v.as_dict() for v in self.admin.values()),
+            key=lambda v: (v["status"] != "tampered", v["status"] != "failed", v["host"]),
+        )
         return {
             "period": self.period.label,
             "generated": self.generated.isoformat(),
@@ -162,6 +188,11 @@ class Report:
             "categories": {name: t.summary() for name, t in sorted(self.categories.items())},
             "hosts": hosts,
             "policies": sorted(policies, key=lambda p: (not p["breaches"], p["host"], p["policy"])),
+            "admin": {
+                "tampered_hosts": sum(v["status"] == "tampered" for v in verdicts),
+                "failed_hosts": sum(v["status"] == "failed" for v in verdicts),
+                "hosts": verdicts,
+            },
             "problems": [str(p) for p in self.problems],
         }
 
@@ -240,12 +271,15 @@ class Builder:
         self.inventory = read_inventory(
             root.parent if self.single_host else root, self.report.problems
         )
+        self.read_admin(root)
         for folder, names in ingest.walk(root):
             relative = folder.relative_to(root).parts
             if self.single_host:
                 carrier: str | None = root.name
             else:
                 carrier, relative = (relative[0], relative[1:]) if relative else (None, ())
+                if carrier is not None and admin.is_reserved(carrier):
+                    continue  # the admin's reports (read above), not a host's files
             in_tests = "restore-tests" in relative
             for name in names:
                 if not in_tests and not (name == "config.json" and not relative):
@@ -273,6 +307,13 @@ class Builder:
                     self.schedules[value.host] = value
         for tests in self.restore_tests.values():
             tests.sort(key=lambda t: t.start)
+
+    def read_admin(self, root: Path) -> None:
+        """The admin's latest tamper verdict per host, known before any row is made."""
+        verdicts = admin.read(root, self.single_host, self.report.generated, self.report.problems)
+        if self.single_host:  # one host's directory: only that host's verdict
+            verdicts = {h: v for h, v in verdicts.items() if h == root.name}
+        self.report.admin = verdicts
 
     def restore_test_counts(
         self, test: ingest.RestoreTest, carrier: str | None, relative: tuple[str, ...]
@@ -332,7 +373,9 @@ class Builder:
             units += sorted(
                 (Path(e.path), True)
                 for e in os.scandir(root)
-                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+                if e.is_dir(follow_symlinks=False)
+                and not e.name.startswith(".")
+                and not admin.is_reserved(e.name)
             )
         except OSError as exc:
             self.report.problems.append(ingest.Problem(root, f"cannot read: {exc}"))
@@ -454,12 +497,23 @@ class Builder:
         test_days = [t.start.astimezone(tz).date() for t in tests]
         tally = Tally()
         on_row = self.on_row
+        verdict = self.report.admin.get(host)
+        check = verdict.status if verdict else None
+        summary = verdict.summary() if verdict and check == "tampered" else ""
         for row in rows:
             row["restore_test"] = (
                 self.restore_test_for(test_days, tests, dt.date.fromisoformat(row["date"]))
                 if tests
                 else "none"
             )
+            row["admin_check"] = check
+            if summary and row["status"] in SUSPECT:
+                # The run made (or covered) an archive of a repository the admin found
+                # tampered with: a failure until the admin rolls back or accepts.
+                row["reason"] = "; ".join(
+                    filter(None, (summary, f"the run itself: {row['status']}", row["reason"]))
+                )
+                row["status"] = "tampered"
             tally.add(row)
             on_row(row)
         for total in (
@@ -601,7 +655,10 @@ class Builder:
 
 
 def is_host_dir(root: Path) -> bool:
-    """True when ``root`` is one host's collected directory rather than a whole collection."""
+    """True when ``root`` is one host's collected directory rather than a whole collection
+    (the admin's directory, ``_admin``, never is: no host name starts with ``_``)."""
+    if admin.is_reserved(root.name):
+        return False
     return (root / "config.json").is_file() or (root / ledger.LEDGER_DIR).is_dir()
 
 

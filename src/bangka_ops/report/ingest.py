@@ -262,6 +262,7 @@ def to_run(record: dict[str, Any], path: Path | str) -> Run:
             # Filled in by the checklist; present from the start so the dict is sized once.
             "date": None,
             "restore_test": None,
+            "admin_check": None,
         },
     )
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.report import atomic, ingest
+from bangka_ops.report import admin, atomic, ingest
 
 LEDGER_DIR = "ledger"
 LOCK_FILE = ".consolidate.lock"
@@ -138,7 +138,11 @@ class Consolidator:
         with open(self.root / LOCK_FILE, "a", encoding="utf-8") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
-                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                if (
+                    entry.is_dir(follow_symlinks=False)
+                    and not entry.name.startswith(".")
+                    and not admin.is_reserved(entry.name)  # the admin's reports
+                ):
                     self.host(Path(entry.path))
         return self.summary
 

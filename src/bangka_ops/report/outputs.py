@@ -36,6 +36,7 @@ CSV_COLUMNS = (
     "log_check",
     "borg_check",
     "restore_test",
+    "admin_check",
     "repository",
     "offsite_repository",
     "offsite_status",
@@ -119,7 +120,8 @@ def cell(value: Any) -> Any:
 
 
 class PrometheusWriter:
-    """Per host and policy: last success time, last duration, sizes, success ratio, missed."""
+    """Per host and policy: last success time, last duration, sizes, success ratio, missed;
+    per host: the admin's tamper verdict and failed maintenance."""
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
@@ -179,6 +181,32 @@ class PrometheusWriter:
             ):
                 if last.get(field) is not None:
                     add(f"bangka_backup_{name}", "gauge", text, labels, last[field])
+        # The admin's tamper verdict per host; hosts without an admin report have none.
+        for host, verdict in sorted(report.admin.items()):
+            labels = f'host="{escape(host)}"'
+            status = verdict.status
+            add(
+                "bangka_backup_tampered",
+                "gauge",
+                "1 when the admin's newest check found the host's repository tampered with "
+                "(until a clean check or an accept), else 0.",
+                labels,
+                int(status == "tampered"),
+            )
+            add(
+                "bangka_backup_tamper_findings",
+                "gauge",
+                "Findings of the admin's tamper verdict (0 when not tampered).",
+                labels,
+                len(verdict.tampered.findings) if verdict.tampered else 0,
+            )
+            add(
+                "bangka_backup_maintenance_failed",
+                "gauge",
+                "1 when the admin's newest maintenance of the host failed, else 0.",
+                labels,
+                int(verdict.failed is not None),
+            )
         for name, (kind, help_text, lines) in metrics.items():
             self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
             self.out.write("\n".join(lines) + "\n")
