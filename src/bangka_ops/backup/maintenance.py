@@ -487,6 +487,20 @@ class Watchdog:
         settings = self.config["clients"][name]
         repo = settings["repository"]
         result: dict[str, Any] = {"client": name, "repository": repo["location"], "policies": []}
+        try:
+            return self.judge(name, settings, repo, now, result)
+        except agent.ConfigError as exc:  # a damaged ledger or listing: this client only
+            result.update(status="failed", reason=str(exc))
+            return result
+
+    def judge(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        repo: dict[str, Any],
+        now: dt.datetime,
+        result: dict[str, Any],
+    ) -> dict[str, Any]:
         with self.maintenance.client_log(name) as log:
             current, listing = self.maintenance.list_archives(repo, log)
         if listing.returncode not in (0, 1):

@@ -232,6 +232,11 @@ def test_a_damaged_ledger_entry_is_named(borg_setup: BorgSetup) -> None:
 
     assert code == maintenance.EXIT_FAILED
     assert f"{state}: archives.abc" in report["clients"][0]["reason"]
+    # The watchdog fails that client naming the file too, instead of stopping for all.
+    code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+    assert code == maintenance.EXIT_FAILED
+    assert report["clients"][0]["status"] == "failed"
+    assert f"{state}: archives.abc" in report["clients"][0]["reason"]
 
 
 def test_a_version_1_baseline_is_still_enforced_then_upgraded(borg_setup: BorgSetup) -> None:
