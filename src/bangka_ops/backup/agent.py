@@ -622,6 +622,10 @@ class Run:
             "--compression",
             policy.get("compression", "zstd,3"),
             "--exclude-caches",
+            # No checkpoint archives: each would be deleted again by this same run, and the
+            # admin treats any delete in a client's repository as tampering (segments.py).
+            "--checkpoint-interval",
+            "0",
         ]
         if policy.get("one_file_system", True):
             args.append("--one-file-system")

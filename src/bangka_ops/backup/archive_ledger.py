@@ -134,7 +134,9 @@ def effective_time(entry: Entry, tz: ZoneInfo) -> dt.datetime:
 
 @dataclass
 class Finding:
-    kind: str  # disappeared, replaced, future-dated, backdated, foreign, burst
+    # disappeared, replaced, future-dated, backdated, foreign, burst, key-changed; from the
+    # repository's own history: deleted, overwritten
+    kind: str
     archive: str
     detail: str
     id: str | None = None
@@ -167,6 +169,8 @@ class Ledger:
         self.verified_at: str | None = data.get("verified_at")
         self.listed_at: str | None = data.get("listed_at")
         self.compact_due: bool = bool(data.get("compact_due", False))
+        # Where the admin last read the repository's segment history (gate.py, segments.py).
+        self.segment_mark: Any = data.get("segment_mark")
         self.entries: dict[str, Entry] = {}
         self.legacy_names: set[str] = set()
         self.legacy_pruned: set[str] = set()
@@ -228,6 +232,7 @@ class Ledger:
                 "verified_at": self.verified_at,
                 "listed_at": self.listed_at,
                 "compact_due": self.compact_due,
+                "segment_mark": self.segment_mark,
                 "archives": {i: e.as_dict() for i, e in sorted(self.entries.items())},
             },
         )

@@ -41,10 +41,12 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 try:
-    from bangka_ops.backup import agent, archive_ledger
+    from bangka_ops.backup import agent, archive_ledger, gate, segments
 except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/maintenance.py
     import agent  # type: ignore[import-not-found, no-redef]
     import archive_ledger  # type: ignore[import-not-found, no-redef]
+    import gate  # type: ignore[import-not-found, no-redef]
+    import segments  # type: ignore[import-not-found, no-redef]
 
 DEFAULT_CONFIG = "/etc/bangka-backup-admin/config.json"
 EXIT_OK, EXIT_FAILED, EXIT_TAMPERED, EXIT_USAGE = 0, 2, 3, 64
@@ -97,6 +99,40 @@ def summary(findings: list[archive_ledger.Finding]) -> str:
         f"{len(findings)} finding(s) ({', '.join(kinds)}); first: {first.kind} {first.archive}: "
         f"{first.detail}"
     )
+
+
+def history_findings(
+    history: dict[str, Any], ledger: archive_ledger.Ledger
+) -> list[archive_ledger.Finding]:
+    """The repository's own evidence: every transaction since the admin's mark that deleted or
+    overwrote objects (only a delete, prune or hand-made client does that; see segments.py)."""
+    found = []
+    for item in history.get("suspicious") or []:
+        if not isinstance(item, dict):
+            continue
+        ids = [*item.get("deleted_ids", []), *item.get("overwritten_ids", [])]
+        known = sorted({ledger.entries[i].name for i in ids if i in ledger.entries})
+        deleted, overwritten = int(item.get("deleted", 0)), int(item.get("overwritten", 0))
+        what = ", ".join(
+            text
+            for count, text in (
+                (deleted, f"deleted {deleted} object(s)"),
+                (overwritten, f"overwrote {overwritten} object(s)"),
+            )
+            if count
+        )
+        found.append(
+            archive_ledger.Finding(
+                "deleted" if deleted else "overwritten",
+                ", ".join(known) or "(archives made after the admin's last check)",
+                f"the repository's transaction committed at {item.get('committed_at')} "
+                f"(segments {item.get('first_segment')}-{item.get('commit_segment')}) {what}, "
+                "not by the admin"
+                + (f"; among them the archive(s) {', '.join(known)}" if known else "")
+                + f". Roll back to {history.get('rollback_to')} to bring them back",
+            )
+        )
+    return found
 
 
 class Maintenance:
@@ -185,17 +221,24 @@ class Maintenance:
         ledger: archive_ledger.Ledger,
         findings: list[archive_ledger.Finding],
         result: dict[str, Any],
+        *,
         what: str = "nothing was pruned or compacted",
+        history: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        # Just before the first transaction that deleted anything, if the history shows one;
+        # else the last verification.
+        point = (history or {}).get("rollback_to") or ledger.verified_at
         result.update(
             status="tampered",
             findings=[f.as_dict() for f in findings],
             missing=sorted({f.archive for f in findings if f.kind in ("disappeared", "replaced")}),
             last_verified_at=ledger.verified_at,
+            rollback_to=point,
             reason=(
                 f"{summary(findings)}. {what.capitalize()}. Investigate, then roll back with "
-                f"playbooks/backup_rollback.yml -e backup_rollback_client={name} (to "
-                f"{ledger.verified_at or 'the last verification'}), or accept the repository as "
+                f"playbooks/backup_rollback.yml -e backup_rollback_client={name}"
+                + (f" -e backup_rollback_to={point}" if point else "")
+                + ", or accept the repository as "
                 f"it is with bangka-backup-maintenance accept --client {name} --reason '...'"
             ),
         )
@@ -209,27 +252,57 @@ class Maintenance:
         prune: bool,
         result: dict[str, Any],
     ) -> dict[str, Any]:
+        """Closes the repository's gate (no client writes until it opens again), reads the
+        repository's history since the admin's mark, then checks and maintains the client."""
         ledger = self.ledger(name)
+        try:
+            since = segments.Mark.from_dict(ledger.segment_mark)
+        except ValueError as exc:
+            raise agent.ConfigError(f"{ledger.path}: segment_mark: {exc}") from None
+        wait = float(self.config.get("gate_wait_seconds", gate.DEFAULT_GATE_WAIT))
+        the_gate = gate.Gate(repo["location"], self.borg.rsh, since, wait)
+        try:
+            with the_gate as history:
+                job = ClientJob(name, settings, repo, None, ledger, {}, result, the_gate)
+                return self.check_gated(job, prune, history)
+        except gate.GateError as exc:
+            result.update(status="failed", reason=f"repository gate: {exc}")
+            return result
+
+    def check_gated(self, job: ClientJob, prune: bool, history: dict[str, Any]) -> dict[str, Any]:
+        name, settings, repo, ledger, result = (
+            job.name,
+            job.settings,
+            job.repo,
+            job.ledger,
+            job.result,
+        )
+        found = history_findings(history, ledger)
+        if history.get("since") is None:
+            result["history"] = "baseline"  # first run with a gate: nothing to compare yet
         with self.client_log(name) as log:
             now = dt.datetime.now(self.tz)
             current, listing = self.list_archives(repo, log)
             if listing.returncode not in (0, 1) and KEY_REWRITTEN & set(listing.msgids):
-                finding = archive_ledger.Finding(
-                    "key-changed",
-                    "(repository key)",
-                    "the repository key no longer opens with the client's passphrase: it was "
-                    "re-encrypted (borg key change-passphrase) or replaced through the client's "
-                    "key. Restore it with playbooks/backup_key_restore.yml -e "
-                    f"backup_key_restore_client={name}",
+                found.append(
+                    archive_ledger.Finding(
+                        "key-changed",
+                        "(repository key)",
+                        "the repository key no longer opens with the client's passphrase: it was "
+                        "re-encrypted (borg key change-passphrase) or replaced through the "
+                        "client's key. Restore it with playbooks/backup_key_restore.yml -e "
+                        f"backup_key_restore_client={name}",
+                    )
                 )
-                return self.tampered(name, ledger, [finding], result)
-            if listing.returncode not in (0, 1):
+            listed = listing.returncode in (0, 1)
+            judged = self.judge(name, settings, ledger, current, now) if listed else None
+            found += judged.findings if judged else []
+            if found:
+                return self.tampered(name, ledger, found, result, history=history)
+            if judged is None:
                 result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
                 return result
             result["archives"] = len(current)
-            judged = self.judge(name, settings, ledger, current, now)
-            if judged.findings:
-                return self.tampered(name, ledger, judged.findings, result)
             for archive_id in judged.restored:  # back after a rollback: expected again
                 ledger.entries[archive_id].state = "present"
                 ledger.entries[archive_id].pruned_at = None
@@ -238,16 +311,33 @@ class Maintenance:
             result["new"] = len(judged.new)
             if judged.unmanaged:
                 result["unmanaged"] = judged.unmanaged
-            job = ClientJob(name, settings, repo, log, ledger, current, result)
+            job.log, job.current = log, current
             failure = self.maintain(job, prune)
+            failure = self.move_mark(job, failure)
             ledger.save()  # the sightings stand: the check passed
         if failure is None:
             result.update(status="ok", archives=len(current) - len(result.get("pruned", [])))
         elif failure.findings:
-            return self.tampered(name, ledger, failure.findings, result, failure.reason)
+            return self.tampered(name, ledger, failure.findings, result, what=failure.reason)
         else:
             result.update(status="failed", reason=failure.reason)
         return result
+
+    @staticmethod
+    def move_mark(job: ClientJob, failure: Failure | None) -> Failure | None:
+        """Everything written while the gate was closed was the admin's: the mark moves past it
+        (also after a failed prune or compaction, whose writes are the admin's too)."""
+        ledger, result = job.ledger, job.result
+        try:
+            mark = job.gate.release() if job.gate is not None else None
+        except gate.GateError as exc:
+            ledger.segment_mark = None
+            reason = f"repository gate: {exc}; the next run starts a new history baseline"
+            return failure or Failure(reason)
+        ledger.segment_mark = mark.as_dict() if mark else None
+        if mark is not None:
+            result["segment_mark"] = ledger.segment_mark
+        return failure
 
     def maintain(self, job: ClientJob, prune: bool) -> Failure | None:
         """After a passed check: compact what the previous run pruned, mark the rollback point,
@@ -378,25 +468,38 @@ class Maintenance:
         repo = settings["repository"]
         ledger = self.ledger(name)
         result: dict[str, Any] = {"client": name, "repository": repo["location"]}
-        with self.client_log(name) as log:
-            now = dt.datetime.now(self.tz)
-            current, listing = self.list_archives(repo, log)
-            if listing.returncode not in (0, 1):
-                result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
-                return result
-            judged = self.judge(name, settings, ledger, current, now)
-            for archive_id, entry in ledger.present.items():
-                if archive_id not in current:
-                    entry.state, entry.accepted = "given-up", reason
-            for archive_id in judged.restored:
-                ledger.entries[archive_id].state = "present"
-            ledger.record(judged.new, now, accepted=reason)
-            ledger.listed_at = ledger.verified_at = now.isoformat()
-            ledger.save()
+        try:  # accept is also the way out of a damaged mark: then the history starts anew
+            since = segments.Mark.from_dict(ledger.segment_mark)
+        except ValueError:
+            since = None
+        wait = float(self.config.get("gate_wait_seconds", gate.DEFAULT_GATE_WAIT))
+        the_gate = gate.Gate(repo["location"], self.borg.rsh, since, wait)
+        try:
+            with the_gate as history, self.client_log(name) as log:
+                now = dt.datetime.now(self.tz)
+                current, listing = self.list_archives(repo, log)
+                if listing.returncode not in (0, 1):
+                    result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
+                    return result
+                judged = self.judge(name, settings, ledger, current, now)
+                for archive_id, entry in ledger.present.items():
+                    if archive_id not in current:
+                        entry.state, entry.accepted = "given-up", reason
+                for archive_id in judged.restored:
+                    ledger.entries[archive_id].state = "present"
+                ledger.record(judged.new, now, accepted=reason)
+                ledger.listed_at = ledger.verified_at = now.isoformat()
+                mark = the_gate.release()
+                ledger.segment_mark = mark.as_dict() if mark else None
+                ledger.save()
+        except gate.GateError as exc:
+            result.update(status="failed", reason=f"repository gate: {exc}")
+            return result
+        findings = history_findings(history, ledger) + judged.findings
         result.update(
             status="accepted",
             reason=reason,
-            findings=[f.as_dict() for f in judged.findings],
+            findings=[f.as_dict() for f in findings],
             archives=len(current),
             verified_at=ledger.verified_at,
         )
@@ -456,6 +559,7 @@ class ClientJob:
     ledger: archive_ledger.Ledger
     current: dict[str, archive_ledger.Sighting]
     result: dict[str, Any]
+    gate: gate.Gate | None = None
 
 
 @dataclass

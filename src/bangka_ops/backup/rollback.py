@@ -29,20 +29,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 2, 64
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
 class Segment:
     number: int
     path: Path
-    mtime: float
+    mtime_ns: int
 
 
 def segments(repository: Path) -> list[Segment]:
     found = []
     for path in (repository / "data").glob("*/*"):
         if path.name.isdigit():
-            found.append(Segment(int(path.name), path, path.stat().st_mtime))
+            found.append(Segment(int(path.name), path, path.stat().st_mtime_ns))
     return sorted(found, key=lambda s: s.number)
 
 
@@ -50,9 +51,11 @@ def plan(repository: Path, to: dt.datetime) -> tuple[list[Segment], list[Segment
     """Split the segments into those written up to ``to`` (kept) and after it (removed)."""
     if not (repository / "config").is_file() or not (repository / "data").is_dir():
         raise ValueError(f"{repository}: not a Borg repository (no config file or data directory)")
-    cutoff = to.timestamp()
+    # In nanoseconds, as the file system keeps them: a time the tamper check printed (rounded up
+    # to the microsecond) keeps exactly the segment it names.
+    cutoff = (to - EPOCH) // dt.timedelta(microseconds=1) * 1000
     all_segments = segments(repository)
-    later = [s for s in all_segments if s.mtime > cutoff]
+    later = [s for s in all_segments if s.mtime_ns > cutoff]
     if later:
         first_later = later[0].number
         # Segments are written in number order: everything from the first later one is later.

@@ -86,6 +86,8 @@ TEXT: dict[str, dict[str, Any]] = {
             "foreign": "nama asing",
             "burst": "terlalu banyak sekaligus",
             "key-changed": "kunci berubah",
+            "deleted": "dihapus di repositori",
+            "overwritten": "ditimpa di repositori",
         },
         "yes": "ya",
         "no": "tidak",

@@ -105,3 +105,44 @@ def test_the_wrapper_link_runs_agent_py_from_the_library(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     (chunk,) = json.loads(proc.stdout)["chunks"]
     assert (tmp_path / "out" / chunk).read_text() == '{"kind": "backup"}\n'
+
+
+def test_the_repository_server_s_gate_runs_from_its_link_with_the_system_python(
+    tmp_path: Path,
+) -> None:
+    """borg_server installs gate.py and segments.py into /usr/local/lib/bangka-borg and links
+    /usr/local/sbin/bangka-borg-serve to gate.py: the link alone must find segments.py."""
+    (task,) = [
+        t
+        for t in install_tasks("borg_server")
+        if "ansible.builtin.copy" in t and "gate.py" in (t.get("loop") or [])
+    ]
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in task["loop"]:
+        shutil.copyfile(REPO_ROOT / "roles" / "borg_server" / "files" / name, lib / name)
+        (lib / name).chmod(0o755)
+    link = tmp_path / "bangka-borg-serve"
+    link.symlink_to(lib / "gate.py")
+    proc = subprocess.run(
+        [
+            SYSTEM_PYTHON,
+            "-Es",
+            str(link),
+            "--repos-dir",
+            "/nonexistent",
+            "--gates-dir",
+            "/x",
+            "admin",
+        ],
+        env={"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": "bangka-gate missing"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 64, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "gate": "error",
+        "error": "no repository 'missing' under /nonexistent",
+    }

@@ -77,15 +77,18 @@ def test_same_name_replacement_is_caught_by_archive_id(borg_setup: BorgSetup) ->
 
     assert code == maintenance.EXIT_TAMPERED
     client = report["clients"][0]
-    assert kinds(report) == {"replaced"}
+    # Seen twice: the name now has another id, and the repository's history holds the delete.
+    assert kinds(report) == {"replaced", "deleted"}
     assert client["missing"] == [names[0]]
-    assert original["id"][:16] in client["findings"][0]["detail"]
+    by_kind = {f["kind"]: f for f in client["findings"]}
+    assert original["id"][:16] in by_kind["replaced"]["detail"]
+    assert by_kind["deleted"]["archive"] == names[0]
     assert segment_files(borg_setup.repo) == segments  # no prune, no compaction
     assert ledger_of(borg_setup) == verified  # the baseline did not move past the attack
     (notice,) = hook.received
     assert "TAMPERED" in notice["text"] and "web-01" in notice["text"]
-    (finding,) = notice["summary"]["clients"][0]["findings"]
-    assert finding["kind"] == "replaced" and finding["archive"] == names[0]
+    noticed = {f["kind"]: f["archive"] for f in notice["summary"]["clients"][0]["findings"]}
+    assert noticed == {"replaced": names[0], "deleted": names[0]}
 
 
 def test_a_prune_flood_of_future_archives_prunes_nothing(borg_setup: BorgSetup) -> None:
@@ -151,8 +154,10 @@ def test_backdated_burst_and_foreign_archives_are_findings(borg_setup: BorgSetup
         client_archive(borg_setup, f"web-01-docs-daily-{stamp(when)}", when, borg_setup.source)
     code, report = run_maintenance(config)
     assert code == maintenance.EXIT_TAMPERED
-    assert kinds(report) == {"burst"}
-    assert "6 new docs daily archives" in report["clients"][0]["findings"][0]["detail"]
+    # (the three deleted above are in the repository history too)
+    assert kinds(report) == {"burst", "deleted"}
+    (burst,) = [f for f in report["clients"][0]["findings"] if f["kind"] == "burst"]
+    assert "6 new docs daily archives" in burst["detail"]
 
 
 def test_prune_waits_for_the_next_check_before_compacting(borg_setup: BorgSetup) -> None:
@@ -214,7 +219,7 @@ def test_accept_makes_the_repository_as_it_is_the_baseline(borg_setup: BorgSetup
         check=False,
     )
     assert accepted.returncode == 0, accepted.stderr
-    assert "1 finding(s) accepted" in accepted.stdout
+    assert "2 finding(s) accepted" in accepted.stdout  # disappeared, and deleted in the history
     entries = ledger_of(borg_setup)["archives"].values()
     (given_up,) = [e for e in entries if e["name"] == names[0]]
     assert given_up["state"] == "given-up" and "ticket 42" in given_up["accepted"]
@@ -309,3 +314,73 @@ def test_a_rewritten_key_is_tampering_and_the_escrowed_key_restores_it(
     assert json.loads(restored.stdout)["clients"][0]["status"] == "restored"
     assert run_maintenance(config, "check")[0] == 0
     assert borg_setup.archives() == names
+
+
+def test_an_archive_made_and_deleted_between_two_checks_is_found_in_the_history(
+    borg_setup: BorgSetup,
+) -> None:
+    """Attack 3: after the admin's check the agent makes a backup; root on the agent deletes it
+    and its run record before the next check. The announced list never names it; the
+    repository's segments do."""
+    backups(borg_setup, 1)
+    config = admin_config(borg_setup)
+    code, report = run_maintenance(config)
+    assert code == 0 and report["clients"][0]["history"] == "baseline", report
+    unique = borg_setup.source / "unique.bin"
+    unique.write_bytes(os.urandom(2 * 1024 * 1024))
+    proc = borg_setup.wrapper("run", "--policy", "docs", "--cycle", "daily", "--on-demand")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record_path = Path(proc.stdout.split("record: ")[1].split()[0])
+    made = json.loads(record_path.read_text())["archive"]
+    assert borg_setup.borg("delete", f"{borg_setup.repo}::{made}").returncode == 0
+    record_path.unlink()  # the announcement goes too
+    verified = ledger_of(borg_setup)
+    segments = segment_files(borg_setup.repo)
+
+    with webhook_receiver() as hook:
+        borg_setup.config["notify"] = {"webhook_url": hook.url}
+        code, report = run_maintenance(admin_config(borg_setup))
+
+    assert code == maintenance.EXIT_TAMPERED
+    client = report["clients"][0]
+    assert kinds(report) == {"deleted"}
+    (finding,) = client["findings"]
+    assert finding["archive"] == "(archives made after the admin's last check)"
+    assert "not by the admin" in finding["detail"]
+    assert segment_files(borg_setup.repo) == segments  # nothing pruned or compacted
+    assert ledger_of(borg_setup) == verified
+    assert f"backup_rollback_to={client['rollback_to']}" in client["reason"]
+    (notice,) = hook.received
+    assert notice["summary"]["clients"][0]["findings"][0]["kind"] == "deleted"
+    # Every run says it again until someone acts.
+    assert run_maintenance(config)[0] == maintenance.EXIT_TAMPERED
+
+    # The documented rollback, to the time the finding names, brings the archive back whole.
+    assert rollback.main([str(borg_setup.repo), "--to", client["rollback_to"], "--apply"]) == 0
+    for cache in (borg_setup.root / "borg-base" / ".cache" / "borg").glob("*"):
+        if cache.is_dir():
+            shutil.rmtree(cache)
+    for stamp_file in (borg_setup.root / "borg-base" / ".config" / "borg" / "security").glob(
+        "*/manifest-timestamp"
+    ):
+        stamp_file.unlink()
+    assert made in borg_setup.archives()
+    out = borg_setup.root / "out"
+    out.mkdir()
+    extracted = subprocess.run(
+        ["borg", "extract", f"{borg_setup.repo}::{made}"],
+        env={
+            "BORG_PASSPHRASE": borg_setup.passphrase,
+            "BORG_BASE_DIR": str(borg_setup.root / "borg-base"),
+            "PATH": "/usr/bin:/bin",
+        },
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert extracted.returncode == 0, extracted.stderr
+    assert (out / str(unique).lstrip("/")).read_bytes() == unique.read_bytes()
+    code, report = run_maintenance(config)
+    assert code == 0, report
+    assert made in {e["name"] for e in ledger_of(borg_setup)["archives"].values()}

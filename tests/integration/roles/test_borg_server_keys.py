@@ -9,6 +9,7 @@ ssh-keygen at test time."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -28,6 +29,7 @@ from tests.unit.access.test_sshkeys import keygen
 ROLE = REPO_ROOT / "roles" / "borg_server"
 TEMPLATE = ROLE / "templates" / "etc" / "ssh" / "authorized_keys" / "borg.j2"
 SERVER = "backup01.uji"
+GATE = REPO_ROOT / "src" / "bangka_ops" / "backup" / "gate.py"
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +41,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def good_vars(tmp_path: Path, keys: dict[str, str]) -> dict[str, Any]:
     return {
         "borg_server_repos_dir": str(tmp_path / "repos"),
+        # The real wrapper from this checkout, as the role installs it on a server.
+        "borg_server_serve_tool": f"{sys.executable} -Es {GATE}",
+        "borg_server_gates_dir": str(tmp_path / "gates"),
         "borg_server_clients": [
             {"name": "fs01.uji", "ssh_public_key": keys["fs"], "storage_quota": "200G"},
             {"name": "db01.uji", "ssh_public_key": keys["db"]},
@@ -128,6 +133,14 @@ def forced_command(line: str) -> str:
     return match[1]
 
 
+def serve_args(command: str) -> tuple[list[str], list[str]]:
+    """The gate wrapper's own arguments, and the borg serve arguments after its ``--``."""
+    argv = shlex.split(command)
+    assert str(GATE) in argv and "--" in argv, command
+    split = argv.index("--")
+    return argv[:split], argv[split + 1 :]
+
+
 def bad_keys(good: str) -> dict[str, str]:
     kind, body = good.split()[:2]
     return {
@@ -190,8 +203,9 @@ def test_the_restore_key_reaches_only_its_clients_repositories_append_only_with_
     repos = tmp_path / "repos"
     restore = next(line for line in key_lines(tmp_path) if line.endswith(" rst"))
     assert restore.startswith('restrict,from="10.10.1.6",command="')
-    argv = shlex.split(forced_command(restore))
-    assert argv[:3] == ["borg", "serve", "--append-only"]
+    wrapper, argv = serve_args(forced_command(restore))
+    assert wrapper[-3:] == ["restore", "db01.uji", "fs01.uji"]
+    assert argv[0] == "--append-only"
     assert "--restrict-to-path" not in argv
     restricted = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--restrict-to-repository"]
     assert restricted == [f"{repos}/db01.uji", f"{repos}/fs01.uji"]
@@ -286,6 +300,7 @@ def test_the_restore_key_reads_its_clients_and_cannot_reach_or_fill_another_repo
     repos, data = tmp_path / "repos", tmp_path / "data"
     data.mkdir()
     repos.mkdir()
+    (tmp_path / "gates").mkdir()
     (data / "nota-dinas.txt").write_text("Nota dinas\n")
     for name in ("fs01.uji", "db01.uji", "web01.uji"):
         assert borg.borg("init", "-e", "repokey", str(repos / name)).returncode == 0
@@ -328,3 +343,86 @@ def test_the_restore_key_reads_its_clients_and_cannot_reach_or_fill_another_repo
     )
     assert changed.returncode == 0, changed.stderr
     assert borg.borg("list", str(repos / "db01.uji")).returncode == 2  # the old passphrase
+
+
+class AdminGate:
+    """The admin key's forced command asked for ``bangka-gate NAME [SEGMENT MTIME_NS]``, the way
+    sshd runs it (``sh -c`` with SSH_ORIGINAL_COMMAND), with pipes as the SSH channel."""
+
+    def __init__(self, command: str, request: str) -> None:
+        self.process = subprocess.Popen(
+            ["sh", "-c", command],
+            env={"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": request},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def line(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        answer: dict[str, Any] = json.loads(self.process.stdout.readline())
+        return answer
+
+    def release(self) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write("release\n")
+        self.process.stdin.flush()
+        answer = self.line()
+        assert self.process.wait(timeout=60) == 0
+        return answer
+
+
+def test_the_admin_gate_holds_client_sessions_back_and_shows_a_client_s_delete(
+    tmp_path: Path, keys: dict[str, str]
+) -> None:
+    if shutil.which("borg") is None:
+        pytest.fail("borg is not installed: run scripts/setup.sh --test")
+    variables = {**good_vars(tmp_path, keys), "borg_server_gate_client_wait_seconds": 2}
+    proc = render(tmp_path, variables)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = key_lines(tmp_path)
+    client = ForcedBorg(tmp_path, forced_command(lines[0]))  # fs01.uji
+    admin_command = forced_command(next(line for line in lines if line.endswith(" adm")))
+    repos, data = tmp_path / "repos", tmp_path / "data"
+    for path in (repos, data, tmp_path / "gates"):
+        path.mkdir()
+    (data / "surat.txt").write_text("Surat keputusan\n")
+    repo = client.remote(repos / "fs01.uji")
+    assert client.borg("init", "-e", "repokey", repo).returncode == 0
+    made = client.borg("create", "--checkpoint-interval", "0", f"{repo}::pertama", str(data))
+    assert made.returncode == 0, made.stderr
+
+    # The first look sets the baseline; nothing is judged.
+    gate = AdminGate(admin_command, "bangka-gate fs01.uji")
+    first = gate.line()
+    assert first["gate"] == "closed" and first["scan"]["since"] is None, first
+    # While the admin holds the gate a client session waits, then is refused.
+    held = client.borg("list", repo)
+    assert held.returncode == 2 and "under the admin's maintenance" in held.stderr, held.stderr
+    mark = gate.release()["mark"]
+    assert client.borg("list", "--short", repo).stdout == "pertama\n"
+
+    # A backup and then a client's delete of it, both between two looks of the admin.
+    assert (
+        client.borg("create", "--checkpoint-interval", "0", f"{repo}::kedua", str(data)).returncode
+        == 0
+    )
+    info = client.borg("info", "--json", f"{repo}::kedua")
+    archive_id = json.loads(info.stdout)["archives"][0]["id"]
+    assert client.borg("delete", f"{repo}::kedua").returncode == 0
+    gate = AdminGate(admin_command, f"bangka-gate fs01.uji {mark['segment']} {mark['mtime_ns']}")
+    scan = gate.line()["scan"]
+    gate.release()
+    assert scan["transactions"] == 2, scan
+    (suspicious,) = scan["suspicious"]
+    assert archive_id in suspicious["deleted_ids"]
+    assert scan["rollback_to"] is not None and scan["rollback_to"] < suspicious["committed_at"]
+
+    # The admin key's ordinary borg serve is unchanged; a name that is not a repository is not.
+    assert (
+        client.borg("list", "--short", repo, extra_env={"FORCED_COMMAND": admin_command}).returncode
+        == 0
+    )
+    bad = AdminGate(admin_command, "bangka-gate ../fs01.uji")
+    assert bad.line() == {"gate": "error", "error": "not a repository name: '../fs01.uji'"}
+    assert bad.process.wait(timeout=60) == 64
