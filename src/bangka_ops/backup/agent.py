@@ -168,6 +168,15 @@ def parse_archive_name(name: str) -> dict[str, str] | None:
     return {"host": host, "policy": policy, "cycle": cycle, "timestamp": stamp}
 
 
+def archive_name_time(name: str, tz: dt.tzinfo) -> dt.datetime | None:
+    """The time in an archive name made by :func:`archive_name` (local time of ``tz``), or None
+    for a foreign name."""
+    parsed = parse_archive_name(name)
+    if parsed is None:
+        return None
+    return dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S").replace(tzinfo=tz)
+
+
 def covering_cycle(policy: dict[str, Any], cycle: str, today: dt.date) -> str | None:
     """The larger cycle of this policy that is also scheduled today, if any."""
     cycles = policy.get("cycles", {})

@@ -79,12 +79,10 @@ class Sighting:
         name, archive_id, start = item.get("name"), item.get("id"), item.get("start")
         if not (isinstance(name, str) and isinstance(archive_id, str) and isinstance(start, str)):
             raise ValueError(f"borg list: an archive without name, id or start: {item!r:.200}")
-        parsed = agent.parse_archive_name(name)
-        name_time = None
-        if parsed is not None:
-            stamp = dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S")
-            name_time = stamp.replace(tzinfo=tz)
-        return cls(archive_id, name, parse_time(start, tz), name_time, parsed)
+        name_time = agent.archive_name_time(name, tz)
+        return cls(
+            archive_id, name, parse_time(start, tz), name_time, agent.parse_archive_name(name)
+        )
 
     @property
     def claimed_earliest(self) -> dt.datetime:
@@ -125,11 +123,8 @@ def effective_time(entry: Entry, tz: ZoneInfo) -> dt.datetime:
     """When the admin counts the archive as made: the earliest of its Borg start, the time in
     its name and the admin's first sighting (a client can only make it look older)."""
     times = [parse_time(entry.start, tz), parse_time(entry.first_seen, tz)]
-    parsed = agent.parse_archive_name(entry.name)
-    if parsed is not None:
-        stamp = dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S")
-        times.append(stamp.replace(tzinfo=tz))
-    return min(times)
+    name_time = agent.archive_name_time(entry.name, tz)
+    return min(times) if name_time is None else min(*times, name_time)
 
 
 @dataclass
@@ -444,13 +439,14 @@ def prune_plan(
                 f"clients.{client}.policies.{policy}.retention.{cycle}: keep at least 1 "
                 f"(got {keep_count})"
             )
-        ordered = sorted(entries, key=lambda e: (effective_time(e, tz), e.name), reverse=True)
+        when = {e.id: effective_time(e, tz) for e in entries}
+        ordered = sorted(entries, key=lambda e: (when[e.id], e.name), reverse=True)
         keep: list[Entry] = []
         last: tuple[int, ...] | None = None
         for entry in ordered:
             if len(keep) >= keep_count:
                 break
-            key = period_key(cycle, effective_time(entry, tz))
+            key = period_key(cycle, when[entry.id])
             if key != last:
                 last = key
                 keep.append(entry)

@@ -9,21 +9,21 @@ Order matters. Clients write through ``borg serve --append-only``; in Borg 1.x a
 ``delete``/``prune`` still "succeeds" but only appends a transaction, so it can be rolled back —
 until someone compacts in normal mode. Hence, per client:
 
-1. **Tamper check.** Expected archives = the archives the admin saw at its last verification,
-   plus the archives the client's run records announce, minus the archives the admin pruned.
-   Any expected archive missing from ``borg list`` stops this client: nothing is pruned or
-   compacted, a notification goes out, and ``playbooks/backup_rollback.yml`` can restore the
-   repository to its state at the last verification.
-2. **Prune** each policy and cycle by its own retention (``--glob-archives`` per
-   ``{host}-{policy}-{cycle}-*``), then **compact**.
-3. Save the verified listing and time (the rollback point).
+0. **Gate and history** (gate.py, segments.py): the repository's gate closes (no client session
+   until it opens again) and every transaction committed since the admin's mark is read from
+   the segment files; one that deleted or overwrote an object is tampering (``deleted``,
+   ``overwritten``), whatever the client announced.
+1. **Tamper check** against the archive ledger (archive_ledger.py): archives by id with the
+   admin's first sighting; disappeared, replaced, future-dated, backdated, foreign, burst and a
+   key the passphrase no longer opens are tampering. Tampering stops this client: nothing is
+   pruned or compacted, the ledger and mark stay, a notification goes out (exit 3 every run
+   until ``playbooks/backup_rollback.yml``, ``backup_key_restore.yml`` or ``accept``).
+2. **Compact** what the previous run pruned (this check confirmed the period since), then
+   **prune** on the admin's clock, deleting by id-checked names.
+3. Save the ledger (the rollback point ``verified_at``), move the mark past the admin's own
+   writes, open the gate.
 
-The **freshness watchdog** (``watchdog``, its own timer) is stage one's second half: for every
-client, policy and cycle it finds the newest complete archive in ``borg list`` (admin key) that
-covers the cycle (a weekly archive covers that day's daily run, a monthly one both) and compares
-its age with the cycle's interval plus a grace period, and the newest archive's age with the
-policy's RPO. A missed run — also a host that is down or cannot reach the server — and an
-unreachable repository are notified.
+The **freshness watchdog** (``watchdog``, its own timer) lives in ``freshness.py``.
 
 Exit codes: 0 all clients fine, 2 a Borg step failed (or, for ``watchdog``, a run was missed),
 3 tampering detected (takes precedence), 64 configuration error.
@@ -59,9 +59,6 @@ KEY_REWRITTEN = {
 }
 DEFAULT_KEEP = {"daily": 7, "weekly": 4, "monthly": 12}
 DELETE_BATCH = 50
-# Longest regular gap between two runs of a cycle (a month can have 31 days).
-CYCLE_INTERVAL_HOURS = {"daily": 24, "weekly": 7 * 24, "monthly": 31 * 24}
-DEFAULT_GRACE_HOURS = 6
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -174,6 +171,16 @@ class Maintenance:
             return archive_ledger.listing(items, self.tz), step
         except ValueError as exc:
             raise agent.ConfigError(str(exc)) from None
+
+    def listed_or_failed(
+        self, repo: dict[str, Any], log: Any, result: dict[str, Any], prefix: str = ""
+    ) -> dict[str, archive_ledger.Sighting] | None:
+        """The listing, or None with the client's result marked failed saying why."""
+        current, listing = self.list_archives(repo, log)
+        if listing.returncode in (0, 1):
+            return current
+        result.update(status="failed", reason=prefix + agent.Run.explain(listing, "borg list"))
+        return None
 
     def client(self, name: str, prune: bool) -> dict[str, Any]:
         settings = self.config["clients"][name]
@@ -477,9 +484,8 @@ class Maintenance:
         try:
             with the_gate as history, self.client_log(name) as log:
                 now = dt.datetime.now(self.tz)
-                current, listing = self.list_archives(repo, log)
-                if listing.returncode not in (0, 1):
-                    result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
+                current = self.listed_or_failed(repo, log, result)
+                if current is None:
                     return result
                 judged = self.judge(name, settings, ledger, current, now)
                 for archive_id, entry in ledger.present.items():
@@ -578,154 +584,6 @@ def notice_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class Watchdog:
-    """Newest good archive per client, policy and cycle against the schedule and the RPO."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.maintenance = Maintenance(config)
-        self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
-        self.grace = float(config.get("watchdog_grace_hours", DEFAULT_GRACE_HOURS))
-
-    def client(self, name: str, now: dt.datetime) -> dict[str, Any]:
-        settings = self.config["clients"][name]
-        repo = settings["repository"]
-        result: dict[str, Any] = {"client": name, "repository": repo["location"], "policies": []}
-        try:
-            return self.judge(name, settings, repo, now, result)
-        except agent.ConfigError as exc:  # a damaged ledger or listing: this client only
-            result.update(status="failed", reason=str(exc))
-            return result
-
-    def judge(
-        self,
-        name: str,
-        settings: dict[str, Any],
-        repo: dict[str, Any],
-        now: dt.datetime,
-        result: dict[str, Any],
-    ) -> dict[str, Any]:
-        with self.maintenance.client_log(name) as log:
-            current, listing = self.maintenance.list_archives(repo, log)
-        if listing.returncode not in (0, 1):
-            result.update(
-                status="failed",
-                reason="cannot list the repository, freshness unknown: "
-                + agent.Run.explain(listing, "borg list"),
-            )
-            return result
-        # The admin's first sighting caps what an archive claims: never newer than that; an
-        # archive dated in the future counts for nothing and is a problem of its own.
-        ledger = self.maintenance.ledger(name).entries
-        skew = dt.timedelta(minutes=self.maintenance.tamper["future_skew_minutes"])
-        stamps: dict[tuple[str, str], list[dt.datetime]] = {}
-        future = []
-        for sighting in current.values():
-            parsed = sighting.parsed
-            if parsed is None or parsed["host"] != name:
-                continue
-            if sighting.claimed_latest > now + skew:
-                future.append(sighting.name)
-                continue
-            when = sighting.claimed_earliest
-            if sighting.id in ledger:
-                when = min(when, archive_ledger.parse_time(ledger[sighting.id].first_seen, self.tz))
-            stamps.setdefault((parsed["policy"], parsed["cycle"]), []).append(when)
-        problems = []
-        for policy, policy_settings in sorted(settings["policies"].items()):
-            entry = self.policy(policy, policy_settings, stamps, now)
-            result["policies"].append(entry)
-            problems += [f"{policy}: {p}" for p in entry["problems"]]
-        if future:
-            result["future_dated"] = sorted(future)
-            problems.append(
-                f"{len(future)} archive(s) dated in the future, not counted (tampering?): "
-                + ", ".join(sorted(future)[:5])
-            )
-        result["status"] = "missed" if problems else "ok"
-        if problems:
-            result["reason"] = "; ".join(problems)
-        return result
-
-    def policy(
-        self,
-        policy: str,
-        settings: dict[str, Any],
-        stamps: dict[tuple[str, str], list[dt.datetime]],
-        now: dt.datetime,
-    ) -> dict[str, Any]:
-        cycles = settings.get("cycles") or list(DEFAULT_KEEP)
-        entry: dict[str, Any] = {"policy": policy, "cycles": {}, "problems": []}
-        newest_any: dt.datetime | None = None
-        history = [t for (p, _), times in stamps.items() if p == policy for t in times]
-        oldest = min(history, default=None)
-        for cycle in cycles:
-            covering = [c for c in agent.CYCLES if agent.CYCLE_RANK[c] >= agent.CYCLE_RANK[cycle]]
-            newest = max((t for c in covering for t in stamps.get((policy, c), [])), default=None)
-            limit = CYCLE_INTERVAL_HOURS[cycle] + self.grace
-            age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
-            fresh = age is not None and age <= limit
-            entry["cycles"][cycle] = {
-                "newest": newest.isoformat() if newest else None,
-                "age_hours": age,
-                "limit_hours": limit,
-                "fresh": fresh,
-            }
-            if (
-                newest is None
-                and oldest is not None
-                and (now - oldest).total_seconds() < (limit * 3600)
-            ):
-                # A new client: its first weekly or monthly run is not due yet.
-                entry["cycles"][cycle]["fresh"] = None
-            elif newest is None:
-                entry["problems"].append(f"no {cycle} archive at all")
-            elif not fresh:
-                entry["problems"].append(
-                    f"{cycle} run missed: newest covering archive is {age} h old (limit {limit} h)"
-                )
-            if newest is not None and (newest_any is None or newest > newest_any):
-                newest_any = newest
-        rpo = settings.get("rpo_hours")
-        if rpo is not None and newest_any is not None:
-            age = (now - newest_any).total_seconds() / 3600
-            entry["rpo_hours"] = rpo
-            entry["rpo_met"] = age <= rpo
-            if age > rpo:
-                entry["problems"].append(f"RPO breached: newest archive {age:.1f} h old > {rpo} h")
-        return entry
-
-    def run(self, clients: list[str]) -> tuple[int, dict[str, Any]]:
-        now = dt.datetime.now(self.tz)
-        results = [self.client(name, now) for name in clients]
-        bad = [r for r in results if r["status"] != "ok"]
-        report: dict[str, Any] = {
-            "schema_version": 1,
-            "kind": "freshness_watchdog",
-            "start": now.replace(microsecond=0).isoformat(),
-            "grace_hours": self.grace,
-            "status": "missed" if bad else "ok",
-            "clients": results,
-        }
-        if bad:
-            body = "\n".join(f"{r['client']}: {r['status']} - {r.get('reason')}" for r in bad)
-            report["notifications"] = agent.send_notifications(
-                self.config.get("notify") or {},
-                "[SI CEKAT] CADANGAN TERLEWAT / MISSED BACKUP: "
-                + ", ".join(r["client"] for r in bad),
-                body,
-                {"status": report["status"], "clients": bad},
-            )
-        report_path = (
-            self.maintenance.state_dir
-            / "runs"
-            / (f"{now.strftime('%Y-%m-%dT%H-%M-%S')}-freshness_watchdog.json")
-        )
-        agent.write_json_atomic(report_path, report)
-        report["report_path"] = str(report_path)
-        return (EXIT_FAILED if bad else EXIT_OK), report
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bangka-backup-maintenance",
@@ -762,7 +620,12 @@ def dispatch(
     args: argparse.Namespace, config: dict[str, Any], clients: list[str]
 ) -> tuple[int, dict[str, Any]]:
     if args.command == "watchdog":
-        return Watchdog(config).run(clients)
+        # Imported here: freshness builds on this module (a top-level import would be circular).
+        try:
+            from bangka_ops.backup import freshness  # noqa: PLC0415
+        except ModuleNotFoundError:  # deployed beside freshness.py
+            import freshness  # type: ignore[import-not-found, no-redef]  # noqa: PLC0415
+        return freshness.Watchdog(config).run(clients)
     if args.command in ("run", "check"):
         return Maintenance(config).run(clients, prune=args.command == "run")
     maintenance = Maintenance(config)

@@ -184,10 +184,8 @@ def split_future(
     future: list[dict[str, Any]] = []
     for archive in archives:
         times = [archive_time(archive)]
-        parsed = agent.parse_archive_name(str(archive.get("name")))
-        if parsed is not None:
-            stamp = dt.datetime.strptime(parsed["timestamp"], "%Y-%m-%dT%H-%M-%S")
-            times.append(stamp.replace(tzinfo=tz))
+        name_time = agent.archive_name_time(str(archive.get("name")), tz)
+        times += [name_time] if name_time is not None else []
         (future if max(times) > limit else plausible).append(archive)
     return plausible, [str(a["name"]) for a in future]
 

@@ -17,7 +17,7 @@ import pytest
 
 from bangka_ops.backup import maintenance, rollback
 from tests.conftest import BorgSetup
-from tests.integration.backup.test_maintenance import (
+from tests.integration.backup.admin_helpers import (
     admin_config,
     backups,
     run_maintenance,

@@ -9,65 +9,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bangka_ops.backup import maintenance, rollback
 from tests.conftest import BorgSetup
+from tests.integration.backup.admin_helpers import (
+    admin_config,
+    backups,
+    run_maintenance,
+    segment_files,
+    watchdog_config,
+)
 from tests.receivers import webhook_receiver
 
 pytestmark = pytest.mark.borg
-
-
-def admin_config(setup: BorgSetup, retention: dict[str, int] | None = None) -> Path:
-    config: dict[str, Any] = {
-        "state_dir": str(setup.root / "admin-state"),
-        "lock_wait_seconds": 5,
-        "clients": {
-            "web-01": {
-                "repository": setup.config["repository"],
-                "policies": {
-                    "docs": {
-                        "cycles": ["daily", "weekly", "monthly"],
-                        "retention": retention or {"daily": 7, "weekly": 4, "monthly": 12},
-                    }
-                },
-            }
-        },
-    }
-    if "notify" in setup.config:
-        config["notify"] = setup.config["notify"]
-    path = setup.root / "admin.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
-def run_maintenance(config: Path, command: str = "run") -> tuple[int, dict[str, Any]]:
-    proc = subprocess.run(
-        [sys.executable, maintenance.__file__, "--config", str(config), command, "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode != maintenance.EXIT_USAGE, proc.stderr
-    report: dict[str, Any] = json.loads(proc.stdout)
-    return proc.returncode, report
-
-
-def backups(setup: BorgSetup, count: int) -> list[str]:
-    names = []
-    for _ in range(count):
-        code, record = setup.run("docs", "daily", "--on-demand")
-        assert code == 0, record.get("reason")
-        names.append(record["archive"])
-        time.sleep(1.05)  # archive names carry seconds
-    return names
-
-
-def segment_files(repo: Path) -> list[Path]:
-    return sorted(p for p in (repo / "data").glob("*/*") if p.name.isdigit())
 
 
 def test_clean_repository_is_verified_and_pruned_per_retention(borg_setup: BorgSetup) -> None:
@@ -205,14 +161,6 @@ def archive_at(setup: BorgSetup, cycle: str, hours_ago: float) -> str:
     proc = setup.borg("create", f"{setup.repo}::{name}", str(setup.source))
     assert proc.returncode == 0, proc.stderr
     return name
-
-
-def watchdog_config(setup: BorgSetup, rpo_hours: int = 24) -> Path:
-    path = admin_config(setup)
-    config = json.loads(path.read_text())
-    config["clients"]["web-01"]["policies"]["docs"]["rpo_hours"] = rpo_hours
-    path.write_text(json.dumps(config))
-    return path
 
 
 def test_watchdog_is_quiet_when_every_cycle_is_fresh(borg_setup: BorgSetup) -> None:

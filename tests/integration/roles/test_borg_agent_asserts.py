@@ -95,6 +95,7 @@ def mutate_policy(tmp_path: Path, **changes: Any) -> dict[str, Any]:
         ("short_window", "too short for the weekly cycle"),
         ("missing_secret", "vault_borg_agent_passphrase"),
         ("missing_path", "does not exist on this host"),
+        ("retention_zero", "retention must keep at least 1 archive per cycle"),
     ],
 )
 def test_bad_input_fails_before_any_change(tmp_path: Path, case: str, expected: str) -> None:
@@ -107,6 +108,7 @@ def test_bad_input_fails_before_any_change(tmp_path: Path, case: str, expected: 
             "borg_agent_passphrase": "{{ vault_borg_agent_passphrase }}",
         },
         "missing_path": lambda: mutate_policy(tmp_path, sources=[str(tmp_path / "nope")]),
+        "retention_zero": lambda: mutate_policy(tmp_path, retention={"daily": 0}),
     }[case]()
 
     proc = run_role(tmp_path, variables)

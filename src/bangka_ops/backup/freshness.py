@@ -1,0 +1,171 @@
+"""The freshness watchdog of ``bangka-backup-maintenance watchdog`` (SI CEKAT), stage one's
+second half: for every client, policy and cycle it finds the newest complete archive in
+``borg list`` (admin key) that covers the cycle (a weekly archive covers that day's daily run, a
+monthly one both) and compares its age with the cycle's interval plus a grace period, and the
+newest archive's age with the policy's RPO. An archive counts as made no later than the admin
+first saw it (its ledger), and one dated in the future counts for nothing and is reported. A
+missed run (also a host that is down or cannot reach the server) and an unreachable repository
+are notified. Standard library only; deployed beside maintenance.py by the borg_admin role.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+try:
+    from bangka_ops.backup import agent, archive_ledger, maintenance
+except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/freshness.py
+    import agent  # type: ignore[import-not-found, no-redef]
+    import archive_ledger  # type: ignore[import-not-found, no-redef]
+    import maintenance  # type: ignore[import-not-found, no-redef]
+
+# Longest regular gap between two runs of a cycle (a month can have 31 days).
+CYCLE_INTERVAL_HOURS = {"daily": 24, "weekly": 7 * 24, "monthly": 31 * 24}
+DEFAULT_GRACE_HOURS = 6
+
+
+class Watchdog:
+    """Newest good archive per client, policy and cycle against the schedule and the RPO."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.maintenance = maintenance.Maintenance(config)
+        self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
+        self.grace = float(config.get("watchdog_grace_hours", DEFAULT_GRACE_HOURS))
+
+    def client(self, name: str, now: dt.datetime) -> dict[str, Any]:
+        settings = self.config["clients"][name]
+        repo = settings["repository"]
+        result: dict[str, Any] = {"client": name, "repository": repo["location"], "policies": []}
+        try:
+            return self.judge(name, settings, repo, now, result)
+        except agent.ConfigError as exc:  # a damaged ledger or listing: this client only
+            result.update(status="failed", reason=str(exc))
+            return result
+
+    def judge(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        repo: dict[str, Any],
+        now: dt.datetime,
+        result: dict[str, Any],
+    ) -> dict[str, Any]:
+        with self.maintenance.client_log(name) as log:
+            current = self.maintenance.listed_or_failed(
+                repo, log, result, "cannot list the repository, freshness unknown: "
+            )
+        if current is None:
+            return result
+        # The admin's first sighting caps what an archive claims: never newer than that; an
+        # archive dated in the future counts for nothing and is a problem of its own.
+        ledger = self.maintenance.ledger(name).entries
+        skew = dt.timedelta(minutes=self.maintenance.tamper["future_skew_minutes"])
+        stamps: dict[tuple[str, str], list[dt.datetime]] = {}
+        future = []
+        for sighting in current.values():
+            parsed = sighting.parsed
+            if parsed is None or parsed["host"] != name:
+                continue
+            if sighting.claimed_latest > now + skew:
+                future.append(sighting.name)
+                continue
+            when = sighting.claimed_earliest
+            if sighting.id in ledger:
+                when = min(when, archive_ledger.parse_time(ledger[sighting.id].first_seen, self.tz))
+            stamps.setdefault((parsed["policy"], parsed["cycle"]), []).append(when)
+        problems = []
+        for policy, policy_settings in sorted(settings["policies"].items()):
+            entry = self.policy(policy, policy_settings, stamps, now)
+            result["policies"].append(entry)
+            problems += [f"{policy}: {p}" for p in entry["problems"]]
+        if future:
+            result["future_dated"] = sorted(future)
+            problems.append(
+                f"{len(future)} archive(s) dated in the future, not counted (tampering?): "
+                + ", ".join(sorted(future)[:5])
+            )
+        result["status"] = "missed" if problems else "ok"
+        if problems:
+            result["reason"] = "; ".join(problems)
+        return result
+
+    def policy(
+        self,
+        policy: str,
+        settings: dict[str, Any],
+        stamps: dict[tuple[str, str], list[dt.datetime]],
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        cycles = settings.get("cycles") or list(maintenance.DEFAULT_KEEP)
+        entry: dict[str, Any] = {"policy": policy, "cycles": {}, "problems": []}
+        newest_any: dt.datetime | None = None
+        history = [t for (p, _), times in stamps.items() if p == policy for t in times]
+        oldest = min(history, default=None)
+        for cycle in cycles:
+            covering = [c for c in agent.CYCLES if agent.CYCLE_RANK[c] >= agent.CYCLE_RANK[cycle]]
+            newest = max((t for c in covering for t in stamps.get((policy, c), [])), default=None)
+            limit = CYCLE_INTERVAL_HOURS[cycle] + self.grace
+            age = None if newest is None else round((now - newest).total_seconds() / 3600, 2)
+            fresh = age is not None and age <= limit
+            entry["cycles"][cycle] = {
+                "newest": newest.isoformat() if newest else None,
+                "age_hours": age,
+                "limit_hours": limit,
+                "fresh": fresh,
+            }
+            if (
+                newest is None
+                and oldest is not None
+                and (now - oldest).total_seconds() < (limit * 3600)
+            ):
+                # A new client: its first weekly or monthly run is not due yet.
+                entry["cycles"][cycle]["fresh"] = None
+            elif newest is None:
+                entry["problems"].append(f"no {cycle} archive at all")
+            elif not fresh:
+                entry["problems"].append(
+                    f"{cycle} run missed: newest covering archive is {age} h old (limit {limit} h)"
+                )
+            if newest is not None and (newest_any is None or newest > newest_any):
+                newest_any = newest
+        rpo = settings.get("rpo_hours")
+        if rpo is not None and newest_any is not None:
+            age = (now - newest_any).total_seconds() / 3600
+            entry["rpo_hours"] = rpo
+            entry["rpo_met"] = age <= rpo
+            if age > rpo:
+                entry["problems"].append(f"RPO breached: newest archive {age:.1f} h old > {rpo} h")
+        return entry
+
+    def run(self, clients: list[str]) -> tuple[int, dict[str, Any]]:
+        now = dt.datetime.now(self.tz)
+        results = [self.client(name, now) for name in clients]
+        bad = [r for r in results if r["status"] != "ok"]
+        report: dict[str, Any] = {
+            "schema_version": 1,
+            "kind": "freshness_watchdog",
+            "start": now.replace(microsecond=0).isoformat(),
+            "grace_hours": self.grace,
+            "status": "missed" if bad else "ok",
+            "clients": results,
+        }
+        if bad:
+            body = "\n".join(f"{r['client']}: {r['status']} - {r.get('reason')}" for r in bad)
+            report["notifications"] = agent.send_notifications(
+                self.config.get("notify") or {},
+                "[SI CEKAT] CADANGAN TERLEWAT / MISSED BACKUP: "
+                + ", ".join(r["client"] for r in bad),
+                body,
+                {"status": report["status"], "clients": bad},
+            )
+        report_path = (
+            self.maintenance.state_dir
+            / "runs"
+            / (f"{now.strftime('%Y-%m-%dT%H-%M-%S')}-freshness_watchdog.json")
+        )
+        agent.write_json_atomic(report_path, report)
+        report["report_path"] = str(report_path)
+        return (maintenance.EXIT_FAILED if bad else maintenance.EXIT_OK), report
