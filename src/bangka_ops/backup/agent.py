@@ -305,7 +305,37 @@ class Borg:
             text=True,
             errors="replace",
             cwd=cwd,
+            # Its own session: a Ctrl-C at the terminal must not reach Borg, which answers
+            # SIGINT with a checkpoint archive it later deletes (a "deleted" finding for the
+            # admin). An interrupted run stops Borg with SIGTERM instead (below).
+            start_new_session=True,
         )
+        try:
+            return self.follow(
+                proc,
+                argv,
+                log,
+                started=started,
+                stdout_json=stdout_json,
+                stdout_lines=stdout_lines,
+                on_line=on_line,
+            )
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait()
+            raise
+
+    @staticmethod
+    def follow(
+        proc: subprocess.Popen[str],
+        argv: list[str],
+        log: TextIO,
+        *,
+        started: float,
+        stdout_json: bool,
+        stdout_lines: bool,
+        on_line: Callable[[str], None] | None,
+    ) -> StepResult:
         step = StepResult(command=shorten_long_args(argv))
         assert proc.stderr is not None and proc.stdout is not None  # noqa: S101 (Popen contract)
         # stdout (the --json summary) is read on a thread so neither pipe can fill up and block
@@ -953,6 +983,11 @@ def cmd_borg(config: dict[str, Any], args: argparse.Namespace) -> int:
     borg_args = args.borg_args[1:] if args.borg_args[:1] == ["--"] else args.borg_args
     if not borg_args:
         raise ConfigError("borg: give the borg command to run, e.g. 'list --short'")
+    if borg_args[0] == "create" and not any(
+        a == "-c" or a.startswith("--checkpoint-interval") for a in borg_args
+    ):
+        # As the wrapper's own backups: no checkpoint archives (see the create step of a run).
+        borg_args = ["create", "--checkpoint-interval", "0", *borg_args[1:]]
     env = {**borg.env(repo), "BORG_REPO": repo["location"]}
     return subprocess.run([borg.binary, *borg_args], env=env, check=False).returncode
 

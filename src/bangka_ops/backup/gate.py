@@ -14,9 +14,11 @@ the same protocol:
 * ``admin -- <args>``: borg serve for the admin key, unless the admin asks for
   ``bangka-gate NAME [SEGMENT MTIME_NS]``: then it takes the repository's gate *exclusively*
   (waiting for running client sessions to end), prints one JSON line with the repository's
-  transactions since the admin's mark (:mod:`segments`), and holds the gate until the admin
-  writes ``release``; it then prints the new mark (the last committed segment, the admin's own
-  prune and compaction included) and lets the clients in again.
+  transactions since the mark (:mod:`segments`; the mark is kept here, in
+  ``<gates_dir>/NAME.mark``; the admin's is used only when there is none yet), and holds the
+  gate. The admin answers ``clean`` when its check passed (acknowledged before it writes
+  anything), then ``release``; from ``clean`` on, the mark moves to the last committed segment
+  (the admin's own prune and compaction included) when the gate opens, however it opens.
 
 So everything committed after a mark was written by a client or restore host, never by the
 admin, and a client cannot slip a delete in between the admin's check and its prune.
@@ -119,8 +121,37 @@ def emit(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+class HeldGate:
+    """The admin's side of one repository's gate on the server, while it holds the lock.
+
+    The mark lives here, in ``<gates_dir>/<name>.mark`` (the repository account's, out of any
+    client's reach), and moves only after the admin said ``clean``: its check of everything
+    since the mark passed, so whatever is committed from then on while the gate is closed is
+    the admin's own prune and compaction. It then moves at ``release``, when the admin's
+    connection ends, or when the hold expires, always while the lock is still held."""
+
+    def __init__(self, repository: Path, mark_file: Path) -> None:
+        self.repository, self.mark_file = repository, mark_file
+        self.clean = False
+
+    def settle(self) -> segments.Mark | None:
+        """The mark to leave behind: moved to the newest commit if the admin said clean."""
+        mark = segments.read_mark(self.mark_file)
+        if self.clean:
+            newest = segments.current_mark(self.repository)
+            if newest is not None:
+                segments.save_mark(self.mark_file, newest)
+                mark = newest
+        return mark
+
+    def expire(self, *_: object) -> None:
+        with contextlib.suppress(segments.SegmentError, OSError):
+            self.settle()
+        os._exit(EXIT_BUSY)
+
+
 def hold_gate(args: argparse.Namespace, request: list[str]) -> int:
-    """The admin's gate: exclusive lock, scan, wait for ``release``, new mark."""
+    """The admin's gate: exclusive lock, scan since the saved mark, ``clean``, ``release``."""
     if len(request) not in (1, 3) or not all(part.isdigit() for part in request[1:]):
         emit({"gate": "error", "error": "usage: bangka-gate NAME [SEGMENT MTIME_NS]"})
         return EXIT_USAGE
@@ -129,26 +160,35 @@ def hold_gate(args: argparse.Namespace, request: list[str]) -> int:
     except ValueError as exc:
         emit({"gate": "error", "error": str(exc)})
         return EXIT_USAGE
-    since = segments.Mark(int(request[1]), int(request[2])) if len(request) == 3 else None
     fd = lock(args.gates_dir, name, fcntl.LOCK_EX, args.gate_wait)
     if fd is None:
         emit({"gate": "busy", "error": f"client sessions kept {name} busy for {args.gate_wait} s"})
         return EXIT_BUSY
+    held = HeldGate(args.repos_dir / name, args.gates_dir / f"{name}.mark")
     # The admin may vanish without a word: the gate opens again after --hold seconds anyway.
-    signal.signal(signal.SIGALRM, lambda *_: os._exit(EXIT_BUSY))
+    signal.signal(signal.SIGALRM, held.expire)
     signal.alarm(int(args.hold))
-    repository = args.repos_dir / name
     try:
-        emit({"gate": "closed", "scan": segments.scan(repository, since).as_dict()})
+        saved = segments.read_mark(held.mark_file)
+        # The server's own mark wins; the admin's is used once, when the server has none yet.
+        asked = segments.Mark(int(request[1]), int(request[2])) if len(request) == 3 else None
+        since = saved or asked
+        scan = segments.scan(held.repository, since).as_dict()
+        emit({"gate": "closed", "mark_from": "server" if saved else "admin", "scan": scan})
         for line in sys.stdin:
-            if line.strip() == "release":
-                mark = segments.current_mark(repository)
+            command = line.strip()
+            if command == "clean":
+                held.clean = True
+                emit({"gate": "clean"})
+            elif command == "release":
+                mark = held.settle()
                 emit({"gate": "released", "mark": mark.as_dict() if mark else None})
                 return 0
+        held.settle()  # the admin's connection ended without release
     except (segments.SegmentError, OSError) as exc:
         emit({"gate": "error", "error": str(exc)})
         return 2
-    return 0  # stdin closed without release: the admin's run ended early; nothing is marked
+    return 0
 
 
 def server_parser() -> argparse.ArgumentParser:
@@ -270,6 +310,22 @@ class Gate:
             + (f" ({stderr})" if stderr else "")
             + "; is the borg_server role applied there?"
         )
+
+    def clean(self) -> None:
+        """Tells the gate the check passed: the mark may move past what the admin writes next.
+        Waits for the acknowledgement, so nothing is written before the gate knows."""
+        if self.local is not None:
+            return
+        if self.process is None or self.process.stdin is None:
+            raise GateError("the gate is not closed")
+        try:
+            self.process.stdin.write("clean\n")
+            self.process.stdin.flush()
+        except OSError:
+            pass
+        answer = self.answer(120)
+        if answer.get("gate") != "clean":
+            raise GateError(self.explain(answer, "the gate did not acknowledge the passed check"))
 
     def release(self) -> segments.Mark | None:
         """Lets clients in again; returns the repository's mark after the admin's writes."""

@@ -319,7 +319,8 @@ class Maintenance:
             if judged.unmanaged:
                 result["unmanaged"] = judged.unmanaged
             job.log, job.current = log, current
-            failure = self.maintain(job, prune)
+            job.baseline = history.get("since") is None
+            failure = self.announce_clean(job) or self.maintain(job, prune)
             failure = self.move_mark(job, failure)
             ledger.save()  # the sightings stand: the check passed
         if failure is None:
@@ -331,15 +332,29 @@ class Maintenance:
         return result
 
     @staticmethod
+    def announce_clean(job: ClientJob) -> Failure | None:
+        """The check passed: the gate may move the mark past what the admin writes next."""
+        try:
+            if job.gate is not None:
+                job.gate.clean()
+        except gate.GateError as exc:
+            return Failure(f"repository gate: {exc}; nothing was pruned or compacted")
+        return None
+
+    @staticmethod
     def move_mark(job: ClientJob, failure: Failure | None) -> Failure | None:
         """Everything written while the gate was closed was the admin's: the mark moves past it
-        (also after a failed prune or compaction, whose writes are the admin's too)."""
+        (also after a failed prune or compaction, whose writes are the admin's too). The
+        repository server keeps the mark itself; the ledger's copy is for a local repository
+        and for the report. Without an answer the copy stays as it was (never reset)."""
         ledger, result = job.ledger, job.result
         try:
             mark = job.gate.release() if job.gate is not None else None
         except gate.GateError as exc:
-            ledger.segment_mark = None
-            reason = f"repository gate: {exc}; the next run starts a new history baseline"
+            reason = (
+                f"repository gate: {exc}; the server settles the mark itself when the "
+                "connection ends"
+            )
             return failure or Failure(reason)
         ledger.segment_mark = mark.as_dict() if mark else None
         if mark is not None:
@@ -349,7 +364,10 @@ class Maintenance:
     def maintain(self, job: ClientJob, prune: bool) -> Failure | None:
         """After a passed check: compact what the previous run pruned, mark the rollback point,
         prune (compaction of that waits for the next run's check)."""
-        if prune and job.ledger.compact_due:
+        if prune and job.ledger.compact_due and job.baseline:
+            # No history judged yet on this repository: nothing is freed before a run has.
+            job.result["compaction_deferred"] = "first look at the repository's history"
+        elif prune and job.ledger.compact_due:
             failure = self.compact(job.repo, job.log, job.current, job.result)
             if failure is not None:
                 return failure
@@ -495,6 +513,7 @@ class Maintenance:
                     ledger.entries[archive_id].state = "present"
                 ledger.record(judged.new, now, accepted=reason)
                 ledger.listed_at = ledger.verified_at = now.isoformat()
+                the_gate.clean()  # accepted: the mark moves to now
                 mark = the_gate.release()
                 ledger.segment_mark = mark.as_dict() if mark else None
                 ledger.save()
@@ -566,6 +585,7 @@ class ClientJob:
     current: dict[str, archive_ledger.Sighting]
     result: dict[str, Any]
     gate: gate.Gate | None = None
+    baseline: bool = False  # the gate had no mark yet: the history was not judged
 
 
 @dataclass

@@ -238,36 +238,55 @@ def scan(repository: Path, since: Mark | None) -> Scan:
                 for tag, key in entries(path):
                     reader.feed(number, mtime_ns, tag, key)
         reader.finish()
-    committed = [f for f in files if _has_commit_at_end(f[1])]
-    if committed:
-        result.mark = Mark(committed[-1][0], committed[-1][2])
-    else:
-        result.mark = since
+    result.mark = newest_committed(files) or since
     return result
 
 
-def _has_commit_at_end(path: Path) -> bool:
-    """Whether a segment file ends with a COMMIT entry (a final commit's own segment)."""
+def _committed(path: Path) -> bool:
+    """Whether a segment file is whole and ends with a COMMIT entry, as Borg decides it: every
+    entry is read (headers only), and nothing but COMMITs may follow the first COMMIT."""
+    seen_commit = False
     try:
-        size = path.stat().st_size
-        if size < len(MAGIC) + HEADER.size:
-            return False
-        with open(path, "rb") as handle:
-            handle.seek(size - HEADER.size)
-            crc, entry_size, tag = HEADER.unpack(handle.read(HEADER.size))
-        return bool(
-            tag == TAG_COMMIT
-            and entry_size == HEADER.size
-            and crc == zlib.crc32(struct.pack("<IB", entry_size, tag))
-        )
-    except OSError:
+        for tag, _ in entries(path):
+            if tag == TAG_COMMIT:
+                seen_commit = True
+            elif seen_commit:
+                return False
+    except (SegmentError, OSError):
         return False
+    return seen_commit
+
+
+def newest_committed(files: list[tuple[int, Path, int]]) -> Mark | None:
+    """The newest segment that ends a transaction, searched from the top (only an unfinished
+    transaction's segments, which Borg discards, lie above it)."""
+    for number, path, mtime_ns in reversed(files):
+        if _committed(path):
+            return Mark(number, mtime_ns)
+    return None
 
 
 def current_mark(repository: Path) -> Mark | None:
     """The mark as of now (the newest committed segment), without judging anything."""
-    files = [f for f in segment_files(repository) if _has_commit_at_end(f[1])]
-    return Mark(files[-1][0], files[-1][2]) if files else None
+    return newest_committed(segment_files(repository))
+
+
+def read_mark(path: Path) -> Mark | None:
+    """A mark saved by the gate (``<gates_dir>/<name>.mark``), or None when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return Mark.from_dict(json.loads(text))
+    except ValueError as exc:
+        raise SegmentError(f"{path}: {exc}") from None
+
+
+def save_mark(path: Path, mark: Mark) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(mark.as_dict()) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -363,6 +363,12 @@ class AdminGate:
         answer: dict[str, Any] = json.loads(self.process.stdout.readline())
         return answer
 
+    def say(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{command}\n")
+        self.process.stdin.flush()
+        return self.line()
+
     def release(self) -> dict[str, Any]:
         assert self.process.stdin is not None
         self.process.stdin.write("release\n")
@@ -399,7 +405,9 @@ def test_the_admin_gate_holds_client_sessions_back_and_shows_a_client_s_delete(
     # While the admin holds the gate a client session waits, then is refused.
     held = client.borg("list", repo)
     assert held.returncode == 2 and "under the admin's maintenance" in held.stderr, held.stderr
+    assert gate.say("clean") == {"gate": "clean"}  # the admin's check passed
     mark = gate.release()["mark"]
+    assert json.loads((tmp_path / "gates" / "fs01.uji.mark").read_text()) == mark
     assert client.borg("list", "--short", repo).stdout == "pertama\n"
 
     # A backup and then a client's delete of it, both between two looks of the admin.
@@ -410,13 +418,29 @@ def test_the_admin_gate_holds_client_sessions_back_and_shows_a_client_s_delete(
     info = client.borg("info", "--json", f"{repo}::kedua")
     archive_id = json.loads(info.stdout)["archives"][0]["id"]
     assert client.borg("delete", f"{repo}::kedua").returncode == 0
-    gate = AdminGate(admin_command, f"bangka-gate fs01.uji {mark['segment']} {mark['mtime_ns']}")
-    scan = gate.line()["scan"]
-    gate.release()
+    # The admin's own mark is only a fallback: the server's wins (here a stale one is given).
+    gate = AdminGate(admin_command, "bangka-gate fs01.uji 0 0")
+    opened = gate.line()
+    scan = opened["scan"]
+    assert opened["mark_from"] == "server"
+    assert gate.release()["mark"] == mark  # not clean: the mark stays before the delete
     assert scan["transactions"] == 2, scan
     (suspicious,) = scan["suspicious"]
     assert archive_id in suspicious["deleted_ids"]
     assert scan["rollback_to"] is not None and scan["rollback_to"] < suspicious["committed_at"]
+    # So the next look shows the same delete again; a connection that ends after "clean" (the
+    # admin accepted it) still moves the mark, while the gate is held.
+    gate = AdminGate(admin_command, "bangka-gate fs01.uji")
+    assert gate.line()["scan"]["suspicious"][0]["deleted_ids"] == suspicious["deleted_ids"]
+    assert gate.say("clean") == {"gate": "clean"}
+    assert gate.process.stdin is not None
+    gate.process.stdin.close()
+    assert gate.process.wait(timeout=60) == 0
+    moved = json.loads((tmp_path / "gates" / "fs01.uji.mark").read_text())
+    assert moved["segment"] > mark["segment"]
+    gate = AdminGate(admin_command, "bangka-gate fs01.uji")
+    assert gate.line()["scan"]["suspicious"] == []
+    gate.release()
 
     # The admin key's ordinary borg serve is unchanged; a name that is not a repository is not.
     assert (
