@@ -166,6 +166,8 @@ class Ledger:
         self.compact_due: bool = bool(data.get("compact_due", False))
         # Where the admin last read the repository's segment history (gate.py, segments.py).
         self.segment_mark: Any = data.get("segment_mark")
+        # SHA-256 of the repository's encrypted key as the admin last saw it (segments.py).
+        self.key_sha256: Any = data.get("key_sha256")
         self.entries: dict[str, Entry] = {}
         self.legacy_names: set[str] = set()
         self.legacy_pruned: set[str] = set()
@@ -228,6 +230,7 @@ class Ledger:
                 "listed_at": self.listed_at,
                 "compact_due": self.compact_due,
                 "segment_mark": self.segment_mark,
+                "key_sha256": self.key_sha256,
                 "archives": {i: e.as_dict() for i, e in sorted(self.entries.items())},
             },
         )

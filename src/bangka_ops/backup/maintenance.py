@@ -287,18 +287,26 @@ class Maintenance:
         found = history_findings(history, ledger)
         if history.get("since") is None:
             result["history"] = "baseline"  # first run with a gate: nothing to compare yet
+        key_now = history.get("key_sha256")
+        key_changed = bool(ledger.key_sha256 and key_now != ledger.key_sha256)
         with self.client_log(name) as log:
             now = dt.datetime.now(self.tz)
             current, listing = self.list_archives(repo, log)
-            if listing.returncode not in (0, 1) and KEY_REWRITTEN & set(listing.msgids):
+            key_refused = listing.returncode not in (0, 1) and KEY_REWRITTEN & set(listing.msgids)
+            if key_changed or key_refused:
                 found.append(
                     archive_ledger.Finding(
                         "key-changed",
                         "(repository key)",
-                        "the repository key no longer opens with the client's passphrase: it was "
-                        "re-encrypted (borg key change-passphrase) or replaced through the "
-                        "client's key. Restore it with playbooks/backup_key_restore.yml -e "
-                        f"backup_key_restore_client={name}",
+                        (
+                            "the repository key in the repository's config changed since the "
+                            "admin's last check"
+                            if key_changed
+                            else "the repository key no longer opens with the client's passphrase"
+                        )
+                        + ": it was re-encrypted (borg key change-passphrase) or replaced "
+                        "through the client's key. Restore it with "
+                        f"playbooks/backup_key_restore.yml -e backup_key_restore_client={name}",
                     )
                 )
             listed = listing.returncode in (0, 1)
@@ -320,6 +328,7 @@ class Maintenance:
                 result["unmanaged"] = judged.unmanaged
             job.log, job.current = log, current
             job.baseline = history.get("since") is None
+            ledger.key_sha256 = key_now or ledger.key_sha256
             failure = self.announce_clean(job) or self.maintain(job, prune)
             failure = self.move_mark(job, failure)
             ledger.save()  # the sightings stand: the check passed
@@ -513,6 +522,7 @@ class Maintenance:
                     ledger.entries[archive_id].state = "present"
                 ledger.record(judged.new, now, accepted=reason)
                 ledger.listed_at = ledger.verified_at = now.isoformat()
+                ledger.key_sha256 = history.get("key_sha256") or ledger.key_sha256
                 the_gate.clean()  # accepted: the mark moves to now
                 mark = the_gate.release()
                 ledger.segment_mark = mark.as_dict() if mark else None

@@ -24,7 +24,9 @@ them; everything after the mark was written by someone else.
 from __future__ import annotations
 
 import argparse
+import configparser
 import datetime as dt
+import hashlib
 import json
 import os
 import struct
@@ -110,6 +112,7 @@ class Scan:
     transactions: list[Transaction]
     rollback_to: str | None = None
     uncommitted_entries: int = 0
+    key_sha256: str | None = None
 
     @property
     def suspicious(self) -> list[Transaction]:
@@ -124,6 +127,7 @@ class Scan:
             "suspicious": [t.as_dict() for t in self.suspicious],
             "rollback_to": self.rollback_to,
             "uncommitted_entries": self.uncommitted_entries,
+            "key_sha256": self.key_sha256,
         }
 
 
@@ -239,7 +243,22 @@ def scan(repository: Path, since: Mark | None) -> Scan:
                     reader.feed(number, mtime_ns, tag, key)
         reader.finish()
     result.mark = newest_committed(files) or since
+    result.key_sha256 = key_fingerprint(repository)
     return result
+
+
+def key_fingerprint(repository: Path) -> str | None:
+    """SHA-256 of the encrypted repository key in ``config`` (repokey mode), None without one.
+    Neither append-only mode nor a rollback protects ``config``: a client can re-encrypt the key
+    (``borg key change-passphrase``) or store another one; the admin compares this with what it
+    saw before."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string((repository / "config").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise SegmentError(f"{repository / 'config'}: unreadable: {exc}") from None
+    blob = "".join(parser.get("repository", "key", fallback="").split())
+    return hashlib.sha256(blob.encode()).hexdigest() if blob else None
 
 
 def _committed(path: Path) -> bool:

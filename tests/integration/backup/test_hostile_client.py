@@ -384,3 +384,42 @@ def test_an_archive_made_and_deleted_between_two_checks_is_found_in_the_history(
     code, report = run_maintenance(config)
     assert code == 0, report
     assert made in {e["name"] for e in ledger_of(borg_setup)["archives"].values()}
+
+
+def test_another_key_under_the_same_passphrase_is_a_changed_key(borg_setup: BorgSetup) -> None:
+    """Through append-only, a client may store any key in the repository's config (Borg's
+    save_key call): here one of another repository, under the same passphrase, so Borg still
+    opens it and only its MAC check fails. The admin compares the stored key itself."""
+    backups(borg_setup, 1)
+    config = admin_config(borg_setup)
+    assert run_maintenance(config, "check")[0] == 0
+    other = borg_setup.root / "other"
+    made = subprocess.run(
+        ["borg", "init", "-e", "repokey", str(other)],
+        env={
+            "BORG_PASSPHRASE": borg_setup.passphrase,
+            "BORG_BASE_DIR": str(borg_setup.root / "other-base"),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    key_line = next(
+        line for line in (other / "config").read_text().splitlines() if line.startswith("key =")
+    )
+    config_file = borg_setup.repo / "config"
+    lines = config_file.read_text().splitlines()
+    config_file.write_text(
+        "\n".join(key_line if line.startswith("key =") else line for line in lines) + "\n"
+    )
+    segments = segment_files(borg_setup.repo)
+
+    code, report = run_maintenance(config)
+
+    assert code == maintenance.EXIT_TAMPERED
+    (finding,) = report["clients"][0]["findings"]
+    assert finding["kind"] == "key-changed"
+    assert "changed since the admin's last check" in finding["detail"]
+    assert segment_files(borg_setup.repo) == segments

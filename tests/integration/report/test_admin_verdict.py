@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bangka_ops.report import admin, checklist, intake, ledger
+from tests.integration.report.helpers import cekat_report
 
 pytestmark = pytest.mark.borg
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -97,26 +97,7 @@ def verdicts(tree: tuple[Path, dt.date]) -> tuple[Path, dt.date, Path]:
 
 
 def report(root: Path, today: dt.date, fmt: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bangka_ops.cli",
-            "report",
-            str(root),
-            "--since",
-            (today - dt.timedelta(days=2)).isoformat(),
-            "--to",
-            today.isoformat(),
-            "--format",
-            fmt,
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return cekat_report(root, today, "--format", fmt, *extra)
 
 
 def checklist_json(root: Path, today: dt.date, *extra: str) -> dict[str, Any]:

@@ -8,8 +8,6 @@ import csv
 import datetime as dt
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bangka_ops.report import checklist, ledger
+from tests.integration.report.helpers import cekat_report
 
 pytestmark = pytest.mark.borg
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -101,25 +100,7 @@ def test_cekat_report_writes_json_csv_and_prometheus(tree: tuple[Path, dt.date])
     root, today = tree
     outputs = {}
     for fmt in ("json", "csv", "prom"):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bangka_ops.cli",
-                "report",
-                str(root),
-                "--since",
-                (today - dt.timedelta(days=2)).isoformat(),
-                "--to",
-                today.isoformat(),
-                "--format",
-                fmt,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        proc = cekat_report(root, today, "--format", fmt, timeout=120)
         assert proc.returncode == 1, proc.stderr  # the truncated record is reported
         assert "invalid or truncated JSON" in proc.stderr
         assert "web-01-docs-daily-2020-01-01T00-00-00.json:4" in proc.stderr

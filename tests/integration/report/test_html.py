@@ -9,31 +9,11 @@ import sys
 from pathlib import Path
 
 from tests.browser import print_to_pdf
+from tests.integration.report.helpers import cekat_report
 
 
 def report(root: Path, today: dt.date, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bangka_ops.cli",
-            "report",
-            str(root),
-            "--since",
-            (today - dt.timedelta(days=2)).isoformat(),
-            "--to",
-            today.isoformat(),
-            "--format",
-            "html",
-            "--out",
-            str(out),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return cekat_report(root, today, "--format", "html", "--out", str(out), *extra)
 
 
 def test_the_form_renders_and_prints_in_chromium(
@@ -63,26 +43,7 @@ def test_english_on_request_and_a_valid_signoff_is_shown(
 ) -> None:
     root, today = tree
     data = tmp_path / "checklist.json"
-    since = (today - dt.timedelta(days=2)).isoformat()
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bangka_ops.cli",
-            "report",
-            str(root),
-            "--since",
-            since,
-            "--to",
-            today.isoformat(),
-            "--out",
-            str(data),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    made = cekat_report(root, today, "--out", str(data))
     assert data.is_file(), made.stderr
     key = tmp_path / "operator"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
