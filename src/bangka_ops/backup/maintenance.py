@@ -34,6 +34,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,7 @@ KEY_REWRITTEN = {
 }
 DEFAULT_KEEP = {"daily": 7, "weekly": 4, "monthly": 12}
 DELETE_BATCH = 50
+ROLLBACK_POINT = re.compile(r"Roll back to ([0-9]\S+) to bring")  # in deleted/hidden findings
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -234,7 +237,9 @@ class Maintenance:
     ) -> dict[str, Any]:
         # Just before the first transaction that deleted anything, if the history shows one;
         # else the last verification.
-        point = (history or {}).get("rollback_to") or ledger.verified_at
+        points = [(history or {}).get("rollback_to")]
+        points += [m[1] for f in findings if (m := ROLLBACK_POINT.search(f.detail))]
+        point = min((p for p in points if p), default=None) or ledger.verified_at
         result.update(
             status="tampered",
             findings=[f.as_dict() for f in findings],
@@ -312,6 +317,12 @@ class Maintenance:
             listed = listing.returncode in (0, 1)
             judged = self.judge(name, settings, ledger, current, now) if listed else None
             found += judged.findings if judged else []
+            if listed and not key_changed:
+                hidden = self.hidden(history, ledger, current, repo)
+                if isinstance(hidden, Failure):
+                    result.update(status="failed", reason=hidden.reason)
+                    return result
+                found += hidden
             if found:
                 return self.tampered(name, ledger, found, result, history=history)
             if judged is None:
@@ -339,6 +350,84 @@ class Maintenance:
         else:
             result.update(status="failed", reason=failure.reason)
         return result
+
+    def hidden(
+        self,
+        history: dict[str, Any],
+        ledger: archive_ledger.Ledger,
+        current: dict[str, archive_ledger.Sighting],
+        repo: dict[str, Any],
+    ) -> list[archive_ledger.Finding] | Failure:
+        """Archives a manifest committed since the mark listed, gone from the repository now
+        without a delete (dropped from the manifest, or renamed out of ``borg list``'s sight);
+        the admin's key reads the manifests (manifests.py)."""
+        manifests = history.get("manifests") or []
+        if history.get("manifests_left_out"):
+            return [
+                archive_ledger.Finding(
+                    "burst",
+                    "(repository history)",
+                    f"more transactions since the last check than the admin reads at once "
+                    f"({history.get('transactions')}): roll back, or accept after investigating",
+                )
+            ]
+        if not manifests:
+            return []
+        helper = Path(__file__).with_name("manifests.py")
+        request = {
+            "key": history.get("key_blob"),
+            "repository_id": history.get("repository_id"),
+            "manifests": [m.get("data") for m in manifests],
+        }
+        try:
+            proc = subprocess.run(
+                [str(self.config.get("borg_python", "/usr/bin/python3")), "-Es", str(helper)],
+                input=json.dumps(request),
+                env=self.borg.env(repo),
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+            decoded = json.loads(proc.stdout)["manifests"] if proc.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError) as exc:
+            return Failure(f"reading the repository's manifests: {exc}")
+        if not isinstance(decoded, list) or len(decoded) != len(manifests):
+            return Failure(
+                "reading the repository's manifests: " + (proc.stderr.strip()[-300:] or "no answer")
+            )
+        seen: dict[str, tuple[str, str]] = {}  # archive id -> (name, last manifest listing it)
+        for meta, listed in zip(manifests, decoded, strict=True):
+            for archive_name, archive_id in dict(listed).items():
+                seen[str(archive_id)] = (str(archive_name), str(meta.get("committed_at")))
+        deleted = {i for t in history.get("suspicious") or [] for i in t.get("deleted_ids") or []}
+        found = []
+        for archive_id, (archive_name, at) in sorted(seen.items(), key=lambda i: i[1][1]):
+            if archive_id in current or archive_id in ledger.entries:
+                continue
+            if archive_id in deleted:  # the history's delete, now with the archive's name
+                found.append(
+                    archive_ledger.Finding(
+                        "deleted",
+                        archive_name,
+                        f"made after the admin's last check (listed by the repository's "
+                        f"manifest committed at {at}) and deleted since, not by the admin. "
+                        f"Roll back to {history.get('rollback_to')} to bring it back",
+                        archive_id,
+                    )
+                )
+                continue
+            found.append(
+                archive_ledger.Finding(
+                    "hidden",
+                    archive_name,
+                    f"listed by the repository's manifest committed at {at}, not in the "
+                    "repository now: dropped from the manifest or renamed out of sight, without "
+                    f"a delete. Roll back to {at} to bring it back",
+                    archive_id,
+                )
+            )
+        return found
 
     @staticmethod
     def announce_clean(job: ClientJob) -> Failure | None:

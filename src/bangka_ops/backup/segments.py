@@ -24,6 +24,7 @@ them; everything after the mark was written by someone else.
 from __future__ import annotations
 
 import argparse
+import base64
 import configparser
 import datetime as dt
 import hashlib
@@ -43,6 +44,7 @@ HEADER = struct.Struct("<IIB")  # crc32, size (whole entry), tag
 ID_SIZE = 32
 MANIFEST_ID = bytes(ID_SIZE)
 MAX_ENTRY = 20 * 1024 * 1024 + 41  # Borg 1.2's MAX_OBJECT_SIZE plus the PUT header
+MANIFEST_BUDGET = 64 * 1024 * 1024  # manifests sent to the admin per look
 SHOWN_IDS = 10_000  # per transaction: enough to name every archive the admin knows
 
 
@@ -84,6 +86,7 @@ class Transaction:
     puts: int = 0
     deleted: list[str] = field(default_factory=list)  # ids deleted and not put again
     overwritten: list[str] = field(default_factory=list)  # ids deleted, then put again
+    manifest: bytes | None = None  # the last manifest this transaction wrote (encrypted)
 
     @property
     def suspicious(self) -> bool:
@@ -113,6 +116,8 @@ class Scan:
     rollback_to: str | None = None
     uncommitted_entries: int = 0
     key_sha256: str | None = None
+    key_blob: str | None = None
+    repository_id: str | None = None
 
     @property
     def suspicious(self) -> list[Transaction]:
@@ -128,7 +133,31 @@ class Scan:
             "rollback_to": self.rollback_to,
             "uncommitted_entries": self.uncommitted_entries,
             "key_sha256": self.key_sha256,
+            **self.manifests(),
         }
+
+    def manifests(self) -> dict[str, Any]:
+        """Each transaction's last manifest (encrypted; the admin reads them with its key, to
+        see every archive that existed since the mark), within MANIFEST_BUDGET bytes."""
+        shown: list[dict[str, Any]] = []
+        used = 0
+        for t in self.transactions:
+            if t.manifest is None:
+                continue
+            used += len(t.manifest)
+            if used > MANIFEST_BUDGET:
+                return {**self.key_fields(), "manifests": shown, "manifests_left_out": True}
+            shown.append(
+                {
+                    "commit_segment": t.last_segment,
+                    "committed_at": iso(t.committed_ns),
+                    "data": base64.b64encode(t.manifest).decode(),
+                }
+            )
+        return {**self.key_fields(), "manifests": shown, "manifests_left_out": False}
+
+    def key_fields(self) -> dict[str, Any]:
+        return {"key_blob": self.key_blob, "repository_id": self.repository_id}
 
 
 def iso(ns: int) -> str:
@@ -156,19 +185,34 @@ def segment_files(repository: Path) -> list[tuple[int, Path, int]]:
     return sorted(found)
 
 
-def entries(path: Path) -> Iterator[tuple[int, bytes | None]]:
+def entries(path: Path, manifests: bool = False) -> Iterator[tuple[int, bytes | None]]:
     """Yields (tag, id) of every entry of one segment file; PUT data is skipped, not read."""
+    for tag, key, _ in entries_with_manifests(path, manifests):
+        yield tag, key
+
+
+def entries_with_manifests(
+    path: Path, manifests: bool = True
+) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+    """Yields (tag, id, data): data only for a PUT of the manifest (when ``manifests``)."""
     with open(path, "rb") as handle:
         if handle.read(len(MAGIC)) != MAGIC:
             raise SegmentError(f"{path}: not a Borg segment (magic is not BORG_SEG)")
         offset = len(MAGIC)
         while header := handle.read(HEADER.size):
-            tag, key, size = _entry(handle, header, f"{path}: offset {offset}")
-            yield tag, key
+            tag, key, size = _entry(handle, header, f"{path}: offset {offset}", manifests)
+            data = None
+            if manifests and tag == TAG_PUT and key == MANIFEST_ID:
+                data = handle.read(size - HEADER.size - ID_SIZE)
+                if len(data) != size - HEADER.size - ID_SIZE:
+                    raise SegmentError(f"{path}: offset {offset}: truncated manifest")
+            yield tag, key, data
             offset += size
 
 
-def _entry(handle: BinaryIO, header: bytes, where: str) -> tuple[int, bytes | None, int]:
+def _entry(
+    handle: BinaryIO, header: bytes, where: str, keep_manifest: bool = False
+) -> tuple[int, bytes | None, int]:
     if len(header) < HEADER.size:
         raise SegmentError(f"{where}: truncated entry header")
     crc, size, tag = HEADER.unpack(header)
@@ -186,7 +230,7 @@ def _entry(handle: BinaryIO, header: bytes, where: str) -> tuple[int, bytes | No
     if tag == TAG_DELETE:
         if size != HEADER.size + ID_SIZE or zlib.crc32(header[4:] + key) != crc:
             raise SegmentError(f"{where}: damaged DELETE entry")
-    else:
+    elif not (keep_manifest and key == MANIFEST_ID):  # the caller reads a manifest's data
         handle.seek(size - HEADER.size - ID_SIZE, os.SEEK_CUR)
     return tag, key, size
 
@@ -200,7 +244,9 @@ class _Reader:
         self.current: Transaction | None = None
         self.pending: dict[bytes, None] = {}  # ids deleted in the current transaction
 
-    def feed(self, number: int, mtime_ns: int, tag: int, key: bytes | None) -> None:
+    def feed(
+        self, number: int, mtime_ns: int, tag: int, key: bytes | None, data: bytes | None = None
+    ) -> None:
         if self.current is None:
             self.current, self.pending = Transaction(first_segment=number), {}
         current = self.current
@@ -212,7 +258,8 @@ class _Reader:
             self.result.transactions.append(current)
             self.previous, self.current = mtime_ns, None
         elif key == MANIFEST_ID or key is None:
-            return
+            if data is not None:
+                current.manifest = data
         elif tag == TAG_DELETE:
             self.pending[key] = None
         elif key in self.pending:  # a PUT over an object: Borg deleted it first
@@ -239,15 +286,24 @@ def scan(repository: Path, since: Mark | None) -> Scan:
         reader = _Reader(result, since)
         for number, path, mtime_ns in files:
             if number > since.segment or mtime_ns > since.mtime_ns:
-                for tag, key in entries(path):
-                    reader.feed(number, mtime_ns, tag, key)
+                for tag, key, data in entries_with_manifests(path):
+                    reader.feed(number, mtime_ns, tag, key, data)
         reader.finish()
     result.mark = newest_committed(files) or since
-    result.key_sha256 = key_fingerprint(repository)
+    result.key_blob = key_blob(repository)
+    result.repository_id = repository_id(repository)
+    result.key_sha256 = (
+        hashlib.sha256(result.key_blob.encode()).hexdigest() if result.key_blob else None
+    )
     return result
 
 
 def key_fingerprint(repository: Path) -> str | None:
+    blob = key_blob(repository)
+    return hashlib.sha256(blob.encode()).hexdigest() if blob else None
+
+
+def key_blob(repository: Path) -> str | None:
     """SHA-256 of the encrypted repository key in ``config`` (repokey mode), None without one.
     Neither append-only mode nor a rollback protects ``config``: a client can re-encrypt the key
     (``borg key change-passphrase``) or store another one; the admin compares this with what it
@@ -258,7 +314,17 @@ def key_fingerprint(repository: Path) -> str | None:
     except (OSError, UnicodeDecodeError, configparser.Error) as exc:
         raise SegmentError(f"{repository / 'config'}: unreadable: {exc}") from None
     blob = "".join(parser.get("repository", "key", fallback="").split())
-    return hashlib.sha256(blob.encode()).hexdigest() if blob else None
+    return blob or None
+
+
+def repository_id(repository: Path) -> str | None:
+    """The repository's id from its config (hex), None when unreadable."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string((repository / "config").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        return None
+    return parser.get("repository", "id", fallback="").strip() or None
 
 
 def _committed(path: Path) -> bool:

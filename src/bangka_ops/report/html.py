@@ -88,6 +88,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "key-changed": "kunci berubah",
             "deleted": "dihapus di repositori",
             "overwritten": "ditimpa di repositori",
+            "hidden": "disembunyikan",
         },
         "yes": "ya",
         "no": "tidak",

@@ -137,7 +137,10 @@ def test_the_maintenance_judges_the_history_through_the_gate_and_the_server_keep
     code, report = server.maintenance()
     client = report["clients"][0]
     assert code == maintenance.EXIT_TAMPERED, client
-    assert [f["kind"] for f in client["findings"]] == ["deleted"]
+    assert {(f["kind"], f["archive"]) for f in client["findings"]} == {
+        ("deleted", "(archives made after the admin's last check)"),
+        ("deleted", made),
+    }
     assert json.loads(server.mark_file.read_text()) == before  # not clean: the mark stays
     assert "compacted" not in client and "pruned" not in client
     # Even with the admin's own copy of the mark wiped, the server's still holds.

@@ -344,9 +344,13 @@ def test_an_archive_made_and_deleted_between_two_checks_is_found_in_the_history(
     assert code == maintenance.EXIT_TAMPERED
     client = report["clients"][0]
     assert kinds(report) == {"deleted"}
-    (finding,) = client["findings"]
-    assert finding["archive"] == "(archives made after the admin's last check)"
-    assert "not by the admin" in finding["detail"]
+    # The transaction that deleted, and (read from the manifests with the admin's key) the
+    # archive it deleted, by name.
+    assert {f["archive"] for f in client["findings"]} == {
+        "(archives made after the admin's last check)",
+        made,
+    }
+    assert all("not by the admin" in f["detail"] for f in client["findings"])
     assert segment_files(borg_setup.repo) == segments  # nothing pruned or compacted
     assert ledger_of(borg_setup) == verified
     assert f"backup_rollback_to={client['rollback_to']}" in client["reason"]
@@ -423,3 +427,68 @@ def test_another_key_under_the_same_passphrase_is_a_changed_key(borg_setup: Borg
     assert finding["kind"] == "key-changed"
     assert "changed since the admin's last check" in finding["detail"]
     assert segment_files(borg_setup.repo) == segments
+
+
+HIDE = """
+import sys
+from borg.logger import setup_logging
+setup_logging(level="error")
+from borg.helpers import Manifest
+from borg.repository import Repository
+with Repository(sys.argv[1], exclusive=True) as repository:
+    manifest, key = Manifest.load(repository, Manifest.NO_OPERATION_CHECK)
+    del manifest.archives[sys.argv[2]]
+    manifest.write()
+    repository.commit(compact=False)
+"""
+
+
+def test_an_archive_dropped_from_the_manifest_without_a_delete_is_found_hidden(
+    borg_setup: BorgSetup,
+) -> None:
+    """A modified client (Borg's own code, the client's key) writes a manifest without the
+    archive it made since the admin's check: no object is deleted, so only the manifests the
+    repository committed since then, read with the admin's key, show it existed."""
+    backups(borg_setup, 1)
+    config = admin_config(borg_setup)
+    assert run_maintenance(config)[0] == 0
+    unique = borg_setup.source / "unique.bin"
+    unique.write_bytes(os.urandom(1024 * 1024))
+    proc = borg_setup.wrapper("run", "--policy", "docs", "--cycle", "daily", "--on-demand")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record_path = Path(proc.stdout.split("record: ")[1].split()[0])
+    made = json.loads(record_path.read_text())["archive"]
+    hide = subprocess.run(
+        ["/usr/bin/python3", "-Es", "-c", HIDE, str(borg_setup.repo), made],
+        env={
+            "BORG_PASSPHRASE": borg_setup.passphrase,
+            "BORG_BASE_DIR": str(borg_setup.root / "borg-base"),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert hide.returncode == 0, hide.stderr
+    record_path.unlink()
+    assert made not in borg_setup.archives()
+
+    code, report = run_maintenance(config)
+
+    assert code == maintenance.EXIT_TAMPERED
+    client = report["clients"][0]
+    (finding,) = client["findings"]
+    assert (finding["kind"], finding["archive"]) == ("hidden", made)
+    assert f"backup_rollback_to={client['rollback_to']}" in client["reason"]
+
+    assert rollback.main([str(borg_setup.repo), "--to", client["rollback_to"], "--apply"]) == 0
+    for cache in (borg_setup.root / "borg-base" / ".cache" / "borg").glob("*"):
+        if cache.is_dir():
+            shutil.rmtree(cache)
+    for stamp_file in (borg_setup.root / "borg-base" / ".config" / "borg" / "security").glob(
+        "*/manifest-timestamp"
+    ):
+        stamp_file.unlink()
+    assert made in borg_setup.archives()
+    code, report = run_maintenance(config)
+    assert code == 0, report["clients"]
