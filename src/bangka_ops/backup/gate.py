@@ -311,19 +311,21 @@ class Gate:
             + "; is the borg_server role applied there?"
         )
 
+    def say(self, command: str) -> dict[str, Any]:
+        """One line to the gate, and its answer (a dead connection gives an empty answer)."""
+        if self.process is None or self.process.stdin is None:
+            raise GateError("the gate is not closed")
+        with contextlib.suppress(OSError):
+            self.process.stdin.write(f"{command}\n")
+            self.process.stdin.flush()
+        return self.answer(120)
+
     def clean(self) -> None:
         """Tells the gate the check passed: the mark may move past what the admin writes next.
         Waits for the acknowledgement, so nothing is written before the gate knows."""
         if self.local is not None:
             return
-        if self.process is None or self.process.stdin is None:
-            raise GateError("the gate is not closed")
-        try:
-            self.process.stdin.write("clean\n")
-            self.process.stdin.flush()
-        except OSError:
-            pass
-        answer = self.answer(120)
+        answer = self.say("clean")
         if answer.get("gate") != "clean":
             raise GateError(self.explain(answer, "the gate did not acknowledge the passed check"))
 
@@ -334,14 +336,7 @@ class Gate:
                 return segments.current_mark(self.local)
             except (segments.SegmentError, OSError) as exc:
                 raise GateError(str(exc)) from None
-        if self.process is None or self.process.stdin is None:
-            raise GateError("the gate is not closed")
-        try:
-            self.process.stdin.write("release\n")
-            self.process.stdin.flush()
-        except OSError:
-            pass
-        answer = self.answer(120)
+        answer = self.say("release")
         self.close()
         if answer.get("gate") != "released":
             raise GateError(self.explain(answer, "the gate did not report its new mark"))

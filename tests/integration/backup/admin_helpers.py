@@ -4,13 +4,14 @@ configuration around a BorgSetup, the tool run as its own process, real backups.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.backup import maintenance
+from bangka_ops.backup import maintenance, rollback
 from tests.conftest import BorgSetup
 
 
@@ -37,9 +38,12 @@ def admin_config(setup: BorgSetup, retention: dict[str, int] | None = None) -> P
     return path
 
 
-def run_maintenance(config: Path, command: str = "run") -> tuple[int, dict[str, Any]]:
+def run_maintenance(
+    config: Path, command: str = "run", env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     proc = subprocess.run(
         [sys.executable, maintenance.__file__, "--config", str(config), command, "--json"],
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -70,3 +74,16 @@ def watchdog_config(setup: BorgSetup, rpo_hours: int = 24) -> Path:
     config["clients"]["web-01"]["policies"]["docs"]["rpo_hours"] = rpo_hours
     path.write_text(json.dumps(config))
     return path
+
+
+def roll_back(setup: BorgSetup, to: str) -> None:
+    """bangka-borg-rollback to ``to``, then what playbooks/backup_rollback.yml does on the
+    hosts: forget the Borg caches and replay guard that remember the removed transactions."""
+    assert rollback.main([str(setup.repo), "--to", to, "--apply"]) == 0
+    for cache in (setup.root / "borg-base" / ".cache" / "borg").glob("*"):
+        if cache.is_dir():
+            shutil.rmtree(cache)
+    for stamp_file in (setup.root / "borg-base" / ".config" / "borg" / "security").glob(
+        "*/manifest-timestamp"
+    ):
+        stamp_file.unlink()

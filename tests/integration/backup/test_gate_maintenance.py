@@ -19,7 +19,7 @@ import pytest
 
 from bangka_ops.backup import maintenance
 from tests.conftest import REPO_ROOT, BorgSetup
-from tests.integration.backup.admin_helpers import backups
+from tests.integration.backup.admin_helpers import backups, run_maintenance
 
 pytestmark = pytest.mark.borg
 GATE = REPO_ROOT / "src" / "bangka_ops" / "backup" / "gate.py"
@@ -88,28 +88,8 @@ class Server:
         return path
 
     def maintenance(self, command: str = "run") -> tuple[int, dict[str, Any]]:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                maintenance.__file__,
-                "--config",
-                str(self.config()),
-                command,
-                "--json",
-            ],
-            env={
-                **os.environ,
-                "PATH": f"{self.bin}:/usr/bin:/bin",
-                "FORCED_COMMAND": self.forced,
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        assert proc.returncode != maintenance.EXIT_USAGE, proc.stderr
-        report: dict[str, Any] = json.loads(proc.stdout)
-        return proc.returncode, report
+        env = {**os.environ, "PATH": f"{self.bin}:/usr/bin:/bin", "FORCED_COMMAND": self.forced}
+        return run_maintenance(self.config(), command, env)
 
 
 def test_the_maintenance_judges_the_history_through_the_gate_and_the_server_keeps_the_mark(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from bangka_ops.backup import maintenance, rollback
+from bangka_ops.backup import maintenance
 from tests.conftest import BorgSetup
 from tests.integration.backup.admin_helpers import (
     admin_config,
     backups,
+    roll_back,
     run_maintenance,
     segment_files,
     watchdog_config,
@@ -46,6 +46,45 @@ def ledger_of(setup: BorgSetup) -> dict[str, Any]:
         (setup.root / "admin-state" / "clients" / "web-01.json").read_text()
     )
     return data
+
+
+def as_client(
+    setup: BorgSetup, argv: list[str], base: str = "borg-base", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A command run with the client's passphrase and Borg state: what root on it can run."""
+    return subprocess.run(
+        argv,
+        env={
+            "BORG_PASSPHRASE": setup.passphrase,
+            "BORG_BASE_DIR": str(setup.root / base),
+            "PATH": "/usr/bin:/bin",
+        },
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def backup_with_record(setup: BorgSetup) -> tuple[str, Path]:
+    """One real backup run of the wrapper: its archive and its run record."""
+    proc = setup.wrapper("run", "--policy", "docs", "--cycle", "daily", "--on-demand")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record_path = Path(proc.stdout.split("record: ")[1].split()[0])
+    return json.loads(record_path.read_text())["archive"], record_path
+
+
+def key_changed_and_nothing_written(setup: BorgSetup, config: Path) -> dict[str, Any]:
+    """The maintenance's one finding after a key attack: key-changed, with no prune and no
+    compaction (the segments are as they were)."""
+    before = segment_files(setup.repo)
+    code, report = run_maintenance(config)
+    assert code == maintenance.EXIT_TAMPERED
+    (finding,) = report["clients"][0]["findings"]
+    assert finding["kind"] == "key-changed"
+    assert segment_files(setup.repo) == before
+    found: dict[str, Any] = finding
+    return found
 
 
 def kinds(report: dict[str, Any]) -> set[str]:
@@ -183,14 +222,7 @@ def test_prune_waits_for_the_next_check_before_compacting(borg_setup: BorgSetup)
 
     # Nothing was compacted: the rollback to the last verification brings back the archive the
     # client deleted; the two the admin pruned stay pruned (their space is freed next).
-    assert rollback.main([str(borg_setup.repo), "--to", verified_at, "--apply"]) == 0
-    for cache in (borg_setup.root / "borg-base" / ".cache" / "borg").glob("*"):
-        if cache.is_dir():
-            shutil.rmtree(cache)
-    for stamp_file in (borg_setup.root / "borg-base" / ".config" / "borg" / "security").glob(
-        "*/manifest-timestamp"
-    ):
-        stamp_file.unlink()
+    roll_back(borg_setup, verified_at)
     assert borg_setup.archives() == [names[2]]
     code, report = run_maintenance(config)
     assert code == 0, report
@@ -285,15 +317,8 @@ def test_a_rewritten_key_is_tampering_and_the_escrowed_key_restores_it(
         check=False,
     )
     assert changed.returncode == 0, changed.stderr
-    segments = segment_files(borg_setup.repo)
-
-    code, report = run_maintenance(config)
-
-    assert code == maintenance.EXIT_TAMPERED
-    (finding,) = report["clients"][0]["findings"]
-    assert finding["kind"] == "key-changed"
+    finding = key_changed_and_nothing_written(borg_setup, config)
     assert "backup_key_restore.yml" in finding["detail"]
-    assert segment_files(borg_setup.repo) == segments
 
     base = [sys.executable, maintenance.__file__, "--config", str(config), "key-import"]
     missing = subprocess.run(
@@ -328,10 +353,7 @@ def test_an_archive_made_and_deleted_between_two_checks_is_found_in_the_history(
     assert code == 0 and report["clients"][0]["history"] == "baseline", report
     unique = borg_setup.source / "unique.bin"
     unique.write_bytes(os.urandom(2 * 1024 * 1024))
-    proc = borg_setup.wrapper("run", "--policy", "docs", "--cycle", "daily", "--on-demand")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    record_path = Path(proc.stdout.split("record: ")[1].split()[0])
-    made = json.loads(record_path.read_text())["archive"]
+    made, record_path = backup_with_record(borg_setup)
     assert borg_setup.borg("delete", f"{borg_setup.repo}::{made}").returncode == 0
     record_path.unlink()  # the announcement goes too
     verified = ledger_of(borg_setup)
@@ -360,29 +382,11 @@ def test_an_archive_made_and_deleted_between_two_checks_is_found_in_the_history(
     assert run_maintenance(config)[0] == maintenance.EXIT_TAMPERED
 
     # The documented rollback, to the time the finding names, brings the archive back whole.
-    assert rollback.main([str(borg_setup.repo), "--to", client["rollback_to"], "--apply"]) == 0
-    for cache in (borg_setup.root / "borg-base" / ".cache" / "borg").glob("*"):
-        if cache.is_dir():
-            shutil.rmtree(cache)
-    for stamp_file in (borg_setup.root / "borg-base" / ".config" / "borg" / "security").glob(
-        "*/manifest-timestamp"
-    ):
-        stamp_file.unlink()
+    roll_back(borg_setup, client["rollback_to"])
     assert made in borg_setup.archives()
     out = borg_setup.root / "out"
     out.mkdir()
-    extracted = subprocess.run(
-        ["borg", "extract", f"{borg_setup.repo}::{made}"],
-        env={
-            "BORG_PASSPHRASE": borg_setup.passphrase,
-            "BORG_BASE_DIR": str(borg_setup.root / "borg-base"),
-            "PATH": "/usr/bin:/bin",
-        },
-        cwd=out,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    extracted = as_client(borg_setup, ["borg", "extract", f"{borg_setup.repo}::{made}"], cwd=out)
     assert extracted.returncode == 0, extracted.stderr
     assert (out / str(unique).lstrip("/")).read_bytes() == unique.read_bytes()
     code, report = run_maintenance(config)
@@ -398,17 +402,7 @@ def test_another_key_under_the_same_passphrase_is_a_changed_key(borg_setup: Borg
     config = admin_config(borg_setup)
     assert run_maintenance(config, "check")[0] == 0
     other = borg_setup.root / "other"
-    made = subprocess.run(
-        ["borg", "init", "-e", "repokey", str(other)],
-        env={
-            "BORG_PASSPHRASE": borg_setup.passphrase,
-            "BORG_BASE_DIR": str(borg_setup.root / "other-base"),
-            "PATH": "/usr/bin:/bin",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    made = as_client(borg_setup, ["borg", "init", "-e", "repokey", str(other)], base="other-base")
     assert made.returncode == 0, made.stderr
     key_line = next(
         line for line in (other / "config").read_text().splitlines() if line.startswith("key =")
@@ -418,15 +412,8 @@ def test_another_key_under_the_same_passphrase_is_a_changed_key(borg_setup: Borg
     config_file.write_text(
         "\n".join(key_line if line.startswith("key =") else line for line in lines) + "\n"
     )
-    segments = segment_files(borg_setup.repo)
-
-    code, report = run_maintenance(config)
-
-    assert code == maintenance.EXIT_TAMPERED
-    (finding,) = report["clients"][0]["findings"]
-    assert finding["kind"] == "key-changed"
+    finding = key_changed_and_nothing_written(borg_setup, config)
     assert "changed since the admin's last check" in finding["detail"]
-    assert segment_files(borg_setup.repo) == segments
 
 
 HIDE = """
@@ -454,20 +441,9 @@ def test_an_archive_dropped_from_the_manifest_without_a_delete_is_found_hidden(
     assert run_maintenance(config)[0] == 0
     unique = borg_setup.source / "unique.bin"
     unique.write_bytes(os.urandom(1024 * 1024))
-    proc = borg_setup.wrapper("run", "--policy", "docs", "--cycle", "daily", "--on-demand")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    record_path = Path(proc.stdout.split("record: ")[1].split()[0])
-    made = json.loads(record_path.read_text())["archive"]
-    hide = subprocess.run(
-        ["/usr/bin/python3", "-Es", "-c", HIDE, str(borg_setup.repo), made],
-        env={
-            "BORG_PASSPHRASE": borg_setup.passphrase,
-            "BORG_BASE_DIR": str(borg_setup.root / "borg-base"),
-            "PATH": "/usr/bin:/bin",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
+    made, record_path = backup_with_record(borg_setup)
+    hide = as_client(
+        borg_setup, ["/usr/bin/python3", "-Es", "-c", HIDE, str(borg_setup.repo), made]
     )
     assert hide.returncode == 0, hide.stderr
     record_path.unlink()
@@ -481,14 +457,7 @@ def test_an_archive_dropped_from_the_manifest_without_a_delete_is_found_hidden(
     assert (finding["kind"], finding["archive"]) == ("hidden", made)
     assert f"backup_rollback_to={client['rollback_to']}" in client["reason"]
 
-    assert rollback.main([str(borg_setup.repo), "--to", client["rollback_to"], "--apply"]) == 0
-    for cache in (borg_setup.root / "borg-base" / ".cache" / "borg").glob("*"):
-        if cache.is_dir():
-            shutil.rmtree(cache)
-    for stamp_file in (borg_setup.root / "borg-base" / ".config" / "borg" / "security").glob(
-        "*/manifest-timestamp"
-    ):
-        stamp_file.unlink()
+    roll_back(borg_setup, client["rollback_to"])
     assert made in borg_setup.archives()
     code, report = run_maintenance(config)
     assert code == 0, report["clients"]
