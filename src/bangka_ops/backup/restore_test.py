@@ -209,7 +209,31 @@ def known_archives(config: dict[str, Any]) -> tuple[Path, dict[str, Any] | None]
     for name, archives in policies.items():
         if not isinstance(archives, list) or not all(isinstance(a, str) for a in archives):
             raise agent.ConfigError(f"{path}: policies.{name}: expected a list of archive names")
+    first_seen = data.get("first_seen", {})
+    if not isinstance(first_seen, dict):
+        raise agent.ConfigError(f"{path}: first_seen: expected an object of archive -> time")
+    for name, when in first_seen.items():
+        try:
+            aware = dt.datetime.fromisoformat(str(when)).tzinfo is not None
+        except ValueError:
+            aware = False
+        if not aware:
+            raise agent.ConfigError(f"{path}: first_seen.{name}: not a time with offset: {when!r}")
     return path, data
+
+
+def newest_start(config: dict[str, Any], archives: list[dict[str, Any]]) -> dt.datetime:
+    """The newest archive's time for the RPO: each archive's own time, but never later than
+    when the admin first saw it (``first_seen`` in the known-archives list), since a client
+    dates its archives as it likes."""
+    _, known = known_archives(config)
+    first_seen = (known or {}).get("first_seen") or {}
+    times = []
+    for archive in archives:
+        when = archive_time(archive)
+        seen = first_seen.get(archive.get("name"))
+        times.append(min(when, dt.datetime.fromisoformat(seen)) if seen else when)
+    return max(times)
 
 
 def archive_time(archive: dict[str, Any]) -> dt.datetime:
@@ -412,10 +436,7 @@ class RestoreTest:
             "mode": "full" if full else "sample",
             "archive_files": len(items),
             "archive_bytes": sum(i.size for i in items),
-            # Borg 1.2 prints archive times in the listing host's local time without an offset.
-            "newest_archive_start": dt.datetime.fromisoformat(archives[-1]["start"])
-            .astimezone()
-            .isoformat(),
+            "newest_archive_start": newest_start(self.config, archives).isoformat(),
             "provenance": provenance,
             "items": [i.as_dict() for i in chosen],
         }

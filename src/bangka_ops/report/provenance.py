@@ -8,8 +8,9 @@ the repository that no record of the client announces (planted by another key, o
 outside its wrapper) is flagged instead of restored.
 
 ``cekat known-archives <collected> --client C [--client D ...] [--out-dir DIR]`` writes, per
-client, ``{"client": C, "generated": time,
-"policies": {policy: [archive, ...]}}``; ``playbooks/collect_records.yml`` writes it to each
+client, ``{"client": C, "generated": time, "policies": {policy: [archive, ...]},
+"first_seen": {archive: time}}`` (the last from the admin's ledger, when collected);
+``playbooks/collect_records.yml`` writes it to each
 restore host after every collection (``<state_dir>/known-archives/<client>.json``), where
 ``bangka-backup-restore-test`` and ``bangka-backup-restore`` read it.
 """
@@ -17,11 +18,14 @@ restore host after every collection (``<state_dir>/known-archives/<client>.json`
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 from bangka_ops.backup import agent
 from bangka_ops.report import ingest, ledger
+
+ADMIN_LEDGERS = Path("_admin") / "clients"
 
 
 def created(record: dict[str, Any], client: str) -> tuple[str, str] | None:
@@ -69,12 +73,44 @@ def known_archives(root: Path, client: str) -> tuple[dict[str, Any], list[ingest
                     problems.append(loaded)
                 else:
                     take(loaded)
+    announced = {name for names in policies.values() for name in names}
+    first_seen = admin_first_seen(root, client, announced, problems)
     return (
         {
             "client": client,
             # The restore host tells "never announced" from "not collected yet" by this time.
             "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "policies": {policy: sorted(names) for policy, names in sorted(policies.items())},
+            # When the admin first saw each archive: a restore test judges the RPO on it, so an
+            # archive cannot look newer than it is (an archive's own time is the client's word).
+            "first_seen": first_seen,
         },
         problems,
     )
+
+
+def admin_first_seen(
+    root: Path, client: str, announced: set[str], problems: list[ingest.Problem]
+) -> dict[str, str]:
+    """``<collected>/_admin/clients/<client>.json`` (the admin's archive ledger, brought by
+    collect_records.yml): the first sighting of each announced archive still present."""
+    path = root / ADMIN_LEDGERS / f"{client}.json"
+    if not path.is_file() or path.is_symlink():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data["archives"] if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            raise ValueError("archives: expected an object of archive id -> entry")
+        found: dict[str, str] = {}
+        for archive_id, entry in entries.items():
+            name, seen = entry.get("name"), entry.get("first_seen")
+            if not isinstance(name, str) or not isinstance(seen, str):
+                raise ValueError(f"archives.{archive_id}: needs a name and a first_seen")
+            dt.datetime.fromisoformat(seen)
+            if name in announced and entry.get("state", "present") == "present":
+                found[name] = min(seen, found.get(name, seen), key=dt.datetime.fromisoformat)
+    except (OSError, ValueError, AttributeError) as exc:
+        problems.append(ingest.Problem(path, f"the admin's ledger is not usable: {exc}"))
+        return {}
+    return dict(sorted(found.items()))

@@ -187,3 +187,64 @@ def test_learn_adds_what_the_client_announces_now_but_never_a_planted_archive(
     )
     assert other.returncode == restore_test.EXIT_USAGE
     assert "not web-01's announcement" in other.stderr
+
+
+def admin_ledger(collected: Path, entries: dict[str, dict[str, str]]) -> None:
+    """The admin's archive ledger as collect_records.yml brings it into the collection."""
+    folder = collected / provenance.ADMIN_LEDGERS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "web-01.json").write_text(json.dumps({"schema_version": 2, "archives": entries}))
+
+
+def test_the_rpo_is_judged_on_the_admin_s_first_sighting_not_on_the_archive_s_own_time(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    code, own = borg_setup.run("docs", "daily")
+    assert code == 0
+    borg_setup.config["policies"]["docs"]["rpo_hours"] = 24
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
+    assert code == restore_test.EXIT_PASSED and record["result"]["rpo_met"] is True
+
+    # The admin first saw this archive two days ago (its own time claims now): stale.
+    collected = tmp_path / "collected"
+    two_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=48)).isoformat()
+    admin_ledger(
+        collected,
+        {
+            "a" * 64: {"name": own["archive"], "first_seen": two_days_ago, "state": "present"},
+            "b" * 64: {"name": "not-announced", "first_seen": two_days_ago, "state": "present"},
+        },
+    )
+    target = collect_known(borg_setup, tmp_path)
+    known = json.loads(target.read_text())
+    assert known["first_seen"] == {own["archive"]: two_days_ago}
+
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(min_files=1, min_bytes=1)
+
+    assert code == restore_test.EXIT_FAILED
+    assert record["result"]["rpo_met"] is False and record["result"]["integrity"] is True
+    assert record["newest_archive_age_hours"] >= 47
+
+
+def test_a_damaged_admin_ledger_is_named_and_gives_no_first_sightings(tmp_path: Path) -> None:
+    collected = tmp_path / "collected"
+    (collected / "web-01").mkdir(parents=True)
+    admin_ledger(collected, {"a" * 64: {"name": "x"}})
+    known, problems = provenance.known_archives(collected, "web-01")
+    assert known["first_seen"] == {}
+    (problem,) = problems
+    assert str(collected / provenance.ADMIN_LEDGERS / "web-01.json") in str(problem)
+    assert "needs a name and a first_seen" in str(problem)
+
+
+def test_a_first_sighting_without_an_offset_is_a_configuration_error(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    code, _ = borg_setup.run("docs", "daily")
+    assert code == 0
+    target = collect_known(borg_setup, tmp_path)
+    known = json.loads(target.read_text())
+    known["first_seen"] = {"x": "2026-01-01T00:00:00"}
+    target.write_text(json.dumps(known))
+    with pytest.raises(agent.ConfigError, match=r"first_seen\.x: not a time with offset"):
+        restore_test.known_archives(borg_setup.config)
