@@ -373,7 +373,7 @@ class Maintenance:
             ]
         if not manifests:
             return []
-        helper = Path(__file__).with_name("manifests.py")
+        helper = Path(__file__).resolve().with_name("manifests.py")  # beside the real file
         request = {
             "key": history.get("key_blob"),
             "repository_id": history.get("repository_id"),
