@@ -9,10 +9,11 @@ Order matters. Clients write through ``borg serve --append-only``; in Borg 1.x a
 ``delete``/``prune`` still "succeeds" but only appends a transaction, so it can be rolled back —
 until someone compacts in normal mode. Hence, per client:
 
-0. **Gate and history** (gate.py, segments.py): the repository's gate closes (no client session
-   until it opens again) and every transaction committed since the admin's mark is read from
-   the segment files; one that deleted or overwrote an object is tampering (``deleted``,
-   ``overwritten``), whatever the client announced.
+0. **Gate and history** (gate.py, segments.py, history.py): the repository's gate closes (no
+   client session until it opens again) and every transaction committed since the admin's mark
+   is read from the segment files; one that deleted or overwrote an object is tampering
+   (``deleted``, ``overwritten``), whatever the client announced; so is an archive a manifest
+   since then listed that is gone now (``hidden``).
 1. **Tamper check** against the archive ledger (archive_ledger.py): archives by id with the
    admin's first sighting; disappeared, replaced, future-dated, backdated, foreign, burst and a
    key the passphrase no longer opens are tampering. Tampering stops this client: nothing is
@@ -34,8 +35,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +42,12 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 try:
-    from bangka_ops.backup import agent, archive_ledger, gate, segments
+    from bangka_ops.backup import agent, archive_ledger, gate, history, segments
 except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/maintenance.py
     import agent  # type: ignore[import-not-found, no-redef]
     import archive_ledger  # type: ignore[import-not-found, no-redef]
     import gate  # type: ignore[import-not-found, no-redef]
+    import history  # type: ignore[import-not-found, no-redef]
     import segments  # type: ignore[import-not-found, no-redef]
 
 DEFAULT_CONFIG = "/etc/bangka-backup-admin/config.json"
@@ -61,7 +61,6 @@ KEY_REWRITTEN = {
 }
 DEFAULT_KEEP = {"daily": 7, "weekly": 4, "monthly": 12}
 DELETE_BATCH = 50
-ROLLBACK_POINT = re.compile(r"Roll back to ([0-9]\S+) to bring")  # in deleted/hidden findings
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -99,40 +98,6 @@ def summary(findings: list[archive_ledger.Finding]) -> str:
         f"{len(findings)} finding(s) ({', '.join(kinds)}); first: {first.kind} {first.archive}: "
         f"{first.detail}"
     )
-
-
-def history_findings(
-    history: dict[str, Any], ledger: archive_ledger.Ledger
-) -> list[archive_ledger.Finding]:
-    """The repository's own evidence: every transaction since the admin's mark that deleted or
-    overwrote objects (only a delete, prune or hand-made client does that; see segments.py)."""
-    found = []
-    for item in history.get("suspicious") or []:
-        if not isinstance(item, dict):
-            continue
-        ids = [*item.get("deleted_ids", []), *item.get("overwritten_ids", [])]
-        known = sorted({ledger.entries[i].name for i in ids if i in ledger.entries})
-        deleted, overwritten = int(item.get("deleted", 0)), int(item.get("overwritten", 0))
-        what = ", ".join(
-            text
-            for count, text in (
-                (deleted, f"deleted {deleted} object(s)"),
-                (overwritten, f"overwrote {overwritten} object(s)"),
-            )
-            if count
-        )
-        found.append(
-            archive_ledger.Finding(
-                "deleted" if deleted else "overwritten",
-                ", ".join(known) or "(archives made after the admin's last check)",
-                f"the repository's transaction committed at {item.get('committed_at')} "
-                f"(segments {item.get('first_segment')}-{item.get('commit_segment')}) {what}, "
-                "not by the admin"
-                + (f"; among them the archive(s) {', '.join(known)}" if known else "")
-                + f". Roll back to {history.get('rollback_to')} to bring them back",
-            )
-        )
-    return found
 
 
 class Maintenance:
@@ -233,12 +198,12 @@ class Maintenance:
         result: dict[str, Any],
         *,
         what: str = "nothing was pruned or compacted",
-        history: dict[str, Any] | None = None,
+        scan: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         # Just before the first transaction that deleted anything, if the history shows one;
         # else the last verification.
-        points = [(history or {}).get("rollback_to")]
-        points += [m[1] for f in findings if (m := ROLLBACK_POINT.search(f.detail))]
+        points = [(scan or {}).get("rollback_to")]
+        points += history.rollback_points(findings)
         point = min((p for p in points if p), default=None) or ledger.verified_at
         result.update(
             status="tampered",
@@ -274,14 +239,14 @@ class Maintenance:
         wait = float(self.config.get("gate_wait_seconds", gate.DEFAULT_GATE_WAIT))
         the_gate = gate.Gate(repo["location"], self.borg.rsh, since, wait)
         try:
-            with the_gate as history:
+            with the_gate as scan:
                 job = ClientJob(name, settings, repo, None, ledger, {}, result, the_gate)
-                return self.check_gated(job, prune, history)
+                return self.check_gated(job, prune, scan)
         except gate.GateError as exc:
             result.update(status="failed", reason=f"repository gate: {exc}")
             return result
 
-    def check_gated(self, job: ClientJob, prune: bool, history: dict[str, Any]) -> dict[str, Any]:
+    def check_gated(self, job: ClientJob, prune: bool, scan: dict[str, Any]) -> dict[str, Any]:
         name, settings, repo, ledger, result = (
             job.name,
             job.settings,
@@ -289,10 +254,10 @@ class Maintenance:
             job.ledger,
             job.result,
         )
-        found = history_findings(history, ledger)
-        if history.get("since") is None:
+        found = history.history_findings(scan, ledger)
+        if scan.get("since") is None:
             result["history"] = "baseline"  # first run with a gate: nothing to compare yet
-        key_now = history.get("key_sha256")
+        key_now = scan.get("key_sha256")
         key_changed = bool(ledger.key_sha256 and key_now != ledger.key_sha256)
         with self.client_log(name) as log:
             now = dt.datetime.now(self.tz)
@@ -318,13 +283,13 @@ class Maintenance:
             judged = self.judge(name, settings, ledger, current, now) if listed else None
             found += judged.findings if judged else []
             if listed and not key_changed:
-                hidden = self.hidden(history, ledger, current, repo)
+                hidden = self.hidden(scan, ledger, current, repo)
                 if isinstance(hidden, Failure):
                     result.update(status="failed", reason=hidden.reason)
                     return result
                 found += hidden
             if found:
-                return self.tampered(name, ledger, found, result, history=history)
+                return self.tampered(name, ledger, found, result, scan=scan)
             if judged is None:
                 result.update(status="failed", reason=agent.Run.explain(listing, "borg list"))
                 return result
@@ -338,7 +303,7 @@ class Maintenance:
             if judged.unmanaged:
                 result["unmanaged"] = judged.unmanaged
             job.log, job.current = log, current
-            job.baseline = history.get("since") is None
+            job.baseline = scan.get("since") is None
             ledger.key_sha256 = key_now or ledger.key_sha256
             failure = self.announce_clean(job) or self.maintain(job, prune)
             failure = self.move_mark(job, failure)
@@ -353,81 +318,17 @@ class Maintenance:
 
     def hidden(
         self,
-        history: dict[str, Any],
+        scan: dict[str, Any],
         ledger: archive_ledger.Ledger,
         current: dict[str, archive_ledger.Sighting],
         repo: dict[str, Any],
     ) -> list[archive_ledger.Finding] | Failure:
-        """Archives a manifest committed since the mark listed, gone from the repository now
-        without a delete (dropped from the manifest, or renamed out of ``borg list``'s sight);
-        the admin's key reads the manifests (manifests.py)."""
-        manifests = history.get("manifests") or []
-        if history.get("manifests_left_out"):
-            return [
-                archive_ledger.Finding(
-                    "burst",
-                    "(repository history)",
-                    f"more transactions since the last check than the admin reads at once "
-                    f"({history.get('transactions')}): roll back, or accept after investigating",
-                )
-            ]
-        if not manifests:
-            return []
-        helper = Path(__file__).resolve().with_name("manifests.py")  # beside the real file
-        request = {
-            "key": history.get("key_blob"),
-            "repository_id": history.get("repository_id"),
-            "manifests": [m.get("data") for m in manifests],
-        }
+        """Archives a manifest committed since the mark listed and gone now (history.py)."""
+        python = str(self.config.get("borg_python", "/usr/bin/python3"))
         try:
-            proc = subprocess.run(
-                [str(self.config.get("borg_python", "/usr/bin/python3")), "-Es", str(helper)],
-                input=json.dumps(request),
-                env=self.borg.env(repo),
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=600,
-            )
-            decoded = json.loads(proc.stdout)["manifests"] if proc.returncode == 0 else None
-        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError) as exc:
-            return Failure(f"reading the repository's manifests: {exc}")
-        if not isinstance(decoded, list) or len(decoded) != len(manifests):
-            return Failure(
-                "reading the repository's manifests: " + (proc.stderr.strip()[-300:] or "no answer")
-            )
-        seen: dict[str, tuple[str, str]] = {}  # archive id -> (name, last manifest listing it)
-        for meta, listed in zip(manifests, decoded, strict=True):
-            for archive_name, archive_id in dict(listed).items():
-                seen[str(archive_id)] = (str(archive_name), str(meta.get("committed_at")))
-        deleted = {i for t in history.get("suspicious") or [] for i in t.get("deleted_ids") or []}
-        found = []
-        for archive_id, (archive_name, at) in sorted(seen.items(), key=lambda i: i[1][1]):
-            if archive_id in current or archive_id in ledger.entries:
-                continue
-            if archive_id in deleted:  # the history's delete, now with the archive's name
-                found.append(
-                    archive_ledger.Finding(
-                        "deleted",
-                        archive_name,
-                        f"made after the admin's last check (listed by the repository's "
-                        f"manifest committed at {at}) and deleted since, not by the admin. "
-                        f"Roll back to {history.get('rollback_to')} to bring it back",
-                        archive_id,
-                    )
-                )
-                continue
-            found.append(
-                archive_ledger.Finding(
-                    "hidden",
-                    archive_name,
-                    f"listed by the repository's manifest committed at {at}, not in the "
-                    "repository now: dropped from the manifest or renamed out of sight, without "
-                    f"a delete. Roll back to {at} to bring it back",
-                    archive_id,
-                )
-            )
-        return found
+            return history.hidden_findings(scan, ledger, current, python, self.borg.env(repo))
+        except history.HistoryError as exc:
+            return Failure(str(exc))
 
     @staticmethod
     def announce_clean(job: ClientJob) -> Failure | None:
@@ -598,7 +499,7 @@ class Maintenance:
         wait = float(self.config.get("gate_wait_seconds", gate.DEFAULT_GATE_WAIT))
         the_gate = gate.Gate(repo["location"], self.borg.rsh, since, wait)
         try:
-            with the_gate as history, self.client_log(name) as log:
+            with the_gate as scan, self.client_log(name) as log:
                 now = dt.datetime.now(self.tz)
                 current = self.listed_or_failed(repo, log, result)
                 if current is None:
@@ -611,7 +512,7 @@ class Maintenance:
                     ledger.entries[archive_id].state = "present"
                 ledger.record(judged.new, now, accepted=reason)
                 ledger.listed_at = ledger.verified_at = now.isoformat()
-                ledger.key_sha256 = history.get("key_sha256") or ledger.key_sha256
+                ledger.key_sha256 = scan.get("key_sha256") or ledger.key_sha256
                 the_gate.clean()  # accepted: the mark moves to now
                 mark = the_gate.release()
                 ledger.segment_mark = mark.as_dict() if mark else None
@@ -619,7 +520,7 @@ class Maintenance:
         except gate.GateError as exc:
             result.update(status="failed", reason=f"repository gate: {exc}")
             return result
-        findings = history_findings(history, ledger) + judged.findings
+        findings = history.history_findings(scan, ledger) + judged.findings
         result.update(
             status="accepted",
             reason=reason,
