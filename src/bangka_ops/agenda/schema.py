@@ -23,11 +23,14 @@ EVENT = "event.schema.json"
 CONFIG = "config.schema.json"
 CONFIG_FILES = ("calendars", "venues", "categories", "people", "rules")
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
+PACKAGE = SCHEMAS.parent.parent
 
 
 @functools.cache
 def load(name: str) -> dict[str, Any]:
-    text = (SCHEMAS / name).read_text("utf-8")
+    """A schema of the agenda by file name, or another part's by its path in the package
+    (``arsip/schemas/arsip.schema.json``)."""
+    text = (PACKAGE / name if "/" in name else SCHEMAS / name).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -192,12 +192,12 @@ def index(source: str, file: str) -> dict[str, int]:
     return lines
 
 
-def parse(text: bytes, file: str) -> Document:
+def parse(text: bytes, file: str, max_bytes: int = MAX_BYTES) -> Document:
     """Parse ``text`` (the bytes of ``file``) into a :class:`Document`; never raises."""
     doc = Document(file)
-    if len(text) > MAX_BYTES:
+    if len(text) > max_bytes:
         doc.problems.append(
-            Diagnostic(file, None, None, f"larger than {MAX_BYTES // 1024} KiB", code="yaml")
+            Diagnostic(file, None, None, f"larger than {max_bytes // 1024} KiB", code="yaml")
         )
         return doc
     try:
@@ -248,7 +248,7 @@ def parse(text: bytes, file: str) -> Document:
     return doc
 
 
-def load(path: Path, display: str | None = None) -> Document:
+def load(path: Path, display: str | None = None, max_bytes: int = MAX_BYTES) -> Document:
     name = display or str(path)
     try:
         text = path.read_bytes()
@@ -256,4 +256,4 @@ def load(path: Path, display: str | None = None) -> Document:
         return Document(
             name, problems=[Diagnostic(name, None, None, f"cannot read: {exc.strerror}")]
         )
-    return parse(text, name)
+    return parse(text, name, max_bytes)

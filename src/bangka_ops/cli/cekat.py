@@ -15,7 +15,7 @@ from rich.console import Console
 
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
-from bangka_ops.cli import collection, driver
+from bangka_ops.cli import arsip, collection, driver
 from bangka_ops.report import checklist, ledger, outputs, signoff
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
@@ -584,6 +584,8 @@ def add_report_commands(sub: Any) -> None:
     )
     otp.add_argument("--rotate", action="store_true", help="replace an existing secret")
     otp.set_defaults(func=cmd_totp_new)
+
+    arsip.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

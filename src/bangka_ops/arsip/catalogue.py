@@ -1,0 +1,419 @@
+"""The archive's catalogue: one SQLite file (``katalog.sqlite`` in the archive root), backed up
+by Borg with the documents.
+
+* ``item``: one row per document: its metadata, status, the stored files' relative paths and
+  SHA-256, the content hash of the scan it came from (duplicates are refused by it), the batch.
+* ``riwayat``: every version of an item's metadata (who, when, what changed, why).
+* ``teks``: an FTS5 index over the metadata and the OCR text with the **trigram** tokenizer, so a
+  word is found inside longer words: Indonesian affixes (``me-``, ``di-``, ``ber-``, ``pe-an``,
+  ``-kan``) need no stemmer (``anggaran`` finds ``penganggaran``), and names and numbers are found
+  by any part. Text is stored with diacritics folded and matched case-insensitively; queries are
+  folded the same way. A word must have at least three letters.
+* ``batch``: every intake run (who, when, inbox, sheet and its SHA-256, outcome).
+
+Statuses: ``menyimpan`` (files being put in place: a re-run finishes or undoes it),
+``tersimpan`` (stored), ``perlu_pindai_ulang`` (on the re-scan list), ``gagal_ocr``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bangka_ops.arsip.naming import evidence_path, fold
+
+FILE = "katalog.sqlite"
+STORING, STORED, RESCAN, OCR_FAILED = "menyimpan", "tersimpan", "perlu_pindai_ulang", "gagal_ocr"
+META = (
+    "kode",
+    "jenis",
+    "nomor",
+    "tanggal",
+    "perihal",
+    "asal_tujuan",
+    "unit",
+    "halaman",
+    "keamanan",
+    "keterangan",
+)
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS item (
+    id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    kode TEXT NOT NULL, jenis TEXT NOT NULL, nomor TEXT NOT NULL DEFAULT '',
+    tanggal TEXT NOT NULL, tahun INTEGER NOT NULL, perihal TEXT NOT NULL,
+    asal_tujuan TEXT NOT NULL DEFAULT '', unit TEXT NOT NULL, halaman INTEGER NOT NULL,
+    keamanan TEXT NOT NULL, keterangan TEXT NOT NULL DEFAULT '',
+    path TEXT UNIQUE, asli TEXT UNIQUE, sha256 TEXT, asli_sha256 TEXT, bytes INTEGER,
+    sumber_sha256 TEXT NOT NULL, sumber TEXT NOT NULL, batch TEXT NOT NULL,
+    masalah TEXT NOT NULL DEFAULT '[]', versi INTEGER NOT NULL DEFAULT 1,
+    dibuat TEXT NOT NULL, diubah TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS item_sumber ON item (sumber_sha256);
+CREATE INDEX IF NOT EXISTS item_kode ON item (kode, tahun);
+CREATE TABLE IF NOT EXISTS riwayat (
+    item INTEGER NOT NULL, versi INTEGER NOT NULL, waktu TEXT NOT NULL, oleh TEXT NOT NULL,
+    tindakan TEXT NOT NULL, perubahan TEXT NOT NULL, alasan TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (item, versi)
+);
+CREATE TABLE IF NOT EXISTS batch (
+    id TEXT PRIMARY KEY, mulai TEXT NOT NULL, selesai TEXT, oleh TEXT NOT NULL,
+    kotak_masuk TEXT NOT NULL, lembar TEXT NOT NULL, lembar_sha256 TEXT NOT NULL,
+    ringkasan TEXT NOT NULL DEFAULT '{}'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS teks USING fts5(meta, isi, tokenize='trigram');
+"""
+
+
+COLUMNS = frozenset(
+    {
+        "status",
+        *META,
+        "tahun",
+        "path",
+        "asli",
+        "sha256",
+        "asli_sha256",
+        "bytes",
+        "sumber_sha256",
+        "sumber",
+        "batch",
+        "masalah",
+        "versi",
+        "dibuat",
+        "diubah",
+    }
+)
+
+
+def columns(names: object) -> str:
+    """``a = ?, b = ?`` … for names that are this table's own columns (never from outside)."""
+    listed = list(names)  # type: ignore[call-overload]
+    unknown = set(listed) - COLUMNS
+    if unknown:
+        raise ValueError(f"not a column of item: {sorted(unknown)}")
+    return ", ".join(f"{name} = ?" for name in listed)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+class SearchError(ValueError):
+    """A query that cannot be searched (said in Bahasa Indonesia and English)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    item: dict[str, Any]
+    snippet: str
+    score: float
+
+
+def meta_text(item: dict[str, Any]) -> str:
+    return fold(" ".join(str(item.get(k) or "") for k in META if k not in ("halaman", "tanggal")))
+
+
+def words(query: str) -> list[str]:
+    return [w for w in re.findall(r"[\w.]+", fold(query).lower()) if w.strip(".")]
+
+
+class Catalogue:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db = sqlite3.connect(root / FILE, isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=DELETE")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing (each method one transaction) --------------------------------------------
+
+    def transaction(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def taken(self, path: str) -> bool:
+        """A name in use by any item, as a PDF/A or an evidence copy, or a file in the way."""
+        names = (path, evidence_path(path))
+        row = self.db.execute(
+            "SELECT 1 FROM item WHERE path IN (?, ?) OR asli IN (?, ?) LIMIT 1", names * 2
+        ).fetchone()
+        return row is not None or any((self.root / "dokumen" / n).exists() for n in names)
+
+    def add(self, meta: dict[str, Any], status: str, text: str | None = None, **fields: Any) -> int:
+        """A new item (its first version in the history, its text indexed); returns its id."""
+        when = now()
+        record = {k: meta.get(k) for k in META}
+        record["tanggal"] = meta["tanggal"].isoformat()
+        record.update(tahun=meta["tanggal"].year, status=status, dibuat=when, diubah=when)
+        record.update(fields)
+        for key in ("nomor", "asal_tujuan", "keterangan"):
+            record[key] = record.get(key) or ""
+        if "masalah" in record and not isinstance(record["masalah"], str):
+            record["masalah"] = json.dumps(record["masalah"], ensure_ascii=False)
+        if "sumber" in record and not isinstance(record["sumber"], str):
+            record["sumber"] = json.dumps(record["sumber"], ensure_ascii=False)
+        db = self.transaction()
+        try:
+            columns(record)
+            names, marks = ", ".join(record), ", ".join("?" * len(record))
+            cursor = db.execute(
+                f"INSERT INTO item ({names}) VALUES ({marks})",  # noqa: S608 (checked names)
+                list(record.values()),
+            )
+            item = int(cursor.lastrowid or 0)
+            db.execute(
+                "INSERT INTO riwayat (item, versi, waktu, oleh, tindakan, perubahan) "
+                "VALUES (?, 1, ?, ?, ?, ?)",
+                (
+                    item,
+                    when,
+                    meta.get("_oleh", "-"),
+                    status,
+                    json.dumps({k: record[k] for k in META}, ensure_ascii=False, default=str),
+                ),
+            )
+            if text is not None:
+                db.execute(
+                    "INSERT INTO teks (rowid, meta, isi) VALUES (?, ?, ?)",
+                    (item, meta_text(record), fold(text)),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return item
+
+    def set_status(self, item: int, status: str, text: str | None = None, **fields: Any) -> None:
+        """The item's new status (and its indexed text, when it is stored)."""
+        db = self.transaction()
+        try:
+            fields.update(status=status, diubah=now())
+            for key in ("masalah", "sumber"):
+                if key in fields and not isinstance(fields[key], str):
+                    fields[key] = json.dumps(fields[key], ensure_ascii=False)
+            db.execute(
+                f"UPDATE item SET {columns(fields)} WHERE id = ?",  # noqa: S608
+                [*fields.values(), item],
+            )
+            if text is not None:
+                row = self.get(item)
+                if row is None:
+                    raise KeyError(item)
+                db.execute("DELETE FROM teks WHERE rowid = ?", (item,))
+                db.execute(
+                    "INSERT INTO teks (rowid, meta, isi) VALUES (?, ?, ?)",
+                    (item, meta_text(row), fold(text)),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def forget(self, item: int) -> None:
+        """An item that never got its files (an interrupted store undone)."""
+        db = self.transaction()
+        try:
+            db.execute("DELETE FROM teks WHERE rowid = ?", (item,))
+            db.execute("DELETE FROM riwayat WHERE item = ?", (item,))
+            db.execute("DELETE FROM item WHERE id = ?", (item,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def change(
+        self, item: int, changes: dict[str, Any], who: str, reason: str, action: str = "ubah"
+    ) -> dict[str, tuple[Any, Any]]:
+        """New metadata values of an item, kept as a new version; returns what changed."""
+        db = self.transaction()
+        try:
+            row = self.get(item)
+            if row is None:
+                raise KeyError(item)
+            diff = {k: (row[k], v) for k, v in changes.items() if row[k] != v}
+            if not diff:
+                db.execute("COMMIT")
+                return {}
+            version = int(row["versi"]) + 1
+            sets = {k: v for k, (_, v) in diff.items()}
+            if "tanggal" in sets:
+                sets["tahun"] = int(str(sets["tanggal"])[:4])
+            sets.update(versi=version, diubah=now())
+            db.execute(
+                f"UPDATE item SET {columns(sets)} WHERE id = ?",  # noqa: S608
+                [*sets.values(), item],
+            )
+            db.execute(
+                "INSERT INTO riwayat (item, versi, waktu, oleh, tindakan, perubahan, alasan) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    item,
+                    version,
+                    sets["diubah"],
+                    who,
+                    action,
+                    json.dumps({k: list(v) for k, v in diff.items()}, ensure_ascii=False),
+                    reason,
+                ),
+            )
+            fresh = self.get(item)
+            if fresh is None:
+                raise KeyError(item)
+            db.execute("UPDATE teks SET meta = ? WHERE rowid = ?", (meta_text(fresh), item))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return diff
+
+    def start_batch(self, batch: str, who: str, inbox: Path, sheet: Path, sha: str) -> None:
+        self.db.execute(
+            "INSERT INTO batch (id, mulai, oleh, kotak_masuk, lembar, lembar_sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (batch, now(), who, str(inbox), str(sheet), sha),
+        )
+
+    def end_batch(self, batch: str, summary: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE batch SET selesai = ?, ringkasan = ? WHERE id = ?",
+            (now(), json.dumps(summary, ensure_ascii=False), batch),
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, item: int) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM item WHERE id = ?", (item,)).fetchone()
+        return decoded(row) if row else None
+
+    def by_source(self, sha: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM item WHERE sumber_sha256 = ?", (sha,)).fetchall()
+        return [decoded(r) for r in rows]
+
+    def with_status(self, *statuses: str) -> list[dict[str, Any]]:
+        marks = ", ".join("?" * len(statuses))
+        rows = self.db.execute(
+            f"SELECT * FROM item WHERE status IN ({marks}) ORDER BY id",  # noqa: S608 (only ?s)
+            statuses,
+        ).fetchall()
+        return [decoded(r) for r in rows]
+
+    def history(self, item: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT * FROM riwayat WHERE item = ? ORDER BY versi", (item,)
+        ).fetchall()
+        return [{**dict(r), "perubahan": json.loads(r["perubahan"])} for r in rows]
+
+    def text(self, item: int) -> str:
+        row = self.db.execute("SELECT isi FROM teks WHERE rowid = ?", (item,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def items(
+        self,
+        *,
+        kode: str | None = None,
+        tahun: int | None = None,
+        jenis: str | None = None,
+        unit: str | None = None,
+        statuses: tuple[str, ...] = (STORED,),
+    ) -> Iterator[dict[str, Any]]:
+        where, args = filters(kode, tahun, jenis, unit)
+        marks = ", ".join("?" * len(statuses))
+        # Only ?s and fixed text are put together here; values are bound.
+        sql = (
+            f"SELECT * FROM item WHERE status IN ({marks}){where} "  # noqa: S608
+            "ORDER BY unit, tahun, kode, tanggal, id"
+        )
+        for row in self.db.execute(sql, [*statuses, *args]):
+            yield decoded(row)
+
+    def search(
+        self,
+        query: str,
+        *,
+        kode: str | None = None,
+        tahun: int | None = None,
+        jenis: str | None = None,
+        unit: str | None = None,
+        limit: int = 20,
+    ) -> list[Hit]:
+        terms = words(query)
+        short = [w for w in terms if len(w) < 3]
+        terms = [w for w in terms if len(w) >= 3]
+        if not terms:
+            raise SearchError(
+                "kata kunci minimal 3 huruf / a search word needs at least three letters"
+                + (f" ({', '.join(short)})" if short else "")
+            )
+        match = " AND ".join('"' + w.replace('"', '""') + '"' for w in terms)
+        where, args = filters(kode, tahun, jenis, unit, prefix="item.")
+        sql = (
+            "SELECT item.*, teks.isi AS cuplikan, "  # noqa: S608 (only ?s and fixed text)
+            "bm25(teks, 5.0, 1.0) AS skor FROM teks JOIN item ON item.id = teks.rowid "
+            f"WHERE teks MATCH ? AND item.status = ?{where} ORDER BY skor LIMIT ?"
+        )
+        rows = self.db.execute(sql, [match, STORED, *args, limit]).fetchall()
+        return [Hit(decoded(r), snippet(str(r["cuplikan"]), terms), float(r["skor"])) for r in rows]
+
+
+def snippet(text: str, terms: list[str], width: int = 70) -> str:
+    """Text around the first search word found (marked ``[…]``), cut at words; empty when the
+    words matched only the metadata."""
+    flat = " ".join(text.split())
+    lower = flat.lower()
+    found = [(lower.find(t), t) for t in terms if lower.find(t) >= 0]
+    if not found:
+        return ""
+    at, term = min(found)
+    start = max(0, at - width)
+    end = min(len(flat), at + len(term) + width)
+    if start > 0:
+        start = flat.find(" ", start) + 1 or start
+    if end < len(flat):
+        end = flat.rfind(" ", at + len(term), end) if " " in flat[at + len(term) : end] else end
+    body = f"{flat[start:at]}[{flat[at : at + len(term)]}]{flat[at + len(term) : end]}"
+    return ("… " if start > 0 else "") + body + (" …" if end < len(flat) else "")
+
+
+def filters(
+    kode: str | None, tahun: int | None, jenis: str | None, unit: str | None, prefix: str = ""
+) -> tuple[str, list[Any]]:
+    where, args = "", list[Any]()
+    if kode:
+        where += f" AND ({prefix}kode = ? OR {prefix}kode LIKE ?)"
+        args += [kode.upper(), kode.upper() + ".%"]
+    if tahun:
+        where += f" AND {prefix}tahun = ?"
+        args.append(tahun)
+    if jenis:
+        where += f" AND {prefix}jenis = ?"
+        args.append(jenis)
+    if unit:
+        where += f" AND {prefix}unit = ?"
+        args.append(unit)
+    return where, args
+
+
+def decoded(row: sqlite3.Row) -> dict[str, Any]:
+    item = {k: row[k] for k in row.keys() if k not in ("cuplikan", "skor")}  # noqa: SIM118
+    for key in ("masalah", "sumber"):
+        if isinstance(item.get(key), str):
+            item[key] = json.loads(item[key])
+    return item

@@ -1,0 +1,566 @@
+"""``cekat arsip masuk INBOX``: a batch of scans and its metadata sheet into the archive.
+
+Order of work, and why nothing is lost, duplicated or half-applied:
+
+1. One intake at a time per archive (``flock`` on ``<root>/.kunci``). Leftovers of an interrupted
+   run are dealt with first: staging directories are removed; an item caught between "its files
+   are being put in place" and "stored" (status ``menyimpan``) is finished when both its files are
+   there with their recorded SHA-256, else its files are removed and it goes back to what it was.
+2. The sheet and every row are checked (:mod:`.sheet`) and every scan's content hash computed
+   before anything moves. A row with a problem is refused and its files stay in the inbox.
+3. Each remaining document, two at a time (one per core): the scan check (:mod:`.scan`), then
+   OCR to PDF/A (:mod:`.ocr`) in a private staging directory inside the archive root (same file
+   system: the final step is a rename). A failing scan goes on the re-scan list; an OCR failure
+   fails that document only.
+4. In the sheet's row order (so names that collide get ``-2``, ``-3`` deterministically): the item
+   is written with status ``menyimpan`` and its final paths; the staged files are fsync'd and
+   renamed into ``<root>/dokumen/<path>``; the item becomes ``tersimpan``; its source files move
+   to ``<inbox>/selesai/<batch>/``. Every step is an audit line.
+
+A re-run of the same inbox resumes: a row whose files were stored by an earlier batch (its files
+now in ``selesai/``, or still in the inbox when the run stopped before moving them) is reported as
+already stored, not as a duplicate; a row that matches an item on the re-scan list (same inbox and
+file names) replaces that item's scan and the item moves on under its own ID.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bangka_ops.arsip import catalogue as cat
+from bangka_ops.arsip import naming, ocr, scan
+from bangka_ops.arsip import sheet as sheets
+from bangka_ops.arsip.config import Config
+from bangka_ops.backup.audit import audit, audit_actor
+
+DONE_DIR = "selesai"
+DOCUMENTS = "dokumen"
+STAGING = ".staging"
+KILL_ENV = "BANGKA_ARSIP_KILL_AT"  # tests: the stage at which the run kills itself (SIGKILL)
+SHEET_SUFFIXES = (".csv", ".xlsx")
+
+
+class IntakeError(Exception):
+    """The batch cannot start (no sheet, two sheets, a locked archive): nothing was done."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one row."""
+
+    row: int
+    files: list[str]
+    status: str  # tersimpan | sudah_tersimpan | ditolak | perlu_pindai_ulang | gagal_ocr
+    item: int | None = None
+    path: str | None = None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "baris": self.row,
+            "berkas": self.files,
+            "status": self.status,
+            "id": self.item,
+            "path": self.path,
+            "alasan": self.reasons,
+        }
+
+
+@dataclass
+class Report:
+    batch: str
+    sheet: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)  # the sheet as a whole
+    recovered: list[str] = field(default_factory=list)
+    empty: bool = False  # the inbox held nothing to ingest
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(
+            o.status in ("tersimpan", "sudah_tersimpan") for o in self.outcomes
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch,
+            "kosong": self.empty,
+            "lembar": self.sheet,
+            "ringkasan": self.summary(),
+            "masalah_lembar": self.problems,
+            "dipulihkan": self.recovered,
+            "baris": [o.as_dict() for o in self.outcomes],
+        }
+
+    def summary(self) -> dict[str, int]:
+        keys = ("tersimpan", "sudah_tersimpan", "ditolak", "perlu_pindai_ulang", "gagal_ocr")
+        return {k: self.count(k) for k in keys}
+
+
+def checkpoint(stage: str) -> None:
+    """Where a test interrupts the run for real (SIGKILL: no clean-up code runs)."""
+    if os.environ.get(KILL_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def place(staged: Path, final: Path) -> None:
+    """``staged`` (already fsync'd) renamed to ``final``, the directory flushed too."""
+    final.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    os.replace(staged, final)
+    fsync_dir(final.parent)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def content_hash(paths: list[Path]) -> str:
+    """A document's content hash: the SHA-256 of its one file (what ``sha256sum`` prints), or
+    for several images the SHA-256 of their SHA-256s, one per line, in page order."""
+    digests = [ocr.sha256(p) for p in paths]
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("".join(d + "\n" for d in digests).encode()).hexdigest()
+
+
+def waiting(inbox: Path) -> bool:
+    """Whether the inbox holds anything besides the handed-over ``selesai/`` folder."""
+    return any(p.name != DONE_DIR and not p.name.startswith(".") for p in inbox.iterdir())
+
+
+def find_sheet(inbox: Path, given: Path | None) -> Path:
+    if given is not None:
+        if not given.is_file():
+            raise IntakeError(f"{given}: lembar data tidak ada / no such sheet")
+        return given
+    found = sorted(
+        p
+        for p in inbox.iterdir()
+        if p.suffix.lower() in SHEET_SUFFIXES and p.is_file() and not p.name.startswith((".", "~$"))
+    )
+    if not found:
+        raise IntakeError(
+            f"{inbox}: tidak ada lembar data (.csv/.xlsx) / no metadata sheet (.csv/.xlsx)"
+        )
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise IntakeError(
+            f"{inbox}: lebih dari satu lembar data ({names}); pilih dengan --lembar / "
+            f"more than one sheet ({names}); choose one with --lembar"
+        )
+    return found[0]
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    fd = os.open(root / ".kunci", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IntakeError(
+                f"{root}: pemasukan lain sedang berjalan / another intake is running"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def prepare(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True, mode=0o750)
+    (root / DOCUMENTS).mkdir(exist_ok=True, mode=0o750)
+    (root / STAGING).mkdir(exist_ok=True, mode=0o700)
+
+
+def recover(root: Path, catalogue: cat.Catalogue) -> list[str]:
+    """Finish or undo what an interrupted run left (under the lock)."""
+    said = []
+    for leftover in (root / STAGING).iterdir():
+        shutil.rmtree(leftover, ignore_errors=True)
+    for item in catalogue.with_status(cat.STORING):
+        files = [
+            (root / DOCUMENTS / item["path"], item["sha256"]),
+            (root / DOCUMENTS / item["asli"], item["asli_sha256"]),
+        ]
+        whole = all(p.is_file() and ocr.sha256(p) == digest for p, digest in files)
+        if whole:
+            catalogue.set_status(item["id"], cat.STORED)
+            said.append(f"ID {item['id']}: penyimpanan diselesaikan / storing finished")
+            audit("arsip", "masuk", "ok", item=item["id"], path=item["path"], dipulihkan=True)
+            continue
+        for path, _ in files:
+            path.unlink(missing_ok=True)
+        if item["masalah"]:
+            catalogue.set_status(
+                item["id"], cat.RESCAN, path=None, asli=None, sha256=None, asli_sha256=None
+            )
+        else:
+            catalogue.forget(item["id"])
+        said.append(
+            f"ID {item['id']}: penyimpanan yang terputus dibatalkan, diulang dari kotak masuk / "
+            "an interrupted store undone, redone from the inbox"
+        )
+    return said
+
+
+@dataclass
+class Batch:
+    """One run's context: where from, under which batch id, into which catalogue."""
+
+    id: str
+    inbox: Path
+    sheet: Path
+    catalogue: cat.Catalogue
+    report: Report
+
+
+@dataclass
+class Job:
+    row: sheets.Row
+    sources: list[Path]
+    digest: str
+    pending: dict[str, Any] | None  # the re-scan item this row replaces
+
+
+@dataclass
+class Done:
+    job: Job
+    problems: list[scan.Problem]
+    output: ocr.Output | None = None
+    error: str | None = None
+    workdir: Path | None = None
+
+
+def work(job: Job, config: Config, staging: Path) -> Done:
+    """The scan check, then OCR (run in the pool; touches only its own staging directory)."""
+    result = scan.check(job.sources, config.rules, job.row.meta["halaman"])
+    if not result.ok:
+        return Done(job, result.problems)
+    workdir = Path(tempfile.mkdtemp(prefix="doc-", dir=staging))
+    try:
+        output = ocr.run(job.sources, workdir, config.ocr_languages, config.ocr_timeout)
+    except ocr.OcrError as exc:
+        return Done(job, [], error=str(exc), workdir=workdir)
+    except Exception as exc:
+        return Done(job, [], error=f"{type(exc).__name__}: {exc}", workdir=workdir)
+    return Done(job, [], output=output, workdir=workdir)
+
+
+def source_of(inbox: Path, sheet: Path, row: sheets.Row) -> dict[str, Any]:
+    return {
+        "kotak_masuk": str(inbox),
+        "lembar": sheet.name,
+        "baris": row.number,
+        "berkas": row.files,
+    }
+
+
+def same_source(item: dict[str, Any], inbox: Path, files: list[str]) -> bool:
+    source = item.get("sumber") or {}
+    return bool(source.get("kotak_masuk") == str(inbox) and source.get("berkas") == files)
+
+
+def move_sources(inbox: Path, batch: str, files: list[str]) -> None:
+    """The stored document's source files out of the inbox, into ``selesai/<batch>/``."""
+    done = inbox / DONE_DIR / batch
+    for name in files:
+        source = inbox / name
+        if not source.exists():
+            continue
+        target = done / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    if done.exists():
+        fsync_dir(done)
+    fsync_dir(inbox)
+
+
+class Intake:
+    def __init__(
+        self,
+        config: Config,
+        root: Path,
+        who: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.root = root
+        self.who = audit_actor(who)
+        self.progress = progress or (lambda done, total: None)
+
+    def run(
+        self, inbox: Path, sheet_path: Path | None = None, today: dt.date | None = None
+    ) -> Report:
+        inbox = inbox.resolve()
+        if not inbox.is_dir():
+            raise IntakeError(f"{inbox}: kotak masuk tidak ada / no such inbox directory")
+        if sheet_path is None and not waiting(inbox):
+            return Report("-", "-", empty=True)
+        sheet_file = find_sheet(inbox, sheet_path)
+        prepare(self.root)
+        with locked(self.root), cat.Catalogue(self.root) as catalogue:
+            batch = dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+            report = Report(batch, str(sheet_file))
+            report.recovered = recover(self.root, catalogue)
+            sheet = sheets.read(sheet_file, inbox, self.config, today or dt.date.today())
+            if sheet.problems:
+                report.problems = [p.as_dict() | {"teks": str(p)} for p in sheet.problems]
+                return report
+            catalogue.start_batch(batch, self.who, inbox, sheet_file, ocr.sha256(sheet_file))
+            audit(
+                "arsip",
+                "batch_mulai",
+                "ok",
+                batch=batch,
+                kotak_masuk=str(inbox),
+                lembar=sheet_file.name,
+            )
+            jobs = self.plan(inbox, sheet, catalogue, report)
+            checkpoint("validated")
+            self.process(Batch(batch, inbox, sheet_file, catalogue, report), jobs)
+            report.outcomes.sort(key=lambda o: o.row)
+            if report.ok and report.outcomes:
+                move_sources(inbox, batch, [sheet_file.name])
+            catalogue.end_batch(batch, report.summary())
+            audit(
+                "arsip",
+                "batch_selesai",
+                "ok" if report.ok else "partial",
+                batch=batch,
+                ringkasan=report.summary(),
+            )
+            return report
+
+    def plan(
+        self, inbox: Path, sheet: sheets.Sheet, catalogue: cat.Catalogue, report: Report
+    ) -> list[Job]:
+        """The rows that go on to the scan check, every other row's outcome said."""
+        stored_here = {
+            name: item
+            for item in catalogue.with_status(cat.STORED)
+            if (item.get("sumber") or {}).get("kotak_masuk") == str(inbox)
+            for name in item["sumber"]["berkas"]
+        }
+        pending = catalogue.with_status(cat.RESCAN, cat.OCR_FAILED)
+        jobs: list[Job] = []
+        digests: dict[str, int] = {}
+        for row in sheet.rows:
+            missing = [f for f in row.files if not (inbox / f).is_file()]
+            earlier = [stored_here.get(f) for f in row.files]
+            if (
+                row.files
+                and missing == row.files
+                and all(earlier)
+                and len({e["id"] for e in earlier if e}) == 1
+            ):
+                item = next(e for e in earlier if e)
+                report.outcomes.append(
+                    Outcome(row.number, row.files, "sudah_tersimpan", item["id"], item["path"])
+                )
+                continue
+            if row.problems:
+                report.outcomes.append(
+                    Outcome(
+                        row.number,
+                        row.files,
+                        "ditolak",
+                        reasons=[p.as_dict() | {"teks": str(p)} for p in row.problems],
+                    )
+                )
+                self.refused(row, row.problems)
+                continue
+            sources = [inbox / f for f in row.files]
+            digest = content_hash(sources)
+            replaces = next((p for p in pending if same_source(p, inbox, row.files)), None)
+            twins = [i for i in catalogue.by_source(digest) if i["status"] != cat.STORING]
+            stored_twin = next((i for i in twins if i["status"] == cat.STORED), None)
+            if stored_twin and same_source(stored_twin, inbox, row.files):
+                # Stored by an earlier run that stopped before moving the sources.
+                move_sources(inbox, "dipulihkan-" + str(stored_twin["batch"]), row.files)
+                report.outcomes.append(
+                    Outcome(
+                        row.number,
+                        row.files,
+                        "sudah_tersimpan",
+                        stored_twin["id"],
+                        stored_twin["path"],
+                    )
+                )
+                continue
+            if stored_twin:
+                self.duplicate(row, report, stored_twin)
+                continue
+            if digest in digests:
+                self.duplicate(row, report, None, digests[digest])
+                continue
+            digests[digest] = row.number
+            jobs.append(Job(row, sources, digest, replaces))
+        return jobs
+
+    def duplicate(
+        self,
+        row: sheets.Row,
+        report: Report,
+        item: dict[str, Any] | None,
+        other_row: int | None = None,
+    ) -> None:
+        if item is not None:
+            id_ = (
+                f"duplikat: isi yang sama sudah tersimpan sebagai ID {item['id']} ({item['path']})"
+            )
+            en = f"duplicate: the same content is already stored as ID {item['id']}"
+        else:
+            id_ = f"duplikat: isi yang sama dengan baris {other_row} lembar ini"
+            en = f"duplicate: the same content as row {other_row} of this sheet"
+        reason = {
+            "kode": "duplikat",
+            "alasan": id_,
+            "reason": en,
+            "teks": f"{id_} / {en}",
+            "id": item["id"] if item else None,
+        }
+        report.outcomes.append(Outcome(row.number, row.files, "ditolak", reasons=[reason]))
+        audit("arsip", "masuk", "refused", baris=row.number, berkas=row.files, alasan=en)
+
+    def refused(self, row: sheets.Row, problems: list[sheets.SheetProblem]) -> None:
+        audit(
+            "arsip",
+            "masuk",
+            "refused",
+            baris=row.number,
+            berkas=row.files,
+            alasan=[str(p) for p in problems][:10],
+        )
+
+    def process(self, batch: Batch, jobs: list[Job]) -> None:
+        staging = Path(tempfile.mkdtemp(prefix=f"{batch.id}-", dir=self.root / STAGING))
+        self.progress(0, len(jobs))
+        try:
+            with concurrent.futures.ThreadPoolExecutor(self.config.workers) as pool:
+                futures = [pool.submit(work, job, self.config, staging) for job in jobs]
+                for count, future in enumerate(futures, 1):
+                    done = future.result()
+                    checkpoint("ocr")
+                    if done.output is None:
+                        self.set_aside(batch, done)
+                    else:
+                        self.store(batch, done.job, done.output)
+                    self.progress(count, len(jobs))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def set_aside(self, batch: Batch, done: Done) -> None:
+        """A document that failed the scan check or OCR: on the re-scan list (the same item
+        when it was there already), its files left in the inbox."""
+        job, row, catalogue = done.job, done.job.row, batch.catalogue
+        status = cat.RESCAN if done.problems else cat.OCR_FAILED
+        reasons = [p.as_dict() | {"teks": str(p)} for p in done.problems] or [
+            {
+                "kode": "ocr",
+                "alasan": f"OCR gagal: {done.error}",
+                "reason": f"OCR failed: {done.error}",
+                "teks": f"OCR gagal / failed: {done.error}",
+            }
+        ]
+        fields: dict[str, Any] = {
+            "masalah": reasons,
+            "sumber": source_of(batch.inbox, batch.sheet, row),
+            "sumber_sha256": job.digest,
+            "batch": batch.id,
+        }
+        if job.pending:
+            item = job.pending["id"]
+            self.update_metadata(catalogue, item, row.meta, "pindai_ulang")
+            catalogue.set_status(item, status, **fields)
+        else:
+            item = catalogue.add({**row.meta, "_oleh": self.who}, status, **fields)
+        batch.report.outcomes.append(Outcome(row.number, row.files, status, item, reasons=reasons))
+        audit(
+            "arsip",
+            "pindai_ulang" if done.problems else "ocr",
+            "failed",
+            item=item,
+            batch=batch.id,
+            alasan=[r["reason"] for r in reasons][:10],
+        )
+
+    def store(self, batch: Batch, job: Job, output: ocr.Output) -> None:
+        """A checked and OCR'd document into the archive, in the steps a re-run can finish."""
+        row, catalogue = job.row, batch.catalogue
+        for staged in (output.pdfa, output.evidence):
+            fsync_file(staged)
+        path = naming.unique(self.config.rule.render(naming.values_of(row.meta)), catalogue.taken)
+        evidence = naming.evidence_path(path)
+        fields: dict[str, Any] = {
+            "path": path,
+            "asli": evidence,
+            "sha256": ocr.sha256(output.pdfa),
+            "asli_sha256": ocr.sha256(output.evidence),
+            "bytes": output.pdfa.stat().st_size,
+            "sumber": source_of(batch.inbox, batch.sheet, row),
+            "sumber_sha256": job.digest,
+            "batch": batch.id,
+        }
+        if job.pending:
+            item = job.pending["id"]
+            self.update_metadata(catalogue, item, row.meta, "pindai_ulang")
+            catalogue.set_status(item, cat.STORING, text=output.text, **fields)
+        else:
+            item = catalogue.add(
+                {**row.meta, "_oleh": self.who}, cat.STORING, text=output.text, **fields
+            )
+        checkpoint("catalogued")
+        place(output.pdfa, self.root / DOCUMENTS / path)
+        place(output.evidence, self.root / DOCUMENTS / evidence)
+        checkpoint("placed")
+        catalogue.set_status(item, cat.STORED, masalah=[])
+        audit(
+            "arsip",
+            "masuk",
+            "ok",
+            item=item,
+            batch=batch.id,
+            path=path,
+            sha256=fields["sha256"],
+            halaman=output.pages,
+        )
+        checkpoint("stored")
+        move_sources(batch.inbox, batch.id, row.files)
+        checkpoint("sources")
+        batch.report.outcomes.append(Outcome(row.number, row.files, "tersimpan", item, path))
+
+    def update_metadata(
+        self, catalogue: cat.Catalogue, item: int, meta: dict[str, Any], action: str
+    ) -> None:
+        changes = {k: meta[k] for k in cat.META if k in meta}
+        changes["tanggal"] = meta["tanggal"].isoformat()
+        for key in ("nomor", "asal_tujuan", "keterangan"):
+            changes[key] = changes.get(key) or ""
+        catalogue.change(item, changes, self.who, "lembar data baru / new sheet row", action)

@@ -1,0 +1,450 @@
+"""``cekat arsip …``: the digital archive. Argument parsing and printing; the work is in
+:mod:`bangka_ops.arsip`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bangka_ops.arsip import catalogue as cat
+from bangka_ops.arsip import config as configs
+from bangka_ops.arsip import intake
+from bangka_ops.backup.audit import audit, audit_actor
+
+DEFAULT_ROOT = Path(os.environ.get("BANGKA_ARSIP_ROOT", "/var/lib/bangka-arsip"))
+DEFAULT_CONFIG = Path(os.environ.get("BANGKA_ARSIP_CONFIG", "/etc/bangka-arsip/arsip.yml"))
+EXIT_OK, EXIT_ACTION, EXIT_FAILED, EXIT_USAGE = 0, 1, 2, 64
+EDITABLE = (
+    "kode",
+    "jenis",
+    "nomor",
+    "tanggal",
+    "perihal",
+    "asal_tujuan",
+    "unit",
+    "keamanan",
+    "keterangan",
+)
+
+
+def err(command: str, message: object) -> None:
+    print(f"cekat arsip {command}: {message}", file=sys.stderr)
+
+
+def load_config(args: argparse.Namespace) -> configs.Config | None:
+    try:
+        return configs.read(args.konfigurasi)
+    except configs.ConfigError as exc:
+        for problem in exc.problems:
+            err(args.arsip_command, problem)
+        return None
+
+
+def open_catalogue(args: argparse.Namespace) -> cat.Catalogue | None:
+    if not (args.arsip / cat.FILE).is_file():
+        err(args.arsip_command, f"{args.arsip}: belum ada arsip di sini / no archive here yet")
+        return None
+    return cat.Catalogue(args.arsip)
+
+
+def dump(data: Any) -> None:
+    print(json.dumps(data, indent=1, ensure_ascii=False, default=str))
+
+
+def cmd_masuk(args: argparse.Namespace) -> int:
+    """Ingest a batch: scans plus their metadata sheet."""
+    config = load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    console = Console(stderr=True, highlight=False)
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=console, transient=True, disable=args.json) as bar:
+        task = bar.add_task("pindai, OCR, PDF/A / scan check, OCR, PDF/A", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report = intake.Intake(config, args.arsip, progress=progress).run(
+                args.kotak_masuk, args.lembar
+            )
+        except intake.IntakeError as exc:
+            err("masuk", exc)
+            return EXIT_USAGE
+    if args.json:
+        dump(report.as_dict())
+    else:
+        print_report(report)
+    if report.problems:
+        return EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_ACTION
+
+
+LABELS = {
+    "tersimpan": "TERSIMPAN / stored",
+    "sudah_tersimpan": "sudah tersimpan / already stored",
+    "ditolak": "DITOLAK / refused",
+    "perlu_pindai_ulang": "PERLU PINDAI ULANG / re-scan",
+    "gagal_ocr": "OCR GAGAL / OCR failed",
+}
+
+
+def print_report(report: intake.Report) -> None:
+    if report.empty:
+        print("Kotak masuk kosong, tidak ada yang dimasukkan / the inbox is empty, nothing to do")
+        return
+    print(f"Batch {report.batch} — lembar / sheet {report.sheet}")
+    for line in report.recovered:
+        print(f"  dipulihkan / recovered: {line}")
+    for problem in report.problems:
+        print(f"  {problem['teks']}")
+    for o in report.outcomes:
+        ident = f"ID {o.item}" if o.item else "-"
+        print(f"  baris/row {o.row} ({'; '.join(o.files)}): {LABELS[o.status]} {ident}")
+        if o.path:
+            print(f"      {o.path}")
+        for reason in o.reasons:
+            print(f"      - {reason['teks']}")
+    summary = ", ".join(f"{k} {v}" for k, v in report.summary().items())
+    print(f"Ringkasan / summary: {summary}")
+
+
+def cmd_cari(args: argparse.Namespace) -> int:
+    """Search the archive."""
+    catalogue = open_catalogue(args)
+    if catalogue is None:
+        return EXIT_USAGE
+    with catalogue:
+        try:
+            hits = catalogue.search(
+                args.kata,
+                kode=args.kode,
+                tahun=args.tahun,
+                jenis=args.jenis,
+                unit=args.unit,
+                limit=args.batas,
+            )
+        except cat.SearchError as exc:
+            err("cari", exc)
+            return EXIT_USAGE
+    if args.json:
+        dump([{**h.item, "cuplikan": h.snippet, "skor": h.score} for h in hits])
+        return EXIT_OK
+    if not hits:
+        print(f"Tidak ditemukan / nothing found: {args.kata}")
+        return EXIT_OK
+    for hit in hits:
+        item = hit.item
+        print(
+            f"ID {item['id']}  {item['kode']}  {item['tanggal']}  {item['jenis']}  "
+            f"{item['nomor'] or '-'}"
+        )
+        print(f"    {item['perihal']}")
+        print(f"    {args.arsip / intake.DOCUMENTS / item['path']}")
+        if hit.snippet:
+            print(f"    {hit.snippet}")
+    return EXIT_OK
+
+
+def cmd_lihat(args: argparse.Namespace) -> int:
+    """One item's record and its history."""
+    catalogue = open_catalogue(args)
+    if catalogue is None:
+        return EXIT_USAGE
+    with catalogue:
+        item = catalogue.get(args.id)
+        if item is None:
+            err("lihat", f"ID {args.id} tidak ada / no such item")
+            return EXIT_ACTION
+        history = catalogue.history(args.id)
+    if args.json:
+        dump({**item, "riwayat": history})
+        return EXIT_OK
+    for key in (
+        "id",
+        "status",
+        *EDITABLE,
+        "halaman",
+        "path",
+        "sha256",
+        "asli",
+        "asli_sha256",
+        "sumber_sha256",
+        "batch",
+        "dibuat",
+        "diubah",
+        "versi",
+    ):
+        print(f"{key:14} {item.get(key) if item.get(key) not in (None, '') else '-'}")
+    if item.get("path"):
+        print(f"{'berkas/file':14} {args.arsip / intake.DOCUMENTS / item['path']}")
+    for reason in item.get("masalah") or []:
+        print(f"{'masalah':14} {reason.get('teks')}")
+    print("riwayat / history:")
+    for version in history:
+        print(
+            f"  v{version['versi']} {version['waktu']} {version['oleh']} {version['tindakan']}"
+            f"{' — ' + version['alasan'] if version['alasan'] else ''}"
+        )
+        if version["versi"] > 1:
+            for key, (old, new) in version["perubahan"].items():
+                print(f"      {key}: {old!r} → {new!r}")
+    return EXIT_OK
+
+
+def cmd_pindai_ulang(args: argparse.Namespace) -> int:
+    """The re-scan list (daftar pindai ulang)."""
+    catalogue = open_catalogue(args)
+    if catalogue is None:
+        return EXIT_USAGE
+    with catalogue:
+        items = catalogue.with_status(cat.RESCAN, cat.OCR_FAILED)
+    if args.json:
+        dump(items)
+        return EXIT_OK
+    print("Daftar pindai ulang / re-scan list")
+    if not items:
+        print("  (kosong / empty)")
+    for item in items:
+        source = item.get("sumber") or {}
+        print(
+            f"ID {item['id']}  {item['status']}  {item['kode']}  {item['nomor'] or '-'}  "
+            f"{item['perihal']}"
+        )
+        print(
+            f"    berkas/file: {'; '.join(source.get('berkas', []))} "
+            f"({source.get('lembar')} baris/row {source.get('baris')})"
+        )
+        for reason in item.get("masalah") or []:
+            print(f"    - {reason.get('teks')}")
+    return EXIT_ACTION if items else EXIT_OK
+
+
+def cmd_ubah(args: argparse.Namespace) -> int:
+    """Change an item's metadata (a new version; the file keeps its name and place)."""
+    config = load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    changes: dict[str, Any] = {}
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in EDITABLE:
+            err("ubah", f"--set {pair!r}: use FIELD=VALUE with FIELD one of {', '.join(EDITABLE)}")
+            return EXIT_USAGE
+        changes[key] = value.strip()
+    problem = check_changes(changes, config)
+    if problem:
+        err("ubah", problem)
+        return EXIT_USAGE
+    catalogue = open_catalogue(args)
+    if catalogue is None:
+        return EXIT_USAGE
+    who = audit_actor(args.oleh)
+    with catalogue:
+        if catalogue.get(args.id) is None:
+            err("ubah", f"ID {args.id} tidak ada / no such item")
+            return EXIT_ACTION
+        diff = catalogue.change(args.id, changes, who, args.alasan)
+    audit(
+        "arsip",
+        "ubah",
+        "ok",
+        actor=who,
+        item=args.id,
+        alasan=args.alasan,
+        perubahan={k: list(v) for k, v in diff.items()},
+    )
+    print(
+        f"ID {args.id}: {len(diff)} perubahan / changes"
+        + "".join(f"\n  {k}: {o!r} → {n!r}" for k, (o, n) in diff.items())
+    )
+    return EXIT_OK
+
+
+def check_changes(changes: dict[str, Any], config: configs.Config) -> str | None:
+    from bangka_ops.arsip import sheet  # noqa: PLC0415
+
+    if "kode" in changes:
+        changes["kode"] = changes["kode"].upper()
+    allowed: dict[str, tuple[Collection[str], str]] = {
+        "kode": (config.codes, "tidak ada di konfigurasi / unknown code"),
+        "jenis": (config.types, "tidak dikenal / unknown type"),
+        "unit": (config.units, "tidak dikenal / unknown unit"),
+        "keamanan": (sheet.SECURITY, f"bukan {', '.join(sheet.SECURITY)} / unknown class"),
+    }
+    for key, (known, wrong) in allowed.items():
+        if key in changes and changes[key] not in known:
+            return f"{key} {changes[key]} {wrong}"
+    if "tanggal" in changes:
+        when = sheet.parse_date(changes["tanggal"])
+        if not isinstance(when, dt.date):
+            return str(when or "tanggal kosong / empty date")
+        changes["tanggal"] = when.isoformat()
+    for key in ("perihal",):
+        if key in changes and not changes[key]:
+            return f"{key} wajib diisi / required"
+    return None
+
+
+def cmd_daftar(args: argparse.Namespace) -> int:
+    """The Daftar Arsip (HTML, CSV, XLSX)."""
+    from bangka_ops.arsip import instruments  # noqa: PLC0415
+
+    config = load_config(args)
+    catalogue = open_catalogue(args)
+    if config is None or catalogue is None:
+        return EXIT_USAGE
+    out = args.keluar or args.arsip / "laporan"
+    with catalogue:
+        paths = instruments.daftar(catalogue, config, out, args.unit, args.tahun)
+    for path in paths:
+        print(f"daftar arsip / records list: {path}")
+    return EXIT_OK
+
+
+def cmd_retensi(args: argparse.Namespace) -> int:
+    """The retention list as of a date: a proposal for sign-off, never a deletion."""
+    from bangka_ops.arsip import instruments  # noqa: PLC0415
+
+    try:
+        per = dt.date.fromisoformat(args.per) if args.per else dt.date.today()
+    except ValueError:
+        err("retensi", f"--per {args.per!r}: bukan tanggal TTTT-BB-HH / not a YYYY-MM-DD date")
+        return EXIT_USAGE
+    config = load_config(args)
+    catalogue = open_catalogue(args)
+    if config is None or catalogue is None:
+        return EXIT_USAGE
+    with catalogue:
+        result = instruments.retention(catalogue, config, per)
+    paths = instruments.write_retention(result, config, args.keluar or args.arsip / "laporan")
+    counts = {key: len(rows) for key, rows in result.due.items()}
+    audit(
+        "arsip",
+        "usul_retensi",
+        "ok",
+        per=per.isoformat(),
+        inaktif=len(result.inactive),
+        usul=counts,
+        item=[r["id"] for rows in result.due.values() for r in rows][:1000],
+    )
+    if args.json:
+        dump(
+            {
+                "per": per.isoformat(),
+                "inaktif": result.inactive,
+                "usul": result.due,
+                "berkas": [str(p) for p in paths],
+            }
+        )
+        return EXIT_OK
+    print(f"Retensi per {per.isoformat()} / retention as of {per.isoformat()}:")
+    print(f"  beralih ke inaktif / moved to inactive: {len(result.inactive)}")
+    for key, (id_, en) in instruments.FINAL.items():
+        print(f"  {id_} / {en}: {counts[key]}")
+    for path in paths:
+        print(f"daftar retensi / retention list: {path}")
+    return EXIT_OK
+
+
+def cmd_contoh(args: argparse.Namespace) -> int:
+    """Generated example scans and their sheet (never real documents)."""
+    from bangka_ops.arsip import examples  # noqa: PLC0415
+
+    made = examples.inbox(args.direktori, bad=args.dengan_rusak)
+    print(f"kotak masuk contoh / example inbox: {args.direktori} ({made} dokumen)")
+    return EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    arsip = sub.add_parser(
+        "arsip",
+        help="arsip digital / the digital archive: ingest scans, search, records lists",
+        description="Arsip digital SI CEKAT / the digital archive (see README: Arsip digital).",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--arsip",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help=f"the archive's root directory (default $BANGKA_ARSIP_ROOT or {DEFAULT_ROOT})",
+    )
+    common.add_argument(
+        "--konfigurasi",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f"arsip.yml (default $BANGKA_ARSIP_CONFIG or {DEFAULT_CONFIG})",
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    cmds = arsip.add_subparsers(dest="arsip_command", required=True)
+
+    masuk = cmds.add_parser(
+        "masuk", parents=[common], help="masukkan pindaian / ingest a batch of scans and its sheet"
+    )
+    masuk.add_argument("kotak_masuk", type=Path, help="the inbox directory (scans + one sheet)")
+    masuk.add_argument("--lembar", type=Path, help="the metadata sheet (.csv/.xlsx)")
+    masuk.set_defaults(func=cmd_masuk)
+
+    cari = cmds.add_parser("cari", parents=[common], help="cari / search the archive")
+    cari.add_argument("kata", help="search words (at least three letters each)")
+    cari.add_argument("--kode", help="classification code (and its sub-codes)")
+    cari.add_argument("--tahun", type=int, help="year")
+    cari.add_argument("--jenis", help="document type key")
+    cari.add_argument("--unit", help="unit key")
+    cari.add_argument("--batas", type=int, default=20, help="at most this many results")
+    cari.set_defaults(func=cmd_cari)
+
+    lihat = cmds.add_parser("lihat", parents=[common], help="lihat / one item's record")
+    lihat.add_argument("id", type=int)
+    lihat.set_defaults(func=cmd_lihat)
+
+    ulang = cmds.add_parser(
+        "pindai-ulang", parents=[common], help="daftar pindai ulang / the re-scan list"
+    )
+    ulang.set_defaults(func=cmd_pindai_ulang)
+
+    ubah = cmds.add_parser(
+        "ubah", parents=[common], help="ubah metadata / change an item's metadata (versioned)"
+    )
+    ubah.add_argument("id", type=int)
+    ubah.add_argument("--set", action="append", required=True, metavar="FIELD=VALUE")
+    ubah.add_argument("--alasan", required=True, help="why (kept in the history)")
+    ubah.add_argument("--oleh", help="who (default: the account)")
+    ubah.set_defaults(func=cmd_ubah)
+
+    daftar = cmds.add_parser(
+        "daftar", parents=[common], help="Daftar Arsip / the records list per unit and year"
+    )
+    daftar.add_argument("--unit", help="one unit only")
+    daftar.add_argument("--tahun", type=int, help="one year only")
+    daftar.add_argument("--keluar", type=Path, help="output directory (default <arsip>/laporan)")
+    daftar.set_defaults(func=cmd_daftar)
+
+    retensi = cmds.add_parser(
+        "retensi",
+        parents=[common],
+        help="daftar retensi / inactive records and disposition proposals (never deletes)",
+    )
+    retensi.add_argument("--per", help="as of this date (YYYY-MM-DD, default today)")
+    retensi.add_argument("--keluar", type=Path, help="output directory (default <arsip>/laporan)")
+    retensi.set_defaults(func=cmd_retensi)
+
+    contoh = cmds.add_parser(
+        "contoh", help="contoh / generate an example inbox (no real documents)"
+    )
+    contoh.add_argument("direktori", type=Path)
+    contoh.add_argument(
+        "--dengan-rusak",
+        action="store_true",
+        help="also the bad cases (blank, 100 DPI, wrong page count …)",
+    )
+    contoh.set_defaults(func=cmd_contoh)
