@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -96,3 +97,24 @@ def test_sync_benchmark_runs_end_to_end_on_a_small_agenda() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "events in the calendars after the first sync: 60" in proc.stdout
     assert "0 writes (target 0)" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("ocrmypdf") is None, reason="needs Debian's ocrmypdf")
+def test_archive_benchmark_runs_end_to_end_on_a_few_pages() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "arsip.py"),
+            *("--docs", "2", "--pages", "1", "--index-docs", "300", "--queries", "20"),
+            *("--memory-pages", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ratio intake/ocrmypdf = " in proc.stdout
+    assert "search: 300 documents indexed" in proc.stdout
+    assert "FTS5 trigram search : p50" in proc.stdout
+    assert "intake process peak (VmHWM):" in proc.stdout

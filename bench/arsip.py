@@ -1,0 +1,327 @@
+"""Benchmark: the digital archive's intake, search and memory.
+
+Three parts, each printing figures and a ratio against a baseline measured in the same run:
+
+  intake   --docs documents of --pages generated 300-DPI pages each (typed Indonesian letters,
+           noise, slight rotation, JPEG in PDF). Baseline: ``ocrmypdf`` alone on the same PDFs with
+           the intake's options (``-l ind+eng --output-type pdfa-2 --jobs 1 --skip-text``), one
+           document per core at a time (both cores busy). Then the whole intake (sheet, hashes,
+           scan check, OCR, PDF/A check, naming, fsync'd placing, catalogue and index) on the
+           same documents. Prints pages per minute of both and the ratio (target <= 1.15).
+  search   --index-docs synthetic catalogue entries (default 100,000) of about two pages of text
+           each (a Zipf-distributed vocabulary of Indonesian words plus generated words, numbers
+           and names), then --queries mixed queries (single words common and rare, two words,
+           a word inside longer words, with and without filters): p50/p95 in ms (target p95 < 50)
+           and the catalogue's size on disk. Baseline: the same queries with ``LIKE`` on the
+           catalogue's plain metadata (what a search without an index costs).
+  memory   an intake of --memory-pages pages (default 1,000) in a child process: its peak
+           resident memory (VmHWM) and the largest OCR child's (target: the intake's < 500 MB).
+
+    .venv/bin/python bench/arsip.py [--parts intake,search,memory] [--docs 8] [--pages 2]
+        [--index-docs 100000] [--queries 200] [--memory-pages 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import concurrent.futures
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from bangka_ops.arsip import catalogue as cat  # noqa: E402
+from bangka_ops.arsip import config as configs  # noqa: E402
+from bangka_ops.arsip import intake, samples  # noqa: E402
+
+CONFIG = REPO / "examples" / "arsip" / "arsip.yml"
+HEADER = "berkas,kode,jenis,nomor,tanggal,perihal,unit,halaman"
+
+
+def make_inbox(inbox: Path, docs: int, pages: int, seed: int = 0) -> None:
+    """``docs`` PDFs of ``pages`` pages and their sheet, generated two at a time."""
+    inbox.mkdir(parents=True)
+
+    def one(n: int) -> str:
+        letter = samples.Letter(f"B/{n}/2025", f"Surat bench {n}", "5 Mei 2025", seed=seed + n)
+        images = [samples.page(letter, angle=0.5 - (p % 3) * 0.5) for p in range(pages)]
+        samples.pdf(images, inbox / f"dok-{n:05d}.pdf")
+        return f"dok-{n:05d}.pdf,UM.01.01,surat-masuk,B/{n}/2025,2025-05-05,Surat bench {n},aptika,{pages}"
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        rows = list(pool.map(one, range(docs)))
+    (inbox / "lembar.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+
+
+def ocrmypdf_alone(inbox: Path, out: Path, workers: int) -> float:
+    out.mkdir()
+    sources = sorted(inbox.glob("*.pdf"))
+
+    def one(path: Path) -> None:
+        subprocess.run(
+            [
+                "ocrmypdf",
+                "--quiet",
+                "-l",
+                "ind+eng",
+                "--output-type",
+                "pdfa-2",
+                "--jobs",
+                "1",
+                "--skip-text",
+                "--sidecar",
+                str(out / (path.stem + ".txt")),
+                str(path),
+                str(out / path.name),
+            ],
+            check=True,
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        )
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, sources))
+    return time.perf_counter() - start
+
+
+def part_intake(args: argparse.Namespace, work: Path) -> None:
+    config = configs.read(CONFIG)
+    pages = args.docs * args.pages
+    print(
+        f"intake: {args.docs} documents x {args.pages} pages = {pages} pages, "
+        f"{config.workers} workers"
+    )
+    inbox = work / "masuk"
+    make_inbox(inbox, args.docs, args.pages)
+    plain = ocrmypdf_alone(inbox, work / "plain", config.workers)
+    start = time.perf_counter()
+    report = intake.Intake(config, work / "arsip").run(inbox)
+    full = time.perf_counter() - start
+    stored = report.count("tersimpan")
+    if stored != args.docs:
+        raise SystemExit(f"intake stored {stored} of {args.docs}: {report.as_dict()}")
+    print(f"  ocrmypdf alone : {plain:8.1f} s  {pages / plain * 60:7.1f} pages/min")
+    print(f"  whole intake   : {full:8.1f} s  {pages / full * 60:7.1f} pages/min")
+    print(f"  ratio intake/ocrmypdf = {full / plain:.3f}  (target <= 1.15)")
+
+
+VOCABULARY = [
+    "penganggaran",
+    "kegiatan",
+    "pelaksanaan",
+    "koordinasi",
+    "pemerintah",
+    "daerah",
+    "kabupaten",
+    "bangka",
+    "rapat",
+    "laporan",
+    "pertanggungjawaban",
+    "keuangan",
+    "anggaran",
+    "belanja",
+    "pegawai",
+    "perencanaan",
+    "pembangunan",
+    "pengawasan",
+    "pelayanan",
+    "masyarakat",
+    "dokumen",
+    "arsip",
+    "penyimpanan",
+    "digital",
+    "server",
+    "jaringan",
+    "informasi",
+    "komunikasi",
+    "persetujuan",
+    "pimpinan",
+    "kepala",
+    "dinas",
+    "sekretaris",
+    "bupati",
+    "undangan",
+    "musyawarah",
+    "desa",
+    "kecamatan",
+    "sungailiat",
+    "belinyu",
+    "pemutakhiran",
+    "kepegawaian",
+    "dilaksanakan",
+    "menyampaikan",
+    "berdasarkan",
+    "sehubungan",
+    "dengan",
+    "tersebut",
+    "untuk",
+    "dalam",
+    "rangka",
+    "tahun",
+    "nomor",
+    "perihal",
+    "lampiran",
+    "terlampir",
+    "mohon",
+    "hadir",
+]
+
+
+def synthetic_words(rng: random.Random, count: int) -> list[str]:
+    syllables = ["ba", "ka", "ng", "pe", "ra", "si", "tu", "la", "me", "di", "ber", "an", "kan"]
+    return ["".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(count)]
+
+
+def part_search(args: argparse.Namespace, work: Path) -> None:
+    rng = random.Random(15)  # noqa: S311 (test data)
+    vocabulary = VOCABULARY + synthetic_words(rng, 5000)
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]  # Zipf
+    root = work / "cari"
+    root.mkdir()
+    catalogue = cat.Catalogue(root)
+    catalogue.db.execute("PRAGMA synchronous=OFF")
+    codes = ["UM.01.01", "PR.02.01", "KU.01.01", "KP.01.01", "HM.01.01", "PW.01"]
+    units = ["sekretariat", "aptika", "ikp", "persandian"]
+    start = time.perf_counter()
+    for n in range(args.index_docs):
+        words = rng.choices(vocabulary, weights, k=560)  # ~4,000 characters: two typed pages
+        words[rng.randrange(560)] = (
+            f"{rng.randint(100, 999)}/{rng.randint(1, 99)}/BKD/20{rng.randint(10, 25)}"
+        )
+        text = " ".join(words)
+        kode = rng.choice(codes)
+        meta = {
+            "kode": kode,
+            "jenis": "surat-masuk",
+            "nomor": f"{n}/{kode}",
+            "tanggal": dt.date(2010 + n % 16, 1 + n % 12, 1 + n % 28),
+            "perihal": " ".join(rng.choices(vocabulary[:60], k=6)),
+            "unit": rng.choice(units),
+            "halaman": 2,
+            "keamanan": "biasa",
+        }
+        catalogue.add(
+            meta,
+            cat.STORED,
+            text=text,
+            path=f"x/{n}.pdf",
+            asli=f"x/{n}.asli.pdf",
+            sumber_sha256=str(n),
+            sumber="{}",
+            batch="bench",
+        )
+    catalogue.db.execute("INSERT INTO teks(teks) VALUES ('optimize')")
+    built = time.perf_counter() - start
+    size = (root / cat.FILE).stat().st_size
+    print(
+        f"search: {args.index_docs} documents indexed in {built:.0f} s; catalogue "
+        f"{size / 2**20:.0f} MiB ({size / max(1, args.index_docs) / 1024:.1f} KiB/document)"
+    )
+    queries: list[tuple[str, dict[str, object]]] = []
+    for q in range(args.queries):
+        kind = q % 5
+        if kind == 0:
+            queries.append((rng.choice(VOCABULARY), {}))  # a common word
+        elif kind == 1:
+            queries.append((rng.choice(vocabulary[1000:]), {}))  # a rare word
+        elif kind == 2:
+            queries.append((f"{rng.choice(VOCABULARY)} {rng.choice(vocabulary[200:])}", {}))
+        elif kind == 3:
+            queries.append(("anggaran", {"kode": "KU", "tahun": 2010 + q % 16}))
+        else:
+            queries.append((rng.choice(vocabulary[60:400]), {"unit": rng.choice(units)}))
+    timings, baseline = [], []
+    for text, filters in queries:
+        t = time.perf_counter()
+        catalogue.search(text, **filters)  # type: ignore[arg-type]
+        timings.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        like = f"%{text.split()[0]}%"
+        catalogue.db.execute(
+            "SELECT id FROM item WHERE perihal LIKE ? OR nomor LIKE ? LIMIT 20", (like, like)
+        ).fetchall()
+        baseline.append((time.perf_counter() - t) * 1000)
+    catalogue.close()
+
+    def p(values: list[float], q: float) -> float:
+        return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+    print(
+        f"  FTS5 trigram search : p50 {p(timings, 50):6.1f} ms  p95 {p(timings, 95):6.1f} ms  "
+        f"max {max(timings):6.1f} ms  (target p95 < 50 ms)"
+    )
+    print(f"  LIKE on metadata    : p50 {p(baseline, 50):6.1f} ms  p95 {p(baseline, 95):6.1f} ms")
+    print(f"  ratio p95 search/LIKE = {p(timings, 95) / max(p(baseline, 95), 0.001):.2f}")
+
+
+CHILD = """
+import resource, sys
+from pathlib import Path
+sys.path.insert(0, {src!r})
+from bangka_ops.arsip import config, intake
+report = intake.Intake(config.read(Path({config!r})), Path({root!r})).run(Path({inbox!r}))
+for line in Path("/proc/self/status").read_text().splitlines():
+    if line.startswith("VmHWM"):
+        print(line.split(":")[1].strip())
+print(report.count("tersimpan"))
+"""
+
+
+def part_memory(args: argparse.Namespace, work: Path) -> None:
+    docs = max(1, args.memory_pages // 2)
+    inbox = work / "memori"
+    make_inbox(inbox, docs, 2, seed=5000)
+    code = CHILD.format(
+        src=str(REPO / "src"), config=str(CONFIG), root=str(work / "arsip-m"), inbox=str(inbox)
+    )
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    hwm, stored = out.stdout.split()[0:2], out.stdout.split()[-1]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"memory: a batch of {docs * 2} pages ({stored} documents stored) in {wall:.0f} s")
+    print(f"  intake process peak (VmHWM): {int(hwm[0]) / 1024:.0f} MiB  (target < 500 MB)")
+    print(f"  largest child process (OCR) : {children:.0f} MiB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", default="intake,search,memory")
+    parser.add_argument("--docs", type=int, default=8)
+    parser.add_argument("--pages", type=int, default=2)
+    parser.add_argument("--index-docs", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--memory-pages", type=int, default=1000)
+    parser.add_argument("--keep", type=Path, help="work here and keep it")
+    args = parser.parse_args()
+    if shutil.which("ocrmypdf") is None:
+        raise SystemExit("ocrmypdf is missing: run scripts/setup.sh")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-arsip-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("BANGKA_AUDIT_LOG", str(work / "audit.jsonl"))
+    try:
+        parts = args.parts.split(",")
+        if "intake" in parts:
+            part_intake(args, work)
+        if "search" in parts:
+            part_search(args, work)
+        if "memory" in parts:
+            part_memory(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
