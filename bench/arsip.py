@@ -24,8 +24,8 @@ Three parts, each printing figures and a ratio against a baseline measured in th
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import concurrent.futures
+import datetime as dt
 import os
 import random
 import resource
@@ -56,7 +56,10 @@ def make_inbox(inbox: Path, docs: int, pages: int, seed: int = 0) -> None:
         letter = samples.Letter(f"B/{n}/2025", f"Surat bench {n}", "5 Mei 2025", seed=seed + n)
         images = [samples.page(letter, angle=0.5 - (p % 3) * 0.5) for p in range(pages)]
         samples.pdf(images, inbox / f"dok-{n:05d}.pdf")
-        return f"dok-{n:05d}.pdf,UM.01.01,surat-masuk,B/{n}/2025,2025-05-05,Surat bench {n},aptika,{pages}"
+        return (
+            f"dok-{n:05d}.pdf,UM.01.01,surat-masuk,B/{n}/2025,2025-05-05,Surat bench {n},"
+            f"aptika,{pages}"
+        )
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         rows = list(pool.map(one, range(docs)))
