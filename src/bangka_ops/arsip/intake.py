@@ -163,8 +163,14 @@ def find_sheet(inbox: Path, given: Path | None) -> Path:
     found = sorted(
         p
         for p in inbox.iterdir()
-        if p.suffix.lower() in SHEET_SUFFIXES and p.is_file() and not p.name.startswith((".", "~$"))
+        if p.suffix.lower() in SHEET_SUFFIXES and not p.name.startswith((".", "~$"))
     )
+    for path in found:
+        if path.is_symlink() or not path.is_file():
+            raise IntakeError(
+                f"{path}: lembar data bukan berkas biasa (symlink?) / "
+                "the sheet is not a plain file (a symlink?)"
+            )
     if not found:
         raise IntakeError(
             f"{inbox}: tidak ada lembar data (.csv/.xlsx) / no metadata sheet (.csv/.xlsx)"
@@ -258,14 +264,46 @@ class Done:
     workdir: Path | None = None
 
 
+def private_copies(job: Job, workdir: Path) -> list[Path]:
+    """The document's files copied into its private staging directory (never through a
+    symlink), checked against the content hash taken when the batch was planned: what is
+    checked, OCR'd and kept as evidence is exactly what was hashed, even if someone changes
+    the inbox meanwhile."""
+    copies = []
+    for index, source in enumerate(job.sources):
+        target = workdir / "sumber" / str(index) / source.name
+        target.parent.mkdir(parents=True)
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        copies.append(target)
+    if content_hash(copies) != job.digest:
+        raise ChangedError
+    return copies
+
+
+class ChangedError(Exception):
+    """A source file changed between the plan and its turn."""
+
+
 def work(job: Job, config: Config, staging: Path) -> Done:
     """The scan check, then OCR (run in the pool; touches only its own staging directory)."""
-    result = scan.check(job.sources, config.rules, job.row.meta["halaman"])
-    if not result.ok:
-        return Done(job, result.problems)
     workdir = Path(tempfile.mkdtemp(prefix="doc-", dir=staging))
     try:
-        output = ocr.run(job.sources, workdir, config.ocr_languages, config.ocr_timeout)
+        sources = private_copies(job, workdir)
+    except (OSError, ChangedError):
+        changed = scan.Problem(
+            None,
+            "berubah",
+            "berkas berubah atau hilang selama pemasukan; jalankan lagi",
+            "the file changed or disappeared during the intake; run it again",
+        )
+        return Done(job, [changed], workdir=workdir)
+    result = scan.check(sources, config.rules, job.row.meta["halaman"])
+    if not result.ok:
+        return Done(job, result.problems, workdir=workdir)
+    try:
+        output = ocr.run(sources, workdir, config.ocr_languages, config.ocr_timeout)
     except ocr.OcrError as exc:
         return Done(job, [], error=str(exc), workdir=workdir)
     except Exception as exc:
@@ -321,6 +359,11 @@ class Intake:
         inbox = inbox.resolve()
         if not inbox.is_dir():
             raise IntakeError(f"{inbox}: kotak masuk tidak ada / no such inbox directory")
+        done_dir = inbox / DONE_DIR
+        if done_dir.is_symlink() or (done_dir.exists() and not done_dir.is_dir()):
+            raise IntakeError(
+                f"{done_dir}: bukan direktori biasa (symlink?) / not a plain directory (a symlink?)"
+            )
         if sheet_path is None and not waiting(inbox):
             return Report("-", "-", empty=True)
         sheet_file = find_sheet(inbox, sheet_path)
@@ -403,7 +446,7 @@ class Intake:
             stored_twin = next((i for i in twins if i["status"] == cat.STORED), None)
             if stored_twin and same_source(stored_twin, inbox, row.files):
                 # Stored by an earlier run that stopped before moving the sources.
-                move_sources(inbox, "dipulihkan-" + str(stored_twin["batch"]), row.files)
+                move_sources(inbox, str(stored_twin["batch"]), row.files)
                 report.outcomes.append(
                     Outcome(
                         row.number,
@@ -472,6 +515,8 @@ class Intake:
                         self.set_aside(batch, done)
                     else:
                         self.store(batch, done.job, done.output)
+                    if done.workdir is not None:
+                        shutil.rmtree(done.workdir, ignore_errors=True)
                     self.progress(count, len(jobs))
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -170,6 +172,22 @@ def parse_date(value: Any) -> dt.date | str | None:
     )
 
 
+def plain_file(inbox: Path, relative: PurePosixPath) -> bool:
+    """Whether ``inbox/relative`` is a regular file reached through real directories only: a
+    symlink anywhere on the way (to ``/etc``, to another unit's folder) is not the inbox's."""
+    at = inbox
+    for i, part in enumerate(relative.parts):
+        at = at / part
+        try:
+            mode = os.lstat(at).st_mode
+        except OSError:
+            return False
+        last = i == len(relative.parts) - 1
+        if not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
+            return False
+    return True
+
+
 def header_columns(
     name: str, header_row: int, header: list[Any]
 ) -> tuple[dict[str, int], list[SheetProblem]]:
@@ -292,10 +310,11 @@ class RowCheck:
 
     def files(self, inbox: Path) -> None:
         """``berkas``: names inside the inbox, never a path out of it."""
-        files = [f.strip() for f in str(self.cell("berkas")).split(";") if f.strip()]
+        cell = str(self.cell("berkas")).replace("\\", "/")
+        files = [f.strip() for f in cell.split(";") if f.strip()]
         self.row.files = files
         for file in files:
-            pure = PurePosixPath(file.replace("\\", "/"))
+            pure = PurePosixPath(file)
             if pure.is_absolute() or ".." in pure.parts or file.startswith("~"):
                 self.wrong(
                     "berkas",
@@ -303,14 +322,13 @@ class RowCheck:
                     f"{file}: must be a file name inside the inbox",
                 )
                 continue
-            target = inbox / pure
-            if target.suffix.lower() not in scan.IMAGE_SUFFIXES | scan.PDF_SUFFIXES:
+            if pure.suffix.lower() not in scan.IMAGE_SUFFIXES | scan.PDF_SUFFIXES:
                 self.wrong(
                     "berkas",
                     f"{file}: jenis berkas tidak diterima (PDF, JPEG, PNG, TIFF)",
                     f"{file}: not an accepted file type (PDF, JPEG, PNG, TIFF)",
                 )
-            elif target.is_symlink() or not target.is_file():
+            elif not plain_file(inbox, pure):
                 self.wrong(
                     "berkas",
                     f"berkas {file} tidak ada di kotak masuk",

@@ -1,0 +1,108 @@
+"""An inbox is a shared folder: what is in it is data, never a path out of it. None of these
+cases reaches OCR."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bangka_ops.arsip import config, intake, samples
+from bangka_ops.arsip import sheet as sheets
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIG = REPO / "examples" / "arsip" / "arsip.yml"
+HEADER = "berkas,kode,jenis,nomor,tanggal,perihal,unit,halaman"
+
+
+def masuk(root: Path, inbox: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bangka_ops.cli", "arsip", "masuk", str(inbox), "--json",
+         "--arsip", str(root), "--konfigurasi", str(CONFIG)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "BANGKA_AUDIT_LOG": str(root.parent / "audit.jsonl")},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    outside = tmp_path / "lain"
+    outside.mkdir()
+    samples.pdf([samples.page(None, dpi=100)], outside / "rahasia.pdf")
+    return outside
+
+
+def test_a_row_through_a_symlinked_folder_is_not_the_inboxs_file(
+    tmp_path: Path, secret: Path
+) -> None:
+    inbox = tmp_path / "masuk"
+    inbox.mkdir()
+    (inbox / "unit-lain").symlink_to(secret)
+    (inbox / "lembar.csv").write_text(
+        f"{HEADER}\nunit-lain/rahasia.pdf,UM.01.01,surat-masuk,1,2025-01-02,Curian,aptika,1\n"
+    )
+    done = masuk(tmp_path / "arsip", inbox)
+    assert done.returncode == 1, done.stderr
+    row = json.loads(done.stdout)["baris"][0]
+    assert row["status"] == "ditolak"
+    assert row["alasan"][0]["teks"].endswith(
+        "berkas unit-lain/rahasia.pdf tidak ada di kotak masuk / the file unit-lain/rahasia.pdf "
+        "is not in the inbox"
+    )
+    assert (secret / "rahasia.pdf").exists()
+    assert not (tmp_path / "arsip" / "dokumen").exists() or not any(
+        (tmp_path / "arsip" / "dokumen").rglob("*.pdf")
+    )
+
+
+def test_a_symlinked_sheet_is_refused_unread(tmp_path: Path) -> None:
+    inbox = tmp_path / "masuk"
+    inbox.mkdir()
+    (tmp_path / "shadow.csv").write_text("root:$6$rahasia:19000:0:99999:7:::\n")
+    (inbox / "lembar.csv").symlink_to(tmp_path / "shadow.csv")
+    done = masuk(tmp_path / "arsip", inbox)
+    assert done.returncode == 64
+    assert "the sheet is not a plain file (a symlink?)" in done.stderr
+    assert "rahasia" not in done.stderr + done.stdout
+
+
+def test_a_symlinked_done_folder_is_refused_before_anything_moves(
+    tmp_path: Path, secret: Path
+) -> None:
+    inbox = tmp_path / "masuk"
+    inbox.mkdir()
+    (inbox / "selesai").symlink_to(secret)
+    (inbox / "lembar.csv").write_text(f"{HEADER}\n")
+    done = masuk(tmp_path / "arsip", inbox)
+    assert done.returncode == 64
+    assert "not a plain directory (a symlink?)" in done.stderr
+
+
+def test_a_file_changed_after_it_was_hashed_is_not_stored(tmp_path: Path) -> None:
+    inbox = tmp_path / "masuk"
+    inbox.mkdir()
+    letter = samples.Letter("1", "x", "y", seed=3)
+    samples.pdf([samples.page(letter)], inbox / "a.pdf")
+    (inbox / "lembar.csv").write_text(
+        f"{HEADER}\na.pdf,UM.01.01,surat-masuk,1,2025-01-02,x,aptika,1\n"
+    )
+    conf = config.read(CONFIG)
+    sheet = sheets.read(inbox / "lembar.csv", inbox, conf, dt.date(2026, 1, 1))
+    row = sheet.rows[0]
+    job = intake.Job(row, [inbox / "a.pdf"], intake.content_hash([inbox / "a.pdf"]), None)
+    samples.pdf([samples.page(samples.Letter("2", "x", "y", seed=4))], inbox / "a.pdf")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    done = intake.work(job, conf, staging)
+    assert done.output is None
+    assert [p.code for p in done.problems] == ["berubah"]
+    # A symlink swapped in for the file is not followed either.
+    (inbox / "a.pdf").unlink()
+    (inbox / "a.pdf").symlink_to("/etc/hostname")
+    again = intake.work(job, conf, staging)
+    assert [p.code for p in again.problems] == ["berubah"]
