@@ -73,9 +73,18 @@ def combine(images: list[Path], out: Path) -> None:
     a4 = (img2pdf.mm_to_pt(210), img2pdf.mm_to_pt(297))
     options = {} if tagged else {"layout_fun": img2pdf.get_layout_fun(a4, auto_orient=True)}
     data = img2pdf.convert([str(p) for p in images], **options)
-    # img2pdf writes a random /ID: one computed from the content keeps the evidence copy the
-    # same bytes when the same images are combined again.
+    reproducible(data, out)
+
+
+def reproducible(data: bytes, out: Path) -> None:
+    """img2pdf's PDF without its random /ID and its time: the same images make the same bytes
+    whenever they are combined again."""
     with pikepdf.open(io.BytesIO(data)) as pdf:
+        for key in ("/CreationDate", "/ModDate"):
+            if key in pdf.docinfo:
+                del pdf.docinfo[key]
+        if "/ID" in pdf.trailer:
+            del pdf.trailer["/ID"]
         pdf.save(out, deterministic_id=True)
 
 

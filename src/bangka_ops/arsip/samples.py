@@ -17,8 +17,9 @@ from pathlib import Path
 import img2pdf
 import matplotlib
 import numpy as np
-import pikepdf
 from PIL import Image, ImageDraw, ImageFont
+
+from bangka_ops.arsip import ocr
 
 A4_INCHES = (8.27, 11.69)
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -153,10 +154,7 @@ def jpeg(image: Image.Image, quality: int = 85) -> bytes:
 def pdf(pages: list[Image.Image], path: Path) -> Path:
     """The pages as a scanner's PDF: one JPEG image per page, sized by its resolution."""
     data = img2pdf.convert([jpeg(p) for p in pages])
-    # img2pdf writes a random /ID: the same pages make the same bytes (the example inbox made
-    # again is the same content, which the intake recognises).
-    with pikepdf.open(io.BytesIO(data)) as pdf:
-        pdf.save(path, deterministic_id=True)
+    ocr.reproducible(data, path)
     return path
 
 

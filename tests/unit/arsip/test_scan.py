@@ -112,3 +112,13 @@ def test_images_are_pages_in_order_and_a_missing_dpi_tag_is_estimated(tmp_path: 
         "halaman/page 2: resolusi 150 DPI (diperkirakan dari ukuran A4), minimal 200 DPI / "
         "resolution 150 DPI (estimated from A4 size: the image has no DPI tag), at least 200 DPI"
     ]
+
+
+def test_a_multi_page_tiff_is_several_pages(tmp_path: Path) -> None:
+    first, second = samples.page(LETTER), samples.page(None)
+    path = tmp_path / "dua.tif"
+    first.save(path, "TIFF", dpi=(300, 300), save_all=True, append_images=[second])
+    assert [str(p) for p in scan.check([path], RULES, 2).problems] == [
+        "halaman/page 2: halaman kosong (tinta 0,000 %, minimal 0,020 %) / blank page "
+        "(ink 0.000 %, at least 0.020 %)"
+    ]
