@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from bangka_ops.arsip import catalogue as cat  # noqa: E402
 from bangka_ops.arsip import config as configs  # noqa: E402
-from bangka_ops.arsip import intake, samples  # noqa: E402
+from bangka_ops.arsip import intake, ocr, samples  # noqa: E402
 
 CONFIG = REPO / "examples" / "arsip" / "arsip.yml"
 HEADER = "berkas,kode,jenis,nomor,tanggal,perihal,unit,halaman"
@@ -72,21 +72,7 @@ def ocrmypdf_alone(inbox: Path, out: Path, workers: int) -> float:
 
     def one(path: Path) -> None:
         subprocess.run(
-            [
-                "ocrmypdf",
-                "--quiet",
-                "-l",
-                "ind+eng",
-                "--output-type",
-                "pdfa-2",
-                "--jobs",
-                "1",
-                "--skip-text",
-                "--sidecar",
-                str(out / (path.stem + ".txt")),
-                str(path),
-                str(out / path.name),
-            ],
+            ocr.ocrmypdf_command(path, out / path.name, out / (path.stem + ".txt"), "ind+eng"),
             check=True,
             env={**os.environ, "OMP_THREAD_LIMIT": "1"},
         )
@@ -118,66 +104,8 @@ def part_intake(args: argparse.Namespace, work: Path) -> None:
     print(f"  ratio intake/ocrmypdf = {full / plain:.3f}  (target <= 1.15)")
 
 
-VOCABULARY = [
-    "penganggaran",
-    "kegiatan",
-    "pelaksanaan",
-    "koordinasi",
-    "pemerintah",
-    "daerah",
-    "kabupaten",
-    "bangka",
-    "rapat",
-    "laporan",
-    "pertanggungjawaban",
-    "keuangan",
-    "anggaran",
-    "belanja",
-    "pegawai",
-    "perencanaan",
-    "pembangunan",
-    "pengawasan",
-    "pelayanan",
-    "masyarakat",
-    "dokumen",
-    "arsip",
-    "penyimpanan",
-    "digital",
-    "server",
-    "jaringan",
-    "informasi",
-    "komunikasi",
-    "persetujuan",
-    "pimpinan",
-    "kepala",
-    "dinas",
-    "sekretaris",
-    "bupati",
-    "undangan",
-    "musyawarah",
-    "desa",
-    "kecamatan",
-    "sungailiat",
-    "belinyu",
-    "pemutakhiran",
-    "kepegawaian",
-    "dilaksanakan",
-    "menyampaikan",
-    "berdasarkan",
-    "sehubungan",
-    "dengan",
-    "tersebut",
-    "untuk",
-    "dalam",
-    "rangka",
-    "tahun",
-    "nomor",
-    "perihal",
-    "lampiran",
-    "terlampir",
-    "mohon",
-    "hadir",
-]
+# The letters' own words (what a real office's text repeats), then generated rare ones.
+VOCABULARY = list(samples.WORDS)
 
 
 def synthetic_words(rng: random.Random, count: int) -> list[str]:

@@ -17,6 +17,7 @@ Statuses: ``menyimpan`` (files being put in place: a re-run finishes or undoes i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -145,9 +146,16 @@ class Catalogue:
 
     # -- writing (each method one transaction) --------------------------------------------
 
-    def transaction(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
         self.db.execute("BEGIN IMMEDIATE")
-        return self.db
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def taken(self, path: str) -> bool:
         """A name in use by any item, as a PDF/A or an evidence copy, or a file in the way."""
@@ -170,8 +178,7 @@ class Catalogue:
             record["masalah"] = json.dumps(record["masalah"], ensure_ascii=False)
         if "sumber" in record and not isinstance(record["sumber"], str):
             record["sumber"] = json.dumps(record["sumber"], ensure_ascii=False)
-        db = self.transaction()
-        try:
+        with self.write() as db:
             columns(record)
             names, marks = ", ".join(record), ", ".join("?" * len(record))
             cursor = db.execute(
@@ -195,16 +202,11 @@ class Catalogue:
                     "INSERT INTO teks (rowid, meta, isi) VALUES (?, ?, ?)",
                     (item, meta_text(record), fold(text)),
                 )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return item
 
     def set_status(self, item: int, status: str, text: str | None = None, **fields: Any) -> None:
         """The item's new status (and its indexed text, when it is stored)."""
-        db = self.transaction()
-        try:
+        with self.write() as db:
             fields.update(status=status, diubah=now())
             for key in ("masalah", "sumber"):
                 if key in fields and not isinstance(fields[key], str):
@@ -222,35 +224,24 @@ class Catalogue:
                     "INSERT INTO teks (rowid, meta, isi) VALUES (?, ?, ?)",
                     (item, meta_text(row), fold(text)),
                 )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def forget(self, item: int) -> None:
         """An item that never got its files (an interrupted store undone)."""
-        db = self.transaction()
-        try:
+        with self.write() as db:
             db.execute("DELETE FROM teks WHERE rowid = ?", (item,))
             db.execute("DELETE FROM riwayat WHERE item = ?", (item,))
             db.execute("DELETE FROM item WHERE id = ?", (item,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def change(
         self, item: int, changes: dict[str, Any], who: str, reason: str, action: str = "ubah"
     ) -> dict[str, tuple[Any, Any]]:
         """New metadata values of an item, kept as a new version; returns what changed."""
-        db = self.transaction()
-        try:
+        with self.write() as db:
             row = self.get(item)
             if row is None:
                 raise KeyError(item)
             diff = {k: (row[k], v) for k, v in changes.items() if row[k] != v}
             if not diff:
-                db.execute("COMMIT")
                 return {}
             version = int(row["versi"]) + 1
             sets = {k: v for k, (_, v) in diff.items()}
@@ -278,10 +269,6 @@ class Catalogue:
             if fresh is None:
                 raise KeyError(item)
             db.execute("UPDATE teks SET meta = ? WHERE rowid = ?", (meta_text(fresh), item))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return diff
 
     def start_batch(self, batch: str, who: str, inbox: Path, sheet: Path, sha: str) -> None:

@@ -10,20 +10,9 @@ from pathlib import Path
 import pikepdf
 
 from bangka_ops.arsip import samples
+from bangka_ops.arsip.catalogue import META
 
-HEADER = [
-    "berkas",
-    "kode",
-    "jenis",
-    "nomor",
-    "tanggal",
-    "perihal",
-    "asal_tujuan",
-    "unit",
-    "halaman",
-    "keamanan",
-    "keterangan",
-]
+HEADER = ["berkas", *META]
 # The word printed on the first example letter: the main job searches for it.
 KEYWORD = "anggaran"
 

@@ -88,6 +88,15 @@ def reproducible(data: bytes, out: Path) -> None:
         pdf.save(out, deterministic_id=True)
 
 
+def ocrmypdf_command(source: Path, pdfa: Path, sidecar: Path, languages: str) -> list[str]:
+    """One document to PDF/A-2b with its text beside it; one page worker (documents run side by
+    side instead); pages that already have text are kept as they are."""
+    return [
+        OCRMYPDF, "--quiet", "-l", languages, "--output-type", "pdfa-2", "--jobs", "1",
+        "--skip-text", "--sidecar", str(sidecar), str(source), str(pdfa),
+    ]  # fmt: skip
+
+
 def run(
     sources: list[Path], workdir: Path, languages: str, timeout: int, dpi_hint: float | None = None
 ) -> Output:
@@ -105,21 +114,7 @@ def run(
             raise OcrError(f"the images cannot be combined into a PDF: {exc}") from None
     pdfa = workdir / "pdfa.pdf"
     sidecar = workdir / "teks.txt"
-    command = [
-        OCRMYPDF,
-        "--quiet",
-        "-l",
-        languages,
-        "--output-type",
-        "pdfa-2",
-        "--jobs",
-        "1",
-        "--skip-text",
-        "--sidecar",
-        str(sidecar),
-        str(evidence),
-        str(pdfa),
-    ]
+    command = ocrmypdf_command(evidence, pdfa, sidecar, languages)
     env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": str(workdir)}
     process = subprocess.Popen(
         command,

@@ -22,17 +22,8 @@ from bangka_ops.backup.audit import audit, audit_actor
 DEFAULT_ROOT = Path(os.environ.get("BANGKA_ARSIP_ROOT", "/var/lib/bangka-arsip"))
 DEFAULT_CONFIG = Path(os.environ.get("BANGKA_ARSIP_CONFIG", "/etc/bangka-arsip/arsip.yml"))
 EXIT_OK, EXIT_ACTION, EXIT_FAILED, EXIT_USAGE = 0, 1, 2, 64
-EDITABLE = (
-    "kode",
-    "jenis",
-    "nomor",
-    "tanggal",
-    "perihal",
-    "asal_tujuan",
-    "unit",
-    "keamanan",
-    "keterangan",
-)
+# The page count is a fact of the stored file, not an editable field.
+EDITABLE = tuple(key for key in cat.META if key != "halaman")
 
 
 def err(command: str, message: object) -> None:

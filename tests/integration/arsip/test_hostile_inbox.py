@@ -5,28 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bangka_ops.arsip import config, intake, samples
 from bangka_ops.arsip import sheet as sheets
+from tests.integration.arsip.helpers import CONFIG, cekat
 
-REPO = Path(__file__).resolve().parents[3]
-CONFIG = REPO / "examples" / "arsip" / "arsip.yml"
 HEADER = "berkas,kode,jenis,nomor,tanggal,perihal,unit,halaman"
 
 
 def masuk(root: Path, inbox: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bangka_ops.cli", "arsip", "masuk", str(inbox), "--json",
-         "--arsip", str(root), "--konfigurasi", str(CONFIG)],
-        capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "BANGKA_AUDIT_LOG": str(root.parent / "audit.jsonl")},
-    )  # fmt: skip
+    return cekat(root, "masuk", str(inbox), "--json")
 
 
 @pytest.fixture

@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +14,7 @@ import pytest
 
 from bangka_ops.arsip import catalogue as cat
 from tests.browser import print_to_pdf
-
-REPO = Path(__file__).resolve().parents[3]
-CONFIG = REPO / "examples" / "arsip" / "arsip.yml"
+from tests.integration.arsip.helpers import cekat, pdf_text
 
 
 def add(c: cat.Catalogue, root: Path, kode: str, unit: str, when: dt.date, *, perihal: str) -> int:
@@ -54,15 +49,6 @@ def archive(tmp_path: Path) -> tuple[Path, dict[str, int]]:
     return root, ids
 
 
-def cekat(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bangka_ops.cli", "arsip", *args, "--arsip", str(root),
-         "--konfigurasi", str(CONFIG)],
-        capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "BANGKA_AUDIT_LOG": str(root.parent / "audit.jsonl")},
-    )  # fmt: skip
-
-
 def test_the_daftar_arsip_lists_records_per_unit_and_year_in_three_formats(
     archive: tuple[Path, dict[str, int]], tmp_path: Path
 ) -> None:
@@ -89,11 +75,7 @@ def test_the_daftar_arsip_lists_records_per_unit_and_year_in_three_formats(
     assert sheet.max_row == 5
     # Printed by a real browser: no script errors, and the text is there.
     assert print_to_pdf(html, tmp_path / "daftar.pdf") == []
-    text = subprocess.run(
-        ["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=txtwrite", "-sOutputFile=-",
-         str(tmp_path / "daftar.pdf")],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    text = pdf_text(tmp_path / "daftar.pdf")  # fmt: skip
     for words in ("Daftar Arsip", "Bidang Aplikasi Informatika", "Sekretariat", "rpjm"):
         assert words in text
     one = cekat(root, "daftar", "--unit", "aptika", "--tahun", "2024")

@@ -4,11 +4,8 @@ process killed at each stage and run again."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,33 +14,9 @@ import pikepdf
 import pytest
 
 from bangka_ops.arsip import examples, ocr, samples
+from tests.integration.arsip.helpers import cekat, pdf_text
 
-REPO = Path(__file__).resolve().parents[3]
-CONFIG = REPO / "examples" / "arsip" / "arsip.yml"
 pytestmark = pytest.mark.skipif(shutil.which("ocrmypdf") is None, reason="needs Debian's ocrmypdf")
-
-
-def cekat(
-    root: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bangka_ops.cli",
-            "arsip",
-            *args,
-            "--arsip",
-            str(root),
-            "--konfigurasi",
-            str(CONFIG),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "BANGKA_AUDIT_LOG": str(root.parent / "audit.jsonl"), **(env or {})},
-    )
 
 
 def ingest(
@@ -56,26 +29,6 @@ def ingest(
 
 def rows(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {r["baris"]: r for r in report["baris"]}
-
-
-def page_text(path: Path) -> str:
-    """The text layer as Ghostscript reads it (not the sidecar the intake indexed)."""
-    out = subprocess.run(
-        [
-            "gs",
-            "-q",
-            "-dSAFER",
-            "-dBATCH",
-            "-dNOPAUSE",
-            "-sDEVICE=txtwrite",
-            "-sOutputFile=-",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout
 
 
 def audit_lines(root: Path) -> list[dict[str, Any]]:
@@ -184,8 +137,8 @@ def test_stored_documents_are_pdfa_with_a_text_layer_and_their_evidence_copy(
             assert len(pdf.pages) == record["halaman"]
     # OCR read the word printed on the first letter, in the PDF/A's own text layer.
     first = root / "dokumen" / stored[0]["path"]
-    assert "penganggaran" in page_text(first).lower()
-    assert examples.KEYWORD in page_text(first).lower()
+    assert "penganggaran" in pdf_text(first).lower()
+    assert examples.KEYWORD in pdf_text(first).lower()
 
 
 def test_the_inbox_keeps_what_was_refused_and_hands_over_what_was_stored(
