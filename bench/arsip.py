@@ -188,7 +188,7 @@ def part_search(args: argparse.Namespace, work: Path) -> None:
         return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
     print(
-        f"  FTS5 trigram search : p50 {p(timings, 50):6.1f} ms  p95 {p(timings, 95):6.1f} ms  "
+        f"  archive search      : p50 {p(timings, 50):6.1f} ms  p95 {p(timings, 95):6.1f} ms  "
         f"max {max(timings):6.1f} ms  (target p95 < 50 ms)"
     )
     print(f"  LIKE on metadata    : p50 {p(baseline, 50):6.1f} ms  p95 {p(baseline, 95):6.1f} ms")

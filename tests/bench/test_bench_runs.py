@@ -116,5 +116,5 @@ def test_archive_benchmark_runs_end_to_end_on_a_few_pages() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "ratio intake/ocrmypdf = " in proc.stdout
     assert "search: 300 documents indexed" in proc.stdout
-    assert "FTS5 trigram search : p50" in proc.stdout
+    assert "archive search      : p50" in proc.stdout
     assert "intake process peak (VmHWM):" in proc.stdout

@@ -540,12 +540,7 @@ class Intake:
             "sumber_sha256": job.digest,
             "batch": batch.id,
         }
-        if job.pending:
-            item = job.pending["id"]
-            self.update_metadata(catalogue, item, row.meta, "pindai_ulang")
-            catalogue.set_status(item, status, **fields)
-        else:
-            item = catalogue.add({**row.meta, "_oleh": self.who}, status, **fields)
+        item = self.record(catalogue, job, status, fields)
         batch.report.outcomes.append(Outcome(row.number, row.files, status, item, reasons=reasons))
         audit(
             "arsip",
@@ -573,14 +568,7 @@ class Intake:
             "sumber_sha256": job.digest,
             "batch": batch.id,
         }
-        if job.pending:
-            item = job.pending["id"]
-            self.update_metadata(catalogue, item, row.meta, "pindai_ulang")
-            catalogue.set_status(item, cat.STORING, text=output.text, **fields)
-        else:
-            item = catalogue.add(
-                {**row.meta, "_oleh": self.who}, cat.STORING, text=output.text, **fields
-            )
+        item = self.record(catalogue, job, cat.STORING, fields, output.text)
         checkpoint("catalogued")
         place(output.pdfa, self.root / DOCUMENTS / path)
         place(output.evidence, self.root / DOCUMENTS / evidence)
@@ -600,6 +588,23 @@ class Intake:
         move_sources(batch.inbox, batch.id, row.files)
         checkpoint("sources")
         batch.report.outcomes.append(Outcome(row.number, row.files, "tersimpan", item, path))
+
+    def record(
+        self,
+        catalogue: cat.Catalogue,
+        job: Job,
+        status: str,
+        fields: dict[str, Any],
+        text: str | None = None,
+    ) -> int:
+        """The row's item with this status: the re-scan item it replaces (its metadata from the
+        new row, as a new version), or a new one."""
+        if job.pending is None:
+            return catalogue.add({**job.row.meta, "_oleh": self.who}, status, text=text, **fields)
+        item = int(job.pending["id"])
+        self.update_metadata(catalogue, item, job.row.meta, "pindai_ulang")
+        catalogue.set_status(item, status, text=text, **fields)
+        return item
 
     def update_metadata(
         self, catalogue: cat.Catalogue, item: int, meta: dict[str, Any], action: str

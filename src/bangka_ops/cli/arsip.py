@@ -128,11 +128,18 @@ def cmd_cari(args: argparse.Namespace) -> int:
             err("cari", exc)
             return EXIT_USAGE
     if args.json:
-        dump([{**h.item, "cuplikan": h.snippet, "skor": h.score} for h in hits])
+        dump([{**h.item, "cuplikan": h.snippet, "skor": h.score, "urut_terbaru": h.newest_first}
+              for h in hits])  # fmt: skip
         return EXIT_OK
     if not hits:
         print(f"Tidak ditemukan / nothing found: {args.kata}")
         return EXIT_OK
+    if hits[0].newest_first:
+        print(
+            "Kata ini ada di sangat banyak dokumen: yang terbaru lebih dulu; persempit dengan "
+            "kata lain atau --kode/--tahun/--unit / these words are in very many documents: "
+            "newest first; narrow with more words or --kode/--tahun/--unit"
+        )
     for hit in hits:
         item = hit.item
         print(

@@ -69,9 +69,46 @@ def test_filters_narrow_by_code_prefix_year_type_and_unit(catalogue: cat.Catalog
     assert len(catalogue.search("laporan", unit="sekretariat")) == 3
 
 
-def test_a_query_of_short_words_is_refused_with_the_reason(catalogue: cat.Catalogue) -> None:
-    with pytest.raises(cat.SearchError, match="at least three letters \\(di, ke\\)"):
-        catalogue.search("di ke")
+def test_short_words_match_whole_words_and_an_empty_query_is_refused(
+    catalogue: cat.Catalogue,
+) -> None:
+    there = add(catalogue, "UM.01", "a", "rapat di kantor")
+    add(catalogue, "UM.02", "b", "laporan dinas")
+    assert [h.item["id"] for h in catalogue.search("di")] == [there]
+    with pytest.raises(cat.SearchError, match="no words to search for"):
+        catalogue.search(" -- ")
+
+
+def test_words_in_most_documents_list_the_newest_first(
+    catalogue: cat.Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [add(catalogue, "UM.01", f"r{n}", "undangan rapat koordinasi") for n in range(4)]
+    ranked = catalogue.search("rapat")
+    assert not ranked[0].newest_first
+    monkeypatch.setattr(cat, "COMMON", 3)
+    hits = catalogue.search("rapat", limit=2)
+    assert [h.item["id"] for h in hits] == ids[::-1][:2]
+    assert hits[0].newest_first
+
+
+def test_a_catalogue_with_the_first_trigram_index_is_moved_to_the_word_index(
+    tmp_path: Path,
+) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    with cat.Catalogue(tmp_path) as c:
+        item = add(c, "KU.01", "lama", "rencana penganggaran")
+    db = sqlite3.connect(tmp_path / cat.FILE)
+    db.executescript(
+        "DROP TABLE teks; DROP TABLE istilah_tri; DROP TABLE istilah;"
+        "CREATE VIRTUAL TABLE teks USING fts5(meta, isi, tokenize='trigram');"
+    )
+    db.execute("INSERT INTO teks (rowid, meta, isi) VALUES (?, 'KU.01', 'rencana penganggaran')",
+               (item,))  # fmt: skip
+    db.commit()
+    db.close()
+    with cat.Catalogue(tmp_path) as c:
+        assert [h.item["id"] for h in c.search("anggaran")] == [item]
 
 
 def test_a_query_with_fts_syntax_is_taken_as_words(catalogue: cat.Catalogue) -> None:
