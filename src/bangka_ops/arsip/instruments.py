@@ -107,6 +107,7 @@ def write_tables(
     import openpyxl  # noqa: PLC0415
 
     header = [f"{i} / {e}" for _, i, e in columns]
+    rows = [{k: inert(v) for k, v in r.items()} for r in rows]
     csv_path = out_dir / f"{stem}.csv"
     with replacing(csv_path) as handle:
         handle.write("\ufeff")
@@ -124,6 +125,15 @@ def write_tables(
     with replacing(xlsx_path, binary=True) as handle:
         book.save(handle)
     return [csv_path, xlsx_path]
+
+
+def inert(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: text starting like a formula (``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return: from a sheet row or an OCR'd subject) gets a leading
+    ``'``, so Excel or LibreOffice never runs it."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def daftar(

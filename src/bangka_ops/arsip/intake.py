@@ -33,10 +33,11 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bangka_ops.arsip import catalogue as cat
@@ -126,9 +127,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(path: Path) -> None:
+    """``path`` and its missing parents, each new one flushed into its parent (after a power
+    cut a stored file's folder is there too)."""
+    missing = []
+    at = path
+    while not at.exists():
+        missing.append(at)
+        at = at.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o750, exist_ok=True)
+        fsync_dir(folder.parent)
+
+
 def place(staged: Path, final: Path) -> None:
     """``staged`` (already fsync'd) renamed to ``final``, the directory flushed too."""
-    final.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    make_dirs(final.parent)
     os.replace(staged, final)
     fsync_dir(final.parent)
 
@@ -253,6 +267,8 @@ class Job:
     sources: list[Path]
     digest: str
     pending: dict[str, Any] | None  # the re-scan item this row replaces
+    # Device and inode of each source as it was copied: only that file leaves the inbox.
+    identities: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -274,6 +290,8 @@ def private_copies(job: Job, workdir: Path) -> list[Path]:
         target = workdir / "sumber" / str(index) / source.name
         target.parent.mkdir(parents=True)
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        st = os.fstat(fd)
+        job.identities[job.row.files[index]] = (st.st_dev, st.st_ino)
         with os.fdopen(fd, "rb") as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         copies.append(target)
@@ -299,7 +317,16 @@ def work(job: Job, config: Config, staging: Path) -> Done:
             "the file changed or disappeared during the intake; run it again",
         )
         return Done(job, [changed], workdir=workdir)
-    result = scan.check(sources, config.rules, job.row.meta["halaman"])
+    try:
+        result = scan.check(sources, config.rules, job.row.meta["halaman"])
+    except Exception as exc:  # an image no decoder handles is that document's problem
+        broken = scan.Problem(
+            None,
+            "rusak",
+            f"berkas tidak dapat diperiksa ({type(exc).__name__}: {str(exc)[:120]})",
+            f"the file cannot be checked ({type(exc).__name__}: {str(exc)[:120]})",
+        )
+        return Done(job, [broken], workdir=workdir)
     if not result.ok:
         return Done(job, result.problems, workdir=workdir)
     try:
@@ -325,19 +352,104 @@ def same_source(item: dict[str, Any], inbox: Path, files: list[str]) -> bool:
     return bool(source.get("kotak_masuk") == str(inbox) and source.get("berkas") == files)
 
 
-def move_sources(inbox: Path, batch: str, files: list[str]) -> None:
-    """The stored document's source files out of the inbox, into ``selesai/<batch>/``."""
-    done = inbox / DONE_DIR / batch
-    for name in files:
-        source = inbox / name
-        if not source.exists():
-            continue
-        target = done / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
-    if done.exists():
-        fsync_dir(done)
-    fsync_dir(inbox)
+DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_dirs(top: int, parts: tuple[str, ...], create: bool) -> int:
+    """A descriptor of the folder ``parts`` below the folder ``top``, never through a symlink
+    (``O_NOFOLLOW`` at every step: the inbox is a shared folder); ``create`` makes what is
+    missing. OSError when a step is missing (and not made) or is not a real folder."""
+    fd = os.dup(top)
+    try:
+        for part in parts:
+            if create:
+                try:
+                    os.mkdir(part, 0o750, dir_fd=fd)
+                    os.fsync(fd)
+                except FileExistsError:
+                    pass
+            step = os.open(part, DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = step
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def move_sources(
+    inbox: Path,
+    batch: str,
+    files: list[str],
+    identities: dict[str, tuple[int, int]] | None = None,
+) -> None:
+    """The stored document's source files out of the inbox, into ``selesai/<batch>/``, through
+    real folders only, renamed by descriptor. A file that is no longer the one that was copied
+    (``identities``: device and inode), or no longer a plain file, is left where it is."""
+    top = os.open(inbox, DIRECTORY)
+    try:
+        done = open_dirs(top, (DONE_DIR, batch), create=True)
+        try:
+            for name in files:
+                *folders, leaf = PurePosixPath(name).parts
+                try:
+                    source = open_dirs(top, tuple(folders), create=False)
+                except OSError:
+                    continue
+                try:
+                    try:
+                        st = os.stat(leaf, dir_fd=source, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    known = (identities or {}).get(name)
+                    if not stat.S_ISREG(st.st_mode) or known not in (None, (st.st_dev, st.st_ino)):
+                        continue
+                    target = open_dirs(done, tuple(folders), create=True)
+                    try:
+                        os.rename(leaf, leaf, src_dir_fd=source, dst_dir_fd=target)
+                        os.fsync(target)
+                    finally:
+                        os.close(target)
+                    os.fsync(source)
+                finally:
+                    os.close(source)
+        finally:
+            os.close(done)
+    finally:
+        os.close(top)
+
+
+def already_stored(
+    inbox: Path, row: sheets.Row, stored_here: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """The stored item this row is, when an earlier run stored it: the same inbox and file
+    names, and the files (in the inbox still, or handed over to that batch's ``selesai/``
+    folder, or some in each when a run stopped while moving them) hash to what was stored.
+    Whatever of it is still in the inbox is handed over now. A name used again for a new scan
+    (different content), or a file that is simply missing, is not "already stored"."""
+    candidates = {
+        item["id"]: item
+        for name in row.files
+        for item in stored_here.get(name, [])
+        if same_source(item, inbox, row.files)
+    }
+    for item in sorted(candidates.values(), key=lambda i: -int(i["id"])):
+        handed = PurePosixPath(DONE_DIR, str(item["batch"]))
+        paths, leftovers = [], []
+        for name in row.files:
+            if sheets.plain_file(inbox, PurePosixPath(name)):
+                paths.append(inbox / name)
+                leftovers.append(name)
+            elif sheets.plain_file(inbox, handed / name):
+                paths.append(inbox / handed / name)
+            else:
+                break
+        else:
+            if content_hash(paths) == item["sumber_sha256"]:
+                if leftovers:
+                    move_sources(inbox, str(item["batch"]), leftovers)
+                return item
+    return None
 
 
 class Intake:
@@ -405,27 +517,21 @@ class Intake:
         self, inbox: Path, sheet: sheets.Sheet, catalogue: cat.Catalogue, report: Report
     ) -> list[Job]:
         """The rows that go on to the scan check, every other row's outcome said."""
-        stored_here = {
-            name: item
-            for item in catalogue.with_status(cat.STORED)
-            if (item.get("sumber") or {}).get("kotak_masuk") == str(inbox)
-            for name in item["sumber"]["berkas"]
-        }
+        stored_here: dict[str, list[dict[str, Any]]] = {}
+        for item in catalogue.with_status(cat.STORED):
+            if (item.get("sumber") or {}).get("kotak_masuk") == str(inbox):
+                for name in item["sumber"]["berkas"]:
+                    stored_here.setdefault(name, []).append(item)
         pending = catalogue.with_status(cat.RESCAN, cat.OCR_FAILED)
         jobs: list[Job] = []
         digests: dict[str, int] = {}
         for row in sheet.rows:
-            missing = [f for f in row.files if not (inbox / f).is_file()]
-            earlier = [stored_here.get(f) for f in row.files]
-            if (
-                row.files
-                and missing == row.files
-                and all(earlier)
-                and len({e["id"] for e in earlier if e}) == 1
-            ):
-                item = next(e for e in earlier if e)
+            earlier = already_stored(inbox, row, stored_here)
+            if earlier is not None:
                 report.outcomes.append(
-                    Outcome(row.number, row.files, "sudah_tersimpan", item["id"], item["path"])
+                    Outcome(
+                        row.number, row.files, "sudah_tersimpan", earlier["id"], earlier["path"]
+                    )
                 )
                 continue
             if row.problems:
@@ -444,19 +550,6 @@ class Intake:
             replaces = next((p for p in pending if same_source(p, inbox, row.files)), None)
             twins = [i for i in catalogue.by_source(digest) if i["status"] != cat.STORING]
             stored_twin = next((i for i in twins if i["status"] == cat.STORED), None)
-            if stored_twin and same_source(stored_twin, inbox, row.files):
-                # Stored by an earlier run that stopped before moving the sources.
-                move_sources(inbox, str(stored_twin["batch"]), row.files)
-                report.outcomes.append(
-                    Outcome(
-                        row.number,
-                        row.files,
-                        "sudah_tersimpan",
-                        stored_twin["id"],
-                        stored_twin["path"],
-                    )
-                )
-                continue
             if stored_twin:
                 self.duplicate(row, report, stored_twin)
                 continue
@@ -508,18 +601,26 @@ class Intake:
         try:
             with concurrent.futures.ThreadPoolExecutor(self.config.workers) as pool:
                 futures = [pool.submit(work, job, self.config, staging) for job in jobs]
-                for count, future in enumerate(futures, 1):
-                    done = future.result()
-                    checkpoint("ocr")
-                    if done.output is None:
-                        self.set_aside(batch, done)
-                    else:
-                        self.store(batch, done.job, done.output)
-                    if done.workdir is not None:
-                        shutil.rmtree(done.workdir, ignore_errors=True)
-                    self.progress(count, len(jobs))
+                try:
+                    for count, future in enumerate(futures, 1):
+                        self.settle(batch, future.result())
+                        self.progress(count, len(jobs))
+                except BaseException:
+                    # Interrupted (Ctrl-C, a full disk): documents not started are not started;
+                    # the one or two being OCR'd end within their time limit.
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def settle(self, batch: Batch, done: Done) -> None:
+        checkpoint("ocr")
+        if done.output is None:
+            self.set_aside(batch, done)
+        else:
+            self.store(batch, done.job, done.output)
+        if done.workdir is not None:
+            shutil.rmtree(done.workdir, ignore_errors=True)
 
     def set_aside(self, batch: Batch, done: Done) -> None:
         """A document that failed the scan check or OCR: on the re-scan list (the same item
@@ -585,7 +686,7 @@ class Intake:
             halaman=output.pages,
         )
         checkpoint("stored")
-        move_sources(batch.inbox, batch.id, row.files)
+        move_sources(batch.inbox, batch.id, row.files, job.identities)
         checkpoint("sources")
         batch.report.outcomes.append(Outcome(row.number, row.files, "tersimpan", item, path))
 

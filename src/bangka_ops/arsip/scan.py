@@ -239,9 +239,22 @@ def _image_pages(path: Path) -> Iterator[tuple[int, Image.Image | None, float | 
                 yield index + 1, frame, min(frame.size) / A4_SHORT_INCHES, True
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """The page in 8-bit grey. 16-bit and 32-bit scans are scaled down first: Pillow's own
+    conversion clips them (a dark 16-bit page would look white, that is blank)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 1.0 if image.mode == "F" and pixels.max(initial=0) <= 1.0 else 65535.0
+        if image.mode == "I" and pixels.max(initial=0) <= 255:
+            top = 255.0
+        scaled = np.clip(pixels / top * 255.0, 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L")
+    return image.convert("L")
+
+
 def analysis_copy(image: Image.Image, dpi: float | None) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """The page in grey at about :data:`ANALYSIS_DPI` (a box filter: speckle averages out)."""
-    grey = image.convert("L")
+    grey = eight_bit(image)
     factor = max(1, round((dpi or ANALYSIS_DPI) / ANALYSIS_DPI))
     if factor > 1:
         grey = grey.reduce(factor)

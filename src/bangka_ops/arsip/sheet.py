@@ -121,15 +121,21 @@ def read_cells(path: Path) -> list[tuple[int, list[Any]]]:
             raise ValueError(
                 f"XLSX tidak dapat dibaca ({exc}) / the XLSX file cannot be read"
             ) from None
+        rows: list[tuple[int, list[Any]]] = []
         try:
-            sheet = book.worksheets[0]
-            return [
-                (i, list(values))
-                for i, values in enumerate(sheet.iter_rows(values_only=True), 1)
-                if i <= MAX_ROWS + 1
-            ]
+            for i, values in enumerate(book.worksheets[0].iter_rows(values_only=True), 1):
+                if i > MAX_ROWS + 1:
+                    raise TooLong
+                rows.append((i, list(values)))
+        except TooLong:
+            raise ValueError(too_long()) from None
+        except Exception as exc:
+            raise ValueError(
+                f"XLSX tidak dapat dibaca ({exc}) / the XLSX file cannot be read"
+            ) from None
         finally:
             book.close()
+        return rows
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -143,11 +149,29 @@ def read_cells(path: Path) -> list[tuple[int, list[Any]]]:
     delimiter = max(",;\t", key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = []
-    for values in reader:
-        if reader.line_num > MAX_ROWS + 1:
-            break
-        rows.append((reader.line_num, list(values)))
+    start = 1  # a record's first line (a cell may hold line breaks)
+    try:
+        for values in reader:
+            if len(rows) > MAX_ROWS:
+                raise ValueError(too_long())
+            rows.append((start, list(values)))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ValueError(
+            f"baris {start}: CSV rusak ({exc}) / line {start}: broken CSV ({exc})"
+        ) from None
     return rows
+
+
+class TooLong(Exception):
+    pass
+
+
+def too_long() -> str:
+    return (
+        f"lebih dari {MAX_ROWS} baris: bagi lembar data menjadi beberapa batch / "
+        f"more than {MAX_ROWS} rows: split the sheet into several batches"
+    )
 
 
 def parse_date(value: Any) -> dt.date | str | None:
@@ -180,7 +204,7 @@ def plain_file(inbox: Path, relative: PurePosixPath) -> bool:
         at = at / part
         try:
             mode = os.lstat(at).st_mode
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in the name
             return False
         last = i == len(relative.parts) - 1
         if not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
@@ -241,7 +265,8 @@ def read(path: Path, inbox: Path, config: Config, today: dt.date) -> Sheet:
         cells = read_cells(path)
     except (OSError, ValueError) as exc:
         message = getattr(exc, "strerror", None) or str(exc)
-        return Sheet(path, [], [SheetProblem(name, None, None, message, message)])
+        id_, _, en = message.partition(" / ")
+        return Sheet(path, [], [SheetProblem(name, None, None, id_, en or id_)])
     cells = [(n, v) for n, v in cells if any(str(c or "").strip() for c in v)]
     if not cells:
         empty = SheetProblem(name, None, None, "lembar data kosong", "the sheet is empty")
@@ -387,7 +412,8 @@ class RowCheck:
         pages = self.cell("halaman")
         count: int | None = None
         whole_float = isinstance(pages, float) and pages.is_integer()
-        if isinstance(pages, int) or whole_float or (isinstance(pages, str) and pages.isdigit()):
+        digits = isinstance(pages, str) and re.fullmatch(r"[0-9]{1,6}", pages) is not None
+        if (isinstance(pages, int) and not isinstance(pages, bool)) or whole_float or digits:
             count = int(pages)
         if count is None or not 1 <= count <= 5000:
             if pages != "":

@@ -7,6 +7,8 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
+import sqlite3
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -71,6 +73,15 @@ def cmd_masuk(args: argparse.Namespace) -> int:
         except intake.IntakeError as exc:
             err("masuk", exc)
             return EXIT_USAGE
+        except (OSError, sqlite3.Error) as exc:
+            where = getattr(exc, "filename", None)
+            err(
+                "masuk",
+                f"{where + ': ' if where else ''}{getattr(exc, 'strerror', None) or exc} — "
+                "berhenti; jalankan lagi untuk menyelesaikan atau membatalkan yang terputus / "
+                "stopped; run it again to finish or undo what was interrupted",
+            )
+            return EXIT_FAILED
     if args.json:
         dump(report.as_dict())
     else:
@@ -287,9 +298,13 @@ def check_changes(changes: dict[str, Any], config: configs.Config) -> str | None
         if not isinstance(when, dt.date):
             return str(when or "tanggal kosong / empty date")
         changes["tanggal"] = when.isoformat()
-    for key in ("perihal",):
-        if key in changes and not changes[key]:
-            return f"{key} wajib diisi / required"
+    for key, value in changes.items():
+        if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", str(value)):
+            return f"{key}: berisi karakter kendali / contains control characters"
+        if len(str(value)) > sheet.MAX_TEXT.get(key, 200):
+            return f"{key}: lebih dari {sheet.MAX_TEXT.get(key, 200)} karakter / too long"
+    if "perihal" in changes and not changes["perihal"]:
+        return "perihal wajib diisi / required"
     return None
 
 

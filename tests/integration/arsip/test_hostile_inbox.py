@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bangka_ops.arsip import catalogue as cat
 from bangka_ops.arsip import config, intake, samples
 from bangka_ops.arsip import sheet as sheets
 from tests.integration.arsip.helpers import CONFIG, cekat
@@ -98,3 +99,71 @@ def test_a_file_changed_after_it_was_hashed_is_not_stored(tmp_path: Path) -> Non
     (inbox / "a.pdf").symlink_to("/etc/hostname")
     again = intake.work(job, conf, staging)
     assert [p.code for p in again.problems] == ["berubah"]
+
+
+def test_moving_sources_never_goes_through_a_symlink_or_takes_another_file(
+    tmp_path: Path, secret: Path
+) -> None:
+    inbox = tmp_path / "masuk"
+    (inbox / "asli").mkdir(parents=True)
+    (inbox / "asli" / "a.pdf").write_bytes(b"a")
+    (inbox / "b.pdf").write_bytes(b"b")
+    (inbox / "lain").symlink_to(secret)
+    st = (inbox / "b.pdf").stat()
+    intake.move_sources(inbox, "batch1", ["asli/a.pdf", "lain/rahasia.pdf", "b.pdf"],
+                        {"b.pdf": (st.st_dev, st.st_ino + 1)})  # fmt: skip
+    assert (inbox / "selesai" / "batch1" / "asli" / "a.pdf").read_bytes() == b"a"
+    assert (secret / "rahasia.pdf").exists()  # behind a symlink: not the inbox's
+    assert (inbox / "b.pdf").exists()  # not the file that was copied: left where it is
+    (inbox / "selesai" / "batch2").symlink_to(secret)
+    with pytest.raises(OSError):
+        intake.move_sources(inbox, "batch2", ["b.pdf"])
+    assert (inbox / "b.pdf").exists()
+
+
+def stored_item(root: Path, inbox: Path, files: list[str], digest: str) -> int:
+    with cat.Catalogue(root) as c:
+        meta = {"kode": "UM.01.01", "jenis": "surat-masuk", "nomor": "1",
+                "tanggal": dt.date(2025, 1, 2), "perihal": "lama", "unit": "aptika",
+                "halaman": len(files), "keamanan": "biasa"}  # fmt: skip
+        source = {"kotak_masuk": str(inbox.resolve()), "lembar": "lembar.csv", "baris": 2,
+                  "berkas": files}  # fmt: skip
+        return c.add(meta, cat.STORED, text="lama", path="UM/lama.pdf", asli="UM/lama.asli.pdf",
+                     sumber_sha256=digest, sumber=source, batch="lama")  # fmt: skip
+
+
+def test_a_missing_file_whose_name_was_stored_before_is_missing_not_already_stored(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "masuk"
+    inbox.mkdir()
+    root = tmp_path / "arsip"
+    (root / "dokumen").mkdir(parents=True)
+    stored_item(root, inbox, ["scan0001.pdf"], "0" * 64)  # the scanner's numbering restarted
+    (inbox / "lembar.csv").write_text(
+        f"{HEADER}\nscan0001.pdf,UM.01.01,surat-masuk,2,2025-01-03,Baru,aptika,1\n"
+    )
+    done = masuk(root, inbox)
+    row = json.loads(done.stdout)["baris"][0]
+    assert row["status"] == "ditolak"
+    assert "berkas scan0001.pdf tidak ada di kotak masuk" in row["alasan"][0]["teks"]
+
+
+def test_a_run_stopped_while_handing_over_images_is_finished_by_the_next(tmp_path: Path) -> None:
+    inbox = tmp_path / "masuk"
+    (inbox / "selesai" / "lama").mkdir(parents=True)
+    root = tmp_path / "arsip"
+    (root / "dokumen").mkdir(parents=True)
+    (inbox / "selesai" / "lama" / "1.png").write_bytes(b"halaman satu")
+    (inbox / "2.png").write_bytes(b"halaman dua")
+    digest = intake.content_hash([inbox / "selesai" / "lama" / "1.png", inbox / "2.png"])
+    item = stored_item(root, inbox, ["1.png", "2.png"], digest)
+    (inbox / "lembar.csv").write_text(
+        f"{HEADER}\n1.png;2.png,UM.01.01,surat-masuk,1,2025-01-02,lama,aptika,2\n"
+    )
+    done = masuk(root, inbox)
+    assert done.returncode == 0, done.stdout
+    row = json.loads(done.stdout)["baris"][0]
+    assert (row["status"], row["id"]) == ("sudah_tersimpan", item)
+    assert (inbox / "selesai" / "lama" / "2.png").read_bytes() == b"halaman dua"
+    assert not (inbox / "2.png").exists()

@@ -130,3 +130,20 @@ def test_a_wrong_date_is_refused(archive: tuple[Path, dict[str, int]]) -> None:
     done = cekat(root, "retensi", "--per", "2026-02-30")
     assert done.returncode == 64
     assert "--per '2026-02-30': bukan tanggal TTTT-BB-HH / not a YYYY-MM-DD date" in done.stderr
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_the_exports(tmp_path: Path) -> None:
+    root = tmp_path / "arsip"
+    (root / "dokumen").mkdir(parents=True)
+    with cat.Catalogue(root) as c:
+        add(c, root, "UM.01.01", "aptika", dt.date(2025, 1, 2), perihal="x")
+        c.change(1, {"perihal": '=HYPERLINK("http://contoh","klik")'}, "sari", "uji")
+    done = cekat(root, "daftar")
+    assert done.returncode == 0, done.stderr
+    sheet = openpyxl.load_workbook(root / "laporan" / "daftar-arsip.xlsx").active
+    assert sheet is not None
+    assert sheet["E2"].value == '\'=HYPERLINK("http://contoh","klik")'
+    assert sheet["E2"].data_type == "s"
+    bad = cekat(root, "ubah", "1", "--set", "perihal=a\x01b", "--alasan", "x")
+    assert bad.returncode == 64
+    assert "perihal: berisi karakter kendali / contains control characters" in bad.stderr

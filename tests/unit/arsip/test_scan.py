@@ -122,3 +122,15 @@ def test_a_multi_page_tiff_is_several_pages(tmp_path: Path) -> None:
         "halaman/page 2: halaman kosong (tinta 0,000 %, minimal 0,020 %) / blank page "
         "(ink 0.000 %, at least 0.020 %)"
     ]
+
+
+def test_a_16_bit_scan_is_measured_not_clipped_to_white(tmp_path: Path) -> None:
+    import numpy as np  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+
+    grey = np.asarray(samples.page(LETTER), dtype=np.uint16) * 257
+    path = tmp_path / "16bit.png"
+    Image.fromarray(grey).save(path, dpi=(300, 300))
+    result = scan.check([path], RULES, 1)
+    assert result.ok, result.problems
+    assert result.pages[0].ink_percent > 1

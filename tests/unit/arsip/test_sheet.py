@@ -220,3 +220,44 @@ def test_an_xlsx_sheet_names_rows_as_the_spreadsheet_does(
         "lembar.xlsx baris/row 4, kolom/column A (berkas): berkas a.pdf sudah dipakai di baris 3 "
         "/ the file a.pdf is already used on row 3",
     ]
+
+
+def test_rows_after_a_cell_with_line_breaks_keep_their_spreadsheet_numbers(
+    tmp_path: Path, conf: config.Config
+) -> None:
+    multi = GOOD.replace("Undangan rapat", '"Undangan\nrapat"')
+    result = read(tmp_path, conf, multi, GOOD.replace("a.pdf", "b.pdf").replace("2025-03-12", "x"))
+    assert [r.number for r in result.rows] == [2, 4]
+    assert messages(result)[0].startswith("lembar.csv baris/row 4, kolom/column E (tanggal):")
+
+
+@pytest.mark.parametrize("pages", ["²", "①", "1e3", "True"])
+def test_a_page_count_of_odd_digits_is_a_named_error(
+    tmp_path: Path, conf: config.Config, pages: str
+) -> None:
+    found = messages(read(tmp_path, conf, GOOD.replace(",2,", f",{pages},")))
+    assert found == [
+        f"lembar.csv baris/row 2, kolom/column I (halaman): {pages!r} bukan jumlah halaman "
+        "(bilangan bulat 1-5000) / not a page count (a whole number 1-5000)"
+    ]
+
+
+def test_a_nul_byte_in_a_file_name_is_a_named_error(tmp_path: Path, conf: config.Config) -> None:
+    found = messages(read(tmp_path, conf, GOOD.replace("a.pdf", "a\x00.pdf")))
+    assert "lembar.csv baris/row 2, kolom/column A (berkas): berisi karakter kendali" in found[0]
+    assert any("tidak ada di kotak masuk" in f for f in found)
+
+
+def test_a_sheet_over_the_row_limit_is_refused_whole(tmp_path: Path, conf: config.Config) -> None:
+    result = read(tmp_path, conf, *[GOOD] * (sheet.MAX_ROWS + 1))
+    assert result.rows == []
+    assert str(result.problems[0]) == (
+        "lembar.csv: lebih dari 10000 baris: bagi lembar data menjadi beberapa batch / "
+        "more than 10000 rows: split the sheet into several batches"
+    )
+
+
+def test_a_broken_csv_is_named_with_its_line(tmp_path: Path, conf: config.Config) -> None:
+    huge = GOOD.replace("Undangan rapat", '"' + "x" * 200_000 + '"')
+    result = read(tmp_path, conf, GOOD, huge)
+    assert str(result.problems[0]).startswith("lembar.csv: baris 3: CSV rusak (field larger")
