@@ -13,9 +13,9 @@ by Borg with the documents.
   the distinct words (tens of thousands) and then the documents through the word index is what
   keeps a search fast: a trigram index over the documents themselves had to intersect position
   lists of every trigram in every document (p95 0.9 s on 100,000 documents).
-* A search whose words are in more than :data:`COMMON` documents lists the newest matching
-  documents first instead of ranking them all (BM25 of a word in nearly every document says
-  little, and ranking every match is what costs).
+* A search whose words are in more than :data:`COMMON` documents lists the most recently
+  stored matching documents first instead of ranking them all (BM25 of a word in nearly every
+  document says little, and ranking every match is what costs).
 * ``batch``: every intake run (who, when, inbox, sheet and its SHA-256, outcome).
 
 Statuses: ``menyimpan`` (files being put in place: a re-run finishes or undoes it),

@@ -147,9 +147,10 @@ def cmd_cari(args: argparse.Namespace) -> int:
         return EXIT_OK
     if hits[0].newest_first:
         print(
-            "Kata ini ada di sangat banyak dokumen: yang terbaru lebih dulu; persempit dengan "
-            "kata lain atau --kode/--tahun/--unit / these words are in very many documents: "
-            "newest first; narrow with more words or --kode/--tahun/--unit"
+            "Kata ini ada di sangat banyak dokumen: yang terakhir disimpan lebih dulu; persempit "
+            "dengan kata lain atau --kode/--tahun/--unit / these words are in very many "
+            "documents: most recently stored first; narrow with more words or "
+            "--kode/--tahun/--unit"
         )
     for hit in hits:
         item = hit.item
