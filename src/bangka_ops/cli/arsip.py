@@ -314,8 +314,10 @@ def cmd_daftar(args: argparse.Namespace) -> int:
     from bangka_ops.arsip import instruments  # noqa: PLC0415
 
     config = load_config(args)
+    if config is None:
+        return EXIT_USAGE
     catalogue = open_catalogue(args)
-    if config is None or catalogue is None:
+    if catalogue is None:
         return EXIT_USAGE
     out = args.keluar or args.arsip / "laporan"
     with catalogue:
@@ -335,8 +337,10 @@ def cmd_retensi(args: argparse.Namespace) -> int:
         err("retensi", f"--per {args.per!r}: bukan tanggal TTTT-BB-HH / not a YYYY-MM-DD date")
         return EXIT_USAGE
     config = load_config(args)
+    if config is None:
+        return EXIT_USAGE
     catalogue = open_catalogue(args)
-    if config is None or catalogue is None:
+    if catalogue is None:
         return EXIT_USAGE
     with catalogue:
         result = instruments.retention(catalogue, config, per)
