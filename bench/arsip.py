@@ -14,11 +14,18 @@ Three parts, each printing figures and a ratio against a baseline measured in th
            a word inside longer words, with and without filters): p50/p95 in ms (target p95 < 50)
            and the catalogue's size on disk. Baseline: the same queries with ``LIKE`` on the
            catalogue's plain metadata (what a search without an index costs).
+  upload   --upload-docs stored documents (PDF + evidence copy, --upload-kib KiB each, random
+           content) to a real SFTP server on loopback (``rclone serve sftp``, as the tests use).
+           Baseline: plain ``rclone copy --checksum`` of the same files to the same server in the
+           same run. Then ``cekat arsip unggah`` (local SHA-256/MD5/SHA-1 check, copy, listing
+           with hashes, marking) to a fresh folder: MB/s of both and the ratio (target <= 1.1);
+           and one ``cekat arsip verifikasi`` (listing all, 10 downloaded and opened) for scale.
   memory   an intake of --memory-pages pages (default 1,000) in a child process: its peak
            resident memory (VmHWM) and the largest OCR child's (target: the intake's < 500 MB).
 
-    .venv/bin/python bench/arsip.py [--parts intake,search,memory] [--docs 8] [--pages 2]
-        [--index-docs 100000] [--queries 200] [--memory-pages 1000]
+    .venv/bin/python bench/arsip.py [--parts intake,search,upload,memory] [--docs 8]
+        [--pages 2] [--index-docs 100000] [--queries 200] [--upload-docs 200] [--upload-kib 1024]
+        [--memory-pages 1000]
 """
 
 from __future__ import annotations
@@ -225,13 +232,58 @@ def part_memory(args: argparse.Namespace, work: Path) -> None:
     print(f"  largest child process (OCR) : {children:.0f} MiB")
 
 
+def part_upload(args: argparse.Namespace, work: Path) -> None:
+    # The tests' storage server and stored documents (one definition of both).
+    sys.path.insert(0, str(REPO))
+    from tests.integration.arsip import storage  # noqa: PLC0415
+
+    from bangka_ops.arsip import awan, verification  # noqa: PLC0415
+
+    root = work / "unggah"
+    storage.stored_items(root, args.upload_docs, pages=1, padding=args.upload_kib * 1024)
+    files = sorted(p for p in (root / "dokumen").rglob("*.pdf"))
+    total = sum(p.stat().st_size for p in files)
+    (work / "server").mkdir()
+    server = storage.make_storage(work / "server")
+    try:
+        config_path = storage.write_config(server, work / "etc")
+        config = configs.read(config_path)
+        assert config.cloud is not None
+        start = time.perf_counter()
+        subprocess.run(
+            ["rclone", "--config", str(config.cloud.rclone_config), "copy", "--checksum",
+             "--transfers", str(config.cloud.transfers), str(root / "dokumen"),
+             "penyimpanan:polos/dokumen"],
+            check=True,
+        )  # fmt: skip
+        plain = time.perf_counter() - start
+        start = time.perf_counter()
+        report = awan.upload(config, root)
+        ours = time.perf_counter() - start
+        assert report.uploaded == len(files), report.as_dict()
+        start = time.perf_counter()
+        checked = verification.verify(config, root, sample=10)
+        verify_time = time.perf_counter() - start
+        assert checked.ok, checked.as_dict()
+    finally:
+        server.stop()
+    mb = total / 1e6
+    print(f"upload: {len(files)} files, {mb:.1f} MB to rclone serve sftp on loopback")
+    print(f"  plain rclone copy   : {plain:6.2f} s  {mb / plain:7.1f} MB/s")
+    print(f"  cekat arsip unggah  : {ours:6.2f} s  {mb / ours:7.1f} MB/s")
+    print(f"  ratio unggah/rclone = {ours / plain:.3f} (target <= 1.1)")
+    print(f"  cekat arsip verifikasi (listing {len(files)} + 10 downloaded): {verify_time:.2f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="intake,search,memory")
+    parser.add_argument("--parts", default="intake,search,upload,memory")
     parser.add_argument("--docs", type=int, default=8)
     parser.add_argument("--pages", type=int, default=2)
     parser.add_argument("--index-docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--upload-docs", type=int, default=200)
+    parser.add_argument("--upload-kib", type=int, default=1024)
     parser.add_argument("--memory-pages", type=int, default=1000)
     parser.add_argument("--keep", type=Path, help="work here and keep it")
     args = parser.parse_args()
@@ -246,6 +298,8 @@ def main() -> int:
             part_intake(args, work)
         if "search" in parts:
             part_search(args, work)
+        if "upload" in parts:
+            part_upload(args, work)
         if "memory" in parts:
             part_memory(args, work)
     finally:

@@ -11,6 +11,8 @@ mode=${1:-}
 packages=(borgbackup python3 python3-apt openssh-client openssh-server cron git)
 # The digital archive: OCRmyPDF (with Ghostscript) and Tesseract's Indonesian and English data.
 packages+=(ocrmypdf tesseract-ocr-ind tesseract-ocr-eng ghostscript)
+# Its cloud copy (cekat arsip unggah/verifikasi) goes through rclone.
+packages+=(rclone)
 if [ "$mode" = "--test" ]; then
   # build-essential ... libxxhash-dev: to build Borg 1.4 from PyPI beside Debian's 1.2 (the
   # report is tested on records of both).

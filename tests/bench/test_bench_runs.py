@@ -106,7 +106,7 @@ def test_archive_benchmark_runs_end_to_end_on_a_few_pages() -> None:
             sys.executable,
             str(REPO_ROOT / "bench" / "arsip.py"),
             *("--docs", "2", "--pages", "1", "--index-docs", "300", "--queries", "20"),
-            *("--memory-pages", "2"),
+            *("--memory-pages", "2", "--upload-docs", "3", "--upload-kib", "16"),
         ],
         capture_output=True,
         text=True,
@@ -116,5 +116,6 @@ def test_archive_benchmark_runs_end_to_end_on_a_few_pages() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "ratio intake/ocrmypdf = " in proc.stdout
     assert "search: 300 documents indexed" in proc.stdout
+    assert "ratio unggah/rclone = " in proc.stdout
     assert "archive search      : p50" in proc.stdout
     assert "intake process peak (VmHWM):" in proc.stdout

@@ -17,6 +17,8 @@ by Borg with the documents.
   stored matching documents first instead of ranking them all (BM25 of a word in nearly every
   document says little, and ranking every match is what costs).
 * ``batch``: every intake run (who, when, inbox, sheet and its SHA-256, outcome).
+* ``awan``: every stored file's copy in cloud storage (size, SHA-256, MD5, SHA-1, status:
+  :mod:`bangka_ops.arsip.awan`); ``verifikasi``: every verification's result.
 
 Statuses: ``menyimpan`` (files being put in place: a re-run finishes or undoes it),
 ``tersimpan`` (stored), ``perlu_pindai_ulang`` (on the re-scan list), ``gagal_ocr``.
@@ -78,6 +80,17 @@ CREATE TABLE IF NOT EXISTS batch (
 CREATE VIRTUAL TABLE IF NOT EXISTS teks
     USING fts5(meta, isi, tokenize='unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS istilah (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS awan (
+    path TEXT PRIMARY KEY, item INTEGER NOT NULL, peran TEXT NOT NULL,
+    bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, md5 TEXT NOT NULL, sha1 TEXT NOT NULL,
+    status TEXT NOT NULL, diunggah TEXT, diperiksa TEXT, dibuka TEXT,
+    catatan TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS awan_status ON awan (status);
+CREATE TABLE IF NOT EXISTS verifikasi (
+    id INTEGER PRIMARY KEY, mulai TEXT NOT NULL, selesai TEXT NOT NULL, oleh TEXT NOT NULL,
+    hasil TEXT NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS istilah_tri
     USING fts5(term, content='istilah', content_rowid='id', tokenize='trigram');
 """
@@ -277,11 +290,25 @@ class Catalogue:
                     raise KeyError(item)
                 self.index(db, item, meta_text(row), fold(text))
 
+    def queue_upload(self, files: list[tuple[int, str, str, Any]]) -> None:
+        """Stored files (item, role, path, :class:`~bangka_ops.arsip.awan.Digest`) to upload to
+        cloud storage: status ``belum`` for a new row, the hashes renewed for a known one."""
+        with self.write() as db:
+            db.executemany(
+                "INSERT INTO awan (path, item, peran, bytes, sha256, md5, sha1, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'belum') ON CONFLICT (path) DO UPDATE SET "
+                "bytes = excluded.bytes, sha256 = excluded.sha256, md5 = excluded.md5, "
+                "sha1 = excluded.sha1, status = CASE WHEN awan.sha256 = excluded.sha256 "
+                "THEN awan.status ELSE 'belum' END",
+                [(p, i, r, d.bytes, d.sha256, d.md5, d.sha1) for i, r, p, d in files],
+            )
+
     def forget(self, item: int) -> None:
         """An item that never got its files (an interrupted store undone)."""
         with self.write() as db:
             db.execute("DELETE FROM teks WHERE rowid = ?", (item,))
             db.execute("DELETE FROM riwayat WHERE item = ?", (item,))
+            db.execute("DELETE FROM awan WHERE item = ?", (item,))
             db.execute("DELETE FROM item WHERE id = ?", (item,))
 
     def change(

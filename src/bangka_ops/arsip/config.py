@@ -9,7 +9,9 @@ a parent, the naming rule's fields known.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,19 @@ class Code:
     security: str
 
 
+@dataclass(frozen=True)
+class Cloud:
+    """Where and how the archive is uploaded (``awan``): an rclone remote and its settings."""
+
+    remote: str
+    rclone_config: Path
+    bwlimit: str | None = None
+    window: tuple[dt.time, dt.time] | None = None
+    timezone: str = "Asia/Jakarta"
+    sample: int = 10
+    transfers: int = 4
+
+
 @dataclass
 class Config:
     path: Path
@@ -62,6 +77,7 @@ class Config:
     ocr_languages: str = "ind+eng"
     ocr_workers: int = 0
     ocr_timeout: int = 900
+    cloud: Cloud | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -172,6 +188,7 @@ def build(doc: Document, path: Path) -> Config:
         edge_mm=checks.get("tepi_mm", 3.0),
         edge_ink_percent=checks.get("tinta_tepi_maksimal_persen", 0.5),
     )
+    cloud = read_cloud(doc, path, problems)
     if problems:
         raise ConfigError(problems)
     ocr = data.get("ocr", {})
@@ -187,5 +204,33 @@ def build(doc: Document, path: Path) -> Config:
         ocr_languages=ocr.get("bahasa", "ind+eng"),
         ocr_workers=ocr.get("pekerja", 0),
         ocr_timeout=ocr.get("batas_waktu_detik", 900),
+        cloud=cloud,
         raw=data,
+    )
+
+
+def read_cloud(doc: Document, path: Path, problems: list[Diagnostic]) -> Cloud | None:
+    data = doc.data.get("awan")
+    if data is None:
+        return None
+    conf = Path(data.get("konfigurasi_rclone", "/etc/bangka-arsip/rclone.conf"))
+    window = None
+    if "jendela" in data:
+        start, end = (dt.time.fromisoformat(t) for t in data["jendela"].split("-"))
+        if start == end:
+            problems.append(doc.error("awan.jendela", "the window starts when it ends"))
+        window = (start, end)
+    zone = data.get("zona_waktu", "Asia/Jakarta")
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(doc.error("awan.zona_waktu", f"unknown time zone {zone!r}"))
+    return Cloud(
+        remote=data["remote"],
+        rclone_config=conf if conf.is_absolute() else path.parent / conf,
+        bwlimit=data.get("batas_bandwidth"),
+        window=window,
+        timezone=zone,
+        sample=data.get("sampel_harian", 10),
+        transfers=data.get("transfer_paralel", 4),
     )

@@ -28,22 +28,23 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import os
 import shutil
 import signal
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from bangka_ops.arsip import awan, naming, ocr, scan
 from bangka_ops.arsip import catalogue as cat
-from bangka_ops.arsip import naming, ocr, scan
 from bangka_ops.arsip import sheet as sheets
 from bangka_ops.arsip.config import Config
+from bangka_ops.arsip.locks import exclusive
 from bangka_ops.backup.audit import audit, audit_actor
 
 DONE_DIR = "selesai"
@@ -51,6 +52,19 @@ DOCUMENTS = "dokumen"
 STAGING = ".staging"
 KILL_ENV = "BANGKA_ARSIP_KILL_AT"  # tests: the stage at which the run kills itself (SIGKILL)
 SHEET_SUFFIXES = (".csv", ".xlsx")
+
+
+WAITING = "menunggu"
+
+
+def fresh(path: Path, quiet: float) -> bool:
+    """Changed in the last ``quiet`` seconds: still being written (by the scanner through the
+    share, a copy in progress). The change time, which no client can set back, is what counts."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return max(info.st_mtime, info.st_ctime) > time.time() - quiet
 
 
 class IntakeError(Exception):
@@ -63,7 +77,8 @@ class Outcome:
 
     row: int
     files: list[str]
-    status: str  # tersimpan | sudah_tersimpan | ditolak | perlu_pindai_ulang | gagal_ocr
+    # tersimpan | sudah_tersimpan | ditolak | perlu_pindai_ulang | gagal_ocr | menunggu
+    status: str
     item: int | None = None
     path: str | None = None
     reasons: list[dict[str, Any]] = field(default_factory=list)
@@ -87,6 +102,7 @@ class Report:
     problems: list[dict[str, Any]] = field(default_factory=list)  # the sheet as a whole
     recovered: list[str] = field(default_factory=list)
     empty: bool = False  # the inbox held nothing to ingest
+    sheet_waiting: bool = False  # the sheet was still being written: nothing was read
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -94,13 +110,19 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.problems and all(
-            o.status in ("tersimpan", "sudah_tersimpan") for o in self.outcomes
+            o.status in ("tersimpan", "sudah_tersimpan", WAITING) for o in self.outcomes
         )
+
+    @property
+    def complete(self) -> bool:
+        """Every row stored: the sheet's work is done and it can be handed over."""
+        return self.ok and bool(self.outcomes) and not self.count(WAITING)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "batch": self.batch,
             "kosong": self.empty,
+            "lembar_masih_ditulis": self.sheet_waiting,
             "lembar": self.sheet,
             "ringkasan": self.summary(),
             "masalah_lembar": self.problems,
@@ -109,7 +131,14 @@ class Report:
         }
 
     def summary(self) -> dict[str, int]:
-        keys = ("tersimpan", "sudah_tersimpan", "ditolak", "perlu_pindai_ulang", "gagal_ocr")
+        keys = (
+            "tersimpan",
+            "sudah_tersimpan",
+            "ditolak",
+            "perlu_pindai_ulang",
+            "gagal_ocr",
+            WAITING,
+        )
         return {k: self.count(k) for k in keys}
 
 
@@ -198,19 +227,11 @@ def find_sheet(inbox: Path, given: Path | None) -> Path:
     return found[0]
 
 
-@contextlib.contextmanager
-def locked(root: Path) -> Iterator[None]:
-    fd = os.open(root / ".kunci", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IntakeError(
-                f"{root}: pemasukan lain sedang berjalan / another intake is running"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+def locked(root: Path) -> contextlib.AbstractContextManager[None]:
+    return exclusive(
+        root / ".kunci",
+        IntakeError(f"{root}: pemasukan lain sedang berjalan / another intake is running"),
+    )
 
 
 def prepare(root: Path) -> None:
@@ -452,6 +473,12 @@ def already_stored(
     return None
 
 
+def still_written(quiet: float) -> dict[str, Any]:
+    id_ = f"berkas masih ditulis (berubah dalam {quiet:.0f} detik terakhir); diambil nanti"
+    en = f"a file is still being written (changed in the last {quiet:.0f} s); taken later"
+    return {"kode": WAITING, "alasan": id_, "reason": en, "teks": f"{id_} / {en}"}
+
+
 class Intake:
     def __init__(
         self,
@@ -459,7 +486,9 @@ class Intake:
         root: Path,
         who: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        quiet: float = 0,
     ) -> None:
+        self.quiet = quiet  # files changed more recently than this are left for a later run
         self.config = config
         self.root = root
         self.who = audit_actor(who)
@@ -479,6 +508,8 @@ class Intake:
         if sheet_path is None and not waiting(inbox):
             return Report("-", "-", empty=True)
         sheet_file = find_sheet(inbox, sheet_path)
+        if self.quiet and fresh(sheet_file, self.quiet):
+            return Report("-", str(sheet_file), sheet_waiting=True)
         prepare(self.root)
         with locked(self.root), cat.Catalogue(self.root) as catalogue:
             batch = dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
@@ -501,7 +532,7 @@ class Intake:
             checkpoint("validated")
             self.process(Batch(batch, inbox, sheet_file, catalogue, report), jobs)
             report.outcomes.sort(key=lambda o: o.row)
-            if report.ok and report.outcomes:
+            if report.complete:
                 move_sources(inbox, batch, [sheet_file.name])
             catalogue.end_batch(batch, report.summary())
             audit(
@@ -532,6 +563,11 @@ class Intake:
                     Outcome(
                         row.number, row.files, "sudah_tersimpan", earlier["id"], earlier["path"]
                     )
+                )
+                continue
+            if self.quiet and any(fresh(inbox / f, self.quiet) for f in row.files):
+                report.outcomes.append(
+                    Outcome(row.number, row.files, WAITING, reasons=[still_written(self.quiet)])
                 )
                 continue
             if row.problems:
@@ -659,12 +695,14 @@ class Intake:
             fsync_file(staged)
         path = naming.unique(self.config.rule.render(naming.values_of(row.meta)), catalogue.taken)
         evidence = naming.evidence_path(path)
+        # Every hash the cloud copy will be checked by, from the bytes as they are stored.
+        main, original = awan.digest(output.pdfa), awan.digest(output.evidence)
         fields: dict[str, Any] = {
             "path": path,
             "asli": evidence,
-            "sha256": ocr.sha256(output.pdfa),
-            "asli_sha256": ocr.sha256(output.evidence),
-            "bytes": output.pdfa.stat().st_size,
+            "sha256": main.sha256,
+            "asli_sha256": original.sha256,
+            "bytes": main.bytes,
             "sumber": source_of(batch.inbox, batch.sheet, row),
             "sumber_sha256": job.digest,
             "batch": batch.id,
@@ -675,6 +713,7 @@ class Intake:
         place(output.evidence, self.root / DOCUMENTS / evidence)
         checkpoint("placed")
         catalogue.set_status(item, cat.STORED, masalah=[])
+        catalogue.queue_upload([(item, "pdf", path, main), (item, "asli", evidence, original)])
         audit(
             "arsip",
             "masuk",

@@ -16,9 +16,10 @@ from typing import Any
 
 from rich.console import Console
 
+from bangka_ops.arsip import awan, intake, verification
 from bangka_ops.arsip import catalogue as cat
 from bangka_ops.arsip import config as configs
-from bangka_ops.arsip import intake
+from bangka_ops.arsip import summary as summaries
 from bangka_ops.backup.audit import audit, audit_actor
 
 DEFAULT_ROOT = Path(os.environ.get("BANGKA_ARSIP_ROOT", "/var/lib/bangka-arsip"))
@@ -67,9 +68,9 @@ def cmd_masuk(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, total=total)
 
         try:
-            report = intake.Intake(config, args.arsip, progress=progress).run(
-                args.kotak_masuk, args.lembar
-            )
+            report = intake.Intake(
+                config, args.arsip, progress=progress, quiet=args.tunggu_tenang
+            ).run(args.kotak_masuk, args.lembar)
         except intake.IntakeError as exc:
             err("masuk", exc)
             return EXIT_USAGE
@@ -97,12 +98,19 @@ LABELS = {
     "ditolak": "DITOLAK / refused",
     "perlu_pindai_ulang": "PERLU PINDAI ULANG / re-scan",
     "gagal_ocr": "OCR GAGAL / OCR failed",
+    intake.WAITING: "menunggu / waiting (still being written)",
 }
 
 
 def print_report(report: intake.Report) -> None:
     if report.empty:
         print("Kotak masuk kosong, tidak ada yang dimasukkan / the inbox is empty, nothing to do")
+        return
+    if report.sheet_waiting:
+        print(
+            f"Lembar data masih ditulis, diambil nanti / the sheet is still being written, "
+            f"taken later: {report.sheet}"
+        )
         return
     print(f"Batch {report.batch} — lembar / sheet {report.sheet}")
     for line in report.recovered:
@@ -374,6 +382,161 @@ def cmd_retensi(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cloud_config(args: argparse.Namespace) -> configs.Config | None:
+    config = load_config(args)
+    if config is not None and config.cloud is None:
+        err(
+            args.arsip_command,
+            f"{args.konfigurasi}: tidak ada bagian 'awan' (penyimpanan awan belum diatur) / "
+            "no 'awan' section: cloud storage is not configured",
+        )
+        return None
+    if config is not None and not (args.arsip / cat.FILE).is_file():
+        err(args.arsip_command, f"{args.arsip}: belum ada arsip di sini / no archive here yet")
+        return None
+    return config
+
+
+def cmd_unggah(args: argparse.Namespace) -> int:
+    """Upload what is not yet in cloud storage (SOP step 7)."""
+    config = cloud_config(args)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        report = awan.upload(config, args.arsip)
+    except (awan.CloudError, OSError, sqlite3.Error) as exc:
+        err("unggah", exc)
+        audit("arsip", "unggah", "gagal", galat=str(exc)[:500])
+        return EXIT_FAILED
+    summaries.write(config, args.arsip)
+    failed = bool(report.error or report.damaged)
+    audit(
+        "arsip",
+        "unggah",
+        "gagal" if failed else "ok",
+        terunggah=report.uploaded,
+        tersisa=report.left,
+        rusak=len(report.damaged),
+    )
+    if args.json:
+        dump(report.as_dict())
+    else:
+        print_upload(report)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def print_upload(report: awan.UploadReport) -> None:
+    if report.outside_window:
+        print(
+            "Di luar jendela waktu unggah; tidak ada yang diunggah / outside the upload window; "
+            f"nothing uploaded ({report.left} berkas menunggu / files waiting)"
+        )
+        return
+    print(
+        f"Diunggah dan dicocokkan / uploaded and matched: {report.uploaded} dari/of "
+        f"{report.queued}; belum tersimpan di awan / not yet in cloud storage: {report.left}"
+    )
+    if report.stopped_by_window:
+        print(
+            "  Jendela waktu berakhir: sisanya dilanjutkan pada jendela berikutnya / the window "
+            "closed: the rest continues in the next window"
+        )
+    for damaged in report.damaged:
+        print(f"  RUSAK / DAMAGED: {damaged.teks}")
+    if report.error:
+        print(f"  GAGAL / FAILED: {report.error}")
+        print(
+            "  Yang belum tersimpan diunggah lagi pada jalankan berikutnya / what is not stored "
+            "is uploaded by the next run"
+        )
+
+
+def cmd_verifikasi(args: argparse.Namespace) -> int:
+    """Check the cloud copy: listing, a random sample opened, re-upload once (SOP step 8)."""
+    config = cloud_config(args)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        report = verification.verify(config, args.arsip, sample=args.sampel, who=audit_actor())
+    except (awan.CloudError, OSError, sqlite3.Error) as exc:
+        err("verifikasi", exc)
+        audit("arsip", "verifikasi", "gagal", galat=str(exc)[:500])
+        return EXIT_FAILED
+    summaries.write(config, args.arsip)
+    audit(
+        "arsip",
+        "verifikasi",
+        "ok" if report.ok else "gagal",
+        berkas=report.files,
+        cocok=report.matched,
+        diunggah_ulang=len(report.repaired),
+        gagal=len(report.failed),
+        sampel=len(report.sampled),
+    )
+    if args.json:
+        dump(report.as_dict())
+    else:
+        print_verify(report)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def print_verify(report: verification.VerifyReport) -> None:
+    print(f"Verifikasi penyimpanan awan / cloud storage verification — {report.finished}")
+    print(
+        f"  berkas tersimpan / stored files: {report.files}; cocok di awan / matched remotely: "
+        f"{report.matched}; belum diunggah / not uploaded yet: {report.not_uploaded}"
+    )
+    print(
+        f"  sampel diunduh dan dibuka / sample downloaded and opened: {report.sample_ok} dari/of "
+        f"{len(report.sampled)} baik / good "
+        f"(hash: {report.hash_type or 'ukuran+unduhan / size+download'})"
+    )
+    for finding in report.found:
+        repaired = finding.path in report.repaired
+        mark = "DIUNGGAH ULANG / UPLOADED AGAIN" if repaired else "MASALAH / PROBLEM"
+        print(f"  {mark}: {finding.teks}")
+    for finding in report.failed:
+        print(f"  GAGAL / FAILED: {finding.teks}")
+    if report.error:
+        print(f"  GAGAL / FAILED: {report.error}")
+    print(
+        "  HASIL / RESULT: "
+        + ("baik / good" if report.ok else "ADA MASALAH, lihat di atas / PROBLEMS, see above")
+    )
+
+
+def cmd_ringkasan(args: argparse.Namespace) -> int:
+    """The archive's state for the checklist (also written after every upload/verification)."""
+    config = load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    if not (args.arsip / cat.FILE).is_file():
+        err("ringkasan", f"{args.arsip}: belum ada arsip di sini / no archive here yet")
+        return EXIT_USAGE
+    path = summaries.write(config, args.arsip)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if args.json:
+        dump(data)
+        return EXIT_OK
+    cloud, check = data["awan"], data["verifikasi"]
+    print(f"Ringkasan arsip / archive summary ({path})")
+    print(f"  dokumen tersimpan / stored documents: {data['dokumen']}")
+    print(f"  antrean pindai ulang / re-scan backlog: {data['pindai_ulang']}")
+    if cloud["diatur"]:
+        print(
+            f"  awan / cloud: {cloud['tersimpan']} dari/of {cloud['berkas']} berkas tersimpan / "
+            f"files stored, belum diunggah / not uploaded: {cloud['belum_diunggah']}"
+        )
+    else:
+        print("  awan / cloud: belum diatur / not configured")
+    if check:
+        verdict = "baik / good" if check["ok"] and not check["galat"] else "ADA MASALAH / PROBLEMS"
+        print(f"  verifikasi terakhir / last verification: {check['waktu']} {verdict}")
+    for row in data["per_kode_tahun"]:
+        print(f"  {row['kode']:12} {row['tahun']}  {row['dokumen']}")
+    return EXIT_OK
+
+
 def cmd_contoh(args: argparse.Namespace) -> int:
     """Generated example scans and their sheet (never real documents)."""
     from bangka_ops.arsip import examples  # noqa: PLC0415
@@ -410,6 +573,14 @@ def add_parser(sub: Any) -> None:
     )
     masuk.add_argument("kotak_masuk", type=Path, help="the inbox directory (scans + one sheet)")
     masuk.add_argument("--lembar", type=Path, help="the metadata sheet (.csv/.xlsx)")
+    masuk.add_argument(
+        "--tunggu-tenang",
+        type=float,
+        default=0,
+        metavar="DETIK",
+        help="leave files changed in the last DETIK seconds for a later run (a scan still "
+        "being written through the share); the intake timer uses 120",
+    )
     masuk.set_defaults(func=cmd_masuk)
 
     cari = cmds.add_parser("cari", parents=[common], help="cari / search the archive")
@@ -455,6 +626,30 @@ def add_parser(sub: Any) -> None:
     retensi.add_argument("--per", help="as of this date (YYYY-MM-DD, default today)")
     retensi.add_argument("--keluar", type=Path, help="output directory (default <arsip>/laporan)")
     retensi.set_defaults(func=cmd_retensi)
+
+    unggah = cmds.add_parser(
+        "unggah",
+        parents=[common],
+        help="unggah ke penyimpanan awan / upload to cloud storage (SOP step 7)",
+    )
+    unggah.set_defaults(func=cmd_unggah)
+
+    verifikasi = cmds.add_parser(
+        "verifikasi",
+        parents=[common],
+        help="verifikasi penyimpanan awan / prove the cloud copy is stored and opens (SOP step 8)",
+    )
+    verifikasi.add_argument(
+        "--sampel",
+        type=int,
+        help="documents downloaded whole and opened (default: awan.sampel_harian)",
+    )
+    verifikasi.set_defaults(func=cmd_verifikasi)
+
+    ringkasan = cmds.add_parser(
+        "ringkasan", parents=[common], help="ringkasan / the archive's state for the checklist"
+    )
+    ringkasan.set_defaults(func=cmd_ringkasan)
 
     contoh = cmds.add_parser(
         "contoh", help="contoh / generate an example inbox (no real documents)"

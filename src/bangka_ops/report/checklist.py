@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangka_ops.report import admin, ingest, ledger
+from bangka_ops.report import admin, arsip, ingest, ledger
 
 BACKUP_TYPE = ingest.BACKUP_TYPE
 SUCCESS = {"success", "covered"}
@@ -151,6 +151,8 @@ class Report:
     policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # host -> the admin's latest tamper verdict (hosts without an admin report: absent, unknown)
     admin: dict[str, admin.Verdict] = field(default_factory=dict)
+    # host -> its digital archive's summary (archive hosts only)
+    archives: dict[str, arsip.Archive] = field(default_factory=dict)
 
     def admin_check(self, host: str) -> str | None:
         verdict = self.admin.get(host)
@@ -193,6 +195,7 @@ class Report:
                 "failed_hosts": sum(v["status"] == "failed" for v in verdicts),
                 "hosts": verdicts,
             },
+            "arsip": [a.judged(self.generated) for _, a in sorted(self.archives.items())],
             "problems": [str(p) for p in self.problems],
         }
 
@@ -281,32 +284,42 @@ class Builder:
                 if carrier is not None and admin.is_reserved(carrier):
                     continue  # the admin's reports (read above), not a host's files
             in_tests = "restore-tests" in relative
+            if not relative and carrier is not None and arsip.FILE in names:
+                self.read_archive(folder / arsip.FILE, carrier)
             for name in names:
-                if not in_tests and not (name == "config.json" and not relative):
-                    continue
-                path = folder / name
-                loaded = ingest.read(path)
-                value = (
-                    loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, path)
-                )
-                if isinstance(value, ingest.Problem):
-                    self.report.problems.append(value)
-                elif isinstance(value, ingest.RestoreTest):
-                    if self.restore_test_counts(value, carrier, relative):
-                        self.restore_tests.setdefault((value.host, value.policy), []).append(value)
-                elif isinstance(value, ingest.Schedule):
-                    if carrier is not None and value.host != carrier:
-                        self.report.problems.append(
-                            ingest.Problem(
-                                path,
-                                f"names host {value.host!r} but is {carrier}'s deployed "
-                                f"configuration: used as {carrier}'s schedule",
-                            )
-                        )
-                        value.host = carrier
-                    self.schedules[value.host] = value
+                if in_tests or (name == "config.json" and not relative):
+                    self.context_file(folder / name, carrier, relative)
         for tests in self.restore_tests.values():
             tests.sort(key=lambda t: t.start)
+
+    def context_file(self, path: Path, carrier: str | None, relative: tuple[str, ...]) -> None:
+        """A restore-test record or a deployed configuration."""
+        loaded = ingest.read(path)
+        value = loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, path)
+        if isinstance(value, ingest.Problem):
+            self.report.problems.append(value)
+        elif isinstance(value, ingest.RestoreTest):
+            if self.restore_test_counts(value, carrier, relative):
+                self.restore_tests.setdefault((value.host, value.policy), []).append(value)
+        elif isinstance(value, ingest.Schedule):
+            if carrier is not None and value.host != carrier:
+                self.report.problems.append(
+                    ingest.Problem(
+                        path,
+                        f"names host {value.host!r} but is {carrier}'s deployed "
+                        f"configuration: used as {carrier}'s schedule",
+                    )
+                )
+                value.host = carrier
+            self.schedules[value.host] = value
+
+    def read_archive(self, path: Path, carrier: str) -> None:
+        """An archive host's summary, as the host whose collected directory holds it."""
+        value = arsip.read(path, carrier)
+        if isinstance(value, ingest.Problem):
+            self.report.problems.append(value)
+        else:
+            self.report.archives[carrier] = value
 
     def read_admin(self, root: Path) -> None:
         """The admin's latest tamper verdict per host, known before any row is made."""
@@ -407,6 +420,8 @@ class Builder:
             for name in names:
                 if name == "config.json" or (relative + name) in sources:
                     continue
+                if name == arsip.FILE and not parts:
+                    continue  # the archive summary (read with the context)
                 file = prefix + name
                 loaded = ingest.read(file)
                 value = (
@@ -659,7 +674,11 @@ def is_host_dir(root: Path) -> bool:
     (the admin's directory, ``_admin``, never is: no host name starts with ``_``)."""
     if admin.is_reserved(root.name):
         return False
-    return (root / "config.json").is_file() or (root / ledger.LEDGER_DIR).is_dir()
+    return (
+        (root / "config.json").is_file()
+        or (root / ledger.LEDGER_DIR).is_dir()
+        or (root / arsip.FILE).is_file()
+    )
 
 
 INVENTORY_FILE = ".inventory.json"

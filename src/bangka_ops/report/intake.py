@@ -9,7 +9,8 @@ or a link:
 * every member is checked before anything is written: only regular files (and directories,
   which are never created from the package: the admin's own are made as needed), names made of
   a strict set of characters under a known top-level area (``records/``, ``restore/``,
-  ``audit/<chunk>``, ``config.json``, ``audit-offsets.json``), no absolute path, no ``..``, no
+  ``audit/<chunk>``, ``config.json``, ``audit-offsets.json``, ``arsip.json`` — an archive
+  host's summary, checked by the checklist), no absolute path, no ``..``, no
   hidden name, no name twice, at most :data:`MAX_DEPTH` levels, sizes within limits. One broken
   rule refuses the **whole** package of that host: nothing of it is stored, the watermark and
   the audit offsets of that host stay where they were, the refusal is printed and written to the
@@ -19,9 +20,10 @@ or a link:
   refuses the package, naming the path;
 * files are written by this process through directory descriptors opened with ``O_NOFOLLOW``,
   created under a temporary name with ``O_EXCL`` and hard-linked to their name, so a file
-  already stored is never rewritten (``config.json``, the host's current schedule, is the one
-  file replaced: atomically, by rename); owner and mode are the admin's (``root``, ``0640``;
-  audit chunks ``0440``; directories ``0750``), never the package's.
+  already stored is never rewritten (``config.json``, the host's current schedule, and
+  ``arsip.json``, its archive's current state, are the files replaced: atomically, by
+  rename); owner and mode are the admin's (``root``, ``0640``; audit chunks ``0440``;
+  directories ``0750``), never the package's.
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ CHUNK = re.compile(r"^[a-z][a-z0-9_-]{0,40}\.[0-9]{1,20}\.[0-9]{12}-[0-9]{12}\.j
 AUDIT_LOG_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}\.jsonl$")
 RECORD_SUFFIXES = (".json", ".log.jsonl")
 AREAS = ("records", "restore", "audit")
-SINGLE_FILES = ("config.json", "audit-offsets.json")
+SINGLE_FILES = ("config.json", "audit-offsets.json", "arsip.json")
+# Files that are the host's current state: replaced (atomically), never accumulated.
+REPLACED = (("config.json",), ("arsip.json",))
 MAX_DEPTH = 6
 MAX_MEMBERS = 200_000
 MAX_MEMBER_BYTES = 256 * 1024**2
 MAX_TOTAL_BYTES = 2 * 1024**3
-MAX_SMALL_FILE = 4 * 1024**2  # config.json, audit-offsets.json
+MAX_SMALL_FILE = 4 * 1024**2  # config.json, audit-offsets.json, arsip.json
 MAX_OFFSET_ENTRIES = 64
 UNREADABLE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeError)
 
@@ -438,7 +442,7 @@ def store(
                         name,
                         source,
                         CHUNK_MODE if chunk else FILE_MODE,
-                        replace=member.parts == ("config.json",),
+                        replace=member.parts in REPLACED,
                     )
                 finally:
                     for fd in fds[1:]:

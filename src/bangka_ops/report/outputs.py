@@ -207,9 +207,61 @@ class PrometheusWriter:
                 labels,
                 int(verdict.failed is not None),
             )
+        self.archive_metrics(report, add)
         for name, (kind, help_text, lines) in metrics.items():
             self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
             self.out.write("\n".join(lines) + "\n")
+
+    @staticmethod
+    def archive_metrics(report: Report, add: Callable[[str, str, str, str, float], None]) -> None:
+        """Per archive host: documents (also per code and year), re-scan backlog, files not yet
+        in cloud storage or wrong there, the newest cloud verification and storage used."""
+        for archive in report.kpis()["arsip"]:
+            labels = f'host="{escape(archive["host"])}"'
+            for name, value, text in (
+                ("documents", archive["documents"], "Documents stored in the archive."),
+                ("rescan_backlog", archive["rescan_backlog"], "Items on the re-scan list."),
+                ("not_uploaded_files", archive["not_uploaded"], "Files not yet in cloud storage."),
+                (
+                    "cloud_failed_files",
+                    archive["cloud_failed"],
+                    "Files still wrong in cloud storage.",
+                ),
+                ("local_bytes", archive["local_bytes"], "Bytes of the archive's documents."),
+            ):
+                add(f"bangka_arsip_{name}", "gauge", text, labels, value)
+            check = archive["verification"]
+            if check is not None:
+                when = dt.datetime.fromisoformat(check["waktu"]).timestamp()
+                add(
+                    "bangka_arsip_verification_timestamp_seconds",
+                    "gauge",
+                    "End of the newest cloud verification.",
+                    labels,
+                    when,
+                )
+                add(
+                    "bangka_arsip_verification_ok",
+                    "gauge",
+                    "1 when the newest cloud verification found everything stored and opening.",
+                    labels,
+                    int(check["ok"] and not check["galat"]),
+                )
+                add(
+                    "bangka_arsip_remote_bytes",
+                    "gauge",
+                    "Bytes in cloud storage at the newest verification.",
+                    labels,
+                    check["bytes_awan"],
+                )
+            for entry in archive["by_code_year"]:
+                add(
+                    "bangka_arsip_documents_by_code",
+                    "gauge",
+                    "Documents stored per classification code and year.",
+                    f'{labels},kode="{escape(entry["kode"])}",tahun="{entry["tahun"]}"',
+                    entry["dokumen"],
+                )
 
 
 class HtmlWriter:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -324,3 +325,43 @@ def test_one_documents_ocr_failure_never_stops_the_batch(small_inbox: Path, tmp_
     code, again = ingest(root, inbox)
     assert code == 0
     assert (rows(again)[2]["status"], rows(again)[2]["id"]) == ("tersimpan", failed["id"])
+
+
+def test_a_scan_still_being_written_waits_until_it_is_complete(
+    small_inbox: Path, tmp_path: Path
+) -> None:
+    """The intake timer runs with --tunggu-tenang: a file the scanner is still writing through
+    the share (here: half of a PDF, then the rest) is neither refused nor ingested half; the
+    row waits, the rest of the batch goes on, the sheet stays until every row is stored."""
+    inbox = tmp_path / "masuk"
+    shutil.copytree(small_inbox, inbox)
+    root = tmp_path / "arsip"
+    quiet = "2"
+    whole = (inbox / "kecil-2.pdf").read_bytes()
+    time.sleep(2.2)
+    (inbox / "kecil-2.pdf").write_bytes(whole[: len(whole) // 2])
+    done = cekat(root, "masuk", str(inbox), "--json", "--tunggu-tenang", quiet)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert rows(report)[2]["status"] == "tersimpan"
+    assert rows(report)[3]["status"] == "menunggu"
+    assert "masih ditulis" in rows(report)[3]["alasan"][0]["teks"]
+    assert (inbox / "lembar.csv").exists() and (inbox / "kecil-2.pdf").exists()
+    (inbox / "kecil-2.pdf").write_bytes(whole)
+    # Still within the quiet time after the last write: waits again.
+    early = json.loads(cekat(root, "masuk", str(inbox), "--json", "--tunggu-tenang", quiet).stdout)
+    assert rows(early)[3]["status"] == "menunggu"
+    time.sleep(2.2)
+    code, later = ingest(root, inbox)
+    assert code == 0
+    assert rows(later)[3]["status"] == "tersimpan"
+    assert not (inbox / "lembar.csv").exists()
+
+
+def test_a_sheet_still_being_written_is_not_read(small_inbox: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "masuk"
+    shutil.copytree(small_inbox, inbox)
+    done = cekat(tmp_path / "arsip", "masuk", str(inbox), "--tunggu-tenang", "60")
+    assert done.returncode == 0, done.stderr
+    assert "Lembar data masih ditulis" in done.stdout
+    assert not (tmp_path / "arsip" / "katalog.sqlite").exists()
