@@ -107,6 +107,7 @@ def test_archive_benchmark_runs_end_to_end_on_a_few_pages() -> None:
             str(REPO_ROOT / "bench" / "arsip.py"),
             *("--docs", "2", "--pages", "1", "--index-docs", "300", "--queries", "20"),
             *("--memory-pages", "2", "--upload-docs", "3", "--upload-kib", "16"),
+            *("--web-users", "3"),
         ],
         capture_output=True,
         text=True,
@@ -117,5 +118,6 @@ def test_archive_benchmark_runs_end_to_end_on_a_few_pages() -> None:
     assert "ratio intake/ocrmypdf = " in proc.stdout
     assert "search: 300 documents indexed" in proc.stdout
     assert "ratio unggah/rclone = " in proc.stdout
+    assert "ratio p95 page/search = " in proc.stdout
     assert "archive search      : p50" in proc.stdout
     assert "intake process peak (VmHWM):" in proc.stdout

@@ -6,7 +6,10 @@ Each person::
       name: Andi Pratama
       email: andi.pratama@bangka.go.id
       roles: [admin]                   # admin, backup_operator, protocol_coordinator,
-                                       # protocol_operator, viewer
+                                       # protocol_operator, viewer, archive_viewer,
+                                       # archive_officer
+      clearance: terbatas              # the archive's security classes this person may see:
+                                       # biasa, terbatas or rahasia (default: by role)
       ssh_keys: ["ssh-ed25519 AAAA... andi@laptop"]
       second_factor: totp              # admins: totp (default) or fido2 (sk- keys only)
       hosts: [all]                     # inventory groups or hosts with an account (default all)
@@ -24,7 +27,21 @@ from typing import Any
 
 from bangka_ops.access import sshkeys
 
-ROLES = ("admin", "backup_operator", "protocol_coordinator", "protocol_operator", "viewer")
+ROLES = (
+    "admin",
+    "backup_operator",
+    "protocol_coordinator",
+    "protocol_operator",
+    "viewer",
+    "archive_viewer",
+    "archive_officer",
+)
+# The archive's search page: who may log in, and the security classes each may see. A class
+# includes the ones before it; ``rahasia`` is never a role's default, only a person's
+# ``clearance``.
+ARCHIVE_ROLES = ("archive_viewer", "archive_officer", "admin")
+CLEARANCES = ("biasa", "terbatas", "rahasia")
+ROLE_CLEARANCE = {"archive_viewer": "biasa", "admin": "biasa", "archive_officer": "terbatas"}
 ACCOUNT_ROLES = ("admin", "backup_operator")
 SIGNER_ROLES = ("admin", "backup_operator")
 CALENDAR_WRITER_ROLES = ("admin", "protocol_coordinator", "protocol_operator")
@@ -71,7 +88,8 @@ def person_errors(where: str, person: dict[str, Any]) -> list[str]:
     problems = [
         f"{where}.{key}: unknown field"
         for key in sorted(
-            set(person) - {"id", "name", "email", "roles", "ssh_keys", "second_factor", "hosts"}
+            set(person)
+            - {"id", "name", "email", "roles", "ssh_keys", "second_factor", "hosts", "clearance"}
         )
     ]
     if not isinstance(person.get("email"), str) or not EMAIL.match(person["email"]):
@@ -102,6 +120,10 @@ def person_errors(where: str, person: dict[str, Any]) -> list[str]:
                 f"{where}.ssh_keys: second_factor fido2 accepts only sk- (FIDO2) keys; "
                 f"{len(plain)} other key(s) listed"
             )
+    if "clearance" in person and person["clearance"] not in CLEARANCES:
+        problems.append(f"{where}.clearance: one of {', '.join(CLEARANCES)}")
+    elif "clearance" in person and not set(roles) & set(ARCHIVE_ROLES):
+        problems.append(f"{where}.clearance: only for {'/'.join(ARCHIVE_ROLES)}")
     hosts = person.get("hosts", ["all"])
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         problems.append(f"{where}.hosts: a list of inventory groups or hosts")
@@ -162,3 +184,13 @@ def emails_with(people: list[dict[str, Any]], roles: Iterable[str]) -> list[str]
     return sorted(
         {p["email"] for p in people or [] if wanted & set(p.get("roles", [])) and p.get("email")}
     )
+
+
+def clearance(person: dict[str, Any]) -> str | None:
+    """The archive classes a person may see, as the highest one (None: no archive access)."""
+    roles = [r for r in person.get("roles", []) if r in ROLE_CLEARANCE]
+    if not roles:
+        return None
+    if "clearance" in person:
+        return str(person["clearance"])
+    return max((ROLE_CLEARANCE[r] for r in roles), key=CLEARANCES.index)

@@ -31,7 +31,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,7 @@ class Hit:
     snippet: str
     score: float
     newest_first: bool = False  # the words were too common to rank: newest documents first
+    parts: tuple[str, str, str] | None = None  # the snippet as (before, word, after)
 
 
 def meta_text(item: dict[str, Any]) -> str:
@@ -160,8 +161,15 @@ def words(text: str) -> list[str]:
 
 
 class Catalogue:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, readonly: bool = False) -> None:
         self.root = root
+        self._known: set[str] | None = None
+        if readonly:  # a reader (the staff's search page): never writes, never migrates
+            uri = (root / FILE).absolute().as_uri() + "?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA query_only=ON")
+            return
         self.db = sqlite3.connect(root / FILE, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=DELETE")
@@ -171,7 +179,6 @@ class Catalogue:
         if old and "trigram" in old[0]:
             self.migrate_trigram_index()
         self.db.executescript(SCHEMA)
-        self._known: set[str] | None = None
 
     def migrate_trigram_index(self) -> None:
         """A catalogue made with the first index layout (trigram over the documents): its text
@@ -400,8 +407,9 @@ class Catalogue:
         jenis: str | None = None,
         unit: str | None = None,
         statuses: tuple[str, ...] = (STORED,),
+        keamanan: Collection[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        where, args = filters(kode, tahun, jenis, unit)
+        where, args = filters(kode, tahun, jenis, unit, keamanan=keamanan)
         marks = ", ".join("?" * len(statuses))
         # Only ?s and fixed text are put together here; values are bound.
         sql = (
@@ -420,7 +428,10 @@ class Catalogue:
         jenis: str | None = None,
         unit: str | None = None,
         limit: int = 20,
+        keamanan: Collection[str] | None = None,
     ) -> list[Hit]:
+        """Documents matching every word of ``query``; with ``keamanan``, only those of these
+        security classes (the searcher's clearance)."""
         typed = words(query)
         if not typed:
             raise SearchError("tidak ada kata untuk dicari / no words to search for")
@@ -431,7 +442,7 @@ class Catalogue:
             "(" + " OR ".join('"' + v.replace('"', '""') + '"' for v in vs) + ")" for vs in variants
         )
         common = self.matches_more_than(match, COMMON)
-        where, args = filters(kode, tahun, jenis, unit, prefix="item.")
+        where, args = filters(kode, tahun, jenis, unit, prefix="item.", keamanan=keamanan)
         order = "teks.rowid DESC" if common else "skor"
         sql = (
             "SELECT item.*, teks.isi AS cuplikan, "  # noqa: S608 (only ?s and fixed text)
@@ -439,10 +450,12 @@ class Catalogue:
             f"WHERE teks MATCH ? AND item.status = ?{where} ORDER BY {order} LIMIT ?"
         )
         rows = self.db.execute(sql, [match, STORED, *args, limit]).fetchall()
-        return [
-            Hit(decoded(r), snippet(str(r["cuplikan"]), typed), float(r["skor"]), common)
-            for r in rows
-        ]
+        hits = []
+        for r in rows:
+            parts = snippet_parts(str(r["cuplikan"]), typed)
+            line = f"{parts[0]}[{parts[1]}]{parts[2]}" if parts else ""
+            hits.append(Hit(decoded(r), line, float(r["skor"]), common, parts))
+        return hits
 
     def containing(self, word: str) -> list[str]:
         """The indexed words a search word stands for: those containing it (three letters or
@@ -465,14 +478,14 @@ class Catalogue:
         return int(row[0]) > count
 
 
-def snippet(text: str, terms: list[str], width: int = 70) -> str:
-    """Text around the first search word found (marked ``[…]``), cut at words; empty when the
-    words matched only the metadata."""
+def snippet_parts(text: str, terms: list[str], width: int = 70) -> tuple[str, str, str] | None:
+    """Text around the first search word found: (before, the word, after), cut at words and
+    with ``…`` where cut; None when the words matched only the metadata."""
     flat = " ".join(text.split())
     lower = flat.lower()
     found = [(lower.find(t), t) for t in terms if lower.find(t) >= 0]
     if not found:
-        return ""
+        return None
     at, term = min(found)
     start = max(0, at - width)
     end = min(len(flat), at + len(term) + width)
@@ -480,14 +493,32 @@ def snippet(text: str, terms: list[str], width: int = 70) -> str:
         start = flat.find(" ", start) + 1 or start
     if end < len(flat):
         end = flat.rfind(" ", at + len(term), end) if " " in flat[at + len(term) : end] else end
-    body = f"{flat[start:at]}[{flat[at : at + len(term)]}]{flat[at + len(term) : end]}"
-    return ("… " if start > 0 else "") + body + (" …" if end < len(flat) else "")
+    return (
+        ("… " if start > 0 else "") + flat[start:at],
+        flat[at : at + len(term)],
+        flat[at + len(term) : end] + (" …" if end < len(flat) else ""),
+    )
+
+
+def snippet(text: str, terms: list[str], width: int = 70) -> str:
+    """:func:`snippet_parts` as one line, the word marked ``[…]``; empty without a match."""
+    parts = snippet_parts(text, terms, width)
+    return f"{parts[0]}[{parts[1]}]{parts[2]}" if parts else ""
 
 
 def filters(
-    kode: str | None, tahun: int | None, jenis: str | None, unit: str | None, prefix: str = ""
+    kode: str | None,
+    tahun: int | None,
+    jenis: str | None,
+    unit: str | None,
+    *,
+    prefix: str = "",
+    keamanan: Collection[str] | None = None,
 ) -> tuple[str, list[Any]]:
     where, args = "", list[Any]()
+    if keamanan is not None:
+        where += f" AND {prefix}keamanan IN ({', '.join('?' * len(keamanan)) or 'NULL'})"
+        args += list(keamanan)
     if kode:
         where += f" AND ({prefix}kode = ? OR {prefix}kode LIKE ?)"
         args += [kode.upper(), kode.upper() + ".%"]

@@ -537,6 +537,27 @@ def cmd_ringkasan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sandi(args: argparse.Namespace) -> int:
+    """A password hash for the search page (kept in the vault, never the password itself)."""
+    import getpass  # noqa: PLC0415
+
+    from bangka_ops.arsip.web import users  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Sandi baru / new password: ")
+        if getpass.getpass("Ulangi / again: ") != first:
+            err("sandi", "kedua sandi berbeda / the two passwords differ")
+            return EXIT_USAGE
+    else:
+        first = sys.stdin.readline().rstrip("\n")
+    try:
+        print(users.hash_password(first))
+    except users.UsersError as exc:
+        err("sandi", exc)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def cmd_contoh(args: argparse.Namespace) -> int:
     """Generated example scans and their sheet (never real documents)."""
     from bangka_ops.arsip import examples  # noqa: PLC0415
@@ -627,6 +648,22 @@ def add_parser(sub: Any) -> None:
     retensi.add_argument("--keluar", type=Path, help="output directory (default <arsip>/laporan)")
     retensi.set_defaults(func=cmd_retensi)
 
+    add_cloud_parsers(cmds, common)
+
+    contoh = cmds.add_parser(
+        "contoh", help="contoh / generate an example inbox (no real documents)"
+    )
+    contoh.add_argument("direktori", type=Path)
+    contoh.add_argument(
+        "--dengan-rusak",
+        action="store_true",
+        help="also the bad cases (blank, 100 DPI, wrong page count …)",
+    )
+    contoh.set_defaults(func=cmd_contoh)
+
+
+def add_cloud_parsers(cmds: Any, common: argparse.ArgumentParser) -> None:
+    """Cloud storage, the summary and the search page's passwords."""
     unggah = cmds.add_parser(
         "unggah",
         parents=[common],
@@ -651,13 +688,9 @@ def add_parser(sub: Any) -> None:
     )
     ringkasan.set_defaults(func=cmd_ringkasan)
 
-    contoh = cmds.add_parser(
-        "contoh", help="contoh / generate an example inbox (no real documents)"
+    sandi = cmds.add_parser(
+        "sandi",
+        help="hash sandi halaman pencarian / a search-page password hash for the vault "
+        "(reads the password from the terminal, or one line of standard input)",
     )
-    contoh.add_argument("direktori", type=Path)
-    contoh.add_argument(
-        "--dengan-rusak",
-        action="store_true",
-        help="also the bad cases (blank, 100 DPI, wrong page count …)",
-    )
-    contoh.set_defaults(func=cmd_contoh)
+    sandi.set_defaults(func=cmd_sandi)

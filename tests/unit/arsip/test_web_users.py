@@ -1,0 +1,74 @@
+"""The search page's people: password hashes, the users file's checks, clearances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bangka_ops.access import model
+from bangka_ops.arsip.web import users
+
+HASH = users.hash_password("sandi-yang-panjang")
+
+
+def person(**extra: object) -> dict[str, object]:
+    return {"id": "budi", "nama": "Budi", "peran": ["archive_viewer"], "izin": "biasa",
+            "sandi": HASH, **extra}  # fmt: skip
+
+
+def test_a_password_checks_against_its_hash_only() -> None:
+    assert users.check_password("sandi-yang-panjang", HASH)
+    assert not users.check_password("sandi-yang-panjanG", HASH)
+    assert not users.check_password("sandi-yang-panjang", "plain-text")
+    assert users.hash_password("sandi-yang-panjang") != HASH  # salted
+    with pytest.raises(users.UsersError, match="minimal 10"):
+        users.hash_password("pendek")
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        (person(izin="semua"), "izin"),
+        (person(sandi="sandi-yang-panjang"), "sandi"),
+        (person(id="Budi Santoso"), "id"),
+        (person(peran="archive_viewer"), "peran"),
+        (person(admin=True), "unknown field admin"),
+    ],
+)
+def test_a_broken_users_file_names_the_field(
+    tmp_path: Path, entry: dict[str, object], field: str
+) -> None:
+    path = tmp_path / "pengguna.json"
+    path.write_text(json.dumps({"versi": 1, "pengguna": [entry]}))
+    with pytest.raises(users.UsersError, match=field):
+        users.Users(path).current()
+
+
+def test_the_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "pengguna.json"
+    path.write_text(json.dumps({"versi": 1, "pengguna": [person()]}))
+    people = users.Users(path)
+    assert people.authenticate("budi", "sandi-yang-panjang") is not None
+    assert people.authenticate("budi", "salah-salah-salah") is None
+    assert people.authenticate("tidak-ada", "sandi-yang-panjang") is None
+    path.write_text(json.dumps({"versi": 1, "pengguna": [person(izin="rahasia")]}))
+    user = people.get("budi")
+    assert user is not None and user.classes == ("biasa", "terbatas", "rahasia")
+
+
+def test_clearance_by_role_and_by_person() -> None:
+    viewer = {"id": "a", "email": "a@b.go.id", "roles": ["archive_viewer"]}
+    officer = {"id": "b", "email": "b@b.go.id", "roles": ["archive_officer"]}
+    assert model.clearance(viewer) == "biasa"
+    assert model.clearance(officer) == "terbatas"
+    assert model.clearance({**officer, "clearance": "rahasia"}) == "rahasia"
+    assert model.clearance({"id": "c", "email": "c@b.go.id", "roles": ["viewer"]}) is None
+    problems = model.errors([{**viewer, "clearance": "semua"}])
+    assert problems == ["access_people[0] (a).clearance: one of biasa, terbatas, rahasia"]
+    problems = model.errors([{"id": "c", "email": "c@b.go.id", "roles": ["viewer"],
+                              "clearance": "rahasia"}])  # fmt: skip
+    assert problems == [
+        "access_people[0] (c).clearance: only for archive_viewer/archive_officer/admin"
+    ]
