@@ -558,6 +558,17 @@ def cmd_sandi(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tugas(args: argparse.Namespace) -> int:
+    """One scheduled job, notified when it fails (the archive role's timers run these)."""
+    from bangka_ops.arsip import job  # noqa: PLC0415
+
+    try:
+        return job.run(args.tugas, args.pengaturan)
+    except job.JobError as exc:
+        err("tugas", exc)
+        return EXIT_USAGE
+
+
 def cmd_contoh(args: argparse.Namespace) -> int:
     """Generated example scans and their sheet (never real documents)."""
     from bangka_ops.arsip import examples  # noqa: PLC0415
@@ -694,3 +705,17 @@ def add_cloud_parsers(cmds: Any, common: argparse.ArgumentParser) -> None:
         "(reads the password from the terminal, or one line of standard input)",
     )
     sandi.set_defaults(func=cmd_sandi)
+
+    tugas = cmds.add_parser(
+        "tugas",
+        help="tugas terjadwal / one scheduled job (masuk, unggah, verifikasi, retensi, "
+        "ringkasan), notified by webhook/e-mail when it fails",
+    )
+    tugas.add_argument("tugas", choices=("masuk", "unggah", "verifikasi", "retensi", "ringkasan"))
+    tugas.add_argument(
+        "--pengaturan",
+        type=Path,
+        default=Path("/etc/bangka-arsip/tugas.json"),
+        help="the job settings (archive, configuration, inbox, notifications)",
+    )
+    tugas.set_defaults(func=cmd_tugas)

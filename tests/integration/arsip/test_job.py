@@ -1,0 +1,70 @@
+"""Scheduled archive jobs: a failure (and, for the intake, a row that needs staff) is notified
+through a real webhook receiver; a good run is not."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.arsip.helpers import CONFIG
+from tests.integration.arsip.storage import stored_items
+from tests.receivers import webhook_receiver
+
+
+def tugas(settings: Path, job: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bangka_ops.cli", "arsip", "tugas", job, "--pengaturan",
+         str(settings)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "BANGKA_AUDIT_LOG": str(settings.parent / "audit.jsonl")},
+    )  # fmt: skip
+
+
+def settings(tmp_path: Path, url: str, **extra: object) -> Path:
+    path = tmp_path / "tugas.json"
+    path.write_text(json.dumps({
+        "arsip": str(tmp_path / "arsip"), "konfigurasi": str(CONFIG), "host": "arsip01",
+        "notify": {"webhook_url": url}, **extra}))  # fmt: skip
+    return path
+
+
+def test_a_failed_job_is_notified_with_its_output(tmp_path: Path) -> None:
+    stored_items(tmp_path / "arsip", 1)
+    with webhook_receiver() as hook:
+        # The example configuration has no cloud storage: the upload cannot run.
+        done = tugas(settings(tmp_path, hook.url), "unggah")
+    assert done.returncode == 2  # any failure of the job, a usage error included
+    assert len(hook.received) == 1
+    notice = hook.received[0]
+    assert notice["text"].startswith("[SI CEKAT arsip] GAGAL / FAILED: unggah")
+    assert notice["summary"] == {"host": "arsip01", "job": "unggah", "status": "failed",
+                                 "exit_code": 64}  # fmt: skip
+
+
+def test_an_intake_that_needs_staff_is_notified_and_a_good_run_is_not(tmp_path: Path) -> None:
+    inbox = tmp_path / "masuk"
+    inbox.mkdir()
+    (inbox / "lembar.csv").write_text(
+        "berkas,kode,jenis,nomor,tanggal,perihal,unit,halaman\n"
+        "tidak-ada.pdf,UM.01.01,surat-masuk,1,2025-01-02,Surat,sekretariat,1\n"
+    )
+    with webhook_receiver() as hook:
+        path = settings(tmp_path, hook.url, kotak_masuk=str(inbox), tunggu_tenang=0)
+        done = tugas(path, "masuk")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert len(hook.received) == 1
+        assert "PERLU TINDAKAN" in hook.received[0]["text"]
+        (inbox / "lembar.csv").unlink()
+        assert tugas(path, "masuk").returncode == 0  # an empty inbox: nothing to say
+        assert tugas(path, "ringkasan").returncode == 0
+    assert len(hook.received) == 1
+
+
+def test_broken_settings_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "tugas.json"
+    path.write_text('{"arsip": 1}')
+    done = tugas(path, "unggah")
+    assert done.returncode == 64 and "arsip: a path is required" in done.stderr
