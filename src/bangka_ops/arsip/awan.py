@@ -34,6 +34,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -64,13 +65,20 @@ class CloudError(Exception):
     """The cloud storage cannot be used (said in Bahasa Indonesia and English)."""
 
 
-def locked(root: Path) -> contextlib.AbstractContextManager[None]:
-    """One cloud job at a time (an intake may run beside it: it only adds items)."""
+class CloudBusy(CloudError):
+    """Another upload or verification holds the archive's cloud lock."""
+
+
+def locked(root: Path, wait: float = 0) -> contextlib.AbstractContextManager[None]:
+    """One cloud job at a time, waiting up to ``wait`` seconds for another to end (an intake
+    may run beside it: it only adds items)."""
     return exclusive(
         root / ".kunci-awan",
-        CloudError(
-            "unggah/verifikasi lain sedang berjalan / another upload or verification is running"
+        CloudBusy(
+            "unggah/verifikasi lain sedang berjalan, dilewati / another upload or verification "
+            "is running: skipped"
         ),
+        wait,
     )
 
 
@@ -105,6 +113,15 @@ class Rclone:
                 f"{conf}: dapat dibaca semua pengguna; jadikan 0640 / readable by everyone "
                 "(it holds the storage credentials): make it 0640"
             )
+        name = self.cloud.remote.split(":", 1)[0]
+        if name:  # not a ':backend,option=…:' connection string
+            done = self.run(["listremotes"], timeout=60)
+            known = {line.rstrip(":") for line in done.stdout.split()}
+            if done.returncode != 0 or name not in known:
+                raise CloudError(
+                    f"{conf}: tidak ada remote {name!r} / no remote {name!r} in the rclone "
+                    f"configuration (known: {', '.join(sorted(known)) or 'none'})"
+                )
 
     @property
     def target(self) -> str:
@@ -191,11 +208,12 @@ class Rclone:
 
     def check_download(self, source: Path, files: list[str]) -> set[str]:
         """Of ``files``, those the remote holds byte for byte (each downloaded and compared):
-        for a remote that reports no hash."""
+        for a remote that reports no hash. A check that could not judge every file (a file it
+        could not read, the connection lost) is a :class:`CloudError`, never a difference."""
         with tempfile.TemporaryDirectory(prefix="bangka-awan-") as private:
             listed = write_list(Path(private), files)
             combined = Path(private) / "hasil"
-            self.run(
+            done = self.run(
                 [
                     "check",
                     "--download",
@@ -208,10 +226,11 @@ class Rclone:
                     self.target,
                 ]
             )
-            if not combined.exists():
-                return set()
-            lines = combined.read_text(encoding="utf-8").splitlines()
-        return {line[2:] for line in lines if line.startswith("= ")}
+            lines = combined.read_text(encoding="utf-8").splitlines() if combined.exists() else []
+        marks = {line[2:]: line[0] for line in lines if len(line) > 2 and line[1] == " "}
+        if any(marks.get(f) not in ("=", "*", "+") for f in files):
+            raise self.failure("check --download", done)
+        return {f for f in files if marks[f] == "="}
 
     def download(self, path: str, into: Path) -> Path:
         """One remote file, whole, into the private directory ``into``."""
@@ -278,6 +297,9 @@ class Digest:
     sha256: str
     md5: str
     sha1: str
+    # (inode, size, mtime, ctime) before it was read: the same later means not changed since
+    # (the ctime cannot be set back)
+    stamp: tuple[int, ...] = ()
 
     def of(self, kind: str) -> str:
         return self.md5 if kind == "md5" else self.sha1
@@ -287,6 +309,7 @@ def digest(path: Path, *, all_hashes: bool = True) -> Digest:
     """Size and hashes of a stored file, read once (never through a symbolic link); only the
     SHA-256 without ``all_hashes``."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    stamp = fingerprint(os.fstat(fd))
     sums = [hashlib.sha256()]
     if all_hashes:
         sums += [hashlib.md5(usedforsecurity=False), hashlib.sha1(usedforsecurity=False)]
@@ -297,7 +320,12 @@ def digest(path: Path, *, all_hashes: bool = True) -> Digest:
             for s in sums:
                 s.update(chunk)
     found = [s.hexdigest() for s in sums]
-    return Digest(size, found[0], *(found[1:] or ["", ""]))
+    md5, sha1 = found[1:] or ["", ""]
+    return Digest(size, found[0], md5, sha1, stamp=stamp)
+
+
+def fingerprint(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def stored_files(catalogue: cat.Catalogue) -> Iterator[tuple[int, str, str, str]]:
@@ -383,9 +411,10 @@ class UploadReport:
 
 def queue(
     catalogue: cat.Catalogue, root: Path, report: UploadReport
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], dict[str, Digest]]:
     """Rows for every stored file not yet ``tersimpan`` remotely: (new or pending, flagged by
-    a verification). A file whose content is not what was recorded is not queued."""
+    a verification, each queued file's digest). A file whose content is not what was recorded
+    is not queued."""
     rows = {
         str(r["path"]): (str(r["status"]), bool(r["md5"]) and r["sha256"])
         for r in catalogue.db.execute("SELECT path, status, md5, sha256 FROM awan")
@@ -404,15 +433,33 @@ def queue(
     fresh: list[str] = []
     flagged: list[str] = []
     queued = []
+    digests: dict[str, Digest] = {}
     for (item, role, path, _), found in zip(todo, states, strict=True):
         if isinstance(found, str):
             report.damaged.append(Damaged(path, item, found))
             continue
         if found.md5:
             queued.append((item, role, path, found))
+        digests[path] = found
         (fresh if rows.get(path, (PENDING,))[0] == PENDING else flagged).append(path)
     catalogue.queue_upload(queued)
-    return fresh, flagged
+    return fresh, flagged, digests
+
+
+def unchanged(root: Path, path: str, before: Digest, items: dict[str, int]) -> Damaged | None:
+    """None when the file is still what was hashed before the copy (its stamp the same, or
+    else its SHA-256 the same); else why rclone may have sent other bytes."""
+    try:
+        if fingerprint(os.lstat(root / DOCUMENTS / path)) == before.stamp:
+            return None
+    except OSError as exc:
+        return Damaged(path, items.get(path, 0), exc.strerror or str(exc))
+    state = local_state(root, path, before.sha256, all_hashes=False)
+    if isinstance(state, str):
+        return Damaged(
+            path, items.get(path, 0), f"berubah saat diunggah / changed during the upload: {state}"
+        )
+    return None
 
 
 def confirm(
@@ -420,8 +467,6 @@ def confirm(
     rclone: Rclone,
     root: Path,
     paths: list[str],
-    *,
-    download: bool = False,
 ) -> tuple[set[str], dict[str, str]]:
     """Which of ``paths`` the remote holds with the recorded size and hash (downloaded when the
     remote reports no hash); the others with what is wrong."""
@@ -455,46 +500,41 @@ def confirm(
     return good, wrong
 
 
-def upload(config: Config, root: Path, now: dt.datetime | None = None) -> UploadReport:
+def upload(
+    config: Config, root: Path, now: dt.datetime | None = None, wait: float = 0
+) -> UploadReport:
     """Upload what is not yet in cloud storage (SOP step 7)."""
     if config.cloud is None:
-        raise CloudError(
-            "arsip.yml: tidak ada bagian 'awan' / no 'awan' section: nothing to upload to"
-        )
+        raise CloudError("arsip.yml: tidak ada bagian 'awan' / no 'awan' section")
     report = UploadReport()
-    left = window_left(config.cloud, now)
-    with locked(root), cat.Catalogue(root) as catalogue:
+    with locked(root, wait), cat.Catalogue(root) as catalogue:
+        left = window_left(config.cloud, now)
+        # The window's end as a deadline: hashing the queue counts against it too.
+        deadline = None if left is None else time.monotonic() + left
         if left == 0:
             report.outside_window = True
             report.left = pending_count(catalogue)
             return report
         rclone = Rclone(config.cloud)
-        fresh, flagged = queue(catalogue, root, report)
+        fresh, flagged, digests = queue(catalogue, root, report)
         report.queued = len(fresh) + len(flagged)
-        errors: list[str] = []
         try:
             checked_by_rclone = bool(rclone.hashes())
         except CloudError as exc:
             report.error = str(exc)
             report.left = pending_count(catalogue)
             return report
-        arrived: set[str] = set()
-        started = dt.datetime.now(dt.UTC)
-        for files, force in ((fresh, False), (flagged, True)):
-            if not files:
-                continue
-            spent = (dt.datetime.now(dt.UTC) - started).total_seconds()
-            budget = None if left is None else left - spent
-            if budget is not None and budget <= 0:
-                report.stopped_by_window = True
-                break
-            done = rclone.copy(root / DOCUMENTS, files, force=force, max_duration=budget)
-            if checked_by_rclone:
-                arrived |= copied(done.stderr) & set(files)
-            if done.returncode == 10:  # --max-duration reached: the window closed
-                report.stopped_by_window = True
-            elif done.returncode != 0:
-                errors.append(str(rclone.failure("copy", done)))
+        arrived, errors = send(rclone, root, (fresh, flagged), deadline, report)
+        if not checked_by_rclone:
+            arrived = set()
+        # rclone checked what it reports copied against the remote's size and hash; that it
+        # copied the recorded bytes holds when the file did not change since it was hashed.
+        items = {path: item for item, _, path, _ in stored_files(catalogue)}
+        for path in sorted(arrived):
+            damaged = unchanged(root, path, digests[path], items)
+            if damaged is not None:
+                arrived.discard(path)
+                report.damaged.append(damaged)
         # What rclone did not report copied and checked (already there, failed, cut off by the
         # window) is confirmed from a listing of just those files.
         unconfirmed = [p for p in fresh + flagged if p not in arrived]
@@ -515,6 +555,33 @@ def upload(config: Config, root: Path, now: dt.datetime | None = None) -> Upload
         report.left = pending_count(catalogue)
         report.error = " / ".join(dict.fromkeys(errors))
     return report
+
+
+def send(
+    rclone: Rclone,
+    root: Path,
+    batches: tuple[list[str], list[str]],
+    deadline: float | None,
+    report: UploadReport,
+) -> tuple[set[str], list[str]]:
+    """The copies (new files, then flagged ones forced), within the window: what rclone
+    reports copied and checked, and the errors."""
+    arrived: set[str] = set()
+    errors: list[str] = []
+    for files, force in zip(batches, (False, True), strict=True):
+        if not files:
+            continue
+        budget = None if deadline is None else deadline - time.monotonic()
+        if budget is not None and budget <= 0:
+            report.stopped_by_window = True
+            break
+        done = rclone.copy(root / DOCUMENTS, files, force=force, max_duration=budget)
+        arrived |= copied(done.stderr) & set(files)
+        if done.returncode == 10:  # --max-duration reached: the window closed
+            report.stopped_by_window = True
+        elif done.returncode != 0:
+            errors.append(str(rclone.failure("copy", done)))
+    return arrived, errors
 
 
 def pending_count(catalogue: cat.Catalogue) -> int:

@@ -441,7 +441,7 @@ class Catalogue:
         match = " AND ".join(
             "(" + " OR ".join('"' + v.replace('"', '""') + '"' for v in vs) + ")" for vs in variants
         )
-        common = self.matches_more_than(match, COMMON)
+        common = self.matches_more_than(match, COMMON, keamanan)
         where, args = filters(kode, tahun, jenis, unit, prefix="item.", keamanan=keamanan)
         order = "teks.rowid DESC" if common else "skor"
         sql = (
@@ -469,11 +469,17 @@ class Catalogue:
         ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def matches_more_than(self, match: str, count: int) -> bool:
-        """Whether more than ``count`` documents match (counting stops there: cheap)."""
+    def matches_more_than(
+        self, match: str, count: int, keamanan: Collection[str] | None = None
+    ) -> bool:
+        """Whether more than ``count`` stored documents match, of these security classes only
+        when given (counting stops there: cheap)."""
+        where, args = filters(None, None, None, None, prefix="item.", keamanan=keamanan)
         row = self.db.execute(
-            "SELECT count(*) FROM (SELECT rowid FROM teks WHERE teks MATCH ? LIMIT ?)",
-            (match, count + 1),
+            "SELECT count(*) FROM (SELECT teks.rowid FROM teks "  # noqa: S608 (only ?s)
+            f"JOIN item ON item.id = teks.rowid WHERE teks MATCH ? AND item.status = ?{where} "
+            "LIMIT ?)",
+            (match, STORED, *args, count + 1),
         ).fetchone()
         return int(row[0]) > count
 

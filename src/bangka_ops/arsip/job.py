@@ -6,7 +6,9 @@ Jobs: ``masuk`` (intake of the scan-to-folder inbox, leaving files still being w
 later run), ``unggah``, ``verifikasi``, ``retensi`` (the monthly proposals) and ``ringkasan``.
 Each runs ``cekat arsip …`` as a child process, so whatever happens in it (a crash included)
 ends in a result here. Notified: exit 2 (failed) always; exit 1 (needs staff action: refused
-rows, the re-scan list) for ``masuk``; nothing when all went well.
+rows, the re-scan list) for ``masuk``; nothing when all went well, nor when another upload or
+verification still held the cloud lock (exit 75: skipped, the job ends 0; the verification
+first waits up to four hours for it, ``tunggu_kunci``).
 
 The settings file (``/etc/bangka-arsip/tugas.json``, written by role ``arsip``)::
 
@@ -28,7 +30,9 @@ from bangka_ops.backup.notify import send_notifications
 
 JOBS = ("masuk", "unggah", "verifikasi", "retensi", "ringkasan")
 TAIL_LINES = 30
-EXIT_OK, EXIT_ACTION, EXIT_FAILED, EXIT_USAGE = 0, 1, 2, 64
+EXIT_OK, EXIT_ACTION, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 64, 75
+# The verification waits this long for an upload still running in its window (then skips).
+VERIFY_WAIT = 4 * 3600
 WHAT = {
     "masuk": "pemasukan pindaian / intake",
     "unggah": "unggah ke awan / upload",
@@ -51,12 +55,44 @@ def read_settings(path: Path) -> dict[str, Any]:
         raise JobError(f"{path}: not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise JobError(f"{path}: not a JSON object")
-    for key in ("arsip", "konfigurasi"):
-        if not isinstance(data.get(key), str):
-            raise JobError(f"{path}: {key}: a path is required")
-    if not isinstance(data.get("notify", {}), dict):
-        raise JobError(f"{path}: notify: an object")
+    problems = [f"{path}: {p}" for p in settings_problems(data)]
+    if problems:
+        raise JobError("; ".join(problems))
     return data
+
+
+def settings_problems(data: dict[str, Any]) -> list[str]:
+    """Every field that cannot be used, named (nothing is found out only when a job fails)."""
+    problems = []
+    for key in ("arsip", "konfigurasi"):
+        if not isinstance(data.get(key), str) or not data[key].startswith("/"):
+            problems.append(f"{key}: an absolute path is required")
+    if "kotak_masuk" in data and (
+        not isinstance(data["kotak_masuk"], str) or not data["kotak_masuk"].startswith("/")
+    ):
+        problems.append("kotak_masuk: an absolute path")
+    for key in ("tunggu_tenang", "tunggu_kunci"):
+        value = data.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            problems.append(f"{key}: a number of seconds (0 or more)")
+    if not isinstance(data.get("host", ""), str):
+        problems.append("host: a name")
+    notify = data.get("notify", {})
+    if not isinstance(notify, dict):
+        return [*problems, "notify: an object"]
+    if not isinstance(notify.get("webhook_url", ""), str):
+        problems.append("notify.webhook_url: a URL")
+    timeout = notify.get("timeout_seconds", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        problems.append("notify.timeout_seconds: a number of seconds")
+    email = notify.get("email", {})
+    if not isinstance(email, dict):
+        problems.append("notify.email: an object (to, from, smtp_host ...)")
+    elif not isinstance(email.get("to", []), list) or not all(
+        isinstance(t, str) for t in email.get("to", [])
+    ):
+        problems.append("notify.email.to: a list of addresses")
+    return problems
 
 
 def command(job: str, settings: dict[str, Any]) -> list[str]:
@@ -64,7 +100,8 @@ def command(job: str, settings: dict[str, Any]) -> list[str]:
         "masuk": ["masuk", str(settings.get("kotak_masuk", "")), "--tunggu-tenang",
                   str(settings.get("tunggu_tenang", 120))],
         "unggah": ["unggah"],
-        "verifikasi": ["verifikasi"],
+        "verifikasi": ["verifikasi", "--tunggu-kunci",
+                       str(settings.get("tunggu_kunci", VERIFY_WAIT))],
         "retensi": ["retensi"],
         "ringkasan": ["ringkasan"],
     }[job]  # fmt: skip
@@ -82,6 +119,8 @@ def run(job: str, settings_path: Path) -> int:
     done = subprocess.run(command(job, settings), capture_output=True, text=True, check=False)
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
+    if done.returncode == EXIT_BUSY:  # another cloud job runs: skipped, the next run does it
+        return EXIT_OK
     code = done.returncode if done.returncode in (EXIT_OK, EXIT_ACTION) else EXIT_FAILED
     if code == EXIT_FAILED or (code == EXIT_ACTION and job == "masuk"):
         status = "failed" if code == EXIT_FAILED else "action"
@@ -101,7 +140,11 @@ def run(job: str, settings_path: Path) -> int:
             ]
         )
         summary = {"host": host, "job": job, "status": status, "exit_code": done.returncode}
-        for result in send_notifications(settings.get("notify") or {}, subject, body, summary):
+        try:
+            results = send_notifications(settings.get("notify") or {}, subject, body, summary)
+        except Exception as exc:  # a notice that cannot be sent never changes the job's result
+            results = [{"delivered": False, "detail": f"{type(exc).__name__}: {exc}"}]
+        for result in results:
             if not result.get("delivered"):
                 print(f"cekat arsip tugas: notification not sent: {result}", file=sys.stderr)
     return code

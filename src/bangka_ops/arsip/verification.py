@@ -134,6 +134,7 @@ def verify(
     sample: int | None = None,
     who: str = "-",
     rng: random.Random | None = None,
+    wait: float = 0,
 ) -> VerifyReport:
     """Every stored file against the remote, a random sample downloaded and opened, what is
     wrong uploaded again once."""
@@ -141,7 +142,7 @@ def verify(
         raise CloudError("arsip.yml: tidak ada bagian 'awan' / no 'awan' section")
     report = VerifyReport(started=cat.now())
     count = config.cloud.sample if sample is None else sample
-    with locked(root), cat.Catalogue(root) as catalogue:
+    with locked(root, wait), cat.Catalogue(root) as catalogue:
         verifier = Verifier(catalogue, Rclone(config.cloud), root, report)
         try:
             verifier.run(count, rng or random.SystemRandom())

@@ -25,6 +25,7 @@ from bangka_ops.backup.audit import audit, audit_actor
 DEFAULT_ROOT = Path(os.environ.get("BANGKA_ARSIP_ROOT", "/var/lib/bangka-arsip"))
 DEFAULT_CONFIG = Path(os.environ.get("BANGKA_ARSIP_CONFIG", "/etc/bangka-arsip/arsip.yml"))
 EXIT_OK, EXIT_ACTION, EXIT_FAILED, EXIT_USAGE = 0, 1, 2, 64
+EXIT_BUSY = 75  # EX_TEMPFAIL: another upload or verification holds the lock; nothing was done
 # The page count is a fact of the stored file, not an editable field.
 EDITABLE = tuple(key for key in cat.META if key != "halaman")
 
@@ -403,7 +404,10 @@ def cmd_unggah(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     try:
-        report = awan.upload(config, args.arsip)
+        report = awan.upload(config, args.arsip, wait=args.tunggu_kunci)
+    except awan.CloudBusy as exc:
+        err("unggah", exc)
+        return EXIT_BUSY
     except (awan.CloudError, OSError, sqlite3.Error) as exc:
         err("unggah", exc)
         audit("arsip", "unggah", "gagal", galat=str(exc)[:500])
@@ -457,7 +461,12 @@ def cmd_verifikasi(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     try:
-        report = verification.verify(config, args.arsip, sample=args.sampel, who=audit_actor())
+        report = verification.verify(
+            config, args.arsip, sample=args.sampel, who=audit_actor(), wait=args.tunggu_kunci
+        )
+    except awan.CloudBusy as exc:
+        err("verifikasi", exc)
+        return EXIT_BUSY
     except (awan.CloudError, OSError, sqlite3.Error) as exc:
         err("verifikasi", exc)
         audit("arsip", "verifikasi", "gagal", galat=str(exc)[:500])
@@ -693,6 +702,15 @@ def add_cloud_parsers(cmds: Any, common: argparse.ArgumentParser) -> None:
         help="documents downloaded whole and opened (default: awan.sampel_harian)",
     )
     verifikasi.set_defaults(func=cmd_verifikasi)
+    for command in (unggah, verifikasi):
+        command.add_argument(
+            "--tunggu-kunci",
+            type=float,
+            default=0,
+            metavar="DETIK",
+            help="wait up to DETIK seconds for another upload or verification to end (default: "
+            f"none); still busy: exit {EXIT_BUSY}, nothing done",
+        )
 
     ringkasan = cmds.add_parser(
         "ringkasan", parents=[common], help="ringkasan / the archive's state for the checklist"

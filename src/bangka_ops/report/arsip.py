@@ -24,6 +24,8 @@ from bangka_ops.report import ingest
 FILE = "arsip.json"
 SCHEMA = "arsip-summary.v1.schema.json"
 STALE_HOURS = 48
+EARLIEST = 2020  # no summary is older than this software
+FUTURE = dt.timedelta(hours=1)  # clocks differ a little; a summary from the future is made up
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Archive:
         }
 
 
-def read(path: Path, host: str) -> Archive | ingest.Problem:
+def read(path: Path, host: str, now: dt.datetime) -> Archive | ingest.Problem:
     loaded = ingest.read(path)
     if isinstance(loaded, ingest.Problem):
         return loaded
@@ -76,12 +78,29 @@ def read(path: Path, host: str) -> Archive | ingest.Problem:
             f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         )
         return ingest.Problem(path, f"not an archive summary ({SCHEMA}): {shown}")
-    for field in ("dibuat",) + (("verifikasi",) if loaded["verifikasi"] else ()):
-        value = loaded[field] if field == "dibuat" else loaded[field]["waktu"]
+    problem = semantic_problem(loaded, now)
+    return Archive(host, loaded) if problem is None else ingest.Problem(path, problem)
+
+
+def semantic_problem(data: dict[str, Any], now: dt.datetime) -> str | None:
+    """What the schema cannot say: times with their offset, not from the future or before
+    this software; each code and year once."""
+    times = [("dibuat", data["dibuat"])]
+    if data["verifikasi"]:
+        times.append(("verifikasi.waktu", data["verifikasi"]["waktu"]))
+    for field, value in times:
         try:
             when = dt.datetime.fromisoformat(value)
         except ValueError:
-            return ingest.Problem(path, f"{field}: not a time: {value!r}")
+            return f"{field}: not a time: {value!r}"
         if when.tzinfo is None:
-            return ingest.Problem(path, f"{field}: a time without its UTC offset: {value!r}")
-    return Archive(host, loaded)
+            return f"{field}: a time without its UTC offset: {value!r}"
+        if when.year < EARLIEST or when > now + FUTURE:
+            return f"{field}: {value!r} is not a time this summary can have"
+    seen: set[tuple[str, int]] = set()
+    for entry in data["per_kode_tahun"]:
+        key = (entry["kode"], entry["tahun"])
+        if key in seen:
+            return f"per_kode_tahun: {key[0]} {key[1]} appears twice"
+        seen.add(key)
+    return None

@@ -315,7 +315,7 @@ class Builder:
 
     def read_archive(self, path: Path, carrier: str) -> None:
         """An archive host's summary, as the host whose collected directory holds it."""
-        value = arsip.read(path, carrier)
+        value = arsip.read(path, carrier, self.report.generated)
         if isinstance(value, ingest.Problem):
             self.report.problems.append(value)
         else:

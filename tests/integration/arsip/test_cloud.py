@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -239,3 +240,73 @@ def test_without_an_awan_section_the_commands_say_so(tmp_path: Path) -> None:
     done = run(root, CONFIG, "unggah")
     assert done.returncode == 64
     assert "tidak ada bagian 'awan'" in done.stderr
+
+
+def test_a_file_changed_while_it_is_uploaded_is_not_marked(
+    tmp_path: Path, storage: Storage
+) -> None:
+    """rclone checks what it read against the remote, not against the catalogue: a file damaged
+    after it was hashed (here by a wrapper, just before rclone reads it) is named, not marked."""
+    config = write_config(storage, tmp_path / "etc")
+    root = tmp_path / "arsip"
+    items = stored_items(root, 2)
+    victim = root / "dokumen" / str(items[0]["path"])
+    damaging = tmp_path / "rclone-damages"
+    damaging.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = copy ] && printf x >> {shlex.quote(str(victim))}; done\n'
+        'exec rclone "$@"\n'
+    )
+    damaging.chmod(0o755)
+    done = run(root, config, "unggah", env={"BANGKA_RCLONE": str(damaging)})
+    assert done.returncode == 2
+    assert "berubah saat diunggah" in done.stdout
+    statuses = cloud_status(root)
+    assert statuses[str(items[0]["path"])] == "belum"
+    assert statuses[str(items[1]["path"])] == "tersimpan"
+
+
+def test_a_remote_not_in_the_rclone_configuration_is_named(
+    tmp_path: Path, storage: Storage
+) -> None:
+    config = write_config(storage, tmp_path / "etc")
+    config.write_text(config.read_text().replace("'penyimpanan:arsip'", "'drive:arsip'"))
+    root = tmp_path / "arsip"
+    stored_items(root, 1)
+    done = run(root, config, "unggah")
+    assert done.returncode == 2 and "no remote 'drive'" in done.stderr
+
+
+def test_a_plain_path_as_remote_is_refused(tmp_path: Path, storage: Storage) -> None:
+    config = write_config(storage, tmp_path / "etc")
+    config.write_text(config.read_text().replace("'penyimpanan:arsip'", "'penyimpanan'"))
+    with pytest.raises(configs.ConfigError, match=r"awan\.remote"):
+        configs.read(config)
+
+
+def test_a_remote_without_hashes_is_checked_by_download_and_an_outage_marks_nothing(
+    tmp_path: Path, storage: Storage
+) -> None:
+    """rclone's crypt remote (over the SFTP server) reports no hash: files are confirmed by
+    downloading them; a check that breaks off is an error, never 'every file different'."""
+    config = write_config(storage, tmp_path / "etc")
+    conf = tmp_path / "etc" / "rclone.conf"
+    secret = subprocess.run(["rclone", "obscure", "-"], input="kata-sandi-uji", text=True,
+                            capture_output=True, check=True).stdout.strip()  # fmt: skip
+    conf.write_text(conf.read_text() + f"\n[rahasia]\ntype = crypt\nremote = penyimpanan:crypt\n"
+                    f"password = {secret}\n")  # fmt: skip
+    config.write_text(config.read_text().replace("'penyimpanan:arsip'", "'rahasia:'"))
+    root = tmp_path / "arsip"
+    stored_items(root, 2)
+    assert run(root, config, "unggah").returncode == 0
+    assert set(cloud_status(root).values()) == {"tersimpan"}
+    good = json.loads(run(root, config, "verifikasi", "--sampel", "1", "--json").stdout)
+    assert good["ok"] and good["cocok"] == 4
+    failing = tmp_path / "rclone-check-fails"
+    failing.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = check ] && exit 5; done\nexec rclone "$@"\n'
+    )
+    failing.chmod(0o755)
+    broken = run(root, config, "verifikasi", "--sampel", "0", env={"BANGKA_RCLONE": str(failing)})
+    assert broken.returncode == 2
+    assert set(cloud_status(root).values()) == {"tersimpan"}

@@ -67,4 +67,43 @@ def test_broken_settings_are_named(tmp_path: Path) -> None:
     path = tmp_path / "tugas.json"
     path.write_text('{"arsip": 1}')
     done = tugas(path, "unggah")
-    assert done.returncode == 64 and "arsip: a path is required" in done.stderr
+    assert done.returncode == 64 and "arsip: an absolute path is required" in done.stderr
+
+
+def test_notification_settings_are_checked_before_any_job_runs(tmp_path: Path) -> None:
+    path = settings(tmp_path, "http://127.0.0.1:9/x")
+    data = json.loads(path.read_text())
+    data["notify"]["email"] = "ops@bangka.go.id"
+    data["tunggu_tenang"] = "2 menit"
+    path.write_text(json.dumps(data))
+    done = tugas(path, "ringkasan")
+    assert done.returncode == 64
+    assert "notify.email: an object" in done.stderr and "tunggu_tenang" in done.stderr
+
+
+def test_a_cloud_job_that_finds_the_lock_taken_is_skipped_quietly(tmp_path: Path) -> None:
+    import fcntl  # noqa: PLC0415
+
+    from tests.integration.arsip.storage import make_storage, write_config  # noqa: PLC0415
+
+    server = make_storage(tmp_path)
+    try:
+        config = write_config(server, tmp_path / "etc")
+        stored_items(tmp_path / "arsip", 1)
+        with webhook_receiver() as hook, open(tmp_path / "arsip" / ".kunci-awan", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            path = settings(tmp_path, hook.url)
+            data = json.loads(path.read_text())
+            data.update(konfigurasi=str(config), tunggu_kunci=1)
+            path.write_text(json.dumps(data))
+            direct = subprocess.run(
+                [sys.executable, "-m", "bangka_ops.cli", "arsip", "unggah", "--arsip",
+                 str(tmp_path / "arsip"), "--konfigurasi", str(config)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            assert direct.returncode == 75 and "dilewati" in direct.stderr
+            assert tugas(path, "verifikasi").returncode == 0
+            assert tugas(path, "unggah").returncode == 0
+        assert hook.received == []
+    finally:
+        server.stop()

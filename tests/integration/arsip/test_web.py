@@ -254,3 +254,26 @@ def test_a_person_removed_from_the_model_is_out_at_the_next_request(
         assert page.url.startswith(site.url + "/masuk")
     finally:
         write_users(site.users, PEOPLE)
+
+
+def test_after_logging_in_only_a_page_of_this_site_is_next(browser: Any, site: Site) -> None:
+    for target in ("/%09/evil.example", "//evil.example", "https://evil.example/",
+                   "/\\evil.example"):  # fmt: skip
+        context = browser.new_context(ignore_https_errors=True)
+        page = context.new_page()
+        page.goto(site.url + f"/masuk?lanjut={target}")
+        page.fill("#akun", "budi")
+        page.fill("#sandi", PASSWORDS["budi"])
+        page.click("form.login button[type=submit]")
+        assert page.url == site.url + "/", target
+        context.close()
+
+
+def test_logging_out_ends_a_copied_session_too(browser: Any, site: Site) -> None:
+    page = log_in(browser, site, "budi")
+    copy = browser.new_context(ignore_https_errors=True)
+    copy.add_cookies(page.context.cookies())
+    assert copy.request.get(site.url + "/", max_redirects=0).status == 200
+    page.click("header form button[type=submit]")
+    assert page.url.startswith(site.url + "/masuk")
+    assert copy.request.get(site.url + "/", max_redirects=0).status == 302

@@ -132,6 +132,9 @@ def test_a_newer_summary_replaces_the_older_and_a_stale_or_failed_check_is_a_bre
         (lambda s: s["awan"].update(tersimpan=10**15), "tersimpan"),
         (lambda s: s.update(dibuat="kemarin"), "dibuat"),
         (lambda s: s["verifikasi"].update(waktu="2026-01-01T00:00:00"), "waktu"),
+        (lambda s: s["verifikasi"].update(waktu="2999-01-01T00:00:00+07:00"), "waktu"),
+        (lambda s: s.update(dibuat="0001-01-01T00:00:00+07:00"), "dibuat"),
+        (lambda s: s["per_kode_tahun"].append(dict(s["per_kode_tahun"][0])), "appears twice"),
     ],
 )  # fmt: skip
 def test_a_made_up_summary_is_a_named_problem_not_a_section(

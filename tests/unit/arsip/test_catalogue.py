@@ -133,3 +133,16 @@ def test_a_change_is_a_new_version_with_who_and_why(catalogue: cat.Catalogue) ->
     assert [h.item["id"] for h in catalogue.search("baru")] == [item]
     assert catalogue.change(item, {"perihal": "baru"}, "sari", "lagi") == {}
     assert len(catalogue.history(item)) == 2
+
+
+def test_the_too_common_notice_counts_only_what_the_searcher_may_see(
+    catalogue: cat.Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cat, "COMMON", 2)
+    for n in range(2):
+        add(catalogue, "UM.01", f"rapat {n}", "pelabuhan")
+    secret = add(catalogue, "UM.01", "rapat rahasia", "pelabuhan")
+    catalogue.db.execute("UPDATE item SET keamanan = 'rahasia' WHERE id = ?", (secret,))
+    hits = catalogue.search("pelabuhan", keamanan=("biasa",))
+    assert len(hits) == 2 and not any(h.newest_first for h in hits)
+    assert all(h.newest_first for h in catalogue.search("pelabuhan"))

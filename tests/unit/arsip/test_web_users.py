@@ -35,6 +35,9 @@ def test_a_password_checks_against_its_hash_only() -> None:
         (person(id="Budi Santoso"), "id"),
         (person(peran="archive_viewer"), "peran"),
         (person(admin=True), "unknown field admin"),
+        (person(peran=["viewer"]), "no archive access"),
+        (person(sandi="scrypt$20$99$9$" + "A" * 24 + "$" + "B" * 44), "sandi"),
+        (person(sandi="scrypt$15$8$1$" + "A" * 23 + "$" + "B" * 44), "sandi"),
     ],
 )
 def test_a_broken_users_file_names_the_field(
@@ -72,3 +75,12 @@ def test_clearance_by_role_and_by_person() -> None:
     assert problems == [
         "access_people[0] (c).clearance: only for archive_viewer/archive_officer/admin"
     ]
+
+
+def test_a_users_file_broken_while_running_keeps_the_last_good_list(tmp_path: Path) -> None:
+    path = tmp_path / "pengguna.json"
+    path.write_text(json.dumps({"versi": 1, "pengguna": [person()]}))
+    people = users.Users(path)
+    assert people.get("budi") is not None
+    path.write_text('{"versi": 1, "pengguna": [')
+    assert people.get("budi") is not None

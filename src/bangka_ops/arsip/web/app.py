@@ -29,9 +29,11 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import re
 import secrets
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +80,9 @@ CSP = (
 
 
 class Failures:
-    """Failed logins in the last :data:`WINDOW` seconds, per account and per address, in a
-    SQLite file every worker shares (deleting it lifts every lock at once)."""
+    """Failed logins in the last :data:`WINDOW` seconds, per account and per address, and each
+    account's session generation, in a SQLite file every worker shares (deleting it lifts every
+    lock at once)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -93,6 +96,9 @@ class Failures:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS gagal (akun TEXT NOT NULL, alamat TEXT NOT NULL, "
                 "waktu REAL NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sesi (akun TEXT PRIMARY KEY, generasi INTEGER NOT NULL)"
             )
             yield db
         finally:
@@ -109,6 +115,21 @@ class Failures:
                 "SELECT count(*) FROM gagal WHERE alamat = ? AND waktu >= ?", (address, since)
             ).fetchone()[0]
         return bool(by_account >= MAX_ACCOUNT_FAILURES or by_address >= MAX_ADDRESS_FAILURES)
+
+    def generation(self, account: str) -> int:
+        """The account's session generation: a logout raises it, ending every session made
+        before (a copied cookie included)."""
+        with self.db() as db:
+            row = db.execute("SELECT generasi FROM sesi WHERE akun = ?", (account,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def end_sessions(self, account: str) -> None:
+        with self.db() as db:
+            db.execute(
+                "INSERT INTO sesi (akun, generasi) VALUES (?, 1) "
+                "ON CONFLICT (akun) DO UPDATE SET generasi = generasi + 1",
+                (account,),
+            )
 
     def add(self, account: str, address: str) -> None:
         with self.db() as db:
@@ -216,8 +237,8 @@ def current_user() -> User | None:
         session.clear()
         return None
     user = site().people.get(uid)
-    if user is None:  # removed from the roles model since: out at once
-        session.clear()
+    if user is None or session.get("g") != site().failures.generation(uid):
+        session.clear()  # removed from the roles model since, or logged out: out at once
         return None
     session["s"] = now
     return user
@@ -255,9 +276,7 @@ def health() -> tuple[str, int]:
 
 @pages.route("/masuk", methods=["GET", "POST"])
 def login() -> Any:
-    target = request.values.get("lanjut", "")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("arsip.search")
+    target = safe_target(request.values.get("lanjut", ""))
     error = ""
     if request.method == "POST":
         check_token()
@@ -265,6 +284,18 @@ def login() -> Any:
         if not error:
             return redirect(target)
     return render_template("masuk.html.j2", error=error, target=target), (401 if error else 200)
+
+
+SAFE_TARGET = re.compile(r"^/(?![/\\])[A-Za-z0-9/_.~%?&=+,:;@!$'()*-]*$")
+
+
+def safe_target(target: str) -> str:
+    """Where to go after logging in: a path of this site only (no scheme, no host, no control
+    or white-space character a browser would drop to make ``//elsewhere``), else the search."""
+    parts = urllib.parse.urlsplit(target)
+    if SAFE_TARGET.match(target) and not parts.scheme and not parts.netloc:
+        return target
+    return url_for("arsip.search")
 
 
 def attempt(target: str) -> str:
@@ -287,7 +318,8 @@ def attempt(target: str) -> str:
     session.clear()
     session.permanent = True
     now = time.time()
-    session.update(uid=user.id, t=now, s=now, csrf=secrets.token_urlsafe(32))
+    generation = failures.generation(user.id)
+    session.update(uid=user.id, t=now, s=now, g=generation, csrf=secrets.token_urlsafe(32))
     audit("arsip", "web_masuk", "ok", actor=user.id, alamat=address, ke=target[:200])
     return ""
 
@@ -297,6 +329,7 @@ def attempt(target: str) -> str:
 def logout() -> Any:
     check_token()
     audit("arsip", "web_keluar", "ok", actor=g.user.id)
+    site().failures.end_sessions(g.user.id)
     session.clear()
     return redirect(url_for("arsip.login"))
 

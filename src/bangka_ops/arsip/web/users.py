@@ -7,9 +7,10 @@ from the roles model (``access.yml``: people with ``archive_viewer``, ``archive_
     {"versi": 1, "pengguna": [{"id": "siti.aminah", "nama": "Siti Aminah",
       "peran": ["archive_officer"], "izin": "terbatas", "sandi": "scrypt$15$8$1$<salt>$<hash>"}]}
 
-``izin`` is the highest security class the person may see (``biasa`` < ``terbatas`` <
-``rahasia``). The file is read again when it changes, so removing a person or lowering a
-clearance takes effect at the next request of every open session.
+Every person needs one of the archive roles. ``izin`` is the highest security class the person
+may see (``biasa`` < ``terbatas`` < ``rahasia``). The file is read again when it changes, so
+removing a person or lowering a clearance takes effect at the next request of every open
+session.
 
 Passwords: scrypt (RFC 7914) with N = 2^15, r = 8, p = 1 (32 MiB and about 0.1 s per check
 here); the parameters are kept in each hash, so they can be raised without breaking old ones.
@@ -24,12 +25,13 @@ import json
 import os
 import re
 import secrets
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.access.model import CLEARANCES
+from bangka_ops.access.model import ARCHIVE_ROLES, CLEARANCES
 
 LOG_N, R, P = 15, 8, 1
 MAX_MEMORY = 64 * 1024**2
@@ -57,12 +59,30 @@ def hash_password(password: str) -> str:
     return f"scrypt${LOG_N}${R}${P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
-def check_password(password: str, stored: str) -> bool:
+def decode(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
+    """A hash's parameters, salt and digest; None when it is not one this module can check
+    (bad base64, or a cost beyond :data:`MAX_MEMORY` times 16)."""
     match = HASH.match(stored)
     if match is None:
-        return False
+        return None
     log_n, r, p = (int(match.group(i)) for i in (1, 2, 3))
-    salt, expected = base64.b64decode(match.group(4)), base64.b64decode(match.group(5))
+    if 128 * r * 2**log_n * p > MAX_MEMORY * 16:
+        return None
+    try:
+        salt = base64.b64decode(match.group(4), validate=True)
+        expected = base64.b64decode(match.group(5), validate=True)
+    except ValueError:
+        return None
+    if len(salt) < 8 or len(expected) < 16:
+        return None
+    return log_n, r, p, salt, expected
+
+
+def check_password(password: str, stored: str) -> bool:
+    decoded = decode(stored)
+    if decoded is None:
+        return False
+    log_n, r, p, salt, expected = decoded
     digest = hashlib.scrypt(
         password.encode(), salt=salt, n=2**log_n, r=r, p=p, maxmem=MAX_MEMORY * 16,
         dklen=len(expected),
@@ -118,11 +138,13 @@ def parse(data: Any, where: str) -> dict[str, User]:
             raise UsersError(f"{at}.id: {uid} appears twice")
         if entry.get("izin") not in CLEARANCES:
             raise UsersError(f"{at}.izin: one of {', '.join(CLEARANCES)}")
-        if not isinstance(entry.get("sandi"), str) or not HASH.match(entry["sandi"]):
+        if not isinstance(entry.get("sandi"), str) or decode(entry["sandi"]) is None:
             raise UsersError(f"{at}.sandi: not a password hash (cekat arsip sandi)")
         roles = entry.get("peran", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise UsersError(f"{at}.peran: a list of roles")
+        if not set(roles) & set(ARCHIVE_ROLES):
+            raise UsersError(f"{at}.peran: none of {'/'.join(ARCHIVE_ROLES)}: no archive access")
         name = entry.get("nama", uid)
         if not isinstance(name, str) or len(name) > 200:
             raise UsersError(f"{at}.nama: a name")
@@ -140,17 +162,28 @@ class Users:
         self._users: dict[str, User] = {}
 
     def current(self) -> dict[str, User]:
+        """The people as the file says now. A file broken while the page runs keeps the last
+        good list (said on standard error, so in the service's journal); at start it stops
+        the start."""
         info = os.stat(self.path)
         stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         with self._lock:
             if stamp != self._stamp:
                 try:
-                    data = json.loads(self.path.read_text(encoding="utf-8"))
-                except ValueError as exc:
-                    raise UsersError(f"{self.path}: not JSON ({exc})") from None
-                self._users = parse(data, str(self.path))
+                    self._users = self.read()
+                except UsersError as exc:
+                    if self._stamp is None:
+                        raise
+                    print(f"arsip web: {exc}; the previous list stays in use", file=sys.stderr)
                 self._stamp = stamp
             return self._users
+
+    def read(self) -> dict[str, User]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UsersError(f"{self.path}: not JSON ({exc})") from None
+        return parse(data, str(self.path))
 
     def get(self, uid: str) -> User | None:
         return self.current().get(uid)
