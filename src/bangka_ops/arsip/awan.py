@@ -162,7 +162,11 @@ class Rclone:
             done = self.run(["backend", "features", self.cloud.remote], timeout=300)
             if done.returncode != 0:
                 raise self.failure("features", done)
-            offered = {h.lower() for h in json.loads(done.stdout).get("Hashes") or []}
+            try:
+                hashes = json.loads(done.stdout).get("Hashes") or []
+                offered = {str(h).lower() for h in hashes}
+            except (ValueError, AttributeError, TypeError):
+                raise unreadable("backend features") from None
             self._hashes = [h for h in ("md5", "sha1") if h in offered]
         return self._hashes
 
@@ -183,9 +187,15 @@ class Rclone:
         if done.returncode != 0:
             raise self.failure("lsjson", done)
         out: dict[str, tuple[int, str | None]] = {}
-        for entry in json.loads(done.stdout or "[]"):
-            digest = (entry.get("Hashes") or {}).get(kind[0]) if kind else None
-            out[str(entry["Path"])] = (int(entry["Size"]), digest.lower() if digest else None)
+        try:
+            for entry in json.loads(done.stdout or "[]"):
+                digest = (entry.get("Hashes") or {}).get(kind[0]) if kind else None
+                out[str(entry["Path"])] = (
+                    int(entry["Size"]),
+                    str(digest).lower() if digest else None,
+                )
+        except (ValueError, KeyError, AttributeError, TypeError):
+            raise unreadable("lsjson") from None
         return out
 
     def copy(
@@ -232,14 +242,23 @@ class Rclone:
             raise self.failure("check --download", done)
         return {f for f in files if marks[f] == "="}
 
-    def download(self, path: str, into: Path) -> Path:
-        """One remote file, whole, into the private directory ``into``."""
+    def download(self, path: str, into: Path, size: int) -> Path:
+        """One remote file, whole, into the private directory ``into``; a remote that sends
+        more than the ``size`` recorded is stopped there (it cannot fill the disk)."""
         out = into / "unduhan.pdf"
         out.unlink(missing_ok=True)
-        done = self.run(["copyto", joined(self.target, path), str(out)])
+        limit = ["--max-transfer", str(size + 1), "--cutoff-mode", "hard"]
+        done = self.run(["copyto", *limit, joined(self.target, path), str(out)])
         if done.returncode != 0 or not out.is_file():
             raise self.failure(f"copyto {path}", done)
         return out
+
+
+def unreadable(what: str) -> CloudError:
+    return CloudError(
+        f"penyimpanan awan menjawab tidak terbaca / cloud storage gave an unreadable answer "
+        f"(rclone {what})"
+    )
 
 
 COPIED = ("Copied (new)", "Copied (replaced existing)")

@@ -241,7 +241,7 @@ class Verifier:
     def fetch_and_open(self, path: str, private: Path) -> str:
         row = self.rows[path]
         try:
-            copy = self.rclone.download(path, private)
+            copy = self.rclone.download(path, private, int(row["bytes"]))
         except CloudError as exc:
             return str(exc)
         try:

@@ -310,3 +310,23 @@ def test_a_remote_without_hashes_is_checked_by_download_and_an_outage_marks_noth
     broken = run(root, config, "verifikasi", "--sampel", "0", env={"BANGKA_RCLONE": str(failing)})
     assert broken.returncode == 2
     assert set(cloud_status(root).values()) == {"tersimpan"}
+
+
+def test_an_unreadable_answer_from_the_remote_is_an_error_not_a_crash(
+    tmp_path: Path, storage: Storage
+) -> None:
+    config = write_config(storage, tmp_path / "etc")
+    root = tmp_path / "arsip"
+    stored_items(root, 1)
+    assert run(root, config, "unggah").returncode == 0
+    lying = tmp_path / "rclone-lies"
+    lying.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = lsjson ] && '
+        '{ echo \'[{"Name": "x", "Size": "banyak"}]\'; exit 0; }; done\n'
+        'exec rclone "$@"\n'
+    )
+    lying.chmod(0o755)
+    done = run(root, config, "verifikasi", "--json", env={"BANGKA_RCLONE": str(lying)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "unreadable answer" in json.loads(done.stdout)["galat"]
+    assert set(cloud_status(root).values()) == {"tersimpan"}
