@@ -48,7 +48,7 @@ from bangka_ops.arsip.locks import exclusive
 from bangka_ops.backup.audit import audit, audit_actor
 
 DONE_DIR = "selesai"
-DOCUMENTS = "dokumen"
+DOCUMENTS = awan.DOCUMENTS  # one name for the documents folder, here and in cloud storage
 STAGING = ".staging"
 KILL_ENV = "BANGKA_ARSIP_KILL_AT"  # tests: the stage at which the run kills itself (SIGKILL)
 SHEET_SUFFIXES = (".csv", ".xlsx")

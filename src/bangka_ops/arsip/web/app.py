@@ -58,10 +58,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bangka_ops.arsip import catalogue as cat
 from bangka_ops.arsip import config as configs
 from bangka_ops.arsip import instruments
+from bangka_ops.arsip.awan import DOCUMENTS
 from bangka_ops.arsip.web.users import User, Users
 from bangka_ops.backup.audit import audit
 
-DOCUMENTS = "dokumen"
 MAX_AGE = dt.timedelta(hours=8)
 IDLE = dt.timedelta(hours=1)
 WINDOW = 15 * 60
