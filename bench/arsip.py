@@ -278,7 +278,8 @@ def serve(
     workers = str(len(os.sched_getaffinity(0)))
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", workers,
-         "--threads", "4", "--certfile", str(site / "c"), "--keyfile", str(site / "k"),
+         "--threads", "4", "--graceful-timeout", "5", "--certfile", str(site / "c"),
+         "--keyfile", str(site / "k"),
          "bangka_ops.arsip.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

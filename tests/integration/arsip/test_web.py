@@ -109,7 +109,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "4", "--certfile", str(base / "tls.crt"), "--keyfile",
+         "--threads", "4", "--graceful-timeout", "5", "--certfile", str(base / "tls.crt"),
+         "--keyfile",
          str(base / "tls.key"), "bangka_ops.arsip.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -124,8 +125,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(f"https://127.0.0.1:{port}", root, users, audit, {
             "biasa": ids[1], "terbatas": ids[2], "rahasia": ids[3]})  # fmt: skip
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.terminate()  # gunicorn waits up to --graceful-timeout for open connections
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @pytest.fixture(scope="module")
