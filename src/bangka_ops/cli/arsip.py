@@ -578,6 +578,58 @@ def cmd_tugas(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
+def cmd_periksa(args: argparse.Namespace) -> int:
+    """Check arsip.yml (and a jobs' settings file) without touching the archive: every problem
+    named with its field; role ``arsip`` checks the file it writes with this before it is put in
+    place."""
+    from bangka_ops.arsip import job  # noqa: PLC0415
+
+    config = load_config(args)
+    ok = config is not None
+    if args.pengaturan is not None:
+        try:
+            job.read_settings(args.pengaturan)
+        except job.JobError as exc:
+            err("periksa", exc)
+            ok = False
+    if ok:
+        print(f"{args.konfigurasi}: baik / valid")
+    return EXIT_OK if ok else EXIT_USAGE
+
+
+def cmd_cadangan(args: argparse.Namespace) -> int:
+    """The Borg policies' pre-hook: the catalogue's consistent copy, the vital records' links."""
+    from bangka_ops.arsip import cadangan  # noqa: PLC0415
+
+    config = load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    if not (args.arsip / cat.FILE).is_file():
+        err("cadangan", f"{args.arsip}: belum ada arsip di sini / no archive here yet")
+        return EXIT_USAGE
+    try:
+        result = cadangan.prepare(args.arsip, config)
+    except (OSError, sqlite3.Error) as exc:
+        err("cadangan", f"GAGAL / FAILED: {exc}")
+        return EXIT_FAILED
+    report = {
+        "salinan_katalog": str(result.snapshot), "dokumen": result.items,
+        "vital": result.vital_items, "ditautkan": result.linked, "dihapus": result.removed,
+        "masalah": result.problems,
+    }  # fmt: skip
+    if args.json:
+        dump(report)
+    else:
+        print(f"Salinan katalog / catalogue copy: {result.snapshot} ({result.items} dokumen)")
+        print(
+            f"Arsip vital / vital records: {result.vital_items} dokumen "
+            f"(tautan baru / new links {result.linked}, dihapus / removed {result.removed})"
+        )
+        for problem in result.problems:
+            print(f"  MASALAH / PROBLEM: {problem}")
+    return EXIT_FAILED if result.problems else EXIT_OK
+
+
 def cmd_contoh(args: argparse.Namespace) -> int:
     """Generated example scans and their sheet (never real documents)."""
     from bangka_ops.arsip import examples  # noqa: PLC0415
@@ -669,6 +721,22 @@ def add_parser(sub: Any) -> None:
     retensi.set_defaults(func=cmd_retensi)
 
     add_cloud_parsers(cmds, common)
+
+    periksa = cmds.add_parser(
+        "periksa",
+        parents=[common],
+        help="periksa konfigurasi / check arsip.yml (and --pengaturan tugas.json), nothing else",
+    )
+    periksa.add_argument("--pengaturan", type=Path, help="also check this jobs' settings file")
+    periksa.set_defaults(func=cmd_periksa)
+
+    cadangan = cmds.add_parser(
+        "cadangan",
+        parents=[common],
+        help="siapkan cadangan / before Borg: a consistent copy of the catalogue and links of "
+        "the vital records (the archive policies' pre-hook)",
+    )
+    cadangan.set_defaults(func=cmd_cadangan)
 
     contoh = cmds.add_parser(
         "contoh", help="contoh / generate an example inbox (no real documents)"

@@ -84,3 +84,37 @@ def test_a_users_file_broken_while_running_keeps_the_last_good_list(tmp_path: Pa
     assert people.get("budi") is not None
     path.write_text('{"versi": 1, "pengguna": [')
     assert people.get("budi") is not None
+
+
+ACCESS = [
+    {"id": "budi", "name": "Budi", "roles": ["archive_viewer"]},
+    {"id": "sari", "name": "Sari", "roles": ["archive_officer", "viewer"], "clearance": "rahasia"},
+    {"id": "ani", "name": "Ani", "roles": ["archive_officer"]},
+    {"id": "joko", "name": "Joko", "roles": ["protocol_operator"]},
+]
+
+
+def test_the_users_file_comes_from_the_roles_model_and_the_vault_hashes(tmp_path: Path) -> None:
+    data, missing = users.from_access(ACCESS, {"budi": HASH, "sari": HASH + "\n"})
+    by_id = {p["id"]: p for p in data["pengguna"]}
+    assert sorted(by_id) == ["budi", "sari"]  # joko has no archive role; ani has no hash yet
+    assert missing == ["ani"]
+    assert by_id["budi"]["izin"] == "biasa" and by_id["budi"]["peran"] == ["archive_viewer"]
+    assert by_id["sari"]["izin"] == "rahasia" and by_id["sari"]["peran"] == ["archive_officer"]
+    assert by_id["sari"]["sandi"] == HASH
+    path = tmp_path / "pengguna.json"
+    path.write_text(json.dumps(data))
+    assert users.Users(path).authenticate("sari", "sandi-yang-panjang") is not None
+
+
+@pytest.mark.parametrize(
+    ("passwords", "named"),
+    [
+        ({"budi": "sandi-yang-panjang"}, "arsip_web_passwords.budi: not a password hash"),
+        ({"joko": HASH}, "arsip_web_passwords.joko: nobody with an archive role"),
+        ({"siapa": HASH}, "arsip_web_passwords.siapa"),
+    ],
+)
+def test_a_bad_or_stray_hash_is_named(passwords: dict[str, str], named: str) -> None:
+    with pytest.raises(users.UsersError, match=named):
+        users.from_access(ACCESS, passwords)

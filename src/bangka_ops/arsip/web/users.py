@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.access.model import ARCHIVE_ROLES, CLEARANCES
+from bangka_ops.access.model import ARCHIVE_ROLES, CLEARANCES, clearance
 
 LOG_N, R, P = 15, 8, 1
 MAX_MEMORY = 64 * 1024**2
@@ -192,3 +192,41 @@ class Users:
         user = self.get(uid)
         ok = check_password(password, user.password if user else DUMMY)
         return user if ok and user is not None else None
+
+
+def from_access(
+    people: list[dict[str, Any]], passwords: dict[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The users file from the roles model (``access_people``) and the vault's password hashes
+    (role ``arsip``): everyone with an archive role and a hash, with their clearance. Also the
+    people who have an archive role but no hash yet (they cannot log in; the role names them).
+    A hash that is not one, or a hash for nobody with an archive role, is an error naming it."""
+    entries: list[dict[str, Any]] = []
+    missing: list[str] = []
+    known = set()
+    for person in people or []:
+        level = clearance(person)
+        if level is None:
+            continue
+        uid = str(person.get("id", ""))
+        known.add(uid)
+        stored = (passwords or {}).get(uid)
+        if stored is None:
+            missing.append(uid)
+            continue
+        if not isinstance(stored, str) or decode(stored.strip()) is None:
+            raise UsersError(f"arsip_web_passwords.{uid}: not a password hash (cekat arsip sandi)")
+        roles = [r for r in person.get("roles", []) if r in ARCHIVE_ROLES]
+        entries.append(
+            {"id": uid, "nama": str(person.get("name", uid)), "peran": roles, "izin": level,
+             "sandi": stored.strip()}
+        )  # fmt: skip
+    strays = sorted(set(passwords or {}) - known)
+    if strays:
+        raise UsersError(
+            f"arsip_web_passwords.{strays[0]}: nobody with an archive role "
+            f"({'/'.join(ARCHIVE_ROLES)}) in access_people has this id"
+        )
+    data = {"versi": 1, "pengguna": entries}
+    parse(data, "arsip_web_passwords")  # what the page will accept, checked before it is written
+    return data, missing

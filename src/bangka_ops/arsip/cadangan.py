@@ -1,0 +1,137 @@
+"""``cekat arsip cadangan``: the archive made ready for Borg (the pre-hook of the Borg policies
+``arsip`` and ``arsip_vital``, README "Cadangan arsip").
+
+1. **The catalogue**, consistent: a copy through SQLite's online backup API into
+   ``<arsip>/cadangan/katalog.sqlite`` (written beside, synced, then renamed over the last one).
+   Borg may read the live ``katalog.sqlite`` in the middle of an intake's transaction; this copy
+   is a single moment, and it is the one a restore puts back.
+2. **Vital records** (codes with ``vital: true``, and their sub-codes): every stored document's
+   PDF/A and original as a hard link under ``<arsip>/cadangan/vital/dokumen/<path>`` (no second
+   copy on disk), so the off-site policy can take exactly them; a link whose document is no longer
+   vital (its code changed) or no longer stored is removed. A ``vital.json`` beside lists them.
+
+Paths come from the catalogue, which only the intake writes; they are still checked to stay
+inside ``dokumen/`` and are opened without following links.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from bangka_ops.arsip import catalogue as cat
+from bangka_ops.arsip.awan import DOCUMENTS
+from bangka_ops.arsip.config import Config
+
+FOLDER = "cadangan"
+SNAPSHOT = "katalog.sqlite"
+VITAL = "vital"
+
+
+@dataclass
+class Result:
+    snapshot: Path
+    items: int = 0
+    vital_items: int = 0
+    linked: int = 0
+    removed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def snapshot(root: Path, target: Path) -> int:
+    """A consistent copy of the catalogue at ``target``; returns its item count."""
+    target.parent.mkdir(mode=0o750, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".katalog-", suffix=".sqlite", dir=target.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        source = sqlite3.connect((root / cat.FILE).absolute().as_uri() + "?mode=ro", uri=True)
+        try:
+            copy = sqlite3.connect(temporary)
+            try:
+                source.backup(copy)
+                count = int(copy.execute("SELECT count(*) FROM item").fetchone()[0])
+                check = copy.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise sqlite3.DatabaseError(f"the copy fails its check: {check}")
+            finally:
+                copy.close()
+        finally:
+            source.close()
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def inside(relative: str) -> PurePosixPath | None:
+    """A catalogue path as a relative path below ``dokumen/``, or None if it would leave it."""
+    path = PurePosixPath(relative)
+    if not relative or path.is_absolute() or any(p in ("..", ".", "") for p in path.parts):
+        return None
+    return path
+
+
+def link_vital(root: Path, config: Config, result: Result) -> None:
+    vital = root / FOLDER / VITAL
+    wanted: set[PurePosixPath] = set()
+    listed = []
+    with cat.Catalogue(root, readonly=True) as catalogue:
+        for item in catalogue.items():
+            result.items += 1
+            code = config.codes.get(item["kode"])
+            if code is None or not code.vital:
+                continue
+            result.vital_items += 1
+            listed.append({"id": item["id"], "kode": item["kode"], "path": item.get("path")})
+            for relative in filter(None, (item.get("path"), item.get("asli"))):
+                path = inside(str(relative))
+                if path is None:
+                    result.problems.append(f"ID {item['id']}: path outside dokumen/: {relative!r}")
+                    continue
+                wanted.add(path)
+                source = root / DOCUMENTS / path
+                target = vital / DOCUMENTS / path
+                try:
+                    if target.exists() and os.path.samefile(source, target):
+                        continue
+                    target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+                    spare = target.with_name(f".{target.name}.baru")
+                    spare.unlink(missing_ok=True)
+                    os.link(source, spare, follow_symlinks=False)
+                    os.replace(spare, target)
+                    result.linked += 1
+                except OSError as exc:
+                    result.problems.append(f"ID {item['id']}: {relative}: {exc.strerror or exc}")
+    base = vital / DOCUMENTS
+    if base.is_dir():
+        for folder, dirs, names in os.walk(base, topdown=False):
+            for name in names:
+                found = Path(folder, name)
+                if PurePosixPath(found.relative_to(base).as_posix()) not in wanted:
+                    found.unlink()
+                    result.removed += 1
+            for name in dirs:
+                with_children = Path(folder, name)
+                if not any(with_children.iterdir()):
+                    with_children.rmdir()
+    vital.mkdir(mode=0o750, parents=True, exist_ok=True)
+    manifest = vital / "vital.json"
+    spare = manifest.with_name(".vital.json.baru")
+    spare.write_text(json.dumps({"versi": 1, "dokumen": listed}, ensure_ascii=False, indent=1))
+    os.replace(spare, manifest)
+
+
+def prepare(root: Path, config: Config) -> Result:
+    """The snapshot, then the vital links (both under ``<root>/cadangan/``)."""
+    result = Result(root / FOLDER / SNAPSHOT)
+    snapshot(root, result.snapshot)
+    link_vital(root, config, result)
+    return result

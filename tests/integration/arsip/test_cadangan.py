@@ -1,0 +1,105 @@
+"""``cekat arsip cadangan``, the pre-hook of the archive's Borg policies: a consistent copy of
+the catalogue (even while an intake holds a transaction) and hard links of exactly the vital
+records, kept in step when a document's code changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from bangka_ops.arsip import catalogue as cat
+from bangka_ops.arsip.naming import evidence_path
+from bangka_ops.arsip.ocr import sha256
+
+from .helpers import cekat
+from .storage import pdf
+
+# In the example configuration KU.02 and KP.03 are vital (KU.02.01 inherits it); UM.01.01 is not.
+CODES = {"KU.02": True, "KP.03": True, "UM.01.01": False}
+
+
+def archive(root: Path) -> dict[str, int]:
+    root.mkdir(parents=True)
+    ids = {}
+    with cat.Catalogue(root) as catalogue:
+        for n, kode in enumerate(CODES, 1):
+            path = f"{kode}/2025/surat-masuk/2025-04-0{n}_{n}_dokumen {n}.pdf"
+            main, evidence = root / "dokumen" / path, root / "dokumen" / evidence_path(path)
+            pdf(main, 1, f"dokumen {n}")
+            pdf(evidence, 1, f"pindaian {n}")
+            meta = {
+                "kode": kode, "jenis": "surat-masuk", "nomor": f"{n}/X", "perihal": f"dokumen {n}",
+                "tanggal": dt.date(2025, 4, n), "unit": "sekretariat", "halaman": 1,
+                "keamanan": "rahasia" if kode == "KP.03" else "biasa",
+            }  # fmt: skip
+            ids[kode] = catalogue.add(
+                meta, cat.STORED, text=f"dokumen {n}", path=path, asli=evidence_path(path),
+                sha256=sha256(main), asli_sha256=sha256(evidence), bytes=main.stat().st_size,
+                sumber_sha256=f"s{n}", sumber="{}", batch="b",
+            )  # fmt: skip
+    return ids
+
+
+def linked(root: Path) -> set[str]:
+    base = root / "cadangan" / "vital" / "dokumen"
+    return {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
+
+
+def test_the_snapshot_and_the_vital_links(tmp_path: Path) -> None:
+    root = tmp_path / "arsip"
+    ids = archive(root)
+    done = cekat(root, "cadangan", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert (report["dokumen"], report["vital"], report["masalah"]) == (3, 2, [])
+
+    copy = sqlite3.connect(root / "cadangan" / "katalog.sqlite")
+    assert copy.execute("SELECT count(*) FROM item").fetchone()[0] == 3
+    copy.close()
+    with cat.Catalogue(root, readonly=True) as catalogue:
+        items = {i["kode"]: i for i in catalogue.items()}
+    vital = {p for k in ("KU.02", "KP.03") for p in (items[k]["path"], items[k]["asli"])}
+    assert linked(root) == vital  # both files of each vital document, nothing else
+    for path in vital:  # hard links: the same file, no second copy
+        assert os.path.samefile(root / "dokumen" / path, root / "cadangan/vital/dokumen" / path)
+    manifest = json.loads((root / "cadangan" / "vital" / "vital.json").read_text())
+    assert sorted(d["id"] for d in manifest["dokumen"]) == sorted([ids["KU.02"], ids["KP.03"]])
+
+    # A second run changes nothing; a document moved to a code that is not vital leaves.
+    again = json.loads(cekat(root, "cadangan", "--json").stdout)
+    assert (again["ditautkan"], again["dihapus"]) == (0, 0)
+    moved = cekat(
+        root, "ubah", str(ids["KU.02"]), "--set", "kode=UM.01.01", "--alasan", "salah kode"
+    )
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    third = json.loads(cekat(root, "cadangan", "--json").stdout)
+    assert third["vital"] == 1 and third["dihapus"] == 2
+    with cat.Catalogue(root, readonly=True) as catalogue:
+        kept = next(i for i in catalogue.items() if i["id"] == ids["KP.03"])
+    assert linked(root) == {kept["path"], kept["asli"]}
+
+
+def test_the_snapshot_leaves_out_a_transaction_still_open(tmp_path: Path) -> None:
+    root = tmp_path / "arsip"
+    archive(root)
+    writer = sqlite3.connect(root / cat.FILE, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM item")  # an intake half way: not committed
+    try:
+        done = cekat(root, "cadangan", "--json")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert done.returncode == 0, done.stdout + done.stderr
+    copy = sqlite3.connect(root / "cadangan" / "katalog.sqlite")
+    assert copy.execute("SELECT count(*) FROM item").fetchone()[0] == 3
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_no_archive_is_named(tmp_path: Path) -> None:
+    done = cekat(tmp_path / "kosong", "cadangan")
+    assert done.returncode == 64
+    assert "belum ada arsip" in done.stderr
