@@ -9,6 +9,13 @@
    PDF/A and original as a hard link under ``<arsip>/cadangan/vital/dokumen/<path>`` (no second
    copy on disk), so the off-site policy can take exactly them; a link whose document is no longer
    vital (its code changed) or no longer stored is removed. A ``vital.json`` beside lists them.
+   The links follow the snapshot (what a restore puts back), not the live catalogue.
+
+A document that cannot be linked (its file missing, say) is a problem reported on the output,
+in ``vital.json`` and in the audit log, and does not stop the backup: Borg still takes
+everything else. The off-site policy carries the whole catalogue copy (metadata and OCR text of
+every document, so the vital ones can be found again after a disaster): the off-site repository
+is encrypted like every repository.
 
 Paths come from the catalogue, which only the intake writes; they are still checked to stay
 inside ``dokumen/`` and are opened without following links.
@@ -79,37 +86,48 @@ def inside(relative: str) -> PurePosixPath | None:
     return path
 
 
+def stored(snapshot_path: Path) -> list[sqlite3.Row]:
+    """The stored items of the snapshot (the links follow the copy a restore puts back)."""
+    db = sqlite3.connect(snapshot_path.absolute().as_uri() + "?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(
+            "SELECT id, kode, path, asli FROM item WHERE status = ? ORDER BY id", (cat.STORED,)
+        ).fetchall()
+    finally:
+        db.close()
+
+
 def link_vital(root: Path, config: Config, result: Result) -> None:
     vital = root / FOLDER / VITAL
     wanted: set[PurePosixPath] = set()
     listed = []
-    with cat.Catalogue(root, readonly=True) as catalogue:
-        for item in catalogue.items():
-            result.items += 1
-            code = config.codes.get(item["kode"])
-            if code is None or not code.vital:
+    for item in stored(result.snapshot):
+        result.items += 1
+        code = config.codes.get(item["kode"])
+        if code is None or not code.vital:
+            continue
+        result.vital_items += 1
+        listed.append({"id": item["id"], "kode": item["kode"], "path": item["path"]})
+        for relative in filter(None, (item["path"], item["asli"])):
+            path = inside(str(relative))
+            if path is None:
+                result.problems.append(f"ID {item['id']}: path outside dokumen/: {relative!r}")
                 continue
-            result.vital_items += 1
-            listed.append({"id": item["id"], "kode": item["kode"], "path": item.get("path")})
-            for relative in filter(None, (item.get("path"), item.get("asli"))):
-                path = inside(str(relative))
-                if path is None:
-                    result.problems.append(f"ID {item['id']}: path outside dokumen/: {relative!r}")
+            wanted.add(path)
+            source = root / DOCUMENTS / path
+            target = vital / DOCUMENTS / path
+            try:
+                if target.exists() and os.path.samefile(source, target):
                     continue
-                wanted.add(path)
-                source = root / DOCUMENTS / path
-                target = vital / DOCUMENTS / path
-                try:
-                    if target.exists() and os.path.samefile(source, target):
-                        continue
-                    target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-                    spare = target.with_name(f".{target.name}.baru")
-                    spare.unlink(missing_ok=True)
-                    os.link(source, spare, follow_symlinks=False)
-                    os.replace(spare, target)
-                    result.linked += 1
-                except OSError as exc:
-                    result.problems.append(f"ID {item['id']}: {relative}: {exc.strerror or exc}")
+                target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+                spare = target.with_name(f".{target.name}.baru")
+                spare.unlink(missing_ok=True)
+                os.link(source, spare, follow_symlinks=False)
+                os.replace(spare, target)
+                result.linked += 1
+            except OSError as exc:
+                result.problems.append(f"ID {item['id']}: {relative}: {exc.strerror or exc}")
     base = vital / DOCUMENTS
     if base.is_dir():
         for folder, dirs, names in os.walk(base, topdown=False):
@@ -125,7 +143,13 @@ def link_vital(root: Path, config: Config, result: Result) -> None:
     vital.mkdir(mode=0o750, parents=True, exist_ok=True)
     manifest = vital / "vital.json"
     spare = manifest.with_name(".vital.json.baru")
-    spare.write_text(json.dumps({"versi": 1, "dokumen": listed}, ensure_ascii=False, indent=1))
+    spare.write_text(
+        json.dumps(
+            {"versi": 1, "dokumen": listed, "masalah": result.problems},
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
     os.replace(spare, manifest)
 
 

@@ -8,7 +8,8 @@ Each runs ``cekat arsip …`` as a child process, so whatever happens in it (a c
 ends in a result here. Notified: exit 2 (failed) always; exit 1 (needs staff action: refused
 rows, the re-scan list) for ``masuk``; nothing when all went well, nor when another upload or
 verification still held the cloud lock (exit 75: skipped, the job ends 0; the verification
-first waits up to four hours for it, ``tunggu_kunci``).
+first waits up to four hours for it, ``tunggu_kunci``), nor when a job other than the intake
+finds no archive yet (a new host before its first stored scan: exit 0, said on its output).
 
 The settings file (``/etc/bangka-arsip/tugas.json``, written by role ``arsip``)::
 
@@ -26,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bangka_ops.arsip.catalogue import FILE as CATALOGUE
 from bangka_ops.backup.notify import send_notifications
 
 JOBS = ("masuk", "unggah", "verifikasi", "retensi", "ringkasan")
@@ -115,6 +117,13 @@ def command(job: str, settings: dict[str, Any]) -> list[str]:
 
 def run(job: str, settings_path: Path) -> int:
     settings = read_settings(settings_path)
+    if job != "masuk" and not (Path(settings["arsip"]) / CATALOGUE).is_file():
+        # A new archive host before its first stored scan: nothing to upload, verify or list.
+        print(
+            f"cekat arsip tugas {job}: belum ada arsip, tidak ada yang dikerjakan / "
+            f"no archive yet in {settings['arsip']}, nothing to do"
+        )
+        return EXIT_OK
     started = dt.datetime.now(dt.UTC).astimezone()
     done = subprocess.run(command(job, settings), capture_output=True, text=True, check=False)
     sys.stdout.write(done.stdout)

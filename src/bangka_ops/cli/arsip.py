@@ -605,8 +605,9 @@ def cmd_cadangan(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     if not (args.arsip / cat.FILE).is_file():
-        err("cadangan", f"{args.arsip}: belum ada arsip di sini / no archive here yet")
-        return EXIT_USAGE
+        # A new archive host: nothing to prepare; Borg backs up the (empty) folders as they are.
+        print(f"{args.arsip}: belum ada arsip, tidak ada yang disiapkan / no archive yet")
+        return EXIT_OK
     try:
         result = cadangan.prepare(args.arsip, config)
     except (OSError, sqlite3.Error) as exc:
@@ -625,9 +626,16 @@ def cmd_cadangan(args: argparse.Namespace) -> int:
             f"Arsip vital / vital records: {result.vital_items} dokumen "
             f"(tautan baru / new links {result.linked}, dihapus / removed {result.removed})"
         )
-        for problem in result.problems:
-            print(f"  MASALAH / PROBLEM: {problem}")
-    return EXIT_FAILED if result.problems else EXIT_OK
+    for problem in result.problems:
+        err(
+            "cadangan",
+            f"MASALAH / PROBLEM (cadangan tetap berjalan / the backup goes on): {problem}",
+        )
+    audit(
+        "arsip", "cadangan", "ok" if not result.problems else "partial",
+        dokumen=result.items, vital=result.vital_items, masalah=result.problems[:20],
+    )  # fmt: skip
+    return EXIT_OK
 
 
 def cmd_contoh(args: argparse.Namespace) -> int:

@@ -99,7 +99,26 @@ def test_the_snapshot_leaves_out_a_transaction_still_open(tmp_path: Path) -> Non
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_no_archive_is_named(tmp_path: Path) -> None:
+def test_a_new_host_has_nothing_to_prepare_and_the_backup_goes_on(tmp_path: Path) -> None:
     done = cekat(tmp_path / "kosong", "cadangan")
-    assert done.returncode == 64
-    assert "belum ada arsip" in done.stderr
+    assert done.returncode == 0
+    assert "belum ada arsip" in done.stdout
+
+
+def test_a_missing_vital_file_is_named_and_the_rest_still_prepared(tmp_path: Path) -> None:
+    root = tmp_path / "arsip"
+    archive(root)
+    with cat.Catalogue(root, readonly=True) as catalogue:
+        items = {i["kode"]: i for i in catalogue.items()}
+    (root / "dokumen" / items["KU.02"]["path"]).unlink()
+    done = cekat(root, "cadangan", "--json")
+    assert done.returncode == 0  # Borg must still back up everything else
+    report = json.loads(done.stdout)
+    assert len(report["masalah"]) == 1 and items["KU.02"]["path"] in report["masalah"][0]
+    assert "MASALAH" in done.stderr
+    kept = {items["KP.03"]["path"], items["KP.03"]["asli"], items["KU.02"]["asli"]}
+    assert linked(root) == kept
+    manifest = json.loads((root / "cadangan" / "vital" / "vital.json").read_text())
+    assert manifest["masalah"] == report["masalah"]
+    lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [x["result"] for x in lines if x["action"] == "cadangan"] == ["partial"]

@@ -63,6 +63,16 @@ def test_an_intake_that_needs_staff_is_notified_and_a_good_run_is_not(tmp_path: 
     assert len(hook.received) == 1
 
 
+def test_a_new_host_without_an_archive_yet_is_not_a_failure(tmp_path: Path) -> None:
+    with webhook_receiver() as hook:
+        runs = {job: tugas(settings(tmp_path, hook.url), job) for job in
+                ("unggah", "verifikasi", "retensi", "ringkasan")}  # fmt: skip
+    for job, done in runs.items():
+        assert done.returncode == 0, (job, done.stdout, done.stderr)
+        assert "belum ada arsip" in done.stdout
+    assert hook.received == []
+
+
 def test_broken_settings_are_named(tmp_path: Path) -> None:
     path = tmp_path / "tugas.json"
     path.write_text('{"arsip": 1}')
