@@ -31,6 +31,7 @@ ROLES = {
     "borg_restore_test": ["__borg_restore_test_audit_log"],
     "agenda_sync": ["agenda_sync_audit_log", "__agenda_sync_audit_rejects"],
     "admin_access": ["admin_access_audit_log"],
+    "arsip": ["arsip_audit_log", "__arsip_audit_rejects"],
 }
 
 
