@@ -18,7 +18,9 @@ every document, so the vital ones can be found again after a disaster): the off-
 is encrypted like every repository.
 
 Paths come from the catalogue, which only the intake writes; they are still checked to stay
-inside ``dokumen/`` and are opened without following links.
+inside ``dokumen/`` (no ``..``, not absolute), and the link is made to the file itself, not to
+where a symlink in its last component points. A folder on the way that is a symlink is not
+refused here: only the archive's own account can write below ``dokumen/``.
 """
 
 from __future__ import annotations
