@@ -25,6 +25,8 @@ refused here: only the archive's own account can write below ``dokumen/``.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import sqlite3
@@ -39,6 +41,8 @@ from bangka_ops.arsip.config import Config
 FOLDER = "cadangan"
 SNAPSHOT = "katalog.sqlite"
 VITAL = "vital"
+LOCK = ".kunci"
+SPARE_PREFIX = ".katalog-"
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Result:
 def snapshot(root: Path, target: Path) -> int:
     """A consistent copy of the catalogue at ``target``; returns its item count."""
     target.parent.mkdir(mode=0o750, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".katalog-", suffix=".sqlite", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=SPARE_PREFIX, suffix=".sqlite", dir=target.parent)
     os.close(fd)
     temporary = Path(name)
     try:
@@ -100,10 +104,40 @@ def stored(snapshot_path: Path) -> list[sqlite3.Row]:
         db.close()
 
 
+def link(source: Path, target: Path) -> bool:
+    """``target`` made a hard link of ``source`` (the file itself, not where a symlink in its
+    last component points); False when it already was."""
+    if target.exists() and os.path.samefile(source, target):
+        return False
+    target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    spare = target.with_name(f".{target.name}.baru")
+    spare.unlink(missing_ok=True)
+    os.link(source, spare, follow_symlinks=False)
+    os.replace(spare, target)
+    return True
+
+
+def prune(base: Path, wanted: set[PurePosixPath]) -> int:
+    """Remove every file below ``base`` that is not ``wanted``, and the folders left empty."""
+    removed = 0
+    for folder, dirs, names in os.walk(base, topdown=False):
+        for name in names:
+            found = Path(folder, name)
+            if PurePosixPath(found.relative_to(base).as_posix()) not in wanted:
+                found.unlink()
+                removed += 1
+        for name in dirs:
+            with_children = Path(folder, name)
+            if not any(with_children.iterdir()):
+                with_children.rmdir()
+    return removed
+
+
 def link_vital(root: Path, config: Config, result: Result) -> None:
     vital = root / FOLDER / VITAL
     wanted: set[PurePosixPath] = set()
     listed = []
+    cross_device = False
     for item in stored(result.snapshot):
         result.items += 1
         code = config.codes.get(item["kode"])
@@ -117,31 +151,24 @@ def link_vital(root: Path, config: Config, result: Result) -> None:
                 result.problems.append(f"ID {item['id']}: path outside dokumen/: {relative!r}")
                 continue
             wanted.add(path)
-            source = root / DOCUMENTS / path
-            target = vital / DOCUMENTS / path
+            if cross_device:
+                continue
             try:
-                if target.exists() and os.path.samefile(source, target):
-                    continue
-                target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-                spare = target.with_name(f".{target.name}.baru")
-                spare.unlink(missing_ok=True)
-                os.link(source, spare, follow_symlinks=False)
-                os.replace(spare, target)
-                result.linked += 1
+                result.linked += link(root / DOCUMENTS / path, vital / DOCUMENTS / path)
             except OSError as exc:
-                result.problems.append(f"ID {item['id']}: {relative}: {exc.strerror or exc}")
+                if exc.errno != errno.EXDEV:
+                    result.problems.append(f"ID {item['id']}: {relative}: {exc.strerror or exc}")
+                    continue
+                # The same for every file: said once, and no link is tried again.
+                result.problems.append(
+                    f"{vital} is on another file system than {root / DOCUMENTS}: no hard"
+                    f" link can be made, no vital record is linked / {FOLDER}/ harus di"
+                    f" sistem berkas yang sama dengan {DOCUMENTS}/"
+                )
+                cross_device = True
     base = vital / DOCUMENTS
-    if base.is_dir():
-        for folder, dirs, names in os.walk(base, topdown=False):
-            for name in names:
-                found = Path(folder, name)
-                if PurePosixPath(found.relative_to(base).as_posix()) not in wanted:
-                    found.unlink()
-                    result.removed += 1
-            for name in dirs:
-                with_children = Path(folder, name)
-                if not any(with_children.iterdir()):
-                    with_children.rmdir()
+    if base.is_dir() and not cross_device:
+        result.removed += prune(base, wanted)
     vital.mkdir(mode=0o750, parents=True, exist_ok=True)
     manifest = vital / "vital.json"
     spare = manifest.with_name(".vital.json.baru")
@@ -156,8 +183,19 @@ def link_vital(root: Path, config: Config, result: Result) -> None:
 
 
 def prepare(root: Path, config: Config) -> Result:
-    """The snapshot, then the vital links (both under ``<root>/cadangan/``)."""
-    result = Result(root / FOLDER / SNAPSHOT)
-    snapshot(root, result.snapshot)
-    link_vital(root, config, result)
-    return result
+    """The snapshot, then the vital links (both under ``<root>/cadangan/``), one run at a time
+    (a lock file in ``cadangan/``). A spare copy a killed run left behind is removed first."""
+    folder = root / FOLDER
+    folder.mkdir(mode=0o750, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    descriptor = os.open(folder / LOCK, flags, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        for spare in folder.glob(f"{SPARE_PREFIX}*.sqlite"):
+            spare.unlink(missing_ok=True)
+        result = Result(folder / SNAPSHOT)
+        snapshot(root, result.snapshot)
+        link_vital(root, config, result)
+        return result
+    finally:
+        os.close(descriptor)

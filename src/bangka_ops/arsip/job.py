@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bangka_ops.arsip.catalogue import FILE as CATALOGUE
+from bangka_ops.backup.audit import audit
 from bangka_ops.backup.notify import send_notifications
 
 JOBS = ("masuk", "unggah", "verifikasi", "retensi", "ringkasan")
@@ -149,11 +150,61 @@ def run(job: str, settings_path: Path) -> int:
             ]
         )
         summary = {"host": host, "job": job, "status": status, "exit_code": done.returncode}
-        try:
-            results = send_notifications(settings.get("notify") or {}, subject, body, summary)
-        except Exception as exc:  # a notice that cannot be sent never changes the job's result
-            results = [{"delivered": False, "detail": f"{type(exc).__name__}: {exc}"}]
-        for result in results:
-            if not result.get("delivered"):
-                print(f"cekat arsip tugas: notification not sent: {result}", file=sys.stderr)
+        notify(settings, subject, body, summary)
     return code
+
+
+def notify(settings: dict[str, Any], subject: str, body: str, summary: dict[str, Any]) -> None:
+    try:
+        results = send_notifications(settings.get("notify") or {}, subject, body, summary)
+    except Exception as exc:  # a notice that cannot be sent never changes the job's result
+        results = [{"delivered": False, "detail": f"{type(exc).__name__}: {exc}"}]
+    for result in results:
+        if not result.get("delivered"):
+            print(f"cekat arsip tugas: notification not sent: {result}", file=sys.stderr)
+
+
+# systemd's words for how a unit ended ($SERVICE_RESULT), for the notice.
+ENDED = {
+    "timeout": "melewati batas waktu / ran past its time limit (TimeoutStartSec)",
+    "oom-kill": "dihentikan karena kehabisan memori / killed for lack of memory",
+    "signal": "dihentikan oleh sinyal / killed by a signal",
+    "core-dump": "mati dengan core dump / crashed (core dump)",
+    "watchdog": "watchdog",
+    "resources": "sumber daya tidak cukup / could not get its resources",
+}
+
+
+def stopped(job: str, settings_path: Path, environ: dict[str, str]) -> int:
+    """After the job's unit ends (its ``ExecStopPost``, with systemd's ``SERVICE_RESULT``,
+    ``EXIT_CODE`` and ``EXIT_STATUS``): when the job did not end by itself (a time limit, the
+    memory killer, someone's ``systemctl stop``), :func:`run` never got to say so, so this
+    notifies. A job that ended by itself, however it ended, was already notified by :func:`run`:
+    nothing is sent twice."""
+    result = environ.get("SERVICE_RESULT", "")
+    how = environ.get("EXIT_CODE", "")
+    if how in ("", "exited") and result in ("", "success", "exit-code"):
+        return EXIT_OK
+    settings = read_settings(settings_path)
+    host = str(settings.get("host") or "-")
+    reason = ENDED.get(result, result or "-")
+    if how in ("killed", "dumped"):
+        reason += f"; {how} (SIG{environ.get('EXIT_STATUS', '?')})"
+    subject = f"[SI CEKAT arsip] TERHENTI / STOPPED ({result or how}): {WHAT[job]} on {host}"
+    body = "\n".join(
+        [
+            f"Host              : {host}",
+            f"Tugas / Job       : {job} ({WHAT[job]})",
+            f"Status            : stopped ({reason})",
+            "",
+            "Tugas ini tidak selesai; jalankan lagi setelah sebabnya diperbaiki. / The job did not"
+            " finish; run it again once the cause is fixed.",
+            f"Log: journalctl -u bangka-arsip@{job}.service",
+        ]
+    )
+    summary = {"host": host, "job": job, "status": "stopped", "service_result": result,
+               "exit_code": how, "exit_status": environ.get("EXIT_STATUS", "")}  # fmt: skip
+    print(f"cekat arsip tugas {job}: terhenti / stopped: {reason}", file=sys.stderr)
+    audit("arsip", f"tugas {job}", "failed", reason=reason)
+    notify(settings, subject, body, summary)
+    return EXIT_OK

@@ -572,6 +572,8 @@ def cmd_tugas(args: argparse.Namespace) -> int:
     from bangka_ops.arsip import job  # noqa: PLC0415
 
     try:
+        if args.terhenti:
+            return job.stopped(args.tugas, args.pengaturan, dict(os.environ))
         return job.run(args.tugas, args.pengaturan)
     except job.JobError as exc:
         err("tugas", exc)
@@ -811,5 +813,11 @@ def add_cloud_parsers(cmds: Any, common: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path("/etc/bangka-arsip/tugas.json"),
         help="the job settings (archive, configuration, inbox, notifications)",
+    )
+    tugas.add_argument(
+        "--terhenti",
+        action="store_true",
+        help="after the job's unit ended (ExecStopPost): notify if systemd stopped it "
+        "(time limit, out of memory, a signal), reading SERVICE_RESULT/EXIT_CODE/EXIT_STATUS",
     )
     tugas.set_defaults(func=cmd_tugas)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from bangka_ops.arsip import catalogue as cat
@@ -122,3 +124,49 @@ def test_a_missing_vital_file_is_named_and_the_rest_still_prepared(tmp_path: Pat
     assert manifest["masalah"] == report["masalah"]
     lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [x["result"] for x in lines if x["action"] == "cadangan"] == ["partial"]
+
+
+def test_a_document_moved_to_a_vital_code_is_linked_on_the_next_run(tmp_path: Path) -> None:
+    root = tmp_path / "arsip"
+    ids = archive(root)
+    assert cekat(root, "cadangan").returncode == 0
+    moved = cekat(root, "ubah", str(ids["UM.01.01"]), "--set", "kode=KU.02", "--alasan", "vital")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    report = json.loads(cekat(root, "cadangan", "--json").stdout)
+    assert (report["vital"], report["ditautkan"], report["dihapus"]) == (3, 2, 0)
+    with cat.Catalogue(root, readonly=True) as catalogue:
+        now = next(i for i in catalogue.items() if i["id"] == ids["UM.01.01"])
+    assert {now["path"], now["asli"]} <= linked(root)
+
+
+def test_a_spare_copy_left_by_a_killed_run_is_removed(tmp_path: Path) -> None:
+    root = tmp_path / "arsip"
+    archive(root)
+    (root / "cadangan").mkdir()
+    left = root / "cadangan" / ".katalog-k1ll3d.sqlite"
+    left.write_bytes(b"SQLite format 3\0 half a copy")
+    done = cekat(root, "cadangan")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not left.exists()
+    assert sorted(p.name for p in (root / "cadangan").iterdir()) == [
+        ".kunci", "katalog.sqlite", "vital",
+    ]  # fmt: skip
+
+
+def test_vital_links_on_another_file_system_are_one_clear_problem(tmp_path: Path) -> None:
+    root = tmp_path / "arsip"
+    archive(root)
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm"))  # tmpfs: another file system
+    try:
+        assert os.stat(elsewhere).st_dev != os.stat(root).st_dev
+        (root / "cadangan").mkdir()
+        (root / "cadangan" / "vital").symlink_to(elsewhere)
+        done = cekat(root, "cadangan", "--json")
+        assert done.returncode == 0  # the whole-archive backup still goes on
+        report = json.loads(done.stdout)
+        assert len(report["masalah"]) == 1, report["masalah"]
+        assert "another file system" in report["masalah"][0]
+        assert "sistem berkas yang sama" in report["masalah"][0]
+        assert (root / "cadangan" / "katalog.sqlite").is_file()
+    finally:
+        shutil.rmtree(elsewhere)

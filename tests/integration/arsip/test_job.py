@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.integration.arsip.helpers import CONFIG
 from tests.integration.arsip.storage import stored_items
-from tests.receivers import webhook_receiver
+from tests.receivers import smtp_receiver, webhook_receiver
 
 
 def tugas(settings: Path, job: str) -> subprocess.CompletedProcess[str]:
@@ -117,3 +117,49 @@ def test_a_cloud_job_that_finds_the_lock_taken_is_skipped_quietly(tmp_path: Path
         assert hook.received == []
     finally:
         server.stop()
+
+
+def stopped(path: Path, job: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """The unit's ExecStopPost as systemd runs it: its SERVICE_RESULT, EXIT_CODE, EXIT_STATUS."""
+    return subprocess.run(
+        [sys.executable, "-m", "bangka_ops.cli", "arsip", "tugas", job, "--terhenti",
+         "--pengaturan", str(path)],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "BANGKA_AUDIT_LOG": str(path.parent / "audit.jsonl"), **environ},
+    )  # fmt: skip
+
+
+def test_a_job_systemd_stopped_is_notified_once_and_one_that_ended_by_itself_is_not(
+    tmp_path: Path,
+) -> None:
+    with webhook_receiver() as hook, smtp_receiver() as mailbox:
+        path = settings(tmp_path, hook.url)
+        data = json.loads(path.read_text())
+        data["notify"]["email"] = {"to": ["arsip@bangka.go.id"], "smtp_host": "127.0.0.1",
+                                   "smtp_port": mailbox.port}  # fmt: skip
+        path.write_text(json.dumps(data))
+        # Ended by itself: a success, or a failure run() already notified.
+        for result, how, status in (("success", "exited", "0"), ("exit-code", "exited", "2")):
+            done = stopped(path, "verifikasi", SERVICE_RESULT=result, EXIT_CODE=how,
+                           EXIT_STATUS=status)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        assert hook.received == [] and mailbox.messages == []
+        # Past TimeoutStartSec (systemd then kills it), and killed by hand.
+        timed_out = stopped(path, "verifikasi", SERVICE_RESULT="timeout", EXIT_CODE="killed",
+                            EXIT_STATUS="TERM")  # fmt: skip
+        killed = stopped(path, "masuk", SERVICE_RESULT="signal", EXIT_CODE="killed",
+                         EXIT_STATUS="KILL")  # fmt: skip
+    assert timed_out.returncode == killed.returncode == 0
+    assert [n["summary"]["job"] for n in hook.received] == ["verifikasi", "masuk"]
+    first, second = hook.received
+    assert first["text"].startswith("[SI CEKAT arsip] TERHENTI / STOPPED (timeout): verifikasi")
+    mail = mailbox.messages[0].get_payload()
+    assert "melewati batas waktu" in mail and "SIGTERM" in mail
+    assert "journalctl -u bangka-arsip@verifikasi.service" in mail
+    assert second["summary"] == {"host": "arsip01", "job": "masuk", "status": "stopped",
+                                 "service_result": "signal", "exit_code": "killed",
+                                 "exit_status": "KILL"}  # fmt: skip
+    lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(x["action"], x["result"]) for x in lines] == [
+        ("tugas verifikasi", "failed"), ("tugas masuk", "failed"),
+    ]  # fmt: skip

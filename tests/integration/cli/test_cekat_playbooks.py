@@ -13,6 +13,8 @@ import pytest
 
 from bangka_ops.backup import agent
 from tests.conftest import REPO_ROOT
+from tests.integration.arsip.helpers import cekat as arsip_cekat
+from tests.integration.arsip.test_cadangan import archive
 
 pytestmark = pytest.mark.borg
 
@@ -109,7 +111,19 @@ def test_collect_twice_then_report_from_the_ledger(provisioned: None, tmp_path: 
         assert proc.returncode == 0, proc.stdout[-3000:]
         return " ".join(proc.stdout.split())  # the YAML callback folds long messages
 
-    first = playbook("collect_records.yml", "-e", f"collect_records_dir={collected}")
+    # This machine is also an archive host for this test: its summary travels in the package.
+    arsip_root = tmp_path / "arsip"
+    archive(arsip_root)
+    made = arsip_cekat(arsip_root, "ringkasan")
+    assert made.returncode == 0, made.stdout + made.stderr
+    extra = tmp_path / "arsip-host.yml"
+    extra.write_text("all:\n  children:\n    arsip_hosts:\n      hosts:\n        localhost:\n")
+    first = playbook(
+        "collect_records.yml", "-i", "inventories/local/hosts.yml", "-i", str(extra),
+        "-e", f"collect_records_dir={collected}", "-e", f"arsip_root={arsip_root}",
+    )  # fmt: skip
+    sent = json.loads((collected / "localhost" / "arsip.json").read_text())
+    assert sent == json.loads((arsip_root / "laporan" / "ringkasan-arsip.json").read_text())
     assert "record(s) consolidated" in first
     months = list((collected / "localhost" / "ledger" / "dokumen").glob("*.jsonl"))
     assert months, first[-2000:]
@@ -156,3 +170,5 @@ def test_collect_twice_then_report_from_the_ledger(provisioned: None, tmp_path: 
     document = json.loads(checklist.read_text())
     mine = [r for r in document["rows"] if r["host"] == "localhost" and r["status"] == "success"]
     assert mine and all("/ledger/dokumen/" in r["record"] for r in mine)
+    section = document["kpis"]["arsip"]
+    assert [(a["host"], a["documents"]) for a in section] == [("localhost", 3)]

@@ -118,3 +118,19 @@ def test_the_users_file_comes_from_the_roles_model_and_the_vault_hashes(tmp_path
 def test_a_bad_or_stray_hash_is_named(passwords: dict[str, str], named: str) -> None:
     with pytest.raises(users.UsersError, match=named):
         users.from_access(ACCESS, passwords)
+
+
+@pytest.mark.parametrize(
+    ("person", "named"),
+    [
+        ({"id": "x y", "roles": ["archive_viewer"]}, r"access_people\[4\]\.id: 'x y'"),
+        ({"id": 7, "roles": ["archive_viewer"]}, r"access_people\[4\]\.id: 7"),
+        ({"id": "budi", "roles": ["archive_officer"]}, r"access_people\[4\]\.id: budi appears"),
+        ({"id": "tono", "name": ["T"], "roles": ["archive_viewer"]}, r"access_people\[4\]\.name"),
+    ],
+)
+def test_a_bad_person_in_the_roles_model_is_named_by_its_place(
+    person: dict[str, object], named: str
+) -> None:
+    with pytest.raises(users.UsersError, match=named):
+        users.from_access([*ACCESS, person], {"budi": HASH})

@@ -204,11 +204,18 @@ def from_access(
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
     known = set()
-    for person in people or []:
+    for n, person in enumerate(people or []):
         level = clearance(person)
         if level is None:
             continue
-        uid = str(person.get("id", ""))
+        uid = person.get("id")
+        if not isinstance(uid, str) or not ID.match(uid):
+            raise UsersError(f"access_people[{n}].id: {uid!r} is not an account name")
+        if uid in known:
+            raise UsersError(f"access_people[{n}].id: {uid} appears twice")
+        name = person.get("name", uid)
+        if not isinstance(name, str) or len(name) > 200:
+            raise UsersError(f"access_people[{n}].name ({uid}): a name of at most 200 characters")
         known.add(uid)
         stored = (passwords or {}).get(uid)
         if stored is None:
@@ -218,7 +225,7 @@ def from_access(
             raise UsersError(f"arsip_web_passwords.{uid}: not a password hash (cekat arsip sandi)")
         roles = [r for r in person.get("roles", []) if r in ARCHIVE_ROLES]
         entries.append(
-            {"id": uid, "nama": str(person.get("name", uid)), "peran": roles, "izin": level,
+            {"id": uid, "nama": name, "peran": roles, "izin": level,
              "sandi": stored.strip()}
         )  # fmt: skip
     strays = sorted(set(passwords or {}) - known)
