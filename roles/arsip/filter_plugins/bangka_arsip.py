@@ -17,12 +17,13 @@ except ImportError as exc:  # pragma: no cover - depends on the controller's env
 
 
 def arsip_users(people: list[dict[str, Any]], passwords: dict[str, str]) -> dict[str, Any]:
-    """{"file": the search page's users file, "missing": archive people without a hash}."""
+    """{"file": the search page's users file, "missing": archive people without a hash,
+    "problems": entries left out of the file, each named (the role fails after writing it)}."""
     try:
-        data, missing = users.from_access(people, passwords)
+        data, missing, problems = users.from_access(people, passwords)
     except users.UsersError as exc:
         raise AnsibleFilterError(str(exc)) from None
-    return {"file": data, "missing": missing}
+    return {"file": data, "missing": missing, "problems": problems}
 
 
 class FilterModule:

@@ -143,8 +143,8 @@ def verify(
     report = VerifyReport(started=cat.now())
     count = config.cloud.sample if sample is None else sample
     with locked(root, wait), cat.Catalogue(root) as catalogue:
-        verifier = Verifier(catalogue, Rclone(config.cloud), root, report)
-        try:
+        try:  # rclone itself unusable (not installed, its remote gone) is a failed run too
+            verifier = Verifier(catalogue, Rclone(config.cloud), root, report)
             verifier.run(count, rng or random.SystemRandom())
         except CloudError as exc:
             report.error = str(exc)

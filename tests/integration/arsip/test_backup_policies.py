@@ -8,6 +8,7 @@ test passes on both, and what comes back from off-site opens and matches the cat
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -29,18 +30,22 @@ pytestmark = pytest.mark.borg
 
 GROUP_VARS = REPO / "inventories" / "production" / "group_vars" / "arsip_hosts.yml"
 HOST_ROOT = "/srv/arsip"
-HOST_CEKAT = "runuser -u bangka-arsip -- /opt/bangka-arsip/venv/bin/cekat"
+HOST_SPOOL = "/var/lib/bangka-arsip/audit/spool.jsonl"
+HOST_CEKAT = (
+    f"runuser -u bangka-arsip -- env BANGKA_AUDIT_LOG={HOST_SPOOL} /opt/bangka-arsip/venv/bin/cekat"
+)
 
 
-def shipped_policies(root: Path) -> list[dict[str, Any]]:
-    """The inventory's policies with the host's paths moved under ``root`` and the hook run by
-    this Python (no account ``bangka-arsip`` here); everything else exactly as shipped."""
+def shipped_policies(root: Path, spool: Path) -> list[dict[str, Any]]:
+    """The inventory's policies with the host's paths moved under ``root``, the account's audit
+    spool to ``spool``, and the hook run by this Python (no account ``bangka-arsip`` here);
+    everything else exactly as shipped."""
     group_vars = yaml.safe_load(GROUP_VARS.read_text())
     hook = group_vars["arsip_backup_hook"]
     assert hook.startswith(HOST_CEKAT) and HOST_ROOT in hook, hook
-    hook = hook.replace(HOST_CEKAT, f"{sys.executable} -m bangka_ops.cli").replace(
-        "/etc/bangka-arsip/arsip.yml", str(CONFIG)
-    )
+    hook = hook.replace(
+        HOST_CEKAT, f"env BANGKA_AUDIT_LOG={spool} {sys.executable} -m bangka_ops.cli"
+    ).replace("/etc/bangka-arsip/arsip.yml", str(CONFIG))
     policies: list[dict[str, Any]] = group_vars["borg_agent_policies"]
     for policy in policies:
         assert policy["pre_hooks"] == ["{{ arsip_backup_hook }}"], policy["name"]
@@ -83,7 +88,8 @@ def test_the_archive_policies_back_up_restore_test_and_go_off_site(
             "base_dir": str(tmp_path / "borg-base"),
         },
     }
-    borg_setup.config = agent_config.build("arsip01", shipped_policies(root), settings)
+    spool = tmp_path / "spool.jsonl"
+    borg_setup.config = agent_config.build("arsip01", shipped_policies(root, spool), settings)
     assert sorted(borg_setup.config["policies"]) == ["arsip", "arsip_vital"]
     assert borg_setup.wrapper("init").returncode == 0
 
@@ -92,6 +98,9 @@ def test_the_archive_policies_back_up_restore_test_and_go_off_site(
     assert code == 0, whole.get("reason")
     assert [h["exit_code"] for h in whole["pre_hooks"]] == [0]
     assert (root / "cadangan" / "katalog.sqlite").is_file()  # the hook ran before Borg
+    # Its audit line went to the account's spool (root forwards it after the next job).
+    lines = [json.loads(x) for x in spool.read_text().splitlines()]
+    assert [(x["action"], x["result"]) for x in lines] == [("cadangan", "ok")]
     assert "offsite" not in whole or whole["offsite"].get("status") != "success"
     listing = set(borg_setup.borg("list", "--short", f"{borg_setup.repo}::{whole['archive']}")
                   .stdout.splitlines())  # fmt: skip

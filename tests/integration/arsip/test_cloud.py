@@ -330,3 +330,27 @@ def test_an_unreadable_answer_from_the_remote_is_an_error_not_a_crash(
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "unreadable answer" in json.loads(done.stdout)["galat"]
     assert set(cloud_status(root).values()) == {"tersimpan"}
+
+
+def test_a_verification_that_cannot_start_is_recorded_and_the_summary_says_so(
+    tmp_path: Path, storage: Storage
+) -> None:
+    """rclone unusable at the start (its remote gone from rclone.conf) is a failed verification
+    in the catalogue and the summary the checklist reads, not the last good one shown on."""
+    config = write_config(storage, tmp_path / "etc")
+    root = tmp_path / "arsip"
+    stored_items(root, 1)
+    assert run(root, config, "unggah").returncode == 0
+    assert run(root, config, "verifikasi").returncode == 0
+    summary = root / "laporan" / "ringkasan-arsip.json"
+    assert json.loads(summary.read_text())["verifikasi"]["ok"] is True
+    conf = tmp_path / "etc" / "rclone.conf"
+    conf.write_text(conf.read_text().replace("[penyimpanan]", "[lain]"))
+
+    done = run(root, config, "verifikasi")
+
+    assert done.returncode == 2 and "no remote 'penyimpanan'" in done.stdout + done.stderr
+    after = json.loads(summary.read_text())["verifikasi"]
+    assert after["ok"] is False and after["galat"] is True, after
+    with sqlite3.connect(root / "katalog.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM verifikasi").fetchone()[0] == 2

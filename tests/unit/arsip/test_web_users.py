@@ -95,7 +95,8 @@ ACCESS = [
 
 
 def test_the_users_file_comes_from_the_roles_model_and_the_vault_hashes(tmp_path: Path) -> None:
-    data, missing = users.from_access(ACCESS, {"budi": HASH, "sari": HASH + "\n"})
+    data, missing, problems = users.from_access(ACCESS, {"budi": HASH, "sari": HASH + "\n"})
+    assert problems == []
     by_id = {p["id"]: p for p in data["pengguna"]}
     assert sorted(by_id) == ["budi", "sari"]  # joko has no archive role; ani has no hash yet
     assert missing == ["ani"]
@@ -115,22 +116,41 @@ def test_the_users_file_comes_from_the_roles_model_and_the_vault_hashes(tmp_path
         ({"siapa": HASH}, "arsip_web_passwords.siapa"),
     ],
 )
-def test_a_bad_or_stray_hash_is_named(passwords: dict[str, str], named: str) -> None:
-    with pytest.raises(users.UsersError, match=named):
-        users.from_access(ACCESS, passwords)
+def test_a_bad_or_stray_hash_is_named_and_left_out(passwords: dict[str, str], named: str) -> None:
+    data, _, problems = users.from_access(ACCESS, {"sari": HASH, **passwords})
+    assert len(problems) == 1 and problems[0].startswith(named), problems
+    assert [p["id"] for p in data["pengguna"]] == ["sari"]  # the file is still written
+
+
+def test_a_person_removed_from_the_model_loses_the_login_though_the_vault_keeps_the_hash(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "pengguna.json"
+    data, _, _ = users.from_access(ACCESS, {"budi": HASH, "sari": HASH})
+    path.write_text(json.dumps(data))
+    page = users.Users(path)
+    assert page.authenticate("budi", "sandi-yang-panjang") is not None
+    without_budi = [p for p in ACCESS if p["id"] != "budi"]
+    data, _, problems = users.from_access(without_budi, {"budi": HASH, "sari": HASH})
+    assert problems and "arsip_web_passwords.budi" in problems[0]
+    path.write_text(json.dumps(data) + "\n")
+    assert page.get("budi") is None
+    assert page.authenticate("budi", "sandi-yang-panjang") is None
+    assert page.authenticate("sari", "sandi-yang-panjang") is not None
 
 
 @pytest.mark.parametrize(
     ("person", "named"),
     [
-        ({"id": "x y", "roles": ["archive_viewer"]}, r"access_people\[4\]\.id: 'x y'"),
-        ({"id": 7, "roles": ["archive_viewer"]}, r"access_people\[4\]\.id: 7"),
-        ({"id": "budi", "roles": ["archive_officer"]}, r"access_people\[4\]\.id: budi appears"),
-        ({"id": "tono", "name": ["T"], "roles": ["archive_viewer"]}, r"access_people\[4\]\.name"),
+        ({"id": "x y", "roles": ["archive_viewer"]}, "access_people[4].id: 'x y'"),
+        ({"id": 7, "roles": ["archive_viewer"]}, "access_people[4].id: 7"),
+        ({"id": "budi", "roles": ["archive_officer"]}, "access_people[4].id: budi appears"),
+        ({"id": "tono", "name": ["T"], "roles": ["archive_viewer"]}, "access_people[4].name"),
     ],
 )
 def test_a_bad_person_in_the_roles_model_is_named_by_its_place(
     person: dict[str, object], named: str
 ) -> None:
-    with pytest.raises(users.UsersError, match=named):
-        users.from_access([*ACCESS, person], {"budi": HASH})
+    data, _, problems = users.from_access([*ACCESS, person], {"budi": HASH})
+    assert len(problems) == 1 and problems[0].startswith(named), problems
+    assert [p["id"] for p in data["pengguna"]] == ["budi"]

@@ -196,13 +196,17 @@ class Users:
 
 def from_access(
     people: list[dict[str, Any]], passwords: dict[str, str]
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], list[str]]:
     """The users file from the roles model (``access_people``) and the vault's password hashes
-    (role ``arsip``): everyone with an archive role and a hash, with their clearance. Also the
-    people who have an archive role but no hash yet (they cannot log in; the role names them).
-    A hash that is not one, or a hash for nobody with an archive role, is an error naming it."""
+    (role ``arsip``): everyone with an archive role and a usable hash, with their clearance.
+    Also the people with an archive role but no hash yet (they cannot log in; the role names
+    them), and the problems: a person whose id or name is unusable, a second entry with the same
+    id, a hash that is not one, a hash for nobody with an archive role. A problem never stops the
+    file: whoever it concerns is left out of it (removing a person from the model always takes
+    their login away), and the role names the problems after writing the file."""
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
+    problems: list[str] = []
     known = set()
     for n, person in enumerate(people or []):
         level = clearance(person)
@@ -210,30 +214,32 @@ def from_access(
             continue
         uid = person.get("id")
         if not isinstance(uid, str) or not ID.match(uid):
-            raise UsersError(f"access_people[{n}].id: {uid!r} is not an account name")
+            problems.append(f"access_people[{n}].id: {uid!r} is not an account name")
+            continue
         if uid in known:
-            raise UsersError(f"access_people[{n}].id: {uid} appears twice")
+            problems.append(f"access_people[{n}].id: {uid} appears twice (left out)")
+            continue
+        known.add(uid)
         name = person.get("name", uid)
         if not isinstance(name, str) or len(name) > 200:
-            raise UsersError(f"access_people[{n}].name ({uid}): a name of at most 200 characters")
-        known.add(uid)
+            problems.append(f"access_people[{n}].name ({uid}): a name of at most 200 characters")
+            continue
         stored = (passwords or {}).get(uid)
         if stored is None:
             missing.append(uid)
             continue
         if not isinstance(stored, str) or decode(stored.strip()) is None:
-            raise UsersError(f"arsip_web_passwords.{uid}: not a password hash (cekat arsip sandi)")
+            problems.append(f"arsip_web_passwords.{uid}: not a password hash (cekat arsip sandi)")
+            continue
         roles = [r for r in person.get("roles", []) if r in ARCHIVE_ROLES]
         entries.append(
-            {"id": uid, "nama": name, "peran": roles, "izin": level,
-             "sandi": stored.strip()}
-        )  # fmt: skip
-    strays = sorted(set(passwords or {}) - known)
-    if strays:
-        raise UsersError(
-            f"arsip_web_passwords.{strays[0]}: nobody with an archive role "
-            f"({'/'.join(ARCHIVE_ROLES)}) in access_people has this id"
+            {"id": uid, "nama": name, "peran": roles, "izin": level, "sandi": stored.strip()}
         )
+    problems.extend(
+        f"arsip_web_passwords.{stray}: nobody with an archive role "
+        f"({'/'.join(ARCHIVE_ROLES)}) in access_people has this id (left out)"
+        for stray in sorted(set(passwords or {}) - known)
+    )
     data = {"versi": 1, "pengguna": entries}
     parse(data, "arsip_web_passwords")  # what the page will accept, checked before it is written
-    return data, missing
+    return data, missing, problems
