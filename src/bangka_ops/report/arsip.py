@@ -6,9 +6,11 @@ directory holds it (never to a name inside it), every field is checked (counts a
 integers, codes and years have their form, no free text but the office's name), and a file that
 breaks a rule is a problem of the report, not a section.
 
-Judgement (``breaches``): no verification yet while cloud storage is configured; the newest
-verification older than :data:`STALE_HOURS` (it runs nightly); the newest one not good (files
-still wrong after a re-upload, or the storage unreachable); files marked ``gagal``.
+Judgement (``breaches``): the summary itself older than :data:`STALE_HOURS` (the host writes
+it every day; an old one shows old numbers); no verification yet while cloud storage is
+configured; the newest verification older than :data:`STALE_HOURS` (it runs nightly); the
+newest one not good (files still wrong after a re-upload, or the storage unreachable); files
+marked ``gagal``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class Archive:
         age = None
         if check is not None:
             age = (now - dt.datetime.fromisoformat(check["waktu"])).total_seconds() / 3600
+        made = (now - dt.datetime.fromisoformat(data["dibuat"])).total_seconds() / 3600
+        if made > STALE_HOURS:  # written daily: the host's numbers stopped coming
+            breaches.append("archive summary stale")
         if cloud["diatur"]:
             if check is None:
                 breaches.append("no cloud verification")

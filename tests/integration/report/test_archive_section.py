@@ -121,6 +121,19 @@ def test_a_newer_summary_replaces_the_older_and_a_stale_or_failed_check_is_a_bre
     assert 'bangka_arsip_verification_ok{host="arsip01"} 0' in prom
 
 
+def test_a_summary_that_stopped_coming_is_a_breach(summary: dict[str, Any], tmp_path: Path) -> None:
+    collected = tmp_path / "collected"
+    old = json.loads(json.dumps(summary))
+    old["dibuat"] = "2025-06-01T06:30:00+07:00"
+    assert take_in(collected, "arsip01", json.dumps(old).encode()).refused is None
+    section = json.loads(report(collected, "--format", "json").stdout)["kpis"]["arsip"]
+    assert "archive summary stale" in section[0]["breaches"]
+    fresh = tmp_path / "fresh"
+    take_in(fresh, "arsip01", json.dumps(summary).encode())
+    section = json.loads(report(fresh, "--format", "json").stdout)["kpis"]["arsip"]
+    assert "archive summary stale" not in section[0]["breaches"]
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
