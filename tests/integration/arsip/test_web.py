@@ -282,3 +282,26 @@ def test_logging_out_ends_a_copied_session_too(browser: Any, site: Site) -> None
     page.click("header form button[type=submit]")
     assert page.url.startswith(site.url + "/masuk")
     assert copy.request.get(site.url + "/", max_redirects=0).status == 302
+
+
+@pytest.mark.parametrize(
+    ("filters", "named"),
+    [
+        ("&tahun=20255", "tahun: '20255' bukan tahun"),
+        ("&tahun=2025a", "tahun: '2025a' bukan tahun"),
+        ("&kode=ZZ.99", "kode: 'ZZ.99' tidak ada dalam klasifikasi"),
+        ("&jenis=surat-cinta", "jenis: 'surat-cinta' bukan jenis"),
+        ("&unit=bulan", "unit: 'bulan' bukan unit"),
+    ],
+)
+def test_a_filter_that_cannot_match_is_named_not_dropped(
+    browser: Any, site: Site, filters: str, named: str
+) -> None:
+    page = log_in(browser, site, "budi")
+    page.goto(site.url + f"/?q={PLAIN}" + filters)
+    assert named in page.inner_text("p.error")
+    assert page.locator("ol.results > li").count() == 0
+    # The same search with good filters finds the letter.
+    page.goto(site.url + f"/?q={PLAIN}&tahun=2025&kode=UM.01.01&jenis=surat-masuk&unit=sekretariat")
+    assert page.locator("p.error").count() == 0
+    assert page.locator("ol.results > li").count() == 1

@@ -338,16 +338,33 @@ def text_arg(name: str, limit: int = 60) -> str | None:
     return request.args.get(name, "").strip()[:limit] or None
 
 
+def filter_problem(
+    year: str, tahun: int | None, kode: str | None, jenis: str | None, unit: str | None
+) -> str:
+    """A filter that cannot match, named (a bad one is never dropped silently, which would
+    show results from every year or code as if filtered)."""
+    settings = site().settings
+    if year and tahun is None:
+        return f"tahun: {year!r} bukan tahun (4 angka) / not a year (4 digits)"
+    if kode is not None and kode not in settings.codes:
+        return f"kode: {kode!r} tidak ada dalam klasifikasi / not a classification code"
+    if jenis is not None and jenis not in settings.types:
+        return f"jenis: {jenis!r} bukan jenis arsip yang dikenal / not a known record type"
+    if unit is not None and unit not in settings.units:
+        return f"unit: {unit!r} bukan unit yang dikenal / not a known unit"
+    return ""
+
+
 @pages.get("/")
 @login_required
 def search() -> Any:
     query = request.args.get("q", "").strip()[:300]
-    year = request.args.get("tahun", "").strip()
-    tahun = int(year) if year.isdigit() and len(year) <= 4 else None
+    year = request.args.get("tahun", "").strip()[:20]
+    tahun = int(year) if year.isdigit() and len(year) == 4 else None
     kode, jenis, unit = text_arg("kode", 40), text_arg("jenis"), text_arg("unit")
     hits: list[cat.Hit] = []
-    problem = ""
-    if query:
+    problem = filter_problem(year, tahun, kode, jenis, unit)
+    if query and not problem:
         try:
             hits = catalogue().search(
                 query, kode=kode, tahun=tahun, jenis=jenis, unit=unit, limit=PAGE,
