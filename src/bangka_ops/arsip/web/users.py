@@ -200,14 +200,15 @@ def from_access(
     """The users file from the roles model (``access_people``) and the vault's password hashes
     (role ``arsip``): everyone with an archive role and a usable hash, with their clearance.
     Also the people with an archive role but no hash yet (they cannot log in; the role names
-    them), and the problems: a person whose id or name is unusable, a second entry with the same
+    them), and the problems: a person whose id or name is unusable, two entries with the same
     id, a hash that is not one, a hash for nobody with an archive role. A problem never stops the
     file: whoever it concerns is left out of it (removing a person from the model always takes
     their login away), and the role names the problems after writing the file."""
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
     problems: list[str] = []
-    known = set()
+    known: set[str] = set()
+    doubled: set[str] = set()
     for n, person in enumerate(people or []):
         level = clearance(person)
         if level is None:
@@ -216,8 +217,9 @@ def from_access(
         if not isinstance(uid, str) or not ID.match(uid):
             problems.append(f"access_people[{n}].id: {uid!r} is not an account name")
             continue
-        if uid in known:
-            problems.append(f"access_people[{n}].id: {uid} appears twice (left out)")
+        if uid in known:  # which entry is meant is unknown: none of them logs in
+            problems.append(f"access_people[{n}].id: {uid} appears twice (both left out)")
+            doubled.add(uid)
             continue
         known.add(uid)
         name = person.get("name", uid)
@@ -240,6 +242,8 @@ def from_access(
         f"({'/'.join(ARCHIVE_ROLES)}) in access_people has this id (left out)"
         for stray in sorted(set(passwords or {}) - known)
     )
+    entries = [e for e in entries if e["id"] not in doubled]
+    missing = [uid for uid in missing if uid not in doubled]
     data = {"versi": 1, "pengguna": entries}
     parse(data, "arsip_web_passwords")  # what the page will accept, checked before it is written
     return data, missing, problems
