@@ -23,8 +23,7 @@ from bangka_ops.arsip import catalogue as cat
 from bangka_ops.backup import agent_config, restore_test
 from tests.conftest import BorgSetup
 
-from .helpers import CONFIG, REPO
-from .test_cadangan import archive
+from .helpers import CONFIG, REPO, archive
 
 pytestmark = pytest.mark.borg
 

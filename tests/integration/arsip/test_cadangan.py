@@ -4,7 +4,6 @@ records, kept in step when a document's code changes."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -13,36 +12,8 @@ import tempfile
 from pathlib import Path
 
 from bangka_ops.arsip import catalogue as cat
-from bangka_ops.arsip.naming import evidence_path
-from bangka_ops.arsip.ocr import sha256
 
-from .helpers import cekat
-from .storage import pdf
-
-# In the example configuration KU.02 and KP.03 are vital (KU.02.01 inherits it); UM.01.01 is not.
-CODES = {"KU.02": True, "KP.03": True, "UM.01.01": False}
-
-
-def archive(root: Path) -> dict[str, int]:
-    root.mkdir(parents=True)
-    ids = {}
-    with cat.Catalogue(root) as catalogue:
-        for n, kode in enumerate(CODES, 1):
-            path = f"{kode}/2025/surat-masuk/2025-04-0{n}_{n}_dokumen {n}.pdf"
-            main, evidence = root / "dokumen" / path, root / "dokumen" / evidence_path(path)
-            pdf(main, 1, f"dokumen {n}")
-            pdf(evidence, 1, f"pindaian {n}")
-            meta = {
-                "kode": kode, "jenis": "surat-masuk", "nomor": f"{n}/X", "perihal": f"dokumen {n}",
-                "tanggal": dt.date(2025, 4, n), "unit": "sekretariat", "halaman": 1,
-                "keamanan": "rahasia" if kode == "KP.03" else "biasa",
-            }  # fmt: skip
-            ids[kode] = catalogue.add(
-                meta, cat.STORED, text=f"dokumen {n}", path=path, asli=evidence_path(path),
-                sha256=sha256(main), asli_sha256=sha256(evidence), bytes=main.stat().st_size,
-                sumber_sha256=f"s{n}", sumber="{}", batch="b",
-            )  # fmt: skip
-    return ids
+from .helpers import archive, cekat
 
 
 def linked(root: Path) -> set[str]:

@@ -13,8 +13,8 @@ import pytest
 
 from bangka_ops.backup import agent
 from tests.conftest import REPO_ROOT
+from tests.integration.arsip.helpers import archive
 from tests.integration.arsip.helpers import cekat as arsip_cekat
-from tests.integration.arsip.test_cadangan import archive
 
 pytestmark = pytest.mark.borg
 
