@@ -13,8 +13,17 @@ What it implements (see ../shared/GOOGLE_CALENDAR.md for the real service's beha
   ``If-None-Match`` on get gives 304; patches merge ``extendedProperties.private`` key by key;
 * the batch endpoint (``/batch/calendar/v3`` and ``/batch``) with multipart/mixed bodies, each
   part answered (and counted) on its own;
+* where Google is documented to be stricter, this server is too: a cancelled event appears in
+  lists with only ``kind``, ``etag``, ``id`` and ``status`` (Google promises no more), so a
+  filtered list never shows it (``full_cancelled = True`` lists it whole); deleted events
+  eventually disappear from every list (``purge()``), while ``get`` still returns them to the
+  organiser and their id stays taken; sync tokens expire (``expire_tokens()``: 410); pages
+  hold at most ``page_cap`` events (250, Google's default) whatever ``maxResults`` asks;
+  a batch answer's ``Content-ID`` is folded when long, as the email generator the client uses
+  folds it (RFC 5322 folding at 78 characters);
 * faults: the next N calls answered 403 ``rateLimitExceeded`` or 429 or 503 (also inside a
-  batch, per part), and "everything after the N-th request fails" (a crash halfway);
+  batch, per part), "everything after the N-th request fails" (a crash halfway), and
+  ``commit_then_fail``: the next N writes are applied, then answered 503 (a lost answer);
 * counters: HTTP round trips, API calls (a batch part counts as one call), and the calls by kind;
 * who acts: an OAuth token endpoint (``/token``) that takes a service account's signed JWT
   (checked against the account's registered public key and audience) and issues an access token
@@ -24,7 +33,7 @@ What it implements (see ../shared/GOOGLE_CALENDAR.md for the real service's beha
   Google does;
 * test control (``/_test/...``, not part of the API, for tests that reach the server over a
   network, e.g. from a Molecule test host): ``GET /_test/state`` (calendars, events, ACLs,
-  counters) and ``POST /_test/reset`` (counters back to zero).
+  counters), ``POST /_test/reset`` (counters back to zero) and ``POST /_test/purge``.
 """
 
 from __future__ import annotations
@@ -85,6 +94,8 @@ class Calendar:
         self.events: dict[str, dict[str, Any]] = {}
         self.acl: dict[str, dict[str, Any]] = {}
         self.changes: list[tuple[int, str]] = []  # (sequence number, event id), append-only
+        self.purged: set[str] = set()  # deleted events no list shows any more
+        self.token_floor = 0  # sync tokens older than this are expired (410)
 
 
 class FakeCalendarService:
@@ -102,6 +113,14 @@ class FakeCalendarService:
         self.too_many = 0  # ... or 429
         self.unavailable = 0  # ... or 503
         self.fail_after: int | None = None  # every request after the N-th fails (500)
+        self.commit_then_fail = 0  # the next N writes are applied, then answered 503
+        self.full_cancelled = False  # list cancelled events whole (Google may not)
+        self.page_cap = PAGE  # at most this many events per page, whatever maxResults says
+        self.forbidden = 0  # the next N calls get 403 forbidden (not a rate limit)
+        self.unauthorized = 0  # ... or 401 (the access token refused)
+        self.html_pages = 0  # the next N HTTP requests get a 501 HTML page (a proxy's)
+        self.garbled_batches = 0  # the next N batches with a write: applied, answered unreadably
+        self.faults_on = {"GET", "POST", "PATCH", "PUT", "DELETE"}  # methods the faults hit
         self.service_accounts: dict[str, str] = {}  # e-mail -> public key (PEM)
         self.tokens: dict[str, str] = {}  # access token -> principal
         self.token_requests = 0
@@ -121,6 +140,35 @@ class FakeCalendarService:
 
     def add_service_account(self, email: str, public_pem: str) -> None:
         self.service_accounts[email] = public_pem
+
+    def purge(self) -> None:
+        """Deleted (cancelled) events disappear from every list, as Google's do after a while;
+        ``get`` still returns them and their ids stay taken."""
+        with self.lock:
+            for calendar in self.calendars.values():
+                calendar.purged |= {
+                    gid for gid, e in calendar.events.items() if e.get("status") == "cancelled"
+                }
+
+    def expire_tokens(self) -> None:
+        """Every sync token given out so far is answered 410 Gone from now on."""
+        with self.lock:
+            for calendar in self.calendars.values():
+                calendar.token_floor = calendar.changes[-1][0] if calendar.changes else 0
+
+    def hand_edit(self, calendar_id: str, event_id: str, **fields: Any) -> None:
+        """A change made in the web UI: fields replaced, a new etag."""
+        with self.lock:
+            calendar = self.calendars[calendar_id]
+            calendar.events[event_id].update(copy.deepcopy(fields))
+            self.stamp(calendar, calendar.events[event_id])
+
+    def hand_delete(self, calendar_id: str, event_id: str) -> None:
+        """A deletion in the web UI: the event is cancelled (its id stays taken)."""
+        with self.lock:
+            calendar = self.calendars[calendar_id]
+            calendar.events[event_id]["status"] = "cancelled"
+            self.stamp(calendar, calendar.events[event_id])
 
     # ---- the token endpoint ----------------------------------------------------------------
     def token(self, body: bytes) -> Reply:
@@ -175,6 +223,8 @@ class FakeCalendarService:
             ("rate_limited", error(403, "rateLimitExceeded", "Rate Limit Exceeded")),
             ("too_many", error(429, "rateLimitExceeded", "Too Many Requests")),
             ("unavailable", error(503, "backendError", "Backend Error")),
+            ("forbidden", error(403, "forbidden", "You need writer access to this calendar.")),
+            ("unauthorized", error(401, "authError", "Invalid Credentials")),
         ):
             if getattr(self, name):
                 setattr(self, name, getattr(self, name) - 1)
@@ -183,7 +233,7 @@ class FakeCalendarService:
 
     def call(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
         self.calls += 1
-        fault = self.injected()
+        fault = self.injected() if method in self.faults_on else None
         if fault is not None:
             return fault
         url = urllib.parse.urlsplit(target)
@@ -227,7 +277,11 @@ class FakeCalendarService:
             }.get(method)
         if handler is None:
             return error(405, "methodNotAllowed", f"{method} not allowed here")
-        return handler(request)
+        reply = handler(request)
+        if method != "GET" and rest[0] == "events" and reply.status < 300 and self.commit_then_fail:
+            self.commit_then_fail -= 1  # applied, but the answer is lost on the way back
+            return error(503, "backendError", "The service is currently unavailable.")
+        return reply
 
     # ---- events ----------------------------------------------------------------------------
     def stamp(self, calendar: Calendar, event: dict[str, Any]) -> None:
@@ -235,6 +289,7 @@ class FakeCalendarService:
         event["etag"] = f'"{tick}"'
         event["updated"] = f"2026-01-01T00:00:{tick % 60:02d}.{tick:06d}Z"
         calendar.changes.append((tick, event["id"]))
+        calendar.purged.discard(event["id"])
 
     def refused(self, request: Request) -> Reply | None:
         """Google refuses attendees from a service account acting as itself."""
@@ -334,20 +389,23 @@ class FakeCalendarService:
         if sync is not None and filters:
             return error(400, "invalid", "syncToken cannot be combined with filters")
         page = int(first(query, "pageToken") or 0)
-        size = min(int(first(query, "maxResults") or PAGE), 2500)
+        size = min(int(first(query, "maxResults") or PAGE), 2500, self.page_cap)
         if sync is not None:
-            if not sync.startswith("sync-"):
+            if not sync.startswith("sync-") or int(sync.removeprefix("sync-")) < (
+                calendar.token_floor
+            ):
                 return error(410, "fullSyncRequired", "Sync token is no longer valid")
             since = int(sync.removeprefix("sync-"))
             changed = sorted({e for tick, e in calendar.changes if tick > since})
-            items = [calendar.events[e] for e in changed]
+            items = [self.listed(calendar.events[e]) for e in changed if e not in calendar.purged]
         else:
             show_deleted = first(query, "showDeleted") == "true"
             items = [
-                e
-                for _, e in sorted(calendar.events.items())
-                if (show_deleted or e.get("status") != "cancelled") and matches(e, filters)
+                self.listed(e)
+                for gid, e in sorted(calendar.events.items())
+                if gid not in calendar.purged and (show_deleted or e.get("status") != "cancelled")
             ]
+            items = [e for e in items if matches(e, filters)]
         chunk = items[page : page + size]
         reply: dict[str, Any] = {
             "kind": "calendar#events",
@@ -359,6 +417,12 @@ class FakeCalendarService:
             latest = calendar.changes[-1][0] if calendar.changes else 0
             reply["nextSyncToken"] = f"sync-{latest}"
         return Reply(200, reply)
+
+    def listed(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An event as a list shows it: a cancelled one bare, unless ``full_cancelled``."""
+        if event.get("status") == "cancelled" and not self.full_cancelled:
+            return {k: event[k] for k in ("kind", "etag", "id", "status") if k in event}
+        return event
 
     # ---- ACL -------------------------------------------------------------------------------
     def acl(self, request: Request) -> Reply:
@@ -407,10 +471,11 @@ class FakeCalendarService:
             reply = self.call(method, target, headers, inner_body.strip())
             text = json.dumps(reply.body) if reply.body is not None else ""
             response_id = content_id.replace("<", "<response-", 1) if content_id else ""
+            folded = email.policy.compat32.fold("Content-ID", response_id).replace("\n", "\r\n")
             out.append(
                 (
                     f"--{boundary}\r\nContent-Type: application/http\r\n"
-                    f"Content-ID: {response_id}\r\n\r\n"
+                    f"{folded}\r\n"
                     f"HTTP/1.1 {reply.status} {STATUS.get(reply.status, 'Status')}\r\n"
                     f"Content-Type: application/json; charset=UTF-8\r\n"
                     f"Content-Length: {len(text.encode())}\r\n\r\n{text}\r\n"
@@ -421,11 +486,17 @@ class FakeCalendarService:
 
 
 WRITES = {"insert", "patch", "update", "delete"}
+HTML_501 = (
+    "<!DOCTYPE html>\n<html><head><title>501 Not Implemented</title>"
+    "<style>body { font-family: sans-serif }</style></head>\n<body><h1>Not Implemented</h1>\n"
+    "<p>The proxy does not support this method &amp; path.</p></body></html>\n"
+)
 STATUS = {
     200: "OK",
     204: "No Content",
     304: "Not Modified",
     400: "Bad Request",
+    401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -491,6 +562,10 @@ class Server:
                 if service.fail_after is not None and service.round_trips > service.fail_after:
                     self.answer(error(500, "backendError", "injected failure"))
                     return
+                if service.html_pages:
+                    service.html_pages -= 1
+                    self.page(501, HTML_501)
+                    return
                 if urllib.parse.urlsplit(self.path).path.rstrip("/") in (
                     "/batch/calendar/v3",
                     "/batch",
@@ -500,6 +575,10 @@ class Server:
                         body,
                         self.headers.get("Authorization", ""),
                     )
+                    writes = re.search(rb"^(POST|PATCH|PUT|DELETE) /", body, re.MULTILINE)
+                    if service.garbled_batches and writes:  # applied, the answer unreadable
+                        service.garbled_batches -= 1
+                        data, content_type = data[: len(data) // 2], "text/plain"
                     self.send_response(200)
                     self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
@@ -515,8 +594,19 @@ class Server:
                 elif self.path == "/_test/reset" and self.command == "POST":
                     service.reset_counters()
                     self.answer(Reply(200, {}))
+                elif self.path == "/_test/purge" and self.command == "POST":
+                    service.purge()
+                    self.answer(Reply(200, {}))
                 else:
                     self.answer(error(404, "notFound", "no such test control"))
+
+            def page(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def answer(self, reply: Reply) -> None:
                 data = json.dumps(reply.body).encode() if reply.body is not None else b""

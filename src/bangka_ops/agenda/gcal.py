@@ -8,9 +8,12 @@ behaviour this relies on (batch URI not taken from ``api_endpoint``, 409 on a us
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import random
+import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ from typing import Any
 
 import httplib2
 from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
+from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 SCOPES = ["https://www.googleapis.com/auth/calendar"]
@@ -43,18 +46,49 @@ class AuthError(Exception):
     """No access token could be had (a refused or unreachable token endpoint)."""
 
 
+# What a failure that never got an HTTP answer is recorded as (Result.status).
+UNREACHABLE = 0
+UNREADABLE = -1  # an answer came, but the client could not read it (a broken batch response)
+# Failures of the connection itself: DNS, refused, reset, timed out, TLS.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    httplib2.HttpLib2Error,
+    OSError,
+    socket.timeout,
+)
+
+
+def plain(text: str, limit: int = 200) -> str:
+    """An error body as one readable line: HTML tags dropped, entities decoded, whitespace
+    collapsed, cut at ``limit`` characters."""
+    text = re.sub(r"(?is)<(head|script|style)\b.*?</\1>", " ", text)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def reason_of(content: bytes | str | None) -> tuple[str, str]:
+    """Google's error reason and message from an error body; for a body that is not Google's
+    JSON error (an HTML page from a proxy, say), no reason and the body as one plain line."""
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content or ""
     try:
-        body = json.loads(content or b"{}")
-        detail = body["error"]
+        detail = json.loads(text or "{}")["error"]
         errors = detail.get("errors") or [{}]
-        return str(errors[0].get("reason", "")), str(detail.get("message", ""))
+        return str(errors[0].get("reason", "")), plain(str(detail.get("message", "")))
     except (ValueError, KeyError, TypeError, AttributeError):
-        return "", str(content or "")[:200]
+        return "", plain(text)
+
+
+def cause_of(exc: BaseException) -> str:
+    """A connection failure in words: ``Connection refused``, ``Unable to find the server at
+    calendar.example``, ``timed out``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc) or type(exc).__name__
+    return plain(text)
 
 
 def retryable(status: int, reason: str) -> bool:
-    return status in RETRIED or (status == 403 and reason in RATE_REASONS)
+    return status in RETRIED or status == UNREACHABLE or (status == 403 and reason in RATE_REASONS)
 
 
 @dataclass
@@ -78,6 +112,15 @@ class Result:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def describe(self) -> str:
+        """The failure in one line: ``403 forbidden: You need to have writer access``."""
+        if self.status == UNREACHABLE:
+            return f"not reachable: {self.message}"
+        if self.status == UNREADABLE:
+            return f"the answer could not be read: {self.message}"
+        words = " ".join(w for w in (str(self.status), self.reason) if w)
+        return f"{words}: {self.message}" if self.message else words
 
 
 SERVICE_ACCOUNT = "service_account"
@@ -199,7 +242,7 @@ class GoogleCalendar:
                 except exceptions.GoogleAuthError as exc:
                     who = f" acting as {subject}" if subject else ""
                     reason = exc.args[0] if exc.args else exc
-                    raise AuthError(f"no access token{who}: {reason}") from None
+                    raise AuthError(f"no access token{who}: {plain(str(reason))}") from None
 
     def build_request(self, call: Call) -> HttpRequest:
         request = call.make(self.client(call.subject)[1])
@@ -209,77 +252,120 @@ class GoogleCalendar:
     def backoff(self, attempt: int) -> None:
         self.sleep(min(32.0, (2**attempt) * (0.5 + random.random() / 2)))  # noqa: S311
 
+    def attempts(self, status: int) -> int:
+        """How many times a failure of this kind is retried: a connection that cannot be made
+        at most twice (a wrong address or a DNS failure does not heal in a minute)."""
+        return min(2, self.retries) if status == UNREACHABLE else self.retries
+
+    def failure(self, key: str, exc: BaseException) -> Result:
+        """The Result for an exception raised by a call or a batch; an authentication failure
+        is raised as :class:`AuthError` (nothing else can be done without a token)."""
+        from google.auth import exceptions as auth  # noqa: PLC0415
+
+        if isinstance(exc, auth.GoogleAuthError):
+            reason = exc.args[0] if exc.args else exc
+            raise AuthError(f"no access token (refresh failed): {plain(str(reason))}") from None
+        if isinstance(exc, BatchError):
+            return Result(key, UNREADABLE, None, "badBatchResponse", plain(str(exc.reason)))
+        if isinstance(exc, HttpError):
+            status = int(exc.resp.status)
+            reason, message = reason_of(exc.content)
+            if not reason:
+                reason = str(getattr(exc.resp, "reason", "") or "")
+            return Result(key, status, None, reason, message)
+        if isinstance(exc, TRANSPORT_ERRORS):
+            return Result(
+                key, UNREACHABLE, None, "unreachable", f"{self.endpoint}: {cause_of(exc)}"
+            )
+        return Result(
+            key, UNREADABLE, None, "badResponse", f"{type(exc).__name__}: {plain(str(exc))}"
+        )
+
     def one(self, call: Call) -> Result:
-        """A single call, retried with backoff on rate limits and server errors."""
+        """A single call, retried with backoff on rate limits, server errors and (twice) a
+        connection that could not be made."""
         self.authorise({call.subject})
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             request = self.build_request(call)
             self.round_trips += 1
             self.calls += 1
             try:
                 return Result(call.key, 200, request.execute())
-            except HttpError as exc:
-                status = int(exc.resp.status)
-                reason, message = reason_of(exc.content)
-                if not retryable(status, reason) or attempt == self.retries:
-                    return Result(call.key, status, None, reason, message)
+            except Exception as exc:  # classified by failure(): never a traceback
+                result = self.failure(call.key, exc)
+            if not retryable(result.status, result.reason) or attempt >= self.attempts(
+                result.status
+            ):
+                return gave_up(result, attempt)
             self.backoff(attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+            attempt += 1
 
     def many(self, calls: list[Call]) -> dict[str, Result]:
         """All calls, in batches of at most MAX_BATCH; parts that failed with a rate limit or a
-        server error are sent again (with backoff), the rest are answered as they came."""
+        server error are sent again (with backoff), the rest are answered as they came. A part
+        that still fails when the retries are spent is answered with its last real failure."""
         results: dict[str, Result] = {}
         pending = list(calls)
         attempt = 0
         while pending:
-            retry: list[Call] = []
+            retry: list[tuple[Call, Result]] = []
             for start in range(0, len(pending), MAX_BATCH):
                 chunk = pending[start : start + MAX_BATCH]
                 if len(chunk) == 1:
                     result = self.one(chunk[0])
                     results[result.key] = result
                     continue
+                by_key = {c.key: c for c in chunk}
                 for result in self.batch(chunk):
                     if not result.ok and retryable(result.status, result.reason):
-                        retry.append(next(c for c in chunk if c.key == result.key))
+                        retry.append((by_key[result.key], result))
                     else:
                         results[result.key] = result
-            if retry and attempt >= self.retries:
-                for call in retry:
-                    results[call.key] = Result(call.key, 503, None, "gaveUp", "retries exhausted")
+            if retry and attempt >= min(self.attempts(r.status) for _, r in retry):
+                for _, result in retry:
+                    results[result.key] = gave_up(result, attempt)
                 break
             if retry:
                 self.backoff(attempt)
                 attempt += 1
-            pending = retry
+            pending = [call for call, _ in retry]
         return results
 
     def batch(self, chunk: list[Call]) -> list[Result]:
+        """One batch request. Parts are named by their index (a short ``Content-ID`` that no
+        mail header folding can split), mapped back to the calls' keys here."""
         answers: list[Result] = []
+        keys = {str(index): call.key for index, call in enumerate(chunk)}
 
         def done(request_id: str, response: Any, exception: HttpError | None) -> None:
+            key = keys[request_id]
             if exception is None:
-                answers.append(Result(request_id, 200, response))
-                return
-            reason, message = reason_of(exception.content)
-            answers.append(Result(request_id, int(exception.resp.status), None, reason, message))
+                answers.append(Result(key, 200, response))
+            else:
+                answers.append(self.failure(key, exception))
 
         self.authorise({call.subject for call in chunk} | {None})
-        batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri)
-        for call in chunk:
-            batch.add(self.build_request(call), request_id=call.key)
-        for attempt in range(self.retries + 1):
-            self.round_trips += 1
-            try:
-                batch.execute(http=self.http)
-                break
-            except HttpError as exc:  # the batch request itself failed
-                status = int(exc.resp.status)
-                reason, message = reason_of(exc.content)
-                if not retryable(status, reason) or attempt == self.retries:
-                    return [Result(c.key, status, None, reason, message) for c in chunk]
-                answers.clear()
-                self.backoff(attempt)
+        self.round_trips += 1
         self.calls += len(chunk)
+        batch = BatchHttpRequest(callback=done, batch_uri=self.batch_uri)
+        for index, call in enumerate(chunk):
+            batch.add(self.build_request(call), request_id=str(index))
+        try:
+            batch.execute(http=self.http)
+        except Exception as exc:  # classified by failure(): never a traceback
+            failed = self.failure("", exc)  # the batch request itself: every part shares it
+            seen = {a.key for a in answers}
+            answers += [
+                Result(c.key, failed.status, None, failed.reason, failed.message)
+                for c in chunk
+                if c.key not in seen
+            ]
         return answers
+
+
+def gave_up(result: Result, attempt: int) -> Result:
+    """The last failure, saying how often it was tried when it was retried at all."""
+    if attempt:
+        result.message = f"{result.message} (after {attempt + 1} attempts)".strip()
+    return result

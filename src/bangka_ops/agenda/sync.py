@@ -1,25 +1,36 @@
 """One-way sync of the agenda to Google Calendar: each calendar of ``calendars.yaml`` with a
-``google_calendar_id`` is made to mirror the agenda.
+``google_calendar_id`` is made to mirror the agenda, and converges to it whatever happened in
+between (crashes, lost answers, hand edits, hand deletions, a lost state file, two publishers).
 
-Safe to re-run, including after a crash halfway:
-
-* every event this sync writes has a deterministic id (base32hex of a hash of the calendar key
+* Every event this sync writes has a deterministic id (base32hex of a hash of the calendar key
   and the agenda id), so a re-run finds it instead of duplicating it; Google refuses a used id
   (409) even after a delete, so events are never deleted: they are *cancelled*, and patched back
-  if the item returns;
-* every event carries ``extendedProperties.private``: the owner tag, the agenda id, the stage and
-  a hash of its content. An event whose hash matches costs no write; an event without the owner
-  tag (made by hand in the calendar) is never read, changed or cancelled;
-* all reads happen first (one batch: each calendar's events and ACL); a calendar that does not
-  exist stops the run before anything is written;
-* a calendar's state (sync token, the etag of each event as last seen) is kept in the state file,
-  so a re-sync lists only what changed since (a no-op re-sync is one read per calendar plus its
-  ACL) and an event changed by hand since (its etag moved) is recognised: overwritten, or kept and
-  reported, as the policy says. Writes carry ``If-Match``; a 412 is such an edit, too.
+  if the item returns. A 409 on insert (the id is taken by an event the lists did not show, such
+  as one deleted by hand) is resolved in the same run: the event is fetched and patched.
+* Every event carries ``extendedProperties.private``: the owner tag, the agenda id, the stage and
+  the **content hash**, a hash of the fields the sync manages, normalised (times as instants,
+  absent defaults filled in, lists sorted). Decisions come from the calendar's content, never
+  from local memory: the hash is recomputed from the event as the server returns it and compared
+  with the stored one. Equal: the event is as a sync wrote it (whichever run or host); different:
+  someone changed it by hand, and the policy applies (``overwrite``; ``keep`` keeps the hand edit
+  as long as the agenda item is unchanged since the sync last wrote it). An event without the
+  owner tag (made by hand in the calendar) is never read, changed or cancelled.
+* A cancelled event whose id belongs to a live agenda item (cancelled or deleted by hand; Google
+  may list it with nothing but its id and status) is restored: patched back to the agenda's
+  content and status, under both policies (``keep`` protects edits, not deletions: to take an
+  item off the calendar, cancel or remove it in the agenda).
+* All reads happen first (one batch: each calendar's events and ACL; further pages and a full
+  re-list after an expired sync token are batched across calendars too); a calendar that does
+  not exist or cannot be read stops the run before anything is written.
+* The state file (per calendar: the sync token and what the last lists showed) is only an
+  optimisation: a no-op re-sync lists only what changed since (one batch), and writes carry
+  ``If-Match``. Deleting it changes no decision, only the cost of the next run (a full list).
+  A 412 (changed meanwhile) is resolved in the same run like a 409: fetched, decided again.
 
 Invitations: attendees (invitees with an e-mail) are on the event only from ``dipublikasikan``
-on; ``sendUpdates=all`` when an item reaches that stage and when a published item's time, place
-or status changes; ``none`` for everything else.
+on; ``sendUpdates=all`` when an item reaches that stage, when a published item's time, place or
+status changes (compared with the event as it is in the calendar) and when a published item is
+restored; ``none`` for everything else.
 """
 
 from __future__ import annotations
@@ -51,9 +62,76 @@ def event_id(calendar_key: str, agenda_id: str) -> str:
     return base64.b32hexencode(digest).decode().rstrip("=").lower()
 
 
-def content_hash(body: dict[str, Any]) -> str:
-    data = {k: v for k, v in body.items() if k not in ("id", "extendedProperties")}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+HASH_VERSION = "2:"  # the stored hash's format; an older one is rewritten once
+
+
+def instant(value: Any) -> str:
+    """A ``dateTime`` as a UTC instant, whatever offset the server writes it with."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.isoformat()
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def managed(event: dict[str, Any]) -> dict[str, Any]:
+    """The fields the sync manages, normalised so that the same event reads the same whether
+    it is the body the sync sends or the event a server returns: times as UTC instants (the
+    zone kept only for recurring events, where it changes the meaning), defaults filled in for
+    what a server may leave out (status, transparency, reminders, attendees), text with its
+    line ends unified and outer blanks stripped, lists sorted."""
+
+    def text(name: str) -> str:
+        return str(event.get(name) or "").replace("\r\n", "\n").strip()
+
+    recurrence = sorted(str(rule).strip() for rule in event.get("recurrence") or ())
+
+    def moment(name: str) -> dict[str, str]:
+        value = event.get(name) or {}
+        if value.get("date"):
+            return {"date": str(value["date"])}
+        out = {"dateTime": instant(value.get("dateTime"))}
+        if recurrence and value.get("timeZone"):
+            out["timeZone"] = str(value["timeZone"])
+        return out
+
+    reminders = event.get("reminders") or {}
+    return {
+        "summary": text("summary"),
+        "location": text("location"),
+        "description": text("description"),
+        "start": moment("start"),
+        "end": moment("end"),
+        "status": str(event.get("status") or "confirmed"),
+        "transparency": str(event.get("transparency") or "opaque"),
+        "colorId": str(event["colorId"]) if event.get("colorId") else None,
+        "reminders": {
+            "useDefault": bool(reminders.get("useDefault", True)),
+            "overrides": sorted(
+                (str(r.get("method", "")), int(r.get("minutes", 0)))
+                for r in reminders.get("overrides") or ()
+            ),
+        },
+        "attendees": sorted(
+            str(a.get("email", "")).lower() for a in event.get("attendees") or () if a.get("email")
+        ),
+        "recurrence": recurrence,
+    }
+
+
+def content_hash(event: dict[str, Any], stage: str) -> str:
+    """The hash of what the sync manages in an event (and the stage it wrote it for)."""
+    data = json.dumps([managed(event), stage], sort_keys=True, ensure_ascii=False)
+    return HASH_VERSION + hashlib.sha256(data.encode()).hexdigest()[:32]
+
+
+def significant_hash(event: dict[str, Any]) -> str:
+    """What attendees must be told about when it changes: time, place, status."""
+    view = managed(event)
+    data = [view[k] for k in ("start", "end", "location", "status", "recurrence")]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def when(event: Event, value: dt.datetime) -> dict[str, str]:
@@ -117,46 +195,73 @@ def body_of(
             OWNER_KEY: OWNER,
             "agendaId": event.id,
             "stage": event.status,
-            "hash": content_hash(body),
-            "significant": significant_hash(body),
+            "hash": content_hash(body, event.status),
         }
     }
     return body
 
 
-def significant_hash(body: dict[str, Any]) -> str:
-    """What attendees must be told about when it changes: time, place, status."""
-    data = [body.get(k) for k in ("start", "end", "location", "status", "recurrence")]
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# ---- state ----------------------------------------------------------------------------------
+# ---- what the calendar holds ------------------------------------------------------------
 
 
 @dataclass
 class Seen:
-    """What the sync knows of one of its events in a calendar."""
+    """One of the sync's events as a calendar last showed it (from a list, a get or the
+    answer to a write): facts about its content, never a decision."""
 
     etag: str
     status: str
-    hash: str
+    stored: str  # the hash in extendedProperties.private: what the last sync wrote
+    actual: str  # the hash of the content as it is ("" for a bare cancelled item)
     stage: str
-    significant: str
+    significant: str  # time, place and status as they are ("" when unknown)
     agenda_id: str
     attendees: bool
+    owned: bool  # it carries the owner tag
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> Seen:
         private = (item.get("extendedProperties") or {}).get("private") or {}
+        status = str(item.get("status") or "confirmed")
+        stage = str(private.get("stage", ""))
+        bare = status == "cancelled" and "start" not in item
         return cls(
             etag=str(item.get("etag", "")),
-            status=str(item.get("status", "confirmed")),
-            hash=str(private.get("hash", "")),
-            stage=str(private.get("stage", "")),
-            significant=str(private.get("significant", "")),
+            status=status,
+            stored=str(private.get("hash", "")),
+            actual="" if bare else content_hash(item, stage),
+            stage=stage,
+            significant="" if bare else significant_hash(item),
             agenda_id=str(private.get("agendaId", "")),
             attendees=bool(item.get("attendees")),
+            owned=private.get(OWNER_KEY) == OWNER,
         )
+
+    def cancelled_from(self, before: Seen | None) -> Seen:
+        """A cancelled item that says little or nothing about itself (Google promises only its
+        id and status), completed with what was known of the event before."""
+        if before is None:
+            return self
+        return Seen(
+            etag=self.etag or before.etag,
+            status="cancelled",
+            stored=self.stored or before.stored,
+            actual="",
+            stage=self.stage or before.stage,
+            significant=before.significant,
+            agenda_id=self.agenda_id or before.agenda_id,
+            attendees=before.attendees,
+            owned=self.owned or before.owned,
+        )
+
+    @property
+    def hand_edited(self) -> bool:
+        """Live, and its content is not what the sync stored with it: edited by hand."""
+        if self.status == "cancelled":
+            return False
+        if self.owned and not self.stored.startswith(HASH_VERSION):
+            return False  # written by an older version (another hash): rewritten once
+        return self.actual != self.stored
 
 
 @dataclass
@@ -166,10 +271,16 @@ class CalendarState:
     events: dict[str, Seen] = field(default_factory=dict)
 
 
+STATE_FORMAT = "protocloud-sync-state-v2"
+
+
 def load_state(path: Path) -> dict[str, CalendarState]:
-    """The state file; unreadable or foreign content means starting from a full list."""
+    """The state file; unreadable, foreign or older content means starting from a full list
+    (which costs time, never a different decision)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != STATE_FORMAT:
+            return {}
         states = {}
         for key, item in (raw.get("calendars") or {}).items():
             states[key] = CalendarState(
@@ -185,7 +296,7 @@ def load_state(path: Path) -> dict[str, CalendarState]:
 def save_state(path: Path, states: dict[str, CalendarState]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
-        "format": "protocloud-sync-state-v1",
+        "format": STATE_FORMAT,
         "calendars": {
             key: {
                 "calendar_id": s.calendar_id,
@@ -196,9 +307,29 @@ def save_state(path: Path, states: dict[str, CalendarState]) -> None:
         },
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sync-state-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def absorb(view: dict[str, Seen], items: list[dict[str, Any]], relevant: set[str]) -> None:
+    """Take listed (or fetched) items into a calendar's view: the sync's own events, and a
+    cancelled item whose id is one of the agenda's (``relevant``) or already known; events made
+    by hand are left out."""
+    for item in items:
+        gid = item.get("id")
+        if not isinstance(gid, str):
+            continue
+        seen = Seen.of(item)
+        if seen.status == "cancelled" and not (seen.owned and seen.actual):
+            if gid in view or gid in relevant:
+                view[gid] = seen.cancelled_from(view.get(gid))
+        elif seen.owned or gid in view:
+            view[gid] = seen
 
 
 # ---- planning ------------------------------------------------------------------------------
@@ -279,70 +410,79 @@ def writer_errors(config: Config, keys: list[str], allowed: list[str]) -> list[s
     ]
 
 
+def decide(key: str, gid: str, body: dict[str, Any], found: Seen | None, policy: str) -> Change:
+    """What makes one event match its agenda item, from the event as the calendar has it."""
+    ours = body["extendedProperties"]["private"]
+    agenda_id, wanted_hash = ours["agendaId"], ours["hash"]
+    invited = bool(body["attendees"])
+    if body["status"] == "cancelled" and (found is None or found.status == "cancelled"):
+        # cancelled before it ever got here, or cancelled there already: nothing to do
+        return Change("unchanged", key, gid, agenda_id, etag=found.etag if found else None)
+    if found is None:
+        return Change("create", key, gid, agenda_id, "all" if invited else "none", body)
+    if found.status == "cancelled":
+        note = (
+            ""
+            if found.stage == CANCELLED
+            else "cancelled or deleted in the calendar: restored from the agenda"
+        )
+        send = "all" if invited else "none"
+        return Change("revive", key, gid, agenda_id, send, body, found.etag or None, note)
+    hand = found.hand_edited
+    if not hand and found.stored == wanted_hash:
+        return Change("unchanged", key, gid, agenda_id, etag=found.etag)
+    if hand and policy == "keep" and found.stored == wanted_hash:
+        return Change(
+            "kept",
+            key,
+            gid,
+            agenda_id,
+            etag=found.etag,
+            note="changed in the calendar by hand: kept and reported (policy keep)",
+        )
+    note = ""
+    if hand:
+        note = (
+            "changed in the calendar by hand, and the agenda item changed since: the agenda's "
+            "version written (policy keep)"
+            if policy == "keep"
+            else "changed in the calendar by hand: overwritten"
+        )
+    reached = ours["stage"] == "dipublikasikan" and found.stage != "dipublikasikan"
+    moved = found.significant != significant_hash(body) and found.stage in (
+        "dipublikasikan",
+        CANCELLED,
+    )
+    send = "all" if invited and (reached or moved) else "none"
+    kind = "cancel" if body["status"] == "cancelled" else "update"
+    return Change(kind, key, gid, agenda_id, send, body, found.etag or None, note)
+
+
+GONE_NOTE = "no longer in this calendar (file removed or item moved)"
+
+
+def retire(key: str, gid: str, found: Seen) -> Change:
+    """Cancel one of the sync's events whose item is no longer in this calendar."""
+    send = "all" if found.stage == "dipublikasikan" and found.attendees else "none"
+    gone = {
+        "status": "cancelled",
+        "extendedProperties": {"private": {"stage": CANCELLED, "hash": "removed"}},
+    }
+    return Change("cancel", key, gid, found.agenda_id, send, gone, found.etag or None, GONE_NOTE)
+
+
 def plan_calendar(
-    key: str,
-    wanted: dict[str, dict[str, Any]],
-    remote: dict[str, Seen],
-    edited: set[str],
-    policy: str,
+    key: str, wanted: dict[str, dict[str, Any]], remote: dict[str, Seen], policy: str
 ) -> list[Change]:
     """The changes that make one calendar mirror the agenda."""
     changes = []
     for gid, body in sorted(wanted.items()):
-        ours = body["extendedProperties"]["private"]
-        found = remote.get(gid)
-        if found is None:
-            if body["status"] != "cancelled":  # cancelled before it ever got here: nothing
-                send = "all" if body["attendees"] else "none"
-                changes.append(Change("create", key, gid, ours["agendaId"], send, body))
-            continue
-        if found.hash == ours["hash"] and gid not in edited:
-            changes.append(Change("unchanged", key, gid, ours["agendaId"], etag=found.etag))
-            continue
-        if gid in edited and policy == "keep":
-            changes.append(
-                Change(
-                    "kept",
-                    key,
-                    gid,
-                    ours["agendaId"],
-                    etag=found.etag,
-                    note="changed in the calendar by hand: kept and reported (policy keep)",
-                )
-            )
-            continue
-        reached = ours["stage"] == "dipublikasikan" and found.stage != "dipublikasikan"
-        moved = found.significant != ours["significant"] and found.stage in (
-            "dipublikasikan",
-            CANCELLED,
-        )
-        send = "all" if body["attendees"] and (reached or moved) else "none"
-        if body["status"] == "cancelled":
-            kind = "cancel" if found.status != "cancelled" else "update"
-        else:
-            kind = "revive" if found.status == "cancelled" else "update"
-        note = "changed in the calendar by hand: overwritten" if gid in edited else ""
-        changes.append(Change(kind, key, gid, ours["agendaId"], send, body, found.etag, note))
+        change = decide(key, gid, body, remote.get(gid), policy)
+        if change.kind != "unchanged" or gid in remote:
+            changes.append(change)
     for gid, found in sorted(remote.items()):
-        if gid in wanted or found.status == "cancelled":
-            continue
-        send = "all" if found.stage == "dipublikasikan" and found.attendees else "none"
-        gone = {
-            "status": "cancelled",
-            "extendedProperties": {"private": {"stage": CANCELLED, "hash": "removed"}},
-        }
-        changes.append(
-            Change(
-                "cancel",
-                key,
-                gid,
-                found.agenda_id,
-                send,
-                gone,
-                found.etag,
-                "no longer in this calendar (file removed or item moved)",
-            )
-        )
+        if gid not in wanted and found.owned and found.status != "cancelled":
+            changes.append(retire(key, gid, found))
     return changes
 
 
@@ -365,7 +505,12 @@ def plan_acl(
 
 
 class SyncError(Exception):
-    pass
+    """The run cannot go on; nothing was written. ``refused``: the agenda's own settings are
+    refused (calendar writers outside the access model), not Google."""
+
+    def __init__(self, message: str, *, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass
@@ -433,6 +578,16 @@ class Outcome:
     acting: dict[str, Acting] = field(default_factory=dict)
 
 
+@dataclass
+class Listing:
+    """One calendar's list, as far as it has been read."""
+
+    token: str | None  # the sync token it was listed from (None: in full)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    next_token: str | None = None
+    failed: Result | None = None
+
+
 class Sync:
     """Read everything, plan, then write (unless a dry run), keeping the state file."""
 
@@ -448,7 +603,7 @@ class Sync:
         allowed_writers: list[str] | None = None,
     ):
         if agenda.config is None:
-            raise SyncError("the agenda's configuration is not valid")
+            raise SyncError("the agenda's configuration is not valid", refused=True)
         self.agenda = agenda
         self.config: Config = agenda.config
         self.client = client
@@ -462,11 +617,12 @@ class Sync:
         self.acting = acting or {k: Acting(None, "the account itself", True) for k in self.keys}
         refused = writer_errors(self.config, self.keys, allowed_writers or [])
         if refused:
-            raise SyncError("; ".join(refused) + ": nothing was written")
+            raise SyncError("; ".join(refused) + ": nothing was written", refused=True)
         for key in self.keys:
             state = self.states.get(key)
             if state is None or state.calendar_id != self.calendar_id(key):
                 self.states[key] = CalendarState(self.calendar_id(key))
+        self.wanted: dict[str, dict[str, dict[str, Any]]] = {}
 
     def subject(self, key: str) -> str | None:
         acting = self.acting.get(key)
@@ -474,6 +630,9 @@ class Sync:
 
     def calendar_id(self, key: str) -> str:
         return str(self.config.calendars[key]["google_calendar_id"])
+
+    def where(self, key: str) -> str:
+        return f"calendar {key!r} ({self.calendar_id(key)})"
 
     # ---- reading
     def list_call(self, key: str, token: str | None, page: str | None = None) -> Call:
@@ -504,76 +663,86 @@ class Sync:
             f"acl/{key}", lambda api: api.acl().list(calendarId=calendar), subject=self.subject(key)
         )
 
-    def check(self, result: Result, key: str) -> Result:
+    def get_call(self, change: Change) -> Call:
+        calendar, gid = self.calendar_id(change.calendar), change.event_id
+        return Call(
+            f"get/{change.calendar}/{gid}",
+            lambda api: api.events().get(calendarId=calendar, eventId=gid),
+            subject=self.subject(change.calendar),
+        )
+
+    def refusal(self, result: Result, key: str) -> SyncError:
         if result.status == 404:
-            raise SyncError(
-                f"calendar {key!r} ({self.calendar_id(key)}) does not exist or is not shared "
-                "with the sync account: nothing was written"
+            return SyncError(
+                f"{self.where(key)} does not exist or is not shared with the sync account: "
+                "nothing was written"
             )
-        if not result.ok:
-            raise SyncError(f"calendar {key!r}: {result.status} {result.reason} {result.message}")
-        return result
+        if result.status == 0:
+            return SyncError(f"Google Calendar {result.describe()}: nothing was written")
+        return SyncError(f"{self.where(key)}: {result.describe()}: nothing was written")
 
-    def pages(
-        self, key: str, token: str | None, first: Result
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """All items of a list (following pages) and the new sync token."""
-        page = self.check(first, key).body
-        items = list(page.get("items", []))
-        while page.get("nextPageToken"):
-            page = self.check(
-                self.client.one(self.list_call(key, token, page["nextPageToken"])), key
-            ).body
-            items += page.get("items", [])
-        return items, page.get("nextSyncToken")
+    def list_all(
+        self, starts: dict[str, str | None], extra: list[Call] | None = None
+    ) -> tuple[dict[str, Listing], dict[str, Result]]:
+        """Each calendar's events from its sync token (or in full), and the ``extra`` calls:
+        one batch for all of them, then one batch per further page across the calendars; a
+        calendar whose token expired (410) is listed in full in the next batch. A calendar
+        that cannot be listed is returned with ``failed`` set."""
+        listings = {key: Listing(token) for key, token in starts.items()}
+        calls = [self.list_call(key, token) for key, token in starts.items()] + list(extra or ())
+        others: dict[str, Result] = {}
+        while calls:
+            answers = self.client.many(calls)
+            calls = []
+            for call_key, result in sorted(answers.items()):
+                kind, _, key = call_key.partition("/")
+                if kind != "events":
+                    others[call_key] = result
+                    continue
+                listing = listings[key]
+                if result.status == 410 and listing.token:  # the token expired: list in full
+                    listings[key] = Listing(None)
+                    calls.append(self.list_call(key, None))
+                    continue
+                if not result.ok or not isinstance(result.body, dict):
+                    listing.failed = result if not result.ok else Result(call_key, -1)
+                    continue
+                listing.items += [i for i in result.body.get("items") or () if isinstance(i, dict)]
+                page = result.body.get("nextPageToken")
+                if page:
+                    calls.append(self.list_call(key, listing.token, str(page)))
+                else:
+                    listing.next_token = result.body.get("nextSyncToken")
+        return listings, others
 
-    def read(
-        self,
-    ) -> tuple[dict[str, dict[str, Seen]], dict[str, set[str]], dict[str, list[dict[str, Any]]]]:
-        """Each calendar's events as far as the sync owns them, the ones edited by hand since
-        the last run, and its ACL: one batch for all calendars, then any further pages."""
-        calls = []
-        for key in self.keys:
-            calls.append(self.list_call(key, self.states[key].sync_token))
-            calls.append(self.acl_list_call(key))
-        self.tokens_before = {key: self.states[key].sync_token for key in self.keys}
-        answers = self.client.many(calls)
-        remote: dict[str, dict[str, Seen]] = {}
-        edited: dict[str, set[str]] = {}
+    def read(self) -> dict[str, list[dict[str, Any]]]:
+        """Each calendar's events as far as the sync owns them (into the state's view) and its
+        ACL: one batch for all calendars, then any further pages."""
+        starts = {key: self.states[key].sync_token for key in self.keys}
+        listings, others = self.list_all(starts, [self.acl_list_call(k) for k in self.keys])
         acls: dict[str, list[dict[str, Any]]] = {}
         for key in self.keys:
-            state = self.states[key]
-            first = answers[f"events/{key}"]
-            if first.status == 410:  # the sync token expired: list everything again
-                state.sync_token = None
-                first = self.client.one(self.list_call(key, None))
-            token = state.sync_token
-            items, state.sync_token = self.pages(key, token, first)
-            owned = [
-                i
-                for i in items
-                if ((i.get("extendedProperties") or {}).get("private") or {}).get(OWNER_KEY)
-                == OWNER
-            ]
-            view = dict(state.events) if token else {}
-            edited[key] = {
-                i["id"]
-                for i in owned
-                if i["id"] in state.events and state.events[i["id"]].etag != i.get("etag")
-            }
-            view.update({i["id"]: Seen.of(i) for i in owned})
-            remote[key] = view
-            acls[key] = list(self.check(answers[f"acl/{key}"], key).body.get("items", []))
-        return remote, edited, acls
+            listing, state = listings[key], self.states[key]
+            if listing.failed is not None:
+                raise self.refusal(listing.failed, key)
+            acl = others[f"acl/{key}"]
+            if not acl.ok:
+                raise self.refusal(acl, key)
+            view = dict(state.events) if listing.token else {}
+            absorb(view, listing.items, set(self.wanted.get(key, {})))
+            state.events, state.sync_token = view, listing.next_token
+            acls[key] = [r for r in (acl.body or {}).get("items") or () if isinstance(r, dict)]
+        return acls
 
     def plan(self) -> Plan:
-        remote, edited, acls = self.read()
-        self.remote = remote
         invites = {key: self.acting[key].invite for key in self.keys if key in self.acting}
-        wanted = desired_events(self.agenda, self.config, invites)
+        self.wanted = desired_events(self.agenda, self.config, invites)
+        acls = self.read()
         plan = Plan()
         for key in self.keys:
-            plan.changes += plan_calendar(key, wanted[key], remote[key], edited[key], self.policy)
+            plan.changes += plan_calendar(
+                key, self.wanted[key], self.states[key].events, self.policy
+            )
             plan.acl += plan_acl(key, self.config.calendars[key], acls[key], self.prune_acl)
         return plan
 
@@ -583,14 +752,6 @@ class Sync:
         written: dict[str, int] = {}
         failures: list[str] = []
         if not dry_run:
-            kept = {(c.calendar, c.event_id) for c in plan.changes if c.kind == "kept"}
-            for key in self.keys:  # what the reads found is now known...
-                before = self.states[key].events
-                self.states[key].events = dict(self.remote[key])
-                for calendar, gid in kept:  # ...except a kept hand edit stays one: listed
-                    if calendar == key and gid in before:  # again next time, reported again
-                        self.states[key].events[gid] = before[gid]
-                        self.states[key].sync_token = self.tokens_before[key]
             failures = self.apply(plan, written)
             if written:
                 self.settle()
@@ -613,60 +774,90 @@ class Sync:
                 key = f"acl-{rule.kind}/{rule.calendar}/{rule.rule_id}"
                 rules[key] = rule
                 calls.append(self.acl_call(rule, key))
-        failures = []
+        failures: list[str] = []
+        taken: list[Change] = []
         for key, result in sorted(self.client.many(calls).items()):
             if key in changes:
-                failures += self.record(changes[key], result, written)
+                change = changes[key]
+                if result.status == 409 or (result.status == 412 and change.kind != "create"):
+                    taken.append(change)  # the id is taken / the event changed: look again
+                else:
+                    failures += self.record(change, result, written)
             elif result.ok:
                 written[f"acl_{rules[key].kind}"] = written.get(f"acl_{rules[key].kind}", 0) + 1
             else:
                 rule = rules[key]
                 failures.append(
-                    f"{rule.calendar}: ACL {rule.rule_id}: {result.status} {result.reason}"
+                    f"{self.where(rule.calendar)}: ACL {rule.rule_id}: {result.describe()}"
                 )
+        if taken:
+            failures += self.resolve(taken, written)
+        return failures
+
+    def resolve(self, changes: list[Change], written: dict[str, int]) -> list[str]:
+        """Writes refused with 409 (the id is taken: an event the lists did not show, e.g. one
+        deleted by hand) or 412 (changed meanwhile): fetch each event (a cancelled one too),
+        decide again from what it holds, and write once more. Never left for a later run."""
+        answers = self.client.many([self.get_call(c) for c in changes])
+        calls: list[Call] = []
+        again: dict[str, Change] = {}
+        failures: list[str] = []
+        for change in changes:
+            result = answers[f"get/{change.calendar}/{change.event_id}"]
+            if not result.ok or not isinstance(result.body, dict):
+                failures.append(
+                    f"{self.where(change.calendar)}: {change.agenda_id}: {change.kind} refused "
+                    f"(the id is taken or the event changed) and the event cannot be read: "
+                    f"{result.describe()}"
+                )
+                continue
+            view = self.states[change.calendar].events
+            absorb(view, [result.body], {change.event_id})
+            found = view.get(change.event_id) or Seen.of(result.body)
+            body = self.wanted.get(change.calendar, {}).get(change.event_id)
+            if body is not None:
+                new = decide(change.calendar, change.event_id, body, found, self.policy)
+            elif found.owned and found.status != "cancelled":
+                new = retire(change.calendar, change.event_id, found)
+            else:
+                new = Change("unchanged", change.calendar, change.event_id, change.agenda_id)
+            change.kind, change.body, change.etag = new.kind, new.body, new.etag
+            change.send_updates, change.note = new.send_updates, new.note
+            if new.kind not in ("unchanged", "kept"):
+                key = f"again/{change.calendar}/{change.event_id}"
+                again[key] = change
+                calls.append(self.write_call(change, key))
+        for key, result in sorted(self.client.many(calls).items()):
+            failures += self.record(again[key], result, written)
         return failures
 
     def record(self, change: Change, result: Result, written: dict[str, int]) -> list[str]:
-        state = self.states[change.calendar]
-        if result.ok:
-            state.events[change.event_id] = Seen.of(result.body)
+        if result.ok and isinstance(result.body, dict):
+            view = self.states[change.calendar].events
+            view[change.event_id] = Seen.of(result.body)
             written[change.kind] = written.get(change.kind, 0) + 1
             return []
-        state.sync_token = None  # compare everything again next time
-        if result.status == 409:
-            return [
-                f"{change.calendar}: {change.agenda_id}: already exists (an earlier run "
-                "crashed before saving its state); the next run adopts it"
-            ]
-        if result.status == 412:
-            return [
-                f"{change.calendar}: {change.agenda_id}: changed in the calendar meanwhile "
-                "(412); the next run compares again"
-            ]
         return [
-            f"{change.calendar}: {change.agenda_id}: {change.kind} failed: "
-            f"{result.status} {result.reason} {result.message}"
+            f"{self.where(change.calendar)}: {change.agenda_id}: {change.kind} failed: "
+            f"{result.describe()}"
         ]
 
     def settle(self) -> None:
-        """Move each sync token past this run's own writes (one batch), so the next run lists
-        only what changed after it; an event someone else changed meanwhile keeps the etag
-        this run saw, so the next run notices."""
-        keys = [k for k in self.keys if self.states[k].sync_token]
-        answers = self.client.many([self.list_call(k, self.states[k].sync_token) for k in keys])
-        for key in keys:
+        """Move each sync token past this run's own writes (one batch per page, across the
+        calendars), taking what the lists show into the view: the next run then lists only
+        what changed after this one. A calendar that cannot be listed now is listed in full
+        next time."""
+        starts = {k: self.states[k].sync_token for k in self.keys if self.states[k].sync_token}
+        listings, _ = self.list_all(starts)
+        for key, listing in listings.items():
             state = self.states[key]
-            first = answers[f"events/{key}"]
-            if not first.ok:
+            if listing.failed is not None:
                 state.sync_token = None
                 continue
-            items, token = self.pages(key, state.sync_token, first)
-            for item in items:
-                known = state.events.get(item["id"])
-                if known is not None and known.etag != item.get("etag"):
-                    break
-            else:
-                state.sync_token = token
+            if listing.token is None:  # the token expired meanwhile: this is a full list
+                state.events = {}
+            absorb(state.events, listing.items, set(self.wanted.get(key, {})))
+            state.sync_token = listing.next_token
 
     def write_call(self, change: Change, key: str) -> Call:
         calendar, subject = self.calendar_id(change.calendar), self.subject(change.calendar)

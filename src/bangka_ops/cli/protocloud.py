@@ -427,6 +427,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_FOUND if agenda.errors else EXIT_OK
 
 
+# protocloud sync only (the table is in the README):
+EXIT_PARTIAL = 3  # some calendar writes failed; the rest were written; the next run finishes
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Google Calendar unreachable or refusing: nothing written
 EXIT_BUSY = 75  # EX_TEMPFAIL: another sync is running
 
 
@@ -500,12 +503,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 allowed_writers=args.allowed_writer,
             ).run(dry_run=args.dry_run)
         except sync.SyncError as exc:
-            raise Failure(str(exc), EXIT_GIT) from exc
+            raise Failure(str(exc), EXIT_FOUND if exc.refused else EXIT_UNAVAILABLE) from exc
         except gcal.AuthError as exc:
-            raise Failure(f"credentials {credentials_file}: {exc}", EXIT_GIT) from exc
+            raise Failure(
+                f"credentials {credentials_file} at {client.endpoint}: {exc}", EXIT_UNAVAILABLE
+            ) from exc
         record = sync_record(args, agenda, outcome, mode, state)
     emit(args, lambda: sync_text(args, outcome), lambda: record, lambda: sync_text(args, outcome))
-    return EXIT_FOUND if outcome.failures else EXIT_OK
+    return EXIT_PARTIAL if outcome.failures else EXIT_OK
 
 
 def sync_record(
@@ -795,8 +800,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"protocloud {args.command}: {exc}", file=sys.stderr)
         return exc.code
     except OSError as exc:  # an output, state or lock path that cannot be written
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"protocloud {args.command}:{where}: {exc.strerror or exc}", file=sys.stderr)
+        where = f" {exc.filename}:" if exc.filename else ""
+        print(f"protocloud {args.command}:{where} {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FOUND
     return code
 

@@ -198,7 +198,7 @@ def test_nothing_is_written_when_a_calendar_is_missing_or_on_a_dry_run(
     assert json.loads(dry.stdout)["planned"]["bupati"]["create"] >= 1
     del server.service.calendars[CALENDARS["wakil-bupati"]]
     missing = run(repo, server)
-    assert missing.returncode == 2
+    assert missing.returncode == 69  # Google Calendar refuses: nothing written
     assert "'wakil-bupati'" in missing.stderr and "nothing was written" in missing.stderr
     assert server.service.writes == 0
 
@@ -306,7 +306,7 @@ def test_a_service_account_acting_as_itself_writes_no_attendees(repo: Path, serv
 def test_a_refused_service_account_or_a_bad_mode_writes_nothing(repo: Path, server: Server) -> None:
     private = service_account(repo, server, registered=False)
     proc = run(repo, server, "--as-owner", credentials="service-account.json")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == 69, proc.stdout + proc.stderr
     assert "service-account.json" in proc.stderr and "no access token" in proc.stderr
     assert "Traceback" not in proc.stderr and private.splitlines()[1] not in proc.stderr
     assert server.service.writes == 0
@@ -320,7 +320,7 @@ def test_calendar_writers_outside_the_access_model_stop_the_sync(
 ) -> None:
     allowed = ["--allowed-writer", "andi.pratama@bangka.go.id"]
     proc = run(repo, server, *allowed)
-    assert proc.returncode == 2
+    assert proc.returncode == 1  # the agenda's own settings are refused
     assert (
         "calendars.yaml: calendars.bupati.writers: protokol@bangka.go.id is not an admin, "
         "protocol coordinator or protocol operator in the access model" in proc.stderr
