@@ -1,13 +1,13 @@
 """Validation results cached by file content, so re-checking a large agenda after a change reads
-and parses only the files that changed.
-
-The key of a file is its git blob id (from the index for files git knows unchanged, computed for
-the others), so an unchanged file is not even read. An entry holds what validating that file
-produced: its id, its diagnostics and its event (without the workflow history and the raw data,
-which only the feeds need and which they read afresh). The whole cache is thrown away when the
-configuration files, the schemas or the package version change, since every result depends on
-them. It lives in the repository's git directory (never committed) or where ``--cache`` says,
-written atomically; an unreadable or foreign cache file is ignored, never trusted.
+and parses only the files that changed. The key of a file is its git blob id (from the index for
+files git knows unchanged, computed for the others), so an unchanged file is not even read. An
+entry holds what validating that file produced: its id, its diagnostics, its event (without the
+workflow history and the raw data, which the feeds read afresh) and, packed apart, the few raw
+fields and the history the Google Calendar sync needs (so a sync of an unchanged agenda reads no
+YAML either). The whole cache is thrown away when the configuration files, the schemas or the
+package version change, since every result depends on them. It lives in the repository's git
+directory (never committed) or where ``--cache`` says, written atomically; an unreadable or
+foreign cache file is ignored, never trusted.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bangka_ops import __version__
-from bangka_ops.agenda.model import Event
+from bangka_ops.agenda.model import Event, HistoryEntry
 from bangka_ops.agenda.schema import SCHEMAS
 from bangka_ops.agenda.yamlload import Diagnostic
 
-FORMAT = "protocloud-validation-cache-v3"
+FORMAT = "protocloud-validation-cache-v5"
+# The raw fields the Google Calendar sync needs besides the event (see sync.body_of).
+SYNC_FIELDS = ("description", "contact", "documents", "reminders", "invitees")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +38,36 @@ class Entry:
     event_id: str | None
     diagnostics: tuple[Diagnostic, ...]
     event: Event | None
+    sync: bytes | None = None  # sync_facts() of the event, packed
 
 
 # Stored as plain tuples: unpickling a hundred thousand dataclasses (and their zones and
 # datetimes) costs seconds; tuples of text and numbers a fraction of that. The event itself is
 # kept pickled on its own, so a validation (which needs only ids and diagnostics) never
 # unpacks it.
-Packed = tuple[str | None, tuple[tuple[Any, ...], ...], bytes | None]
+# (event id, diagnostics, the event packed, sync_facts(), the sync's memo of its bodies' hashes)
+Packed = tuple[str | None, tuple[tuple[Any, ...], ...], bytes | None, bytes | None, bytes | None]
+
+
+def sync_facts(event: Event) -> bytes:
+    """What the sync needs of an event's file besides the event, packed: the raw fields of
+    SYNC_FIELDS and the workflow history (from an event read with its data)."""
+    data = event.data or {}
+    history = tuple((h.status, h.by, h.at.isoformat(), h.note, h.index) for h in event.history)
+    subset = {key: data[key] for key in SYNC_FIELDS if key in data}
+    return pickle.dumps((subset, history), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def apply_sync_facts(event: Event, packed: bytes | None) -> None:
+    """Give an event the raw fields and the history the sync needs (see sync_facts)."""
+    if packed is None:
+        return
+    subset, history = pickle.loads(packed)  # noqa: S301 (written by sync_facts, above)
+    event.data = subset
+    event.history = tuple(
+        HistoryEntry(status, by, dt.datetime.fromisoformat(at), note, index)
+        for status, by, at, note, index in history
+    )
 
 
 def pack(entry: Entry) -> Packed:
@@ -72,7 +97,7 @@ def pack(entry: Entry) -> Packed:
     diagnostics = tuple(
         (d.file, d.line, d.field, d.message, d.severity, d.code) for d in entry.diagnostics
     )
-    return entry.event_id, diagnostics, packed_event
+    return entry.event_id, diagnostics, packed_event, entry.sync, None
 
 
 def unpack_diagnostics(packed: Packed) -> tuple[Diagnostic, ...]:
@@ -159,11 +184,19 @@ class Cache:
         self.used.add(blob)
         self.dirty = True
 
+    def remember(self, blob: str, memo: bytes) -> None:
+        """Keep the sync's memo (of its bodies' hashes, see sync.wanted_events) with an entry."""
+        entry = self.entries.get(blob)
+        if entry is not None:
+            self.entries[blob] = (*entry[:4], memo)
+            self.dirty = True
+
     def save(self) -> None:
         """Keep the entries of this run's files only (a cache never grows without bound)."""
         if not self.dirty and len(self.used) == len(self.entries):
             return
         kept = {blob: self.entries[blob] for blob in self.used}
+        self.entries, self.dirty = kept, False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".protocloud-cache-")
         try:

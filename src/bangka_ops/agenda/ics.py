@@ -27,7 +27,15 @@ from typing import Any
 import icalendar
 
 from bangka_ops.agenda import gitrepo, yamlload
-from bangka_ops.agenda.model import CANCELLED, TENTATIVE, Config, Event
+from bangka_ops.agenda.model import (
+    CANCELLED,
+    TENTATIVE,
+    Config,
+    Event,
+    data_of,
+    description,
+    ever_published,
+)
 from bangka_ops.agenda.repository import EVENTS_DIR, Agenda
 
 DOMAIN = "agenda.bangka.go.id"
@@ -87,18 +95,8 @@ def css_colour(hex_colour: str) -> str:
     )[0]
 
 
-def data_of(event: Event) -> dict[str, Any]:
-    if event.data is None:
-        raise ValueError(f"{event.file}: loaded without its data (load with keep_data=True)")
-    return event.data
-
-
 def stamp(event: Event) -> dt.datetime:
     return max(entry.at for entry in event.history).astimezone(dt.UTC)
-
-
-def ever_published(event: Event) -> bool:
-    return any(entry.status == "dipublikasikan" for entry in event.history)
 
 
 def shown(event: Event, all_stages: bool) -> bool:
@@ -113,23 +111,6 @@ def status_of(event: Event) -> str:
     if event.status == CANCELLED:
         return "CANCELLED"
     return "TENTATIVE" if event.status in TENTATIVE else "CONFIRMED"
-
-
-def description(event: Event, config: Config) -> str:
-    data = data_of(event)
-    person = config.people.get(event.person_in_charge, {})
-    lines = [data.get("description", "").strip()]
-    lines.append(
-        f"Penanggung jawab / person in charge: {person.get('name', event.person_in_charge)}"
-    )
-    lines.append(f"Kontak / contact: {data['contact']}")
-    leaders = [config.leaders[key]["position"] for key in event.leaders if key in config.leaders]
-    if leaders:
-        lines.append(f"Pimpinan / leaders: {', '.join(leaders)}")
-    for document in data.get("documents", ()):
-        lines.append(f"{document['title']}: {document['url']}")
-    lines.append(f"Status: {event.status}")
-    return "\n".join(line for line in lines if line)
 
 
 def vevent(event: Event, config: Config, sequence: int, owner: str | None) -> icalendar.Event:

@@ -133,3 +133,33 @@ class Config:
         ]
         chosen += [key for key in event.calendars if key not in chosen]
         return chosen
+
+
+# ---- what the feeds and the Google Calendar sync both show of an event ----------------
+
+
+def data_of(event: Event) -> dict[str, Any]:
+    if event.data is None:
+        raise ValueError(f"{event.file}: loaded without its data (load with keep_data=True)")
+    return event.data
+
+
+def ever_published(event: Event) -> bool:
+    return any(entry.status == "dipublikasikan" for entry in event.history)
+
+
+def description(event: Event, config: Config) -> str:
+    data = data_of(event)
+    person = config.people.get(event.person_in_charge, {})
+    lines = [data.get("description", "").strip()]
+    lines.append(
+        f"Penanggung jawab / person in charge: {person.get('name', event.person_in_charge)}"
+    )
+    lines.append(f"Kontak / contact: {data['contact']}")
+    leaders = [config.leaders[key]["position"] for key in event.leaders if key in config.leaders]
+    if leaders:
+        lines.append(f"Pimpinan / leaders: {', '.join(leaders)}")
+    for document in data.get("documents", ()):
+        lines.append(f"{document['title']}: {document['url']}")
+    lines.append(f"Status: {event.status}")
+    return "\n".join(line for line in lines if line)

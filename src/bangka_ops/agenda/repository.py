@@ -29,6 +29,7 @@ from bangka_ops.agenda.cache import (
     Cache,
     Entry,
     fingerprint,
+    sync_facts,
     unpack_diagnostics,
     unpack_event,
 )
@@ -57,6 +58,23 @@ class Agenda:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0  # event files read
     cached: int = 0  # of which the result came from the cache
+    # loaded with sync_data: event file -> (its blob id, the sync's memo, sync_facts()), and
+    # the cache the memos are kept in
+    sync_facts: dict[str, tuple[str | None, bytes | None, bytes | None]] = field(
+        default_factory=dict
+    )
+    cache: Cache | None = None
+
+    def remember(self, memos: dict[str, bytes]) -> None:
+        """Keep the sync's memos (event file -> memo) in the validation cache, if there is one."""
+        if self.cache is None or not memos:
+            return
+        for name, memo in memos.items():
+            blob = self.sync_facts.get(name, (None, None, None))[0]
+            if blob is not None:
+                self.cache.remember(blob, memo)
+        with contextlib.suppress(OSError):  # not writable: it only costs time next run
+            self.cache.save()
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -533,10 +551,13 @@ def check_file(text: bytes, name: str, config: Config | None, keep_data: bool) -
     if config is None:
         return Entry(doc.data["id"], (), None)
     event, found = read_event(doc, config)
-    if event is not None and not keep_data:
-        event.data = None  # only the feeds need the raw data; they ask for it
-        event.history = ()
-    return Entry(doc.data["id"], tuple(found), event)
+    facts = None
+    if event is not None:
+        facts = sync_facts(event)
+        if not keep_data:
+            event.data = None  # only the feeds need the raw data; they ask for it
+            event.history = ()
+    return Entry(doc.data["id"], tuple(found), event, facts)
 
 
 def load(
@@ -547,12 +568,14 @@ def load(
     events: bool = True,
     files: list[str] | None = None,
     read: Reader | None = None,
+    sync_data: bool = False,
 ) -> Agenda:
     """Read and check the agenda at ``root``. ``keep_data``: events keep their raw data and
-    history (for the feeds; never cached). ``cache_file``: reuse the results of files whose
-    content is unchanged (:mod:`cache`). ``events``: False when only the diagnostics matter.
-    ``read``/``files``: another source (a git revision)."""
-    reading = Reading(root, read, keep_data=keep_data, events=events)
+    history (for the feeds; never cached). ``sync_data``: events get the history and the few
+    raw fields the Google Calendar sync needs (cached). ``cache_file``: reuse the results of
+    files whose content is unchanged (:mod:`cache`). ``events``: False when only the
+    diagnostics matter. ``read``/``files``: another source (a git revision)."""
+    reading = Reading(root, read, keep_data=keep_data, events=events, sync_data=sync_data)
     # A large agenda is a hundred thousand long-lived objects made in one go, with no reference
     # cycles: the cyclic collector would scan them again and again. Paused while loading.
     enabled = gc.isenabled()
@@ -570,8 +593,17 @@ class Reading:
     """One pass over an agenda: configuration, then every event file (from the cache where
     the file is unchanged), then the ids across files."""
 
-    def __init__(self, root: Path, read: Reader | None, *, keep_data: bool, events: bool):
+    def __init__(
+        self,
+        root: Path,
+        read: Reader | None,
+        *,
+        keep_data: bool,
+        events: bool,
+        sync_data: bool = False,
+    ):
         self.root = root
+        self.sync_data = sync_data and not keep_data
         self.from_disk = read is None
         self.read = read or file_reader(root)
         self.keep_data = keep_data
@@ -611,6 +643,8 @@ class Reading:
         if self.cache is not None:
             with contextlib.suppress(OSError):  # not writable: it only costs time next run
                 self.cache.save()
+            if self.sync_data:
+                agenda.cache = self.cache
         return agenda
 
     def one(
@@ -633,6 +667,10 @@ class Reading:
                 entry = check_file(text, name, config, self.keep_data)
                 if cache is not None and blob is not None:
                     cache.put(blob, entry)
+                if entry.event is not None and self.sync_data:
+                    agenda.sync_facts[name] = (blob if cache else None, None, entry.sync)
                 return entry.event_id, entry.diagnostics, entry.event
         event = unpack_event(packed) if self.events else None
+        if event is not None and self.sync_data:
+            agenda.sync_facts[name] = (blob, packed[4], packed[3])
         return packed[0], unpack_diagnostics(packed), event

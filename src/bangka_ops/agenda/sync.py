@@ -37,17 +37,28 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+import pickle
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.agenda import ics
+from bangka_ops.agenda.cache import apply_sync_facts
 from bangka_ops.agenda.gcal import Call, GoogleCalendar, Result
-from bangka_ops.agenda.model import CANCELLED, TENTATIVE, Config, Event
+from bangka_ops.agenda.model import (
+    CANCELLED,
+    TENTATIVE,
+    Config,
+    Event,
+    data_of,
+    description,
+    ever_published,
+)
 from bangka_ops.agenda.repository import Agenda
 
 OWNER_KEY = "protocloudOwner"
@@ -146,16 +157,16 @@ def body_of(
     """The Google event for an agenda item (its ``data`` must be loaded). Without ``invite``
     (a service account acting as itself, which Google refuses attendees from) the event has
     no attendees."""
-    data = ics.data_of(event)
+    data = data_of(event)
     category = config.categories[event.category]
     published = event.status == "dipublikasikan" or (
-        event.status == CANCELLED and ics.ever_published(event)
+        event.status == CANCELLED and ever_published(event)
     )
     body: dict[str, Any] = {
         "id": event_id(calendar_key, event.id),
         "summary": event.title,
         "location": config.location(event.venue, event.room),
-        "description": ics.description(event, config),
+        "description": description(event, config),
         "start": when(event, event.start),
         "end": when(event, event.end),
         "status": "cancelled"
@@ -272,44 +283,58 @@ class CalendarState:
 
 
 STATE_FORMAT = "protocloud-sync-state-v2"
+SEEN_FIELDS = tuple(Seen.__dataclass_fields__)
 
 
-def load_state(path: Path) -> dict[str, CalendarState]:
-    """The state file; unreadable, foreign or older content means starting from a full list
-    (which costs time, never a different decision)."""
+def load_state(path: Path) -> tuple[dict[str, CalendarState], bytes]:
+    """The state file and its bytes; unreadable, foreign or older content means starting from
+    a full list (which costs time, never a different decision)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if raw.get("format") != STATE_FORMAT:
-            return {}
+        data = path.read_bytes()
+        raw = json.loads(data)
+        if raw.get("format") != STATE_FORMAT or raw.get("fields") != list(SEEN_FIELDS):
+            return {}, data
         states = {}
         for key, item in (raw.get("calendars") or {}).items():
             states[key] = CalendarState(
                 str(item["calendar_id"]),
                 item.get("sync_token"),
-                {gid: Seen(**seen) for gid, seen in (item.get("events") or {}).items()},
+                {gid: Seen(*seen) for gid, seen in (item.get("events") or {}).items()},
             )
-        return states
+        return states, data
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}
+        return {}, b""
 
 
-def save_state(path: Path, states: dict[str, CalendarState]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def state_bytes(states: dict[str, CalendarState]) -> bytes:
     data = {
         "format": STATE_FORMAT,
+        "fields": list(SEEN_FIELDS),
         "calendars": {
             key: {
                 "calendar_id": s.calendar_id,
                 "sync_token": s.sync_token,
-                "events": {gid: vars(seen) for gid, seen in sorted(s.events.items())},
+                "events": {
+                    gid: [getattr(seen, name) for name in SEEN_FIELDS]
+                    for gid, seen in sorted(s.events.items())
+                },
             }
             for key, s in sorted(states.items())
         },
     }
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def save_state(path: Path, states: dict[str, CalendarState], before: bytes = b"") -> None:
+    """Write the state file atomically, unless it would not change."""
+    data = state_bytes(states)
+    if data == before:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sync-state-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -342,9 +367,15 @@ class Change:
     event_id: str
     agenda_id: str
     send_updates: str = "none"
-    body: dict[str, Any] | None = None
+    content: Want | dict[str, Any] | None = None  # what to write (a Want makes its body)
     etag: str | None = None
     note: str = ""
+
+    @property
+    def body(self) -> dict[str, Any] | None:
+        if isinstance(self.content, Want):
+            return self.content.body()
+        return self.content
 
 
 @dataclass
@@ -388,6 +419,98 @@ def desired_events(
     return wanted
 
 
+@dataclass(slots=True)
+class Want:
+    """What one agenda item should be in one calendar: its id, content hash and the facts the
+    decisions need. The body itself is made only when it is written (``body()``), so planning
+    an unchanged agenda builds none."""
+
+    gid: str
+    agenda_id: str
+    hash: str
+    stage: str
+    status: str  # Google's: confirmed, tentative or cancelled
+    significant: str
+    invited: bool
+    make: Callable[[], dict[str, Any]]
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Want:
+        ours = body["extendedProperties"]["private"]
+        return cls(
+            body["id"],
+            ours["agendaId"],
+            ours["hash"],
+            ours["stage"],
+            body["status"],
+            significant_hash(body),
+            bool(body["attendees"]),
+            lambda: body,
+        )
+
+    def memo(self) -> tuple[str, str, str, str, str, bool]:
+        return self.gid, self.hash, self.stage, self.status, self.significant, self.invited
+
+    def body(self) -> dict[str, Any]:
+        return self.make()
+
+
+def wanted_events(
+    agenda: Agenda, config: Config, invites: dict[str, bool] | None = None
+) -> tuple[dict[str, dict[str, Want]], dict[str, bytes]]:
+    """Calendar key -> Google event id -> what the agenda wants there, for the calendars that
+    are synchronised; and the memos to keep in the validation cache (event file -> memo).
+
+    An agenda loaded with ``sync_data`` from the validation cache carries, per unchanged file,
+    a memo of its bodies' hashes (per calendar and invitation mode; the cache entry is keyed by
+    the file's content and the configuration, which is all a body depends on): planning then
+    reads no YAML and builds no body. A body is built when it is missing from the memo or
+    when it is written."""
+    wanted: dict[str, dict[str, Want]] = {
+        key: {} for key, cal in config.calendars.items() if cal.get("google_calendar_id")
+    }
+    memos: dict[str, bytes] = {}
+    for event in agenda.events:
+        blob, packed_memo, facts = agenda.sync_facts.get(event.file, (None, None, None))
+        memo: dict[tuple[str, bool], tuple[Any, ...]] = (
+            pickle.loads(packed_memo) if packed_memo else {}  # noqa: S301 (our cache)
+        )
+        changed = False
+
+        def body(
+            key: str, invite: bool, event: Event = event, facts: bytes | None = facts
+        ) -> dict[str, Any]:
+            if event.data is None:  # from the cache: the raw fields and history it needs
+                apply_sync_facts(event, facts)
+            return body_of(event, config, key, invite=invite)
+
+        for key in config.calendars_of(event):
+            if key not in wanted:
+                continue
+            invite = True if invites is None else invites.get(key, True)
+            item = memo.get((key, invite))
+            if item is None:
+                want = Want.of(body(key, invite))
+                memo[(key, invite)] = want.memo()
+                changed = True
+            else:
+                gid, digest, stage, status, significant, invited = item
+                want = Want(
+                    gid,
+                    event.id,
+                    digest,
+                    stage,
+                    status,
+                    significant,
+                    invited,
+                    functools.partial(body, key, invite),
+                )
+            wanted[key][want.gid] = want
+        if changed and blob is not None:
+            memos[event.file] = pickle.dumps(memo, protocol=pickle.HIGHEST_PROTOCOL)
+    return wanted, memos
+
+
 def desired_acl(settings: dict[str, Any]) -> dict[str, str]:
     rules = {}
     for field_name, role in ACL_ROLES:
@@ -410,28 +533,26 @@ def writer_errors(config: Config, keys: list[str], allowed: list[str]) -> list[s
     ]
 
 
-def decide(key: str, gid: str, body: dict[str, Any], found: Seen | None, policy: str) -> Change:
+def decide(key: str, gid: str, want: Want, found: Seen | None, policy: str) -> Change:
     """What makes one event match its agenda item, from the event as the calendar has it."""
-    ours = body["extendedProperties"]["private"]
-    agenda_id, wanted_hash = ours["agendaId"], ours["hash"]
-    invited = bool(body["attendees"])
-    if body["status"] == "cancelled" and (found is None or found.status == "cancelled"):
+    agenda_id = want.agenda_id
+    if want.status == "cancelled" and (found is None or found.status == "cancelled"):
         # cancelled before it ever got here, or cancelled there already: nothing to do
         return Change("unchanged", key, gid, agenda_id, etag=found.etag if found else None)
     if found is None:
-        return Change("create", key, gid, agenda_id, "all" if invited else "none", body)
+        return Change("create", key, gid, agenda_id, "all" if want.invited else "none", want)
     if found.status == "cancelled":
         note = (
             ""
             if found.stage == CANCELLED
             else "cancelled or deleted in the calendar: restored from the agenda"
         )
-        send = "all" if invited else "none"
-        return Change("revive", key, gid, agenda_id, send, body, found.etag or None, note)
+        send = "all" if want.invited else "none"
+        return Change("revive", key, gid, agenda_id, send, want, found.etag or None, note)
     hand = found.hand_edited
-    if not hand and found.stored == wanted_hash:
+    if not hand and found.stored == want.hash:
         return Change("unchanged", key, gid, agenda_id, etag=found.etag)
-    if hand and policy == "keep" and found.stored == wanted_hash:
+    if hand and policy == "keep" and found.stored == want.hash:
         return Change(
             "kept",
             key,
@@ -448,14 +569,14 @@ def decide(key: str, gid: str, body: dict[str, Any], found: Seen | None, policy:
             if policy == "keep"
             else "changed in the calendar by hand: overwritten"
         )
-    reached = ours["stage"] == "dipublikasikan" and found.stage != "dipublikasikan"
-    moved = found.significant != significant_hash(body) and found.stage in (
+    reached = want.stage == "dipublikasikan" and found.stage != "dipublikasikan"
+    moved = found.significant != want.significant and found.stage in (
         "dipublikasikan",
         CANCELLED,
     )
-    send = "all" if invited and (reached or moved) else "none"
-    kind = "cancel" if body["status"] == "cancelled" else "update"
-    return Change(kind, key, gid, agenda_id, send, body, found.etag or None, note)
+    send = "all" if want.invited and (reached or moved) else "none"
+    kind = "cancel" if want.status == "cancelled" else "update"
+    return Change(kind, key, gid, agenda_id, send, want, found.etag or None, note)
 
 
 GONE_NOTE = "no longer in this calendar (file removed or item moved)"
@@ -472,12 +593,12 @@ def retire(key: str, gid: str, found: Seen) -> Change:
 
 
 def plan_calendar(
-    key: str, wanted: dict[str, dict[str, Any]], remote: dict[str, Seen], policy: str
+    key: str, wanted: dict[str, Want], remote: dict[str, Seen], policy: str
 ) -> list[Change]:
     """The changes that make one calendar mirror the agenda."""
     changes = []
-    for gid, body in sorted(wanted.items()):
-        change = decide(key, gid, body, remote.get(gid), policy)
+    for gid, want in sorted(wanted.items()):
+        change = decide(key, gid, want, remote.get(gid), policy)
         if change.kind != "unchanged" or gid in remote:
             changes.append(change)
     for gid, found in sorted(remote.items()):
@@ -610,7 +731,7 @@ class Sync:
         self.state_path = state_path
         self.policy = policy
         self.prune_acl = prune_acl
-        self.states = load_state(state_path)
+        self.states, self.state_before = load_state(state_path)
         self.keys = sorted(
             k for k, c in self.config.calendars.items() if c.get("google_calendar_id")
         )
@@ -622,7 +743,8 @@ class Sync:
             state = self.states.get(key)
             if state is None or state.calendar_id != self.calendar_id(key):
                 self.states[key] = CalendarState(self.calendar_id(key))
-        self.wanted: dict[str, dict[str, dict[str, Any]]] = {}
+        self.wanted: dict[str, dict[str, Want]] = {}
+        self.memos: dict[str, bytes] = {}
 
     def subject(self, key: str) -> str | None:
         acting = self.acting.get(key)
@@ -736,7 +858,7 @@ class Sync:
 
     def plan(self) -> Plan:
         invites = {key: self.acting[key].invite for key in self.keys if key in self.acting}
-        self.wanted = desired_events(self.agenda, self.config, invites)
+        self.wanted, self.memos = wanted_events(self.agenda, self.config, invites)
         acls = self.read()
         plan = Plan()
         for key in self.keys:
@@ -755,7 +877,8 @@ class Sync:
             failures = self.apply(plan, written)
             if written:
                 self.settle()
-            save_state(self.state_path, self.states)
+            save_state(self.state_path, self.states, self.state_before)
+            self.agenda.remember(self.memos)
         return Outcome(
             plan, written, failures, self.client.round_trips, self.client.calls, self.acting
         )
@@ -814,14 +937,14 @@ class Sync:
             view = self.states[change.calendar].events
             absorb(view, [result.body], {change.event_id})
             found = view.get(change.event_id) or Seen.of(result.body)
-            body = self.wanted.get(change.calendar, {}).get(change.event_id)
-            if body is not None:
-                new = decide(change.calendar, change.event_id, body, found, self.policy)
+            want = self.wanted.get(change.calendar, {}).get(change.event_id)
+            if want is not None:
+                new = decide(change.calendar, change.event_id, want, found, self.policy)
             elif found.owned and found.status != "cancelled":
                 new = retire(change.calendar, change.event_id, found)
             else:
                 new = Change("unchanged", change.calendar, change.event_id, change.agenda_id)
-            change.kind, change.body, change.etag = new.kind, new.body, new.etag
+            change.kind, change.content, change.etag = new.kind, new.content, new.etag
             change.send_updates, change.note = new.send_updates, new.note
             if new.kind not in ("unchanged", "kept"):
                 key = f"again/{change.calendar}/{change.event_id}"

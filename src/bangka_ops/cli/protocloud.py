@@ -43,7 +43,11 @@ def cache_file(args: argparse.Namespace) -> Path | None:
 
 
 def open_agenda(
-    args: argparse.Namespace, *, keep_data: bool = False, events: bool = True
+    args: argparse.Namespace,
+    *,
+    keep_data: bool = False,
+    events: bool = True,
+    sync_data: bool = False,
 ) -> Agenda | None:
     if not args.dir.is_dir():
         print(f"protocloud: {args.dir}: no such directory", file=sys.stderr)
@@ -53,6 +57,7 @@ def open_agenda(
         keep_data=keep_data,
         events=events,
         cache_file=None if keep_data else cache_file(args),
+        sync_data=sync_data,
     )
 
 
@@ -448,7 +453,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     from bangka_ops.agenda import gcal, sync  # noqa: PLC0415 (the Google client loads slowly)
 
-    agenda = open_agenda(args, keep_data=True)
+    agenda = open_agenda(args, sync_data=True)
     if agenda is None:
         return EXIT_USAGE
     if agenda.errors:
@@ -684,7 +689,8 @@ def add_sync_parser(sub: Any) -> None:
         "--policy",
         choices=("overwrite", "keep"),
         default="overwrite",
-        help="an event changed by hand in the calendar: overwrite it (default) or keep it",
+        help="an event changed by hand in the calendar: overwrite it (default) or keep it "
+        "until its agenda item changes",
     )
     syn.add_argument("--prune-acl", action="store_true", help="remove ACL rules not listed")
     syn.add_argument(
@@ -700,6 +706,7 @@ def add_sync_parser(sub: Any) -> None:
         "--retries", type=int, default=6, help="retries of a rate-limited or failed call (6)"
     )
     syn.add_argument("--format", choices=("text", "json"), default="text")
+    add_cache_options(syn)
     syn.set_defaults(func=cmd_sync)
 
 
