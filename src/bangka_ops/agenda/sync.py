@@ -732,6 +732,7 @@ class Sync:
         self.policy = policy
         self.prune_acl = prune_acl
         self.states, self.state_before = load_state(state_path)
+        self.state_changed = False  # whether the state file needs writing at the end
         self.keys = sorted(
             k for k, c in self.config.calendars.items() if c.get("google_calendar_id")
         )
@@ -852,6 +853,8 @@ class Sync:
                 raise self.refusal(acl, key)
             view = dict(state.events) if listing.token else {}
             absorb(view, listing.items, set(self.wanted.get(key, {})))
+            if listing.items or not listing.token or listing.next_token != state.sync_token:
+                self.state_changed = True
             state.events, state.sync_token = view, listing.next_token
             acls[key] = [r for r in (acl.body or {}).get("items") or () if isinstance(r, dict)]
         return acls
@@ -877,7 +880,8 @@ class Sync:
             failures = self.apply(plan, written)
             if written:
                 self.settle()
-            save_state(self.state_path, self.states, self.state_before)
+            if self.state_changed or written or failures:
+                save_state(self.state_path, self.states, self.state_before)
             self.agenda.remember(self.memos)
         return Outcome(
             plan, written, failures, self.client.round_trips, self.client.calls, self.acting
@@ -921,6 +925,7 @@ class Sync:
         """Writes refused with 409 (the id is taken: an event the lists did not show, e.g. one
         deleted by hand) or 412 (changed meanwhile): fetch each event (a cancelled one too),
         decide again from what it holds, and write once more. Never left for a later run."""
+        self.state_changed = True  # the views take in what the fetches show
         answers = self.client.many([self.get_call(c) for c in changes])
         calls: list[Call] = []
         again: dict[str, Change] = {}
