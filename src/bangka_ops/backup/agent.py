@@ -369,6 +369,9 @@ def shorten_long_args(argv: list[str]) -> list[str]:
     return [a if len(a) < 500 else a[:497] + "..." for a in argv]
 
 
+CONNECTION_MSGIDS = {"ConnectionClosed", "ConnectionClosedWithHint"}
+
+
 class StepResult:
     """What one Borg invocation did: exit code, msgids, warnings and errors from --log-json."""
 
@@ -780,7 +783,14 @@ class Run:
             return f"{what} was killed by signal {-step.returncode}"
         if step.returncode is not None and step.returncode >= 128:  # through a shell
             return f"{what} was killed by signal {step.returncode - 128}"
-        detail = "; ".join(step.errors[-3:]) or "no message"
+        errors = step.errors[-3:]
+        if CONNECTION_MSGIDS & set(step.msgids):
+            # Borg's own line ("Connection closed by remote host. Is borg working on the
+            # server?") is a hint; the cause is what ssh said, relayed as "Remote: ..."
+            # warnings (connection refused, unknown host, a refused key): first.
+            remote = [w.removeprefix("Remote: ") for w in step.warnings if w.startswith("Remote: ")]
+            errors = [*remote[:3], *errors]
+        detail = "; ".join(errors) or "no message"
         ids = f" [{', '.join(step.msgids)}]" if step.msgids else ""
         return f"{what} exited with {step.returncode}{ids}: {detail}"
 

@@ -365,7 +365,7 @@ class RestoreTest:
         patterns = None
         if only is not None:
             patterns = Path(tempfile.mkstemp(prefix="restore-test-", suffix=".patterns")[1])
-            lines = ["P pp", *(f"+ {item.path}" for item in only), "- sh:**"]
+            lines = ["P pf", *(f"+ {item.path}" for item in only), "- sh:**"]
             patterns.write_text("\n".join(lines) + "\n", encoding="utf-8")
             argv[1:1] = ["--patterns-from", str(patterns)]
         try:
@@ -446,7 +446,7 @@ class RestoreTest:
         argv = ["extract", "--log-json", f"{self.repo['location']}::{archive}"]
         if selection is not None:
             patterns = scratch.parent / f"{scratch.name}.patterns"
-            lines = ["P pp", *(f"+ {item.path}" for item in selection), "- sh:**"]
+            lines = ["P pf", *(f"+ {item.path}" for item in selection), "- sh:**"]
             patterns.write_text("\n".join(lines) + "\n", encoding="utf-8")
             argv[1:1] = ["--patterns-from", str(patterns)]
         started = time.monotonic()

@@ -392,3 +392,26 @@ def test_borg_killed_mid_run_is_reported_and_the_next_run_completes(
     assert code == agent.EXIT_OK, after.get("reason")  # no stale lock blocks it
     archives = borg_setup.archives()
     assert first["archive"] in archives and after["archive"] in archives
+
+
+def test_an_unreachable_repository_server_is_reported_with_sshs_own_reason(
+    borg_setup: BorgSetup,
+) -> None:
+    """Borg's own line is a generic hint ("Connection closed by remote host. Is borg working
+    on the server?"); the reason shown first is what ssh said."""
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = borg_setup.root / "id_ed25519"
+    key.write_text("not a key\n")
+    key.chmod(0o600)
+    borg_setup.config["ssh"] = {"key_file": str(key), "connect_timeout": 5}
+    borg_setup.config["repository"]["location"] = f"ssh://borg@127.0.0.1:{port}/./repo"
+
+    code, record = borg_setup.run("docs", "daily")
+
+    assert code == agent.EXIT_FAILED and record["status"] == "failed"
+    assert f"ssh: connect to host 127.0.0.1 port {port}: Connection refused" in record["reason"]
+    assert record["reason"].index("Connection refused") < record["reason"].index("Is borg working")
