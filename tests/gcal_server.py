@@ -524,10 +524,13 @@ def matches(event: dict[str, Any], filters: list[str]) -> bool:
 
 
 def merge(event: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """PATCH semantics: fields replaced; extendedProperties.private merged key by key."""
+    """PATCH semantics: fields replaced, a null clears one; extendedProperties.private merged
+    key by key."""
     changed = copy.deepcopy(event)
     for key, value in patch.items():
-        if key == "extendedProperties" and isinstance(value, dict):
+        if value is None:
+            changed.pop(key, None)
+        elif key == "extendedProperties" and isinstance(value, dict):
             target = changed.setdefault("extendedProperties", {})
             for scope, values in value.items():
                 target.setdefault(scope, {}).update(values or {})

@@ -12,6 +12,7 @@ foreign cache file is ignored, never trusted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -138,9 +139,28 @@ def zone(key: str) -> ZoneInfo:
     return ZoneInfo(key)
 
 
+@functools.cache
+def code_digest() -> bytes:
+    """The agenda package's own code and the time-zone data: a cached result (a validation, a
+    sync body's hash) is only as good as the code that made it, and the package version is not
+    bumped for every change an installed wheel brings."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in ("tzdata.zi",):  # the system's zone rules (Debian's tzdata)
+        with contextlib.suppress(OSError):
+            digest.update(Path("/usr/share/zoneinfo", name).read_bytes()[:64])
+    with contextlib.suppress(ImportError):
+        import tzdata  # type: ignore[import-untyped]  # noqa: PLC0415 (PyPI zone rules)
+
+        digest.update(str(getattr(tzdata, "IANA_VERSION", "")).encode())
+    return digest.digest()
+
+
 def fingerprint(config_files: dict[str, bytes | None]) -> str:
     """What every cached result depends on besides the file itself."""
     digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0".encode())
+    digest.update(code_digest())
     for name in ("event.schema.json", "config.schema.json"):
         digest.update((SCHEMAS / name).read_bytes())
     for name, data in sorted(config_files.items()):

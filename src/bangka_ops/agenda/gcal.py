@@ -237,12 +237,17 @@ class GoogleCalendar:
         for subject in subjects:
             creds = self.credentials.for_subject(subject)
             if not creds.valid:
+                who = f" acting as {subject}" if subject else ""
                 try:
                     creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=60)))
                 except exceptions.GoogleAuthError as exc:
-                    who = f" acting as {subject}" if subject else ""
                     reason = exc.args[0] if exc.args else exc
                     raise AuthError(f"no access token{who}: {plain(str(reason))}") from None
+                except TRANSPORT_ERRORS as exc:  # the token endpoint cannot be reached
+                    where = getattr(creds, "_token_uri", None) or "the token endpoint"
+                    raise AuthError(
+                        f"no access token{who}: {where} not reachable: {cause_of(exc)}"
+                    ) from None
 
     def build_request(self, call: Call) -> HttpRequest:
         request = call.make(self.client(call.subject)[1])

@@ -154,6 +154,27 @@ def build_config(data: dict[str, Any], docs: dict[str, Document]) -> Config:
     )
 
 
+def shared_google_calendars(config: Config, calendars: Document) -> list[Diagnostic]:
+    """Two calendars with one Google calendar would undo each other's events there."""
+    problems: list[Diagnostic] = []
+    google: dict[str, str] = {}
+    for key, calendar in config.calendars.items():
+        calendar_id = str(calendar.get("google_calendar_id") or "").lower()
+        if calendar_id in google:
+            problems.append(
+                calendars.error(
+                    f"calendars.{key}.google_calendar_id",
+                    f"{calendar.get('google_calendar_id')} is already the Google calendar of "
+                    f"calendars.{google[calendar_id]}: two calendars here would undo each "
+                    "other's events there",
+                    "reference",
+                )
+            )
+        elif calendar_id:
+            google[calendar_id] = key
+    return problems
+
+
 def check_config(config: Config, docs: dict[str, Document]) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     calendars, venues, rules = docs["calendars"], docs["venues"], docs.get("rules")
@@ -167,6 +188,7 @@ def check_config(config: Config, docs: dict[str, Document]) -> list[Diagnostic]:
                     "reference",
                 )
             )
+    problems += shared_google_calendars(config, calendars)
     for index, item in enumerate((venues.data.get("travel") or {}).get("times", [])):
         for end in item["between"]:
             if end not in config.venues:

@@ -18,7 +18,8 @@ between (crashes, lost answers, hand edits, hand deletions, a lost state file, t
 * A cancelled event whose id belongs to a live agenda item (cancelled or deleted by hand; Google
   may list it with nothing but its id and status) is restored: patched back to the agenda's
   content and status, under both policies (``keep`` protects edits, not deletions: to take an
-  item off the calendar, cancel or remove it in the agenda).
+  item off the calendar, cancel or remove it in the agenda). One occurrence of a series changed
+  by hand (an exception event with ``recurringEventId``) is left alone.
 * All reads happen first (one batch: each calendar's events and ACL; further pages and a full
   re-list after an expired sync token are batched across calendars too); a calendar that does
   not exist or cannot be read stops the run before anything is written.
@@ -28,9 +29,10 @@ between (crashes, lost answers, hand edits, hand deletions, a lost state file, t
   A 412 (changed meanwhile) is resolved in the same run like a 409: fetched, decided again.
 
 Invitations: attendees (invitees with an e-mail) are on the event only from ``dipublikasikan``
-on; ``sendUpdates=all`` when an item reaches that stage, when a published item's time, place or
-status changes (compared with the event as it is in the calendar) and when a published item is
-restored; ``none`` for everything else.
+on; ``sendUpdates=all`` when an item reaches that stage, when a published item's time, place,
+status or guests change (compared with the event as it is in the calendar) and when a published
+item is restored; ``none`` for everything else. Reminders are kept per user by Google, so they
+are compared with what the sync wrote (a hash of its own), never with what an account reads.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from bangka_ops.agenda.cache import apply_sync_facts
-from bangka_ops.agenda.gcal import Call, GoogleCalendar, Result
+from bangka_ops.agenda.gcal import AuthError, Call, GoogleCalendar, Result
 from bangka_ops.agenda.model import (
     CANCELLED,
     TENTATIVE,
@@ -126,22 +128,38 @@ def managed(event: dict[str, Any]) -> dict[str, Any]:
             ),
         },
         "attendees": sorted(
-            str(a.get("email", "")).lower() for a in event.get("attendees") or () if a.get("email")
+            {
+                str(a["email"]).lower()
+                for a in event.get("attendees") or ()
+                if a.get("email") and not a.get("organizer") and not a.get("resource")
+            }
         ),
         "recurrence": recurrence,
     }
 
 
 def content_hash(event: dict[str, Any], stage: str) -> str:
-    """The hash of what the sync manages in an event (and the stage it wrote it for)."""
-    data = json.dumps([managed(event), stage], sort_keys=True, ensure_ascii=False)
+    """The hash of what the sync manages in an event and everyone sees the same (and the stage
+    it wrote it for): everything but the reminders, which Google keeps per user (each account
+    reads its own), so that who reads the event never looks like a hand edit."""
+    view = managed(event)
+    del view["reminders"]
+    data = json.dumps([view, stage], sort_keys=True, ensure_ascii=False)
     return HASH_VERSION + hashlib.sha256(data.encode()).hexdigest()[:32]
 
 
+def reminders_hash(event: dict[str, Any]) -> str:
+    """The hash of the reminders the sync wrote (compared with the agenda's, never with what a
+    server shows: that depends on the account reading)."""
+    data = json.dumps(managed(event)["reminders"], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
 def significant_hash(event: dict[str, Any]) -> str:
-    """What attendees must be told about when it changes: time, place, status."""
+    """What attendees must be told about when it changes: time, place, status, the guests."""
     view = managed(event)
-    data = [view[k] for k in ("start", "end", "location", "status", "recurrence")]
+    keys = ("start", "end", "location", "status", "recurrence", "attendees")
+    data = [view[k] for k in keys]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -186,8 +204,10 @@ def body_of(
             if published and invite and "email" in guest
         ],
     }
-    if "google_color_id" in category:
-        body["colorId"] = str(category["google_color_id"])
+    # Absent values are sent as null: a PATCH leaves out what it does not name, so a colour or
+    # a recurrence the agenda no longer has (or one set by hand) is cleared only this way.
+    body["colorId"] = str(category["google_color_id"]) if "google_color_id" in category else None
+    body["recurrence"] = None
     if event.rrule:
         rules = [f"RRULE:{event.rrule}"]
         if event.exdates:
@@ -207,6 +227,7 @@ def body_of(
             "agendaId": event.id,
             "stage": event.status,
             "hash": content_hash(body, event.status),
+            "reminders": reminders_hash(body),
         }
     }
     return body
@@ -229,6 +250,7 @@ class Seen:
     agenda_id: str
     attendees: bool
     owned: bool  # it carries the owner tag
+    reminders: str = ""  # the hash of the reminders the last sync wrote (from its private tags)
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> Seen:
@@ -246,6 +268,7 @@ class Seen:
             agenda_id=str(private.get("agendaId", "")),
             attendees=bool(item.get("attendees")),
             owned=private.get(OWNER_KEY) == OWNER,
+            reminders=str(private.get("reminders", "")),
         )
 
     def cancelled_from(self, before: Seen | None) -> Seen:
@@ -263,6 +286,7 @@ class Seen:
             agenda_id=self.agenda_id or before.agenda_id,
             attendees=before.attendees,
             owned=self.owned or before.owned,
+            reminders=self.reminders or before.reminders,
         )
 
     @property
@@ -347,8 +371,8 @@ def absorb(view: dict[str, Seen], items: list[dict[str, Any]], relevant: set[str
     by hand are left out."""
     for item in items:
         gid = item.get("id")
-        if not isinstance(gid, str):
-            continue
+        if not isinstance(gid, str) or item.get("recurringEventId"):
+            continue  # one occurrence of a series changed or deleted by hand: left as it is
         seen = Seen.of(item)
         if seen.status == "cancelled" and not (seen.owned and seen.actual):
             if gid in view or gid in relevant:
@@ -432,6 +456,7 @@ class Want:
     status: str  # Google's: confirmed, tentative or cancelled
     significant: str
     invited: bool
+    reminders: str
     make: Callable[[], dict[str, Any]]
 
     @classmethod
@@ -445,11 +470,20 @@ class Want:
             body["status"],
             significant_hash(body),
             bool(body["attendees"]),
+            ours["reminders"],
             lambda: body,
         )
 
-    def memo(self) -> tuple[str, str, str, str, str, bool]:
-        return self.gid, self.hash, self.stage, self.status, self.significant, self.invited
+    def memo(self) -> tuple[str, str, str, str, str, bool, str]:
+        return (
+            self.gid,
+            self.hash,
+            self.stage,
+            self.status,
+            self.significant,
+            self.invited,
+            self.reminders,
+        )
 
     def body(self) -> dict[str, Any]:
         return self.make()
@@ -478,11 +512,22 @@ def wanted_events(
         changed = False
 
         def body(
-            key: str, invite: bool, event: Event = event, facts: bytes | None = facts
+            key: str,
+            invite: bool,
+            *,
+            event: Event = event,
+            facts: bytes | None = facts,
+            memo: dict[tuple[str, bool], tuple[Any, ...]] = memo,
+            blob: str | None = blob,
         ) -> dict[str, Any]:
             if event.data is None:  # from the cache: the raw fields and history it needs
                 apply_sync_facts(event, facts)
-            return body_of(event, config, key, invite=invite)
+            built = body_of(event, config, key, invite=invite)
+            fresh = Want.of(built).memo()
+            if memo.get((key, invite), fresh) != fresh and blob is not None:
+                memo[(key, invite)] = fresh  # a stale memo is replaced when it shows
+                memos[event.file] = pickle.dumps(memo, protocol=pickle.HIGHEST_PROTOCOL)
+            return built
 
         for key in config.calendars_of(event):
             if key not in wanted:
@@ -494,7 +539,7 @@ def wanted_events(
                 memo[(key, invite)] = want.memo()
                 changed = True
             else:
-                gid, digest, stage, status, significant, invited = item
+                gid, digest, stage, status, significant, invited, reminders = item
                 want = Want(
                     gid,
                     event.id,
@@ -503,6 +548,7 @@ def wanted_events(
                     status,
                     significant,
                     invited,
+                    reminders,
                     functools.partial(body, key, invite),
                 )
             wanted[key][want.gid] = want
@@ -550,9 +596,10 @@ def decide(key: str, gid: str, want: Want, found: Seen | None, policy: str) -> C
         send = "all" if want.invited else "none"
         return Change("revive", key, gid, agenda_id, send, want, found.etag or None, note)
     hand = found.hand_edited
-    if not hand and found.stored == want.hash:
+    same = found.stored == want.hash and found.reminders == want.reminders
+    if not hand and same:
         return Change("unchanged", key, gid, agenda_id, etag=found.etag)
-    if hand and policy == "keep" and found.stored == want.hash:
+    if hand and policy == "keep" and same and want.status != "cancelled":
         return Change(
             "kept",
             key,
@@ -903,7 +950,11 @@ class Sync:
                 calls.append(self.acl_call(rule, key))
         failures: list[str] = []
         taken: list[Change] = []
-        for key, result in sorted(self.client.many(calls).items()):
+        try:
+            answers = self.client.many(calls)
+        except AuthError as exc:  # the token could not be refreshed halfway through
+            return [self.cut_short(exc)]
+        for key, result in sorted(answers.items()):
             if key in changes:
                 change = changes[key]
                 if result.status == 409 or (result.status == 412 and change.kind != "create"):
@@ -926,7 +977,10 @@ class Sync:
         deleted by hand) or 412 (changed meanwhile): fetch each event (a cancelled one too),
         decide again from what it holds, and write once more. Never left for a later run."""
         self.state_changed = True  # the views take in what the fetches show
-        answers = self.client.many([self.get_call(c) for c in changes])
+        try:
+            answers = self.client.many([self.get_call(c) for c in changes])
+        except AuthError as exc:
+            return [self.cut_short(exc)]
         calls: list[Call] = []
         again: dict[str, Change] = {}
         failures: list[str] = []
@@ -955,9 +1009,21 @@ class Sync:
                 key = f"again/{change.calendar}/{change.event_id}"
                 again[key] = change
                 calls.append(self.write_call(change, key))
-        for key, result in sorted(self.client.many(calls).items()):
+        try:
+            answers = self.client.many(calls)
+        except AuthError as exc:
+            return [*failures, self.cut_short(exc)]
+        for key, result in sorted(answers.items()):
             failures += self.record(again[key], result, written)
         return failures
+
+    def cut_short(self, exc: AuthError) -> str:
+        """A run whose token gave out between its writes: what was sent may be applied in
+        part; the next run compares again and finishes (every decision is from content)."""
+        self.state_changed = True
+        for state in self.states.values():
+            state.sync_token = None  # list in full next time: nothing is assumed
+        return f"{exc}: the writes of this run stopped there (some may be applied)"
 
     def record(self, change: Change, result: Result, written: dict[str, int]) -> list[str]:
         if result.ok and isinstance(result.body, dict):
@@ -976,7 +1042,12 @@ class Sync:
         what changed after this one. A calendar that cannot be listed now is listed in full
         next time."""
         starts = {k: self.states[k].sync_token for k in self.keys if self.states[k].sync_token}
-        listings, _ = self.list_all(starts)
+        try:
+            listings, _ = self.list_all(starts)
+        except AuthError:
+            for key in starts:
+                self.states[key].sync_token = None
+            return
         for key, listing in listings.items():
             state = self.states[key]
             if listing.failed is not None:
@@ -991,10 +1062,11 @@ class Sync:
         calendar, subject = self.calendar_id(change.calendar), self.subject(change.calendar)
         body = change.body or {}
         send = change.send_updates
-        if change.kind == "create":
+        if change.kind == "create":  # nothing to clear in a new event
+            fresh = {k: v for k, v in body.items() if v is not None}
             return Call(
                 key,
-                lambda api: api.events().insert(calendarId=calendar, body=body, sendUpdates=send),
+                lambda api: api.events().insert(calendarId=calendar, body=fresh, sendUpdates=send),
                 subject=subject,
             )
         headers = {"If-Match": change.etag} if change.etag else {}

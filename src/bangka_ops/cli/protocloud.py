@@ -435,6 +435,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 # protocloud sync only (the table is in the README):
 EXIT_PARTIAL = 3  # some calendar writes failed; the rest were written; the next run finishes
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Google Calendar unreachable or refusing: nothing written
+EXIT_CANTCREAT = 73  # EX_CANTCREAT: the state file, its audit log or the lock cannot be written
 EXIT_BUSY = 75  # EX_TEMPFAIL: another sync is running
 
 
@@ -809,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # an output, state or lock path that cannot be written
         where = f" {exc.filename}:" if exc.filename else ""
         print(f"protocloud {args.command}:{where} {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FOUND
+        return EXIT_CANTCREAT if args.command == "sync" else EXIT_FOUND
     return code
 
 

@@ -387,3 +387,29 @@ def test_exit_codes_do_not_collide_with_git(repo: Path, server: Server) -> None:
     missing = run(repo, server)
     assert missing.returncode == 69
     assert "calendar 'sekda' (sekda@group.calendar.bangka.go.id)" in one_line(missing)
+
+
+def test_a_colour_taken_out_of_a_category_is_cleared_once(repo: Path, server: Server) -> None:
+    """A PATCH leaves out what it does not name: the sync sends a null to clear it."""
+    ok(run(repo, server))
+    path = repo / "categories.yaml"
+    data = yaml.safe_load(path.read_text())
+    for category in data["categories"].values():
+        category.pop("google_color_id", None)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    assert ok(run(repo, server))["written"].get("update", 0) > 0
+    events = [e for c in server.service.calendars.values() for e in c.events.values()]
+    assert not any(e.get("colorId") for e in events if e.get("status") != "cancelled")
+    assert_converged(repo, server)
+
+
+def test_two_calendars_on_one_google_calendar_are_refused(repo: Path, server: Server) -> None:
+    path = repo / "calendars.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["calendars"]["sekda"]["google_calendar_id"] = CALENDARS["bupati"].upper()
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    proc = run(repo, server)
+    assert proc.returncode == 1 and server.service.writes == 0
+    assert "calendars.yaml" in proc.stderr
+    assert "calendars.sekda.google_calendar_id" in proc.stderr
+    assert "already the Google calendar of calendars.bupati" in proc.stderr

@@ -73,7 +73,6 @@ def test_the_servers_version_of_its_own_write_is_recognised(body: dict[str, Any]
         ("colorId", "11"),
         ("status", "tentative"),
         ("attendees", []),
-        ("reminders", {"useDefault": True}),
         ("start", {"dateTime": "2026-12-01T10:00:00+07:00", "timeZone": "Asia/Jakarta"}),
     ],
 )
@@ -125,3 +124,54 @@ def test_a_state_file_of_another_format_is_ignored(tmp_path: Any) -> None:
     path = tmp_path / "state.json"
     path.write_text('{"format": "protocloud-sync-state-v1", "calendars": {"a": {}}}')
     assert sync.load_state(path)[0] == {}
+
+
+def test_reminders_are_per_user_so_only_the_agenda_changes_them(body: dict[str, Any]) -> None:
+    """Google keeps reminders per user: another account reads its own. Not a hand edit; but a
+    change of the agenda's reminders is written."""
+    other = as_google_returns(body)
+    other["reminders"] = {"useDefault": True}
+    seen = sync.Seen.of(other)
+    assert not seen.hand_edited
+    assert sync.decide("bupati", body["id"], sync.Want.of(body), seen, "keep").kind == "unchanged"
+    newer = copy.deepcopy(body)
+    newer["reminders"]["overrides"] = [{"method": "popup", "minutes": 15}]
+    newer["extendedProperties"]["private"]["reminders"] = sync.reminders_hash(newer)
+    change = sync.decide("bupati", body["id"], sync.Want.of(newer), seen, "keep")
+    assert change.kind == "update" and change.send_updates == "none"
+
+
+def test_a_new_guest_of_a_published_item_is_invited(body: dict[str, Any]) -> None:
+    seen = sync.Seen.of(as_google_returns(body))
+    more = copy.deepcopy(body)
+    more["attendees"].append({"email": "camat.sungailiat@bangka.go.id", "displayName": "Camat"})
+    more["extendedProperties"]["private"]["hash"] = sync.content_hash(more, "dipublikasikan")
+    change = sync.decide("bupati", body["id"], sync.Want.of(more), seen, "overwrite")
+    assert change.kind == "update" and change.send_updates == "all"
+
+
+def test_with_keep_a_cancellation_in_the_agenda_still_cancels(body: dict[str, Any]) -> None:
+    edited = as_google_returns(body)
+    edited["summary"] = "Diubah lewat web"
+    cancelled = copy.deepcopy(body)
+    cancelled["status"] = "cancelled"
+    change = sync.decide(
+        "bupati", body["id"], sync.Want.of(cancelled), sync.Seen.of(edited), "keep"
+    )
+    assert change.kind == "cancel"
+
+
+def test_an_occurrence_changed_by_hand_is_left_alone(body: dict[str, Any]) -> None:
+    """Google keeps one occurrence changed by hand as its own event (id <series>_<time>,
+    ``recurringEventId``) carrying the series' private tags: never taken for one of ours."""
+    occurrence = as_google_returns(body)
+    occurrence["id"] = f"{body['id']}_20261201T020000Z"
+    occurrence["recurringEventId"] = body["id"]
+    view: dict[str, sync.Seen] = {}
+    sync.absorb(view, [occurrence], {body["id"]})
+    assert view == {}
+    assert sync.plan_calendar("bupati", {}, view, "overwrite") == []
+
+
+def test_a_patch_clears_what_the_agenda_no_longer_has(body: dict[str, Any]) -> None:
+    assert "colorId" in body and body["recurrence"] is None  # sent as null: cleared
