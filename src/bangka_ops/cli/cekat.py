@@ -52,6 +52,7 @@ def cmd_records(args: argparse.Namespace) -> int:
 
 # Exit codes of the playbook commands.
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_PLAYBOOK_FAILED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2, 3, 64
+EXIT_SIGNOFF_REFUSED = 65  # EX_DATAERR: the sign-off does not match the data the form shows
 
 
 def start(args: argparse.Namespace, playbook: str, extravars: dict[str, Any], collect: str) -> Any:
@@ -229,19 +230,41 @@ def period_of(args: argparse.Namespace, today: dt.date) -> checklist.Period:
     return checklist.Period(first, last)
 
 
+def signed_moment(args: argparse.Namespace) -> tuple[str | None, checklist.Period | None]:
+    """For an HTML form with ``--signoff``: the moment (``kpis.generated``) and period the
+    signed checklist was built for, from the JSON beside the sign-off file
+    (``REPORT.json.signoff.json`` -> ``REPORT.json``), so the form shows exactly the data that
+    was signed. (None, None) when there is no sign-off or its report cannot be read."""
+    signed = getattr(args, "signoff", None)
+    if not signed or not str(signed).endswith(".signoff.json"):
+        return None, None
+    report = Path(str(signed).removesuffix(".signoff.json"))
+    try:
+        kpis = json.loads(report.read_text(encoding="utf-8")).get("kpis") or {}
+        generated = str(kpis["generated"])
+        first, _, last = str(kpis["period"]).partition("..")
+        period = checklist.Period(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, None
+    return generated, period
+
+
 def report_moment(args: argparse.Namespace) -> tuple[dt.datetime, checklist.Period]:
-    """The time the report judges at and its period; ValueError names a wrong option."""
+    """The time the report judges at and its period; ValueError names a wrong option. With
+    ``--signoff`` and no ``--as-of``/period options, those of the signed checklist."""
     try:
         zone = ZoneInfo(args.timezone)
     except ZoneInfoNotFoundError:
         raise ValueError(f"--timezone: unknown time zone {args.timezone!r}") from None
+    signed_at, signed_period = signed_moment(args)
+    as_of = args.as_of or signed_at
     now = (
-        dt.datetime.fromisoformat(args.as_of)
-        if args.as_of
-        else dt.datetime.now(zone).replace(microsecond=0)
+        dt.datetime.fromisoformat(as_of) if as_of else dt.datetime.now(zone).replace(microsecond=0)
     )
     if now.tzinfo is None:
         raise ValueError("--as-of needs a UTC offset, e.g. 2025-05-31T23:59:59+07:00")
+    if signed_period is not None and not (args.month or args.since or args.to):
+        return now, signed_period
     return now, period_of(args, now.astimezone(zone).date())
 
 
@@ -269,10 +292,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"cekat report: {exc}", file=sys.stderr)
         return EXIT_USAGE
     options: dict[str, Any] = {}
+    refused: list[str] = []
     if args.format == "html":
         options["lang"] = args.lang
         if args.signoff:
-            options["signoff"] = signature_checker(args)
+            options["signoff"] = signature_checker(args, refused)
     try:
         with outputs.replacing(args.out) if args.out else contextlib.nullcontext(sys.stdout) as out:
             writer = outputs.WRITERS[args.format](out, **options)
@@ -286,6 +310,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"cekat report: skipped: {problem}", file=sys.stderr)
     if args.out:
         print(f"report: {args.out}", file=sys.stderr)
+    if refused:
+        print(
+            f"cekat report: TIDAK DITANDATANGANI / NOT SIGNED: {refused[0]}; the form was "
+            "written without a signature (sign the data it shows, or render the signed "
+            "checklist: --signoff REPORT.json.signoff.json without --as-of or period options)",
+            file=sys.stderr,
+        )
+        return EXIT_SIGNOFF_REFUSED
     return 1 if report.problems else 0
 
 
@@ -306,15 +338,16 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
     return 1 if summary.left else 0
 
 
-def signature_checker(args: argparse.Namespace) -> outputs.Signoff:
-    """For the HTML form: the sign-off, verified against the data being shown."""
+def signature_checker(args: argparse.Namespace, refused: list[str]) -> outputs.Signoff:
+    """For the HTML form: the sign-off, verified against the data being shown; why it was
+    refused goes to ``refused``."""
 
     def check(document: dict[str, Any]) -> dict[str, Any] | None:
         try:
             allowed = signoff.allowed_signers(args.allowed_signers, args.inventory)
             return signoff.verify_document(document, args.signoff, allowed)
         except (OSError, signoff.SignoffError) as exc:
-            print(f"cekat report: the sign-off is not shown: {exc}", file=sys.stderr)
+            refused.append(str(exc))
             return None
 
     return check
