@@ -69,7 +69,10 @@ class Tally:
     missed: int = 0
     on_demand: int = 0
     tampered: int = 0  # of the failed: runs of a host the admin found tampered with
-    durations: array[float] = field(default_factory=lambda: array("d"))
+    durations: array[float] = field(default_factory=lambda: array("d"))  # successful runs
+    # runs that were not successful (warning, failed): their durations, kept apart so a
+    # failure in 0.3 s does not pull the backup time down
+    other_durations: array[float] = field(default_factory=lambda: array("d"))
 
     def add(self, row: dict[str, Any]) -> None:
         if row["trigger"] != "schedule":
@@ -87,7 +90,8 @@ class Tally:
             self.failed += 1
             self.tampered += status == "tampered"
         if row["duration_seconds"] is not None and status != "covered":
-            self.durations.append(row["duration_seconds"])
+            kept = self.durations if status == "success" else self.other_durations
+            kept.append(row["duration_seconds"])
 
     def merge(self, other: Tally) -> None:
         self.scheduled += other.scheduled
@@ -98,6 +102,7 @@ class Tally:
         self.on_demand += other.on_demand
         self.tampered += other.tampered
         self.durations.extend(other.durations)
+        self.other_durations.extend(other.other_durations)
 
     def summary(self) -> dict[str, Any]:
         durations = self.durations
@@ -116,6 +121,12 @@ class Tally:
             if durations
             else None,
             "duration_p95_seconds": round(nearest_rank(durations, 95), 3) if durations else None,
+            "duration_unsuccessful_runs": len(self.other_durations),
+            "duration_unsuccessful_mean_seconds": round(
+                math.fsum(self.other_durations) / len(self.other_durations), 3
+            )
+            if self.other_durations
+            else None,
         }
 
 

@@ -72,7 +72,12 @@ def test_kpis_count_the_schedule_and_flag_the_host(tree: tuple[Path, dt.date]) -
     assert (total["scheduled"], total["success"], total["warning"]) == (6, 1, 1)
     assert (total["failed"], total["missed"], total["on_demand"]) == (1, 3, 1)
     assert total["success_percent"] == 16.67
-    assert total["duration_mean_seconds"] > 0
+    success = next(r for r in build(root, today)[0] if r["status"] == "success")
+    # backup time over successful runs only; the warning and failed runs' apart
+    assert total["duration_mean_seconds"] == round(success["duration_seconds"], 3)
+    assert total["duration_p95_seconds"] == round(success["duration_seconds"], 3)
+    assert total["duration_unsuccessful_runs"] == 2
+    assert total["duration_unsuccessful_mean_seconds"] > 0
     assert kpis["categories"]["critical"]["scheduled"] == 3
     assert kpis["categories"]["archive"]["missed"] == 3
     (host,) = kpis["hosts"]
