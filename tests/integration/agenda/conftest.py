@@ -31,6 +31,40 @@ def git(repo: Path, *args: str) -> str:
     ).stdout
 
 
+def sync_run(
+    repo: Path,
+    server: Server | str,
+    *extra: str,
+    state: str = "state.json",
+    credentials: str = "token.json",
+) -> subprocess.CompletedProcess[str]:
+    """``protocloud sync`` of ``repo`` against the local v3 server (or any URL), with the state
+    file and credentials beside the repository, JSON output."""
+    url = server if isinstance(server, str) else server.url
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bangka_ops.cli.protocloud",
+            "sync",
+            str(repo),
+            "--credentials",
+            str(repo.parent / credentials),
+            "--api-endpoint",
+            url,
+            "--state",
+            str(repo.parent / state),
+            "--format",
+            "json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
 def protocloud(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bangka_ops.cli.protocloud", *args],

@@ -13,35 +13,14 @@ import yaml
 
 from bangka_ops.agenda import repository, sync
 from tests.gcal_server import Server
-from tests.integration.agenda.conftest import CALENDARS, write
+from tests.integration.agenda.conftest import CALENDARS, sync_run, write
 from tests.unit.agenda.conftest import HISTORY, event
 
 
 def run(
     repo: Path, server: Server, *extra: str, credentials: str = "token.json"
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bangka_ops.cli.protocloud",
-            "sync",
-            str(repo),
-            "--credentials",
-            str(repo.parent / credentials),
-            "--api-endpoint",
-            server.url,
-            "--state",
-            str(repo.parent / "state.json"),
-            "--format",
-            "json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return sync_run(repo, server, *extra, credentials=credentials)
 
 
 def expected(repo: Path) -> dict[str, set[str]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,43 +21,14 @@ import yaml
 
 from bangka_ops.agenda import sync
 from tests.gcal_server import Server
-from tests.integration.agenda.conftest import CALENDARS, write
+from tests.integration.agenda.conftest import CALENDARS, sync_run, write
 
 PARIPURNA = "2026-12-01-rapat-paripurna-apbd-2027"
 STAF = "events/2026/11/2026-11-02-rapat-staf-mingguan-setda.yaml"
 BELINYU = "events/2026/12/2026-12-02-kunjungan-kerja-pelabuhan-belinyu.yaml"
 
 
-def run(
-    repo: Path,
-    server: Server | str,
-    *extra: str,
-    state: str = "state.json",
-    credentials: str = "token.json",
-) -> subprocess.CompletedProcess[str]:
-    url = server if isinstance(server, str) else server.url
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bangka_ops.cli.protocloud",
-            "sync",
-            str(repo),
-            "--credentials",
-            str(repo.parent / credentials),
-            "--api-endpoint",
-            url,
-            "--state",
-            str(repo.parent / state),
-            "--format",
-            "json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+run = sync_run
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
