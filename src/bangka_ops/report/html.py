@@ -33,9 +33,24 @@ TEXT: dict[str, dict[str, Any]] = {
         "on_demand": "Sesuai permintaan",
         "success_percent": "% berhasil",
         "mean": "Durasi rata-rata (s)",
-        "unsuccessful": "Durasi dan P95 di atas hanya dari run yang berhasil. Run yang tidak "
-        "berhasil (peringatan, gagal)",
+        "unsuccessful": "Durasi dan P95 di atas hanya dari pencadangan yang berhasil. "
+        "Pencadangan yang tidak berhasil (peringatan, gagal)",
         "unsuccessful_mean": "rata-rata",
+        "chart_max": "maks.",
+        "chart_mean": "rata-rata",
+        "missed_reason": "tidak ada catatan pencadangan {cycle} yang dijadwalkan {due}",
+        "cycles": {"daily": "harian", "weekly": "mingguan", "monthly": "bulanan"},
+        "triggers": {"on-demand": "sesuai permintaan", "retry": "pengulangan"},
+        "modes": {"full": "penuh", "sample": "sampel"},
+        "breach_names": {
+            "no restore test": "belum ada uji pemulihan",
+            "restore test": "uji pemulihan",
+            "archive summary stale": "ringkasan arsip usang",
+            "no cloud verification": "belum ada verifikasi awan",
+            "cloud verification stale": "verifikasi awan usang",
+            "cloud verification failed": "verifikasi awan gagal",
+            "files wrong in cloud storage": "berkas salah di penyimpanan awan",
+        },
         "p95": "Durasi P95 (s)",
         "by_category": "Per kategori data",
         "by_host": "Per server (yang melanggar target di atas)",
@@ -128,6 +143,14 @@ TEXT: dict[str, dict[str, Any]] = {
             "tampered": "DIMANIPULASI",
             "accepted": "diterima admin",
             "ok": "baik",
+            "clean": "bersih",
+            "warnings": "ada peringatan",
+            "errors": "ada galat",
+            "not-scheduled": "tidak dijadwalkan",
+            "none": "tidak ada",
+            "no record": "tidak ada catatan",
+            "copied": "tersalin",
+            "not-copied": "tidak tersalin",
         },
         "no_tests": "belum ada uji pemulihan",
         "no_data": "belum ada data",
@@ -149,6 +172,13 @@ TEXT: dict[str, dict[str, Any]] = {
         "unsuccessful": "Durations and P95 above are of successful runs only. Runs not "
         "successful (warnings, failed)",
         "unsuccessful_mean": "mean",
+        "chart_max": "max",
+        "chart_mean": "mean",
+        "missed_reason": "no record of the {cycle} run due {due}",
+        "cycles": {"daily": "daily", "weekly": "weekly", "monthly": "monthly"},
+        "triggers": {"on-demand": "on demand", "retry": "retry"},
+        "modes": {"full": "full", "sample": "sample"},
+        "breach_names": {},
         "p95": "P95 duration (s)",
         "by_category": "By data category",
         "by_host": "By server (those breaching a target first)",
@@ -217,7 +247,11 @@ TEXT: dict[str, dict[str, Any]] = {
             "full": "weekly full",
             "archive": "monthly archive",
         },
-        "statuses": {"tampered": "TAMPERED", "accepted": "accepted by the admin"},
+        "statuses": {
+            "tampered": "TAMPERED",
+            "accepted": "accepted by the admin",
+            "not-scheduled": "not scheduled",
+        },
         "no_tests": "no restore test yet",
         "no_data": "no data yet",
     },
@@ -268,9 +302,12 @@ def draw(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) ->
     result["success"] = svg(figure)
     figure, axes = plt.subplots(figsize=(3.4, 2.0))
     ordered = sorted(days)
-    axes.plot(ordered, [max(days[d]) for d in ordered], label="max", color="#c62828")
+    axes.plot(ordered, [max(days[d]) for d in ordered], label=t["chart_max"], color="#c62828")
     axes.plot(
-        ordered, [sum(days[d]) / len(days[d]) for d in ordered], label="mean", color="#1565c0"
+        ordered,
+        [sum(days[d]) / len(days[d]) for d in ordered],
+        label=t["chart_mean"],
+        color="#1565c0",
     )
     axes.set_title(t["chart_backup"])
     if ordered:
@@ -301,6 +338,67 @@ def draw(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) ->
     return result
 
 
+def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
+    """The template's filters: numbers, dates and times in the language's conventions (Babel's
+    CLDR data: ``2.057,2`` and ``2 Des 2026`` in Bahasa Indonesia, ``2,057.2`` and
+    ``Dec 2, 2026`` in English), and the words for the values the checklist data carries in
+    English (statuses, triggers, breaches, the reason of a missed run)."""
+    from babel.dates import format_date, format_datetime  # noqa: PLC0415
+    from babel.numbers import format_decimal  # noqa: PLC0415
+
+    def num(value: Any, pattern: str = "#,##0.0##") -> str:
+        if value is None:
+            return str(t["none"])
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(format_decimal(value, locale=lang))
+        if isinstance(value, float):
+            return str(format_decimal(value, format=pattern, locale=lang))
+        return str(value)
+
+    def day(value: Any) -> str:
+        try:
+            return str(format_date(dt.date.fromisoformat(str(value)[:10]), "medium", locale=lang))
+        except ValueError:
+            return str(value)
+
+    def moment(value: Any) -> str:
+        try:
+            when = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+        pattern = "d MMM y HH.mm xxx" if lang == "id" else "MMM d, y HH:mm xxx"
+        return str(format_datetime(when, pattern, tzinfo=when.tzinfo, locale=lang))
+
+    def period(value: Any) -> str:
+        first, _, last = str(value).partition("..")
+        return f"{day(first)} \N{EN DASH} {day(last)}" if last else day(first)
+
+    def breach(value: Any) -> str:
+        names = t["breach_names"]
+        text = str(value)
+        if text in names:
+            return str(names[text])
+        if text.startswith("restore test ") and "restore test" in names:
+            return f"{names['restore test']} {t['statuses'].get(text[13:], text[13:])}"
+        return text
+
+    def missed(row: dict[str, Any]) -> str:
+        due = str(row.get("reason") or "").rpartition(" due ")[2]
+        cycle = t["cycles"].get(row.get("cycle"), row.get("cycle"))
+        return str(t["missed_reason"]).format(cycle=cycle, due=moment(due))
+
+    return {
+        "num": num,
+        "mib": lambda v: str(t["none"]) if v is None else num(v / 2**20, "#,##0.0"),
+        "day": day,
+        "moment": moment,
+        "period": period,
+        "status": lambda v: t["statuses"].get(v, v),
+        "breach": breach,
+        "missed": missed,
+    }
+
+
 def render(
     rows: list[dict[str, Any]],
     kpis: dict[str, Any],
@@ -316,8 +414,8 @@ def render(
         lstrip_blocks=True,
     )
     t = TEXT[lang]
-    environment.filters["mib"] = lambda v: "—" if v is None else f"{v / 2**20:,.1f}"
-    environment.filters["status"] = lambda v: t["statuses"].get(v, v)
+    for name, function in formats(lang, t).items():
+        environment.filters[name] = function
     return environment.get_template("checklist.html.j2").render(
         lang=lang,
         t=t,
