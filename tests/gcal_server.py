@@ -121,6 +121,7 @@ class FakeCalendarService:
         self.html_pages = 0  # the next N HTTP requests get a 501 HTML page (a proxy's)
         self.garbled_batches = 0  # the next N batches with a write: applied, answered unreadably
         self.faults_on = {"GET", "POST", "PATCH", "PUT", "DELETE"}  # methods the faults hit
+        self.page_loop = False  # every page says "next: the first page again" (a broken server)
         self.service_accounts: dict[str, str] = {}  # e-mail -> public key (PEM)
         self.tokens: dict[str, str] = {}  # access token -> principal
         self.token_requests = 0
@@ -411,7 +412,9 @@ class FakeCalendarService:
             "kind": "calendar#events",
             "items": copy.deepcopy(chunk),
         }
-        if page + size < len(items):
+        if self.page_loop:
+            reply["nextPageToken"] = "0"
+        elif page + size < len(items):
             reply["nextPageToken"] = str(page + size)
         else:
             latest = calendar.changes[-1][0] if calendar.changes else 0

@@ -89,6 +89,17 @@ def instant(value: Any) -> str:
     return moment.astimezone(dt.UTC).isoformat()
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """A field a server should send as an object: anything else reads as empty (a malformed
+    answer is a difference in content, never a traceback)."""
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: Any) -> list[Any]:
+    """A field a server should send as a list: anything else reads as empty."""
+    return value if isinstance(value, list) else []
+
+
 def managed(event: dict[str, Any]) -> dict[str, Any]:
     """The fields the sync manages, normalised so that the same event reads the same whether
     it is the body the sync sends or the event a server returns: times as UTC instants (the
@@ -99,10 +110,10 @@ def managed(event: dict[str, Any]) -> dict[str, Any]:
     def text(name: str) -> str:
         return str(event.get(name) or "").replace("\r\n", "\n").strip()
 
-    recurrence = sorted(str(rule).strip() for rule in event.get("recurrence") or ())
+    recurrence = sorted(str(rule).strip() for rule in items(event.get("recurrence")))
 
     def moment(name: str) -> dict[str, str]:
-        value = event.get(name) or {}
+        value = mapping(event.get(name))
         if value.get("date"):
             return {"date": str(value["date"])}
         out = {"dateTime": instant(value.get("dateTime"))}
@@ -110,7 +121,8 @@ def managed(event: dict[str, Any]) -> dict[str, Any]:
             out["timeZone"] = str(value["timeZone"])
         return out
 
-    reminders = event.get("reminders") or {}
+    reminders = mapping(event.get("reminders"))
+    overrides = [mapping(r) for r in items(reminders.get("overrides"))]
     return {
         "summary": text("summary"),
         "location": text("location"),
@@ -123,14 +135,13 @@ def managed(event: dict[str, Any]) -> dict[str, Any]:
         "reminders": {
             "useDefault": bool(reminders.get("useDefault", True)),
             "overrides": sorted(
-                (str(r.get("method", "")), int(r.get("minutes", 0)))
-                for r in reminders.get("overrides") or ()
+                (str(r.get("method", "")), str(r.get("minutes", 0))) for r in overrides
             ),
         },
         "attendees": sorted(
             {
                 str(a["email"]).lower()
-                for a in event.get("attendees") or ()
+                for a in map(mapping, items(event.get("attendees")))
                 if a.get("email") and not a.get("organizer") and not a.get("resource")
             }
         ),
@@ -254,7 +265,7 @@ class Seen:
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> Seen:
-        private = (item.get("extendedProperties") or {}).get("private") or {}
+        private = mapping(mapping(item.get("extendedProperties")).get("private"))
         status = str(item.get("status") or "confirmed")
         stage = str(private.get("stage", ""))
         bare = status == "cancelled" and "start" not in item
@@ -754,6 +765,7 @@ class Listing:
     items: list[dict[str, Any]] = field(default_factory=list)
     next_token: str | None = None
     failed: Result | None = None
+    pages: set[str] = field(default_factory=set)  # page tokens followed so far
 
 
 class Sync:
@@ -875,11 +887,19 @@ class Sync:
                     calls.append(self.list_call(key, None))
                     continue
                 if not result.ok or not isinstance(result.body, dict):
-                    listing.failed = result if not result.ok else Result(call_key, -1)
+                    listing.failed = (
+                        result
+                        if not result.ok
+                        else Result(call_key, -1, None, "badResponse", "a list that is no object")
+                    )
                     continue
-                listing.items += [i for i in result.body.get("items") or () if isinstance(i, dict)]
+                listing.items += [i for i in items(result.body.get("items")) if isinstance(i, dict)]
                 page = result.body.get("nextPageToken")
-                if page:
+                if page and str(page) in listing.pages:  # a server paging in a circle
+                    message = f"page token {str(page)[:40]!r} came back: the list never ends"
+                    listing.failed = Result(call_key, -1, None, "badPaging", message)
+                elif page:
+                    listing.pages.add(str(page))
                     calls.append(self.list_call(key, listing.token, str(page)))
                 else:
                     listing.next_token = result.body.get("nextSyncToken")

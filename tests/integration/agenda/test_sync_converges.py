@@ -383,3 +383,11 @@ def test_two_calendars_on_one_google_calendar_are_refused(repo: Path, server: Se
     assert "calendars.yaml" in proc.stderr
     assert "calendars.sekda.google_calendar_id" in proc.stderr
     assert "already the Google calendar of calendars.bupati" in proc.stderr
+
+
+def test_a_server_that_pages_in_a_circle_stops_the_run(repo: Path, server: Server) -> None:
+    server.service.page_loop = True
+    proc = run(repo, server)
+    assert proc.returncode == 69 and server.service.writes == 0
+    line = one_line(proc)
+    assert "page token '0' came back" in line and "nothing was written" in line

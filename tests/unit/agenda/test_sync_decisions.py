@@ -175,3 +175,29 @@ def test_an_occurrence_changed_by_hand_is_left_alone(body: dict[str, Any]) -> No
 
 def test_a_patch_clears_what_the_agenda_no_longer_has(body: dict[str, Any]) -> None:
     assert "colorId" in body and body["recurrence"] is None  # sent as null: cleared
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "edited"),
+    [
+        ("extendedProperties", ["not", "an", "object"], None),
+        ("attendees", "everyone", True),
+        ("attendees", [None, 3], True),
+        ("start", "tomorrow", True),
+        # read as none, which is what this (one-off) event has: no difference
+        ("recurrence", "RRULE:FREQ=DAILY", False),
+        # reminders are per user: never a hand edit, but their hash is computed
+        ("reminders", {"overrides": [{"minutes": "soon"}, "x"]}, False),
+    ],
+)
+def test_a_malformed_answer_reads_as_a_difference_not_a_crash(
+    body: dict[str, Any], field: str, value: Any, edited: bool | None
+) -> None:
+    broken = as_google_returns(body)
+    broken[field] = value
+    seen = sync.Seen.of(broken)  # no exception
+    assert sync.reminders_hash(broken)
+    if edited is None:
+        assert not seen.owned and seen.stored == ""
+    else:
+        assert seen.hand_edited is edited
