@@ -68,7 +68,11 @@ STATUS_EXIT = {
     "skipped": EXIT_OK,
     "warning": EXIT_WARNING,
     "failed": EXIT_FAILED,
+    "interrupted": EXIT_FAILED,
 }
+# Written first (after the host lock), removed once the run's record is written: a marker left
+# alone means the wrapper never finished (killed, out of memory, reboot, power loss).
+STARTED_SUFFIX = ".started.json"
 # Borg msgids that mean "the repository is busy", not "the backup is broken".
 LOCK_MSGIDS = {"LockTimeout", "LockFailed", "LockError"}
 NO_REPOSITORY_MSGIDS = {
@@ -551,6 +555,7 @@ class Run:
         self.archive = archive_name(self.config["host"], self.policy_name, self.cycle, started)
         self.record_path = self.records_dir / f"{self.archive}.json"
         self.log_path = self.records_dir / f"{self.archive}.log.jsonl"
+        self.marker_path = self.records_dir / f"{self.archive}{STARTED_SUFFIX}"
 
     def claim_unique_name(self) -> None:
         """Archive names carry seconds; two runs of one policy and cycle in the same second
@@ -621,6 +626,11 @@ class Run:
                 )
                 return self.finish(record)
             self.records_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+            reap_interrupted(self.config)
+            write_json_atomic(
+                self.marker_path,
+                {**self.base_record(), "kind": "backup_started", "status": "running"},
+            )
             with open(self.log_path, "w", encoding="utf-8") as log:
                 os.chmod(self.log_path, 0o640)
                 status = self.backup(record, log)
@@ -816,6 +826,7 @@ class Run:
             record["log_path"] = None
         record["notifications"] = notify(self.config, record)
         write_json_atomic(self.record_path, record)
+        self.marker_path.unlink(missing_ok=True)
         host = str(self.config["host"])
         where = {"archive": record.get("archive"), "record": str(self.record_path)}
         audit("backup", f"{self.cycle} {self.policy_name}", record["status"], host=host, **where)
@@ -824,6 +835,75 @@ class Run:
             mode = record["borg_check"].get("mode")
             audit("check", f"{mode} {self.policy_name}", check, host=host, **where)
         return STATUS_EXIT[record["status"]], record
+
+
+def reap_interrupted(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Turn every start marker left without its run record into the record of an
+    ``interrupted`` run: started at the marker's time, last seen alive when its log (or the
+    marker) was last written, notified like a failure. Call with the host lock held, so no
+    marker of a run still going is touched."""
+    root = Path(config["records_dir"])
+    written = []
+    for marker in sorted(root.glob(f"*/*{STARTED_SUFFIX}")):
+        stem = marker.name[: -len(STARTED_SUFFIX)]
+        record_path = marker.with_name(f"{stem}.json")
+        if record_path.exists():  # the record was written; the marker's removal was not
+            marker.unlink(missing_ok=True)
+            continue
+        try:
+            started = read_json_object(marker, ("archive", "start", "policy", "cycle", "host"))
+            start = dt.datetime.fromisoformat(str(started["start"]))
+        except (ConfigError, ValueError) as exc:
+            print(f"bangka-backup: start marker skipped: {exc}", file=sys.stderr)
+            continue
+        log_path = marker.with_name(f"{stem}.log.jsonl")
+        alive = max(
+            (p.stat().st_mtime for p in (marker, log_path) if p.exists()), default=time.time()
+        )
+        end = dt.datetime.fromtimestamp(max(alive, start.timestamp()), start.tzinfo)
+        record = {key: value for key, value in started.items() if key not in ("kind", "status")}
+        record.update(
+            kind="backup_run",
+            status="interrupted",
+            end=end.isoformat(),
+            duration_seconds=round((end - start).total_seconds(), 3),
+            exit_code=None,
+            msgids=[],
+            warnings=[],
+            steps={},
+            record_path=str(record_path),
+            log_path=str(log_path) if log_path.exists() else None,
+            reason=(
+                f"started {start.isoformat()} and never finished: the wrapper was stopped "
+                "(killed, out of memory, reboot or power loss) before it wrote its record; "
+                f"last sign of life {end.isoformat()}"
+            ),
+        )
+        record["notifications"] = notify(config, record)
+        write_json_atomic(record_path, record)
+        marker.unlink(missing_ok=True)
+        audit(
+            "backup",
+            f"{record['cycle']} {record['policy']}",
+            "interrupted",
+            host=str(config["host"]),
+            archive=record["archive"],
+            record=str(record_path),
+        )
+        written.append(record)
+    return written
+
+
+def cmd_reap(config: dict[str, Any], args: argparse.Namespace) -> int:
+    """Write the records of interrupted runs now (collect_records.yml calls this before it
+    packs), unless a run holds the host lock: then that run does it when it starts."""
+    state_dir = Path(config.get("state_dir", "/var/lib/bangka-backup"))
+    with host_lock(state_dir / "run.lock", 0) as locked:
+        reaped = reap_interrupted(config) if locked else []
+    print(
+        json.dumps({"locked_by_a_run": not locked, "interrupted": [r["archive"] for r in reaped]})
+    )
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- repository set-up
@@ -883,6 +963,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--offsite", action="store_true")
     sub.add_parser("validate", help="check the configuration file and exit")
     sub.add_parser(
+        "reap",
+        help="write an 'interrupted' record for every run that started and never finished "
+        "(a start marker without its record); skipped while a run holds the host lock",
+    )
+    sub.add_parser(
         "archives",
         help="print, as JSON, the archives this host's run records say were created "
         "(the admin's tamper check compares them with the repository)",
@@ -917,6 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "borg": cmd_borg,
         "archives": cmd_archives,
+        "reap": cmd_reap,
     }
     try:
         config = load_config(args.config)

@@ -32,7 +32,11 @@ RECORD_SUMMARY_KEYS = (
 def notify(config: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
     """Notify about a backup run whose status is in ``notify.on``."""
     settings = config.get("notify") or {}
-    if record["status"] not in settings.get("on", ["failed", "warning", "skipped"]):
+    wanted = settings.get("on", ["failed", "warning", "skipped"])
+    # An interrupted run is a failure that nobody saw happen: notified wherever failures are.
+    if record["status"] not in wanted and not (
+        record["status"] == "interrupted" and "failed" in wanted
+    ):
         return []
     subject = (
         f"[SI CEKAT] {record['status'].upper()}: {record['host']} {record['policy']} "

@@ -6,7 +6,10 @@ A backup nobody has restored is a hope. For one host and policy this tool picks 
 of at least N files and M bytes, and verifies what came back:
 
 - every restored file's SHA-256 and size equal what ``borg list --format '{sha256}...'`` reports
-  for the archive: a second, independent read path through Borg;
+  for the archive: a second, independent read path through Borg. That listing reads and
+  decrypts the selection a second time, so it runs *beside* the extract on a second core (one
+  core: after it), and the restored files are hashed while it finishes: a full test costs little
+  more than the extract itself (``bench/restore_overhead.py``);
 - for files unchanged since the archive (same size and mtime as recorded), the live source has
   the same SHA-256;
 - counts and sizes match the selection.
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import os
 import random
@@ -45,9 +49,10 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 from zoneinfo import ZoneInfo
 
 try:
@@ -87,6 +92,13 @@ class Verification:
 
 
 # --------------------------------------------------------------------------- configuration
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def default_config_path() -> Path:
@@ -335,6 +347,7 @@ class RestoreTest:
         self.name = f"{config['host']}-{policy}-{stamp}"
         self.log_path = self.log_dir / f"{self.name}.log.jsonl"
         self.log = self.log_path.open("a", encoding="utf-8")
+        self.first_file_seconds: float | None = None
 
     def archives(self) -> list[dict[str, Any]]:
         """This policy's complete archives, oldest first."""
@@ -354,11 +367,17 @@ class RestoreTest:
         return str(archives[-1]["name"])
 
     def items(
-        self, archive: str, *, hashes: bool = True, only: list[Item] | None = None
+        self,
+        archive: str,
+        *,
+        hashes: bool = True,
+        only: list[Item] | None = None,
+        log: TextIO | None = None,
     ) -> list[Item]:
         """Regular files of the archive. With ``hashes``, Borg's own SHA-256 of each file's
-        content too: Borg reads and decrypts every chunk for that, so a sample first lists
-        without hashes (metadata only) and then hashes ``only`` the chosen files."""
+        content too: Borg reads and decrypts every chunk for that, so a plan lists without
+        hashes (metadata only) and the test hashes ``only`` the chosen files beside the
+        extract. ``log`` receives Borg's --log-json lines (default: the test's log)."""
         location = f"{self.repo['location']}::{archive}"
         fields = "{sha256}{size}{mtime}{path}" if hashes else "{size}{mtime}{path}"
         argv = ["list", "--json-lines", "--log-json", "--format", fields, location]
@@ -369,7 +388,7 @@ class RestoreTest:
             patterns.write_text("\n".join(lines) + "\n", encoding="utf-8")
             argv[1:1] = ["--patterns-from", str(patterns)]
         try:
-            step = self.borg.run(argv, self.repo, self.log, stdout_lines=True)
+            step = self.borg.run(argv, self.repo, log or self.log, stdout_lines=True)
         finally:
             if patterns is not None:
                 patterns.unlink(missing_ok=True)
@@ -386,13 +405,30 @@ class RestoreTest:
 
     @staticmethod
     def sample(items: list[Item], min_files: int, min_bytes: int, seed: str) -> list[Item]:
-        """At least ``min_files`` files and ``min_bytes`` bytes, chosen at random (all if the
-        archive is smaller)."""
-        pool = list(items)
-        random.Random(seed).shuffle(pool)  # noqa: S311 (sampling, not secrecy)
+        """At least ``min_files`` files and ``min_bytes`` bytes (all if the archive is
+        smaller), chosen at random but spread over the archive's file sizes: every k-th file
+        in size order from a random start, so the sample holds the same share of the files
+        as of the bytes. Borg's time per file and per byte then both scale by that share, and
+        the extrapolation to a full restore holds for small and large files alike (a sample
+        drawn by count alone held 6 % of the bytes for 10 % of the files)."""
+        total = sum(item.size for item in items)
+        if not items or len(items) <= min_files or total <= min_bytes:
+            return list(items)
+        rng = random.Random(seed)  # noqa: S311 (sampling, not secrecy)
+        by_size = sorted(items, key=lambda item: (item.size, item.path))
+        share = max(min_files / len(items), min_bytes / total)
+        step = 1 / share
+        index = rng.random() * step
         chosen: list[Item] = []
-        size = 0
-        for item in pool:
+        taken: set[int] = set()
+        while int(index) < len(by_size):
+            chosen.append(by_size[int(index)])
+            taken.add(int(index))
+            index += step
+        rest = [item for i, item in enumerate(by_size) if i not in taken]
+        rng.shuffle(rest)
+        size = sum(item.size for item in chosen)
+        for item in rest:  # rounding can leave it a file or a few bytes short
             if len(chosen) >= min_files and size >= min_bytes:
                 break
             chosen.append(item)
@@ -408,9 +444,12 @@ class RestoreTest:
         min_files: int = 50,
         min_bytes: int = 64 * 1024 * 1024,
         allow_unknown: bool = False,
+        list_items: bool = True,
     ) -> dict[str, Any]:
         """Choose the archive (among those the client is known to have made) and the files to
-        restore. Raises RuntimeError on a Borg failure."""
+        restore. A full test run here needs no list of files in advance (``list_items=False``:
+        Borg's hashed listing beside the extract names them). Raises RuntimeError on a Borg
+        failure."""
         archives, future = split_future(self.archives(), self.tz)
         if not archives and future:
             raise RuntimeError(
@@ -423,53 +462,123 @@ class RestoreTest:
         if future:
             provenance.update(future_dated=future[:SHOWN_NAMES], future_dated_count=len(future))
         archive = self.choose(candidates, archive_date, random_older)
-        items = self.items(archive, hashes=full)
-        chosen = items
-        if not full:
-            chosen = self.items(archive, only=self.sample(items, min_files, min_bytes, archive))
-        return {
+        plan: dict[str, Any] = {
             "schema_version": PLAN_SCHEMA_VERSION,
             "kind": "restore_test_plan",
             "host": self.config["host"],
             "policy": self.policy_name,
             "archive": archive,
             "mode": "full" if full else "sample",
-            "archive_files": len(items),
-            "archive_bytes": sum(i.size for i in items),
             "newest_archive_start": newest_start(self.config, archives).isoformat(),
             "provenance": provenance,
-            "items": [i.as_dict() for i in chosen],
+            "archive_files": None,
+            "archive_bytes": None,
+            "items": None,
         }
+        if full and not list_items:
+            return plan
+        # Metadata only: Borg's SHA-256 of the chosen files is listed by run(), beside the
+        # extract, so the content is not read and decrypted twice in a row.
+        items = self.items(archive, hashes=False)
+        chosen = items if full else self.sample(items, min_files, min_bytes, archive)
+        plan.update(
+            archive_files=len(items),
+            archive_bytes=sum(i.size for i in items),
+            items=[i.as_dict() for i in chosen],
+        )
+        return plan
 
     def extract(self, archive: str, selection: list[Item] | None, scratch: Path) -> float:
-        """Extract the selection (None = everything); returns the wall time in seconds."""
+        """Extract the selection (None = everything); returns the wall time in seconds. For a
+        selection, Borg names each file as it starts it (``--list``): the time to the first
+        one is Borg's fixed cost (start-up, key, manifest), kept in ``self.first_file_seconds``
+        for the extrapolation, which scales only the rest."""
         argv = ["extract", "--log-json", f"{self.repo['location']}::{archive}"]
+        first: list[float] = []
+        on_line = None
         if selection is not None:
             patterns = scratch.parent / f"{scratch.name}.patterns"
             lines = ["P pf", *(f"+ {item.path}" for item in selection), "- sh:**"]
             patterns.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            argv[1:1] = ["--patterns-from", str(patterns)]
+            argv[1:1] = ["--list", "--patterns-from", str(patterns)]
+
+            def on_line(line: str) -> None:
+                if not first and '"borg.output.list"' in line:
+                    first.append(time.monotonic())
+
         started = time.monotonic()
-        step = self.borg.run(argv, self.repo, self.log, cwd=scratch)
+        step = self.borg.run(argv, self.repo, self.log, cwd=scratch, on_line=on_line)
         elapsed = time.monotonic() - started
+        self.first_file_seconds = first[0] - started if first else None
         if step.returncode not in (0, 1):
             raise RuntimeError(agent.Run.explain(step, "borg extract"))
         return elapsed
 
     @staticmethod
-    def verify(selection: list[Item], scratch: Path, live: dict[str, str] | None) -> Verification:
+    def hash_restored(selection: list[Item], scratch: Path) -> dict[str, tuple[str, int] | None]:
+        """SHA-256 and size of each restored file (None: not restored as a regular file)."""
+        restored: dict[str, tuple[str, int] | None] = {}
+        for item in selection:
+            path = scratch / item.path
+            try:
+                if path.is_symlink() or not path.is_file():
+                    restored[item.path] = None
+                    continue
+                restored[item.path] = (agent.sha256_of(path), path.stat().st_size)
+            except OSError:
+                restored[item.path] = None
+        return restored
+
+    @staticmethod
+    def hash_tree(scratch: Path) -> dict[str, tuple[str, int] | None]:
+        """SHA-256 and size of every regular file restored under ``scratch`` (a full restore
+        whose file list comes from the listing beside it)."""
+        restored: dict[str, tuple[str, int] | None] = {}
+        for folder, _, names in os.walk(scratch):
+            for name in names:
+                path = Path(folder, name)
+                try:
+                    if path.is_symlink() or not path.is_file():
+                        continue
+                    restored[path.relative_to(scratch).as_posix()] = (
+                        agent.sha256_of(path),
+                        path.stat().st_size,
+                    )
+                except OSError:
+                    continue
+        return restored
+
+    @staticmethod
+    def with_borg_hashes(selection: list[Item], listed: list[Item]) -> list[Item]:
+        """The selection with Borg's SHA-256 and size from the hashed listing. A file the
+        listing does not name keeps an empty hash, so it can only mismatch."""
+        by_path = {item.path: item for item in listed}
+        return [
+            by_path.get(item.path, Item(item.path, item.size, "", item.mtime)) for item in selection
+        ]
+
+    @staticmethod
+    def verify(
+        selection: list[Item],
+        scratch: Path,
+        live: dict[str, str] | None,
+        restored: dict[str, tuple[str, int] | None] | None = None,
+    ) -> Verification:
         """Restored files against Borg's SHA-256, and against ``live`` (SHA-256 of the source
-        files unchanged since the archive, from :func:`agent.live_hashes`) where given."""
+        files unchanged since the archive, from :func:`agent.live_hashes`) where given.
+        ``restored``: the files' hashes already made by :meth:`hash_restored`."""
+        if restored is None:
+            restored = RestoreTest.hash_restored(selection, scratch)
         result = Verification()
         for item in selection:
-            restored = scratch / item.path
-            if not restored.is_file():
+            found = restored.get(item.path)
+            if found is None:
                 result.missing.append(item.path)
                 continue
-            digest = agent.sha256_of(restored)
+            digest, size = found
             result.files_checked += 1
-            result.bytes_checked += restored.stat().st_size
-            if digest != item.sha256 or restored.stat().st_size != item.size:
+            result.bytes_checked += size
+            if not item.sha256 or digest != item.sha256 or size != item.size:
                 result.mismatched.append(item.path)
                 continue
             if live is not None and item.path in live:
@@ -477,6 +586,55 @@ class RestoreTest:
                 if live[item.path] != item.sha256:
                     result.live_mismatched.append(item.path)
         return result
+
+    def restore_and_hash(
+        self, archive: str, chosen: list[Item] | None, full: bool, scratch: Path
+    ) -> tuple[float, list[Item], dict[str, tuple[str, int] | None], str]:
+        """Extract, hash what came back, and get Borg's SHA-256 of the selection. The hashed
+        listing is a second read and decrypt of the same data: with two cores it runs beside
+        the extract and the restored files are hashed while it finishes; with one core it runs
+        after the extract, so it cannot slow the measured restore. A plan that already
+        carries Borg's hashes (made by an older version) is used as it is. ``chosen`` None (a
+        full test planned here): every file the hashed listing names."""
+        needs_hashes = chosen is None or any(not item.sha256 for item in chosen)
+        beside = needs_hashes and usable_cores() >= 2
+        only = None if full else chosen
+        borg_log = io.StringIO()
+        listing: Future[list[Item]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="borg-list") as pool:
+            if beside:
+                listing = pool.submit(self.items, archive, only=only, log=borg_log)
+            try:
+                seconds = self.extract(archive, None if full else chosen, scratch)
+                if chosen is None:
+                    restored = self.hash_tree(scratch)
+                    chosen = (
+                        listing.result()
+                        if listing is not None
+                        else self.items(archive, log=borg_log)
+                    )
+                else:
+                    restored = self.hash_restored(chosen, scratch)
+                    if listing is not None:
+                        chosen = self.with_borg_hashes(chosen, listing.result())
+                    elif needs_hashes:
+                        chosen = self.with_borg_hashes(
+                            chosen, self.items(archive, only=only, log=borg_log)
+                        )
+            finally:
+                if listing is not None:
+                    listing.cancel()
+                    # An extract that failed still waits for its listing: Borg runs to its end.
+                    listing.exception()
+                self.log.write(borg_log.getvalue())
+        how = (
+            "listed beside the extract"
+            if beside
+            else "listed after the extract"
+            if needs_hashes
+            else "from the plan"
+        )
+        return seconds, chosen, restored, how
 
     def run(
         self,
@@ -506,22 +664,26 @@ class RestoreTest:
         scratch = Path(tempfile.mkdtemp(prefix="restore-test-", dir=scratch_root))
         try:
             if plan is None:
-                plan = self.plan(**choice)
+                plan = self.plan(list_items=not choice.get("full"), **choice)
             self.check_plan(plan)
             if isinstance(plan.get("provenance"), dict):
                 record["provenance"] = plan["provenance"]
-            chosen = [Item(**item) for item in plan["items"]]
             full = plan["mode"] == "full"
-            seconds = self.extract(plan["archive"], None if full else chosen, scratch)
-            hashed = time.monotonic()
-            if live is not None:
-                record["live_source"] = f"hashed on {self.config['host']}"
-            elif live_root is not None:
-                live = agent.live_hashes([i.as_dict() for i in chosen], live_root)
-                record["live_source"] = f"{live_root} on this host"
-            else:
-                record["live_source"] = None
-            check = self.verify(chosen, scratch, live)
+            planned = None if plan["items"] is None else [Item(**i) for i in plan["items"]]
+            extract_started = time.monotonic()
+            seconds, chosen, restored, how = self.restore_and_hash(
+                plan["archive"], planned, full, scratch
+            )
+            if planned is None:
+                plan = {
+                    **plan,
+                    "archive_files": len(chosen),
+                    "archive_bytes": sum(i.size for i in chosen),
+                }
+            record["borg_hashes"] = how
+            hashed = extract_started + seconds
+            live, record["live_source"] = self.live_source(live, live_root, chosen)
+            check = self.verify(chosen, scratch, live, restored)
             record["verify_seconds"] = round(time.monotonic() - hashed, 3)
             record.update(self.measure(plan, chosen, seconds, check))
             record["status"] = "passed" if record["result"]["passed"] else "failed"
@@ -569,6 +731,18 @@ class RestoreTest:
         )
         return (EXIT_PASSED if record["status"] == "passed" else EXIT_FAILED), record
 
+    def live_source(
+        self, live: dict[str, str] | None, live_root: Path | None, chosen: list[Item]
+    ) -> tuple[dict[str, str] | None, str | None]:
+        """The live files' hashes to compare with, and where they come from."""
+        if live is not None:
+            return live, f"hashed on {self.config['host']}"
+        if live_root is not None:
+            return agent.live_hashes([i.as_dict() for i in chosen], live_root), (
+                f"{live_root} on this host"
+            )
+        return None, None
+
     def check_plan(self, plan: dict[str, Any]) -> None:
         if plan.get("kind") != "restore_test_plan" or plan.get("schema_version") != 1:
             raise RuntimeError("the plan file is not a restore-test plan (version 1)")
@@ -577,6 +751,8 @@ class RestoreTest:
                 f"the plan is for {plan.get('host')}/{plan.get('policy')}, "
                 f"not {self.config['host']}/{self.policy_name}"
             )
+        if plan.get("items") is None and plan.get("mode") != "full":
+            raise RuntimeError("the plan names no files to restore")
 
     def measure(
         self, plan: dict[str, Any], chosen: list[Item], seconds: float, check: Verification
@@ -586,7 +762,14 @@ class RestoreTest:
         restored_bytes = sum(i.size for i in chosen)
         rto_hours = self.policy.get("rto_hours")
         rto_seconds = None if rto_hours is None else rto_hours * 3600
-        extrapolated = seconds * archive_bytes / restored_bytes if restored_bytes else seconds
+        # Borg's fixed cost (start-up, key, manifest: the time to the first restored file) is
+        # paid once whatever the sample; only the rest grows with the bytes restored.
+        fixed = min(self.first_file_seconds or 0.0, seconds)
+        extrapolated = (
+            fixed + (seconds - fixed) * archive_bytes / restored_bytes
+            if restored_bytes
+            else seconds
+        )
         judged = seconds if full else extrapolated
         newest = dt.datetime.fromisoformat(plan["newest_archive_start"])
         age_hours = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
@@ -615,6 +798,7 @@ class RestoreTest:
             "restore_seconds": round(seconds, 3),
             "throughput_mib_s": round(restored_bytes / 2**20 / seconds, 2) if seconds else None,
             "extrapolated_full_restore_seconds": None if full else round(extrapolated, 3),
+            "fixed_seconds": None if full else round(fixed, 3),
             "rto_judged_on": "full restore" if full else "extrapolation from the sample",
             "newest_archive_age_hours": round(age_hours, 2),
             "verification": {

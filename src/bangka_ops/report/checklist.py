@@ -33,6 +33,9 @@ GOOD_ARCHIVE = {"success", "warning"}
 # archives are in question until the admin rolls back or accepts, so they count as failures.
 SUSPECT = {"success", "covered", "warning"}
 RESTORE_TEST_VALID_DAYS = 7
+# A start marker with no record yet is a run still going at collection time; one this old
+# (the next daily run would have replaced it) is a run that never finished.
+MARKER_STALE_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Tally:
     warning: int = 0
     failed: int = 0
     missed: int = 0
+    running: int = 0  # started, no record yet (collected while the run was going)
     on_demand: int = 0
     tampered: int = 0  # of the failed: runs of a host the admin found tampered with
     durations: array[float] = field(default_factory=lambda: array("d"))  # successful runs
@@ -86,6 +90,8 @@ class Tally:
             self.warning += 1
         elif status == "missed":
             self.missed += 1
+        elif status == "running":
+            self.running += 1
         else:
             self.failed += 1
             self.tampered += status == "tampered"
@@ -99,6 +105,7 @@ class Tally:
         self.warning += other.warning
         self.failed += other.failed
         self.missed += other.missed
+        self.running += other.running
         self.on_demand += other.on_demand
         self.tampered += other.tampered
         self.durations.extend(other.durations)
@@ -112,6 +119,7 @@ class Tally:
             "warning": self.warning,
             "failed": self.failed,
             "missed": self.missed,
+            "running": self.running,
             "on_demand": self.on_demand,
             "tampered": self.tampered,
             "success_percent": round(100 * self.success / self.scheduled, 2)
@@ -508,6 +516,7 @@ class Builder:
         tz = ZoneInfo(
             (planned or {}).get("timezone") or (schedule.timezone if schedule else "Asia/Jakarta")
         )
+        runs = self.settle_markers(runs)
         facts = self.facts(key, planned, runs)
         if planned is None and runs:
             message = (
@@ -564,6 +573,29 @@ class Builder:
             (run.start for run in reversed(runs) if run.status in GOOD_ARCHIVE), None
         )
         return facts
+
+    def settle_markers(self, runs: list[ingest.Run]) -> list[ingest.Run]:
+        """Start markers (status ``running``): dropped once their run's record is there;
+        alone and older than MARKER_STALE_HOURS, an ``interrupted`` run (the host never wrote
+        the record nor let its next run or collection do it: down, or cut off)."""
+        if not any(run.status == "running" for run in runs):
+            return runs
+        finished = {run.columns["archive"] for run in runs if run.status != "running"}
+        stale = self.report.generated - dt.timedelta(hours=MARKER_STALE_HOURS)
+        kept = []
+        for run in runs:
+            if run.status == "running":
+                if run.columns["archive"] in finished:
+                    continue
+                run.columns["log_check"] = run.columns["borg_check"] = "no record"
+                if run.start < stale:
+                    run.status = run.columns["status"] = "interrupted"
+                    run.columns["reason"] = (
+                        f"started {run.columns['start']} and never finished; no record since "
+                        "(the host is down or cannot be collected, or the run was cut off)"
+                    )
+            kept.append(run)
+        return kept
 
     def rows(
         self,

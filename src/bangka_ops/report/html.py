@@ -39,6 +39,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "chart_max": "maks.",
         "chart_mean": "rata-rata",
         "missed_reason": "tidak ada catatan pencadangan {cycle} yang dijadwalkan {due}",
+        "interrupted_reason": "dimulai {start} dan tidak pernah selesai (terhenti: dimatikan, "
+        "kehabisan memori, reboot atau listrik padam; atau host tidak terjangkau sejak itu)",
+        "running_reason": "masih berjalan saat dikumpulkan (dimulai {start}); "
+        "belum ada catatan akhir",
         "cycles": {"daily": "harian", "weekly": "mingguan", "monthly": "bulanan"},
         "triggers": {"on-demand": "sesuai permintaan", "retry": "pengulangan"},
         "modes": {"full": "penuh", "sample": "sampel"},
@@ -137,6 +141,8 @@ TEXT: dict[str, dict[str, Any]] = {
             "failed": "gagal",
             "skipped": "dilewati",
             "missed": "terlewat",
+            "interrupted": "terputus",
+            "running": "berjalan",
             "passed": "lulus",
             "error": "galat",
             "mismatch": "tidak cocok (catatan atas nama host lain)",
@@ -175,6 +181,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "chart_max": "max",
         "chart_mean": "mean",
         "missed_reason": "no record of the {cycle} run due {due}",
+        "interrupted_reason": "started {start} and never finished (stopped: killed, out of "
+        "memory, reboot or power loss; or the host has not been reachable since)",
+        "running_reason": "still running when collected (started {start}); no end record yet",
         "cycles": {"daily": "daily", "weekly": "weekly", "monthly": "monthly"},
         "triggers": {"on-demand": "on demand", "retry": "retry"},
         "modes": {"full": "full", "sample": "sample"},
@@ -387,6 +396,11 @@ def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
         cycle = t["cycles"].get(row.get("cycle"), row.get("cycle"))
         return str(t["missed_reason"]).format(cycle=cycle, due=moment(due))
 
+    def cut_short(row: dict[str, Any]) -> str:
+        """The reason of a run that started and has no end record (interrupted or running)."""
+        key = "running_reason" if row.get("status") == "running" else "interrupted_reason"
+        return str(t[key]).format(start=moment(str(row.get("start") or "")))
+
     return {
         "num": num,
         "mib": lambda v: str(t["none"]) if v is None else num(v / 2**20, "#,##0.0"),
@@ -396,6 +410,7 @@ def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
         "status": lambda v: t["statuses"].get(v, v),
         "breach": breach,
         "missed": missed,
+        "cut_short": cut_short,
     }
 
 

@@ -391,6 +391,9 @@ def to_schedule(record: dict[str, Any], path: Path) -> Schedule:
 
 CONVERTERS: dict[str, Callable[[dict[str, Any], Path | str], Run | RestoreTest]] = {
     "backup_run": to_run,
+    # A run's start marker (status "running"): the checklist drops it once the run's record is
+    # there, and shows it as interrupted when it is old and alone.
+    "backup_started": to_run,
     "restore_test": to_restore_test,
 }
 # Records of other SI CEKAT tools the checklist does not use.

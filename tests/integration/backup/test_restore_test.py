@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,11 @@ def test_a_sample_restore_is_verified_twice_and_extrapolated(
     assert record["verification"]["files_checked"] == 5
     assert record["verification"]["live_compared"] == 5
     assert record["archive_files"] == 32
-    expected = record["restore_seconds"] * record["archive_bytes"] / record["bytes_restored"]
+    # Borg's fixed cost (the time to the first restored file) is not scaled.
+    fixed = record["fixed_seconds"]
+    assert 0 < fixed <= record["restore_seconds"]
+    scaled = (record["restore_seconds"] - fixed) * record["archive_bytes"]
+    expected = fixed + scaled / record["bytes_restored"]
     assert record["extrapolated_full_restore_seconds"] == pytest.approx(expected, rel=0.01)
     assert record["rto_judged_on"] == "extrapolation from the sample"
     assert record["result"] == {
@@ -328,3 +333,53 @@ def test_a_plan_for_another_client_and_an_unknown_client_are_refused(
     )
     assert run.returncode == restore_test.EXIT_FAILED
     assert "the plan is for db-01/docs" in json.loads(run.stdout)["reason"]
+
+
+def test_borgs_hashes_are_listed_beside_the_extract_or_after_it_on_one_core(
+    borg_setup: BorgSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_files(borg_setup, 6)
+    borg_setup.run("docs", "daily")
+
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(full=True)
+    assert code == 0, record
+    assert record["borg_hashes"] == "listed beside the extract"
+    assert record["verification"]["files_checked"] == record["archive_files"] == 8
+
+    monkeypatch.setattr(restore_test, "usable_cores", lambda: 1)
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(full=True)
+    assert code == 0, record
+    assert record["borg_hashes"] == "listed after the extract"
+    assert record["verification"]["files_checked"] == 8
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_a_file_lost_or_altered_after_the_extract_fails_the_test(
+    borg_setup: BorgSetup, monkeypatch: pytest.MonkeyPatch, full: bool
+) -> None:
+    """The file list of a full test comes from Borg's listing beside the extract; a restored
+    file that is gone or differs is still caught, in both modes."""
+    with_files(borg_setup, 6)
+    borg_setup.run("docs", "daily")
+    extract = restore_test.RestoreTest.extract
+    damaged: dict[str, str] = {}
+
+    def extract_then_damage(
+        self: restore_test.RestoreTest, archive: str, selection: Any, scratch: Path
+    ) -> float:
+        seconds = extract(self, archive, selection, scratch)
+        files = sorted(p for p in scratch.rglob("*") if p.is_file())
+        files[0].unlink()
+        files[1].write_bytes(b"X" + files[1].read_bytes()[1:])
+        damaged.update(gone=files[0].relative_to(scratch).as_posix())
+        damaged.update(altered=files[1].relative_to(scratch).as_posix())
+        return seconds
+
+    monkeypatch.setattr(restore_test.RestoreTest, "extract", extract_then_damage)
+    test = restore_test.RestoreTest(borg_setup.config, "docs")
+    code, record = test.run(full=full, min_files=8, min_bytes=1)
+
+    assert code == restore_test.EXIT_FAILED
+    assert record["verification"]["missing"] == [damaged["gone"]]
+    assert record["verification"]["mismatched"] == [damaged["altered"]]
+    assert record["result"]["integrity"] is False
