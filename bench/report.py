@@ -13,9 +13,11 @@ that process's maximum resident set):
   loose        for comparison: the floor of --loose-hosts hosts' records as collected, one
                indented file per record, extrapolated to the year
   consolidate  folding those loose records into the ledger (done once, at collection)
+  html         the printed form (cekat report --format html) of the year's last 30 days,
+               beside the JSON of the same month as the baseline
 
 and prints records/s, MB/s and peak memory. Targets: the year in under 10 s on one core, memory
-under 300 MB. Figures, not assertions.
+under 300 MB; the month's HTML under 150 MB. Figures, not assertions.
 
     .venv/bin/python bench/report.py [--hosts 500] [--policies 3] [--days 365] [--keep DIR]
 """
@@ -244,6 +246,26 @@ def phase_report(root: Path, days: int) -> None:
     print(json.dumps({"rows": rows, "missed": total["missed"], "peak_mib": peak_mib()}))
 
 
+def phase_month(root: Path, days: int, form: str) -> None:
+    """The last 30 days of the generated period as the HTML form (or its JSON baseline)."""
+    from bangka_ops.report import checklist, outputs  # noqa: PLC0415
+
+    last = START + dt.timedelta(days=days - 1)
+    first = max(START, last - dt.timedelta(days=29))
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        writer = outputs.HtmlWriter(sink) if form == "html" else outputs.JsonWriter(sink)
+        report = checklist.build(
+            root,
+            checklist.Period(first, last),
+            dt.datetime.fromisoformat(f"{last.isoformat()}T23:59:59{TZ}"),
+            writer.row,
+        )
+        writer.finish(report)
+    total = report.kpis()["total"]
+    rows = total["scheduled"] + total["on_demand"]
+    print(json.dumps({"rows": rows, "peak_mib": peak_mib()}))
+
+
 def peak_mib() -> float:
     """This process's peak resident memory."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -278,7 +300,9 @@ def main() -> int:
     )
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument(
-        "--phase", choices=("floor", "report", "consolidate", "loose"), help=argparse.SUPPRESS
+        "--phase",
+        choices=("floor", "report", "consolidate", "loose", "html", "json-month"),
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -289,6 +313,8 @@ def main() -> int:
             "report": lambda: phase_report(args.root, args.days),
             "consolidate": lambda: phase_consolidate(args.root),
             "loose": lambda: phase_loose(args.root),
+            "html": lambda: phase_month(args.root, args.days, "html"),
+            "json-month": lambda: phase_month(args.root, args.days, "json"),
         }[args.phase]()
         return 0
 
@@ -324,6 +350,15 @@ def main() -> int:
         print(
             f"rows {result['rows']:,}, missed {result['missed']:,}; "
             f"report / floor = {report_s / floor_s:.2f}; targets: < 10 s, < 300 MiB"
+        )
+        month = ["--root", str(root), "--days", str(args.days)]
+        json_s, json_mb, _ = measure(["--phase", "json-month", *month])
+        html_s, html_mb, form = measure(["--phase", "html", *month])
+        print(
+            f"month as HTML (the printed form): {form['rows']:,} rows, {html_s:.2f} s, peak "
+            f"{html_mb:.0f} MiB (target < 150 MiB); the same month as JSON: {json_s:.2f} s, "
+            f"peak {json_mb:.0f} MiB; HTML / JSON: time {html_s / json_s:.2f}, "
+            f"memory {html_mb / json_mb:.2f}"
         )
         if args.loose_hosts:
             loose = work / "loose"

@@ -45,3 +45,38 @@ def print_to_pdf(page: Path, pdf: Path) -> list[str]:
         )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [m.group(1) for m in CONSOLE.finditer(proc.stderr)]
+
+
+WIDTH_PROBE = (
+    "<script>document.body.setAttribute('data-scroll-width',"
+    " String(document.documentElement.scrollWidth));</script>"
+)
+
+
+def layout_width(page: Path, width_px: int) -> int:
+    """The page's laid-out width (``scrollWidth``, CSS px) in a window ``width_px`` wide: more
+    than ``width_px`` means something sticks out and a print at that width would be shrunk."""
+    browser = shutil.which("chromium")
+    if browser is None:
+        raise AssertionError("chromium is not installed: run scripts/setup.sh --test")
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        probe = Path(profile) / "probe.html"
+        probe.write_text(page.read_text().replace("</body>", WIDTH_PROBE + "</body>"))
+        proc = subprocess.run(
+            [
+                browser,
+                *FLAGS,
+                f"--user-data-dir={profile}/data",
+                f"--window-size={width_px},900",
+                "--dump-dom",
+                probe.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r'data-scroll-width="(\d+)"', proc.stdout)
+    assert found, proc.stdout[-2000:]
+    return int(found.group(1))

@@ -49,7 +49,8 @@ def test_restore_benchmark_runs_end_to_end_on_small_archives() -> None:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "verification overhead (full restore test / plain borg extract):" in proc.stdout
+    assert "verification overhead (full restore test / plain borg extract; target" in proc.stdout
+    assert "10 % sample (estimate / plain extract" in proc.stdout
     assert "2x: size x" in proc.stdout
 
 
@@ -68,6 +69,7 @@ def test_report_benchmark_runs_end_to_end_on_a_small_tree() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "floor  (read + orjson.loads per line):" in proc.stdout
     assert "report / floor = " in proc.stdout
+    assert "month as HTML (the printed form):" in proc.stdout
     assert "rows 240, missed 0" in proc.stdout
     assert "consolidate 120 loose records into the ledger" in proc.stdout
 

@@ -5,12 +5,16 @@ monthly one both) and compares its age with the cycle's interval plus a grace pe
 newest archive's age with the policy's RPO. An archive counts as made no later than the admin
 first saw it (its ledger), and one dated in the future counts for nothing and is reported. A
 missed run (also a host that is down or cannot reach the server) and an unreachable repository
-are notified. Standard library only; deployed beside maintenance.py by the borg_admin role.
+are notified. So is a run that started and never finished: a start marker
+(``<archive>.started.json``) collected into ``<state_dir>/collected/<client>/records/`` more
+than a day ago whose run record never followed (neither loose nor in the ledger). Standard
+library only; deployed beside maintenance.py by the borg_admin role.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +28,8 @@ except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/freshnes
 # Longest regular gap between two runs of a cycle (a month can have 31 days).
 CYCLE_INTERVAL_HOURS = {"daily": 24, "weekly": 7 * 24, "monthly": 31 * 24}
 DEFAULT_GRACE_HOURS = 6
+# A start marker this old with no record: the run never finished (the checklist's rule too).
+MARKER_STALE_HOURS = 24
 
 
 class Watchdog:
@@ -81,6 +87,13 @@ class Watchdog:
             entry = self.policy(policy, policy_settings, stamps, now)
             result["policies"].append(entry)
             problems += [f"{policy}: {p}" for p in entry["problems"]]
+        cut_short = self.interrupted(name, now)
+        if cut_short:
+            result["interrupted"] = cut_short
+            problems.append(
+                f"{len(cut_short)} run(s) started and never finished (no record): "
+                + ", ".join(f"{c['archive']} (started {c['start']})" for c in cut_short[:5])
+            )
         if future:
             result["future_dated"] = sorted(future)
             problems.append(
@@ -91,6 +104,37 @@ class Watchdog:
         if problems:
             result["reason"] = "; ".join(problems)
         return result
+
+    def interrupted(self, name: str, now: dt.datetime) -> list[dict[str, str]]:
+        """The client's collected start markers older than MARKER_STALE_HOURS whose run record
+        never arrived (loose beside it, or consolidated into the month's ledger file). What the
+        client sent is data: only names and a time are read from it, never a path."""
+        collected = Path(
+            self.config.get("collected_dir") or self.maintenance.state_dir / "collected"
+        )
+        records = collected / name / "records"
+        found: list[dict[str, str]] = []
+        if not records.is_dir() or records.is_symlink():
+            return found
+        for marker in sorted(records.glob(f"*/*{agent.STARTED_SUFFIX}")):
+            archive = marker.name[: -len(agent.STARTED_SUFFIX)]
+            if marker.is_symlink() or marker.with_name(f"{archive}.json").exists():
+                continue
+            try:
+                start_text = str(agent.read_json_object(marker, ("start",))["start"])
+                start = dt.datetime.fromisoformat(start_text)
+            except (agent.ConfigError, ValueError):
+                continue
+            if start.tzinfo is None or now - start < dt.timedelta(hours=MARKER_STALE_HOURS):
+                continue
+            ledger = collected / name / "ledger" / marker.parent.name / f"{start_text[:7]}.jsonl"
+            try:
+                if f'"{archive}"'.encode() in ledger.read_bytes():
+                    continue
+            except OSError:
+                pass
+            found.append({"archive": archive, "start": start.isoformat()})
+        return found
 
     def policy(
         self,

@@ -40,9 +40,12 @@ notifications). Exit codes: 0 passed, 2 failed (integrity, RTO or RPO), 64 usage
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import io
+import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -72,9 +75,16 @@ class Item:
     size: int
     sha256: str
     mtime: str
+    index: int = -1  # its place in the archive (Borg's listing order); -1: not known
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256, "mtime": self.mtime}
+        return {
+            "path": self.path,
+            "size": self.size,
+            "sha256": self.sha256,
+            "mtime": self.mtime,
+            "index": self.index,
+        }
 
 
 @dataclass
@@ -347,7 +357,8 @@ class RestoreTest:
         self.name = f"{config['host']}-{policy}-{stamp}"
         self.log_path = self.log_dir / f"{self.name}.log.jsonl"
         self.log = self.log_path.open("a", encoding="utf-8")
-        self.first_file_seconds: float | None = None
+        # The last sample extract: (start, end, [(Borg's time stamp, path) per file started]).
+        self.timing: tuple[float, float, list[tuple[float, str]]] | None = None
 
     def archives(self) -> list[dict[str, Any]]:
         """This policy's complete archives, oldest first."""
@@ -395,11 +406,17 @@ class RestoreTest:
         if step.returncode not in (0, 1):
             raise RuntimeError(agent.Run.explain(step, "borg list (archive contents)"))
         items = []
-        for line in step.lines:
+        for index, line in enumerate(step.lines):
             entry = json.loads(line)
             if entry.get("type") == "-":
                 items.append(
-                    Item(entry["path"], int(entry["size"]), entry.get("sha256", ""), entry["mtime"])
+                    Item(
+                        entry["path"],
+                        int(entry["size"]),
+                        entry.get("sha256", ""),
+                        entry["mtime"],
+                        -1 if only is not None else index,
+                    )
                 )
         return items
 
@@ -490,11 +507,11 @@ class RestoreTest:
 
     def extract(self, archive: str, selection: list[Item] | None, scratch: Path) -> float:
         """Extract the selection (None = everything); returns the wall time in seconds. For a
-        selection, Borg names each file as it starts it (``--list``): the time to the first
-        one is Borg's fixed cost (start-up, key, manifest), kept in ``self.first_file_seconds``
-        for the extrapolation, which scales only the rest."""
+        selection, Borg names each file as it starts it (``--list``, with its own time stamp):
+        the times between starts, against the files' sizes, are what the extrapolation fits
+        (:func:`fit_estimate`), kept in ``self.timing``."""
         argv = ["extract", "--log-json", f"{self.repo['location']}::{archive}"]
-        first: list[float] = []
+        starts: list[tuple[float, str]] = []
         on_line = None
         if selection is not None:
             patterns = scratch.parent / f"{scratch.name}.patterns"
@@ -503,13 +520,19 @@ class RestoreTest:
             argv[1:1] = ["--list", "--patterns-from", str(patterns)]
 
             def on_line(line: str) -> None:
-                if not first and '"borg.output.list"' in line:
-                    first.append(time.monotonic())
+                if '"borg.output.list"' not in line:
+                    return
+                try:
+                    entry = json.loads(line)
+                    starts.append((float(entry["time"]), str(entry["message"])))
+                except (ValueError, KeyError, TypeError):
+                    return
 
+        began = time.time()
         started = time.monotonic()
         step = self.borg.run(argv, self.repo, self.log, cwd=scratch, on_line=on_line)
         elapsed = time.monotonic() - started
-        self.first_file_seconds = first[0] - started if first else None
+        self.timing = (began, began + elapsed, starts)
         if step.returncode not in (0, 1):
             raise RuntimeError(agent.Run.explain(step, "borg extract"))
         return elapsed
@@ -554,7 +577,11 @@ class RestoreTest:
         listing does not name keeps an empty hash, so it can only mismatch."""
         by_path = {item.path: item for item in listed}
         return [
-            by_path.get(item.path, Item(item.path, item.size, "", item.mtime)) for item in selection
+            dataclasses.replace(
+                by_path.get(item.path, Item(item.path, item.size, "", item.mtime)),
+                index=item.index,
+            )
+            for item in selection
         ]
 
     @staticmethod
@@ -762,14 +789,15 @@ class RestoreTest:
         restored_bytes = sum(i.size for i in chosen)
         rto_hours = self.policy.get("rto_hours")
         rto_seconds = None if rto_hours is None else rto_hours * 3600
-        # Borg's fixed cost (start-up, key, manifest: the time to the first restored file) is
-        # paid once whatever the sample; only the rest grows with the bytes restored.
-        fixed = min(self.first_file_seconds or 0.0, seconds)
-        extrapolated = (
-            fixed + (seconds - fixed) * archive_bytes / restored_bytes
-            if restored_bytes
-            else seconds
-        )
+        model = (
+            None
+            if full
+            else fit_estimate(
+                self.timing, {i.path: (i.size, i.index) for i in chosen},
+                int(plan["archive_files"]), archive_bytes, seconds,
+            )
+        )  # fmt: skip
+        extrapolated = model["estimate_seconds"] if model else seconds
         judged = seconds if full else extrapolated
         newest = dt.datetime.fromisoformat(plan["newest_archive_start"])
         age_hours = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
@@ -798,7 +826,9 @@ class RestoreTest:
             "restore_seconds": round(seconds, 3),
             "throughput_mib_s": round(restored_bytes / 2**20 / seconds, 2) if seconds else None,
             "extrapolated_full_restore_seconds": None if full else round(extrapolated, 3),
-            "fixed_seconds": None if full else round(fixed, 3),
+            "estimate_model": None
+            if model is None
+            else {k: v for k, v in model.items() if k != "estimate_seconds"},
             "rto_judged_on": "full restore" if full else "extrapolation from the sample",
             "newest_archive_age_hours": round(age_hours, 2),
             "verification": {
@@ -811,6 +841,107 @@ class RestoreTest:
             },
             "result": result,
         }
+
+
+def fit_estimate(
+    timing: tuple[float, float, list[tuple[float, str]]] | None,
+    sizes: dict[str, tuple[int, int]],
+    archive_files: int,
+    archive_bytes: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The full-restore time a sample predicts. ``sizes``: path -> (size, place in the
+    archive, -1 if not known). Borg's cost has three parts: a fixed one (start-up, key,
+    manifest: the time to the first file, plus what follows the last), one per file
+    (metadata, opening, writing its attributes) and one per byte (read, decrypt, decompress,
+    write). Borg stamps each file as it starts it, so the time between two starts is one
+    file's cost plus that of stepping over the archive items between them that the sample
+    skips; a least-squares fit over the sample of (size, items skipped) against that time
+    gives the per-file, per-byte and per-skipped-item costs, and the estimate is fixed + per
+    file x the archive's files + per byte x its bytes (a full restore skips nothing). Scaling
+    the whole sample time by bytes alone (as before) took the fixed cost and the per-file
+    cost of small files for throughput, and overstated a full restore 2-9 times."""
+    restored = sum(size for size, _ in sizes.values())
+    fallback = {
+        "method": "bytes",
+        "fixed_seconds": 0.0,
+        "per_file_seconds": 0.0,
+        "per_mib_seconds": round(seconds / (restored / 2**20), 6) if restored else None,
+        "files_timed": 0,
+        "estimate_seconds": seconds * archive_bytes / restored if restored else seconds,
+    }
+    if timing is None:
+        return fallback
+    began, ended, starts = timing
+    timed = [(t, *sizes[p]) for t, p in sorted(starts) if p in sizes]
+    if len(timed) < 4:  # a fit through fewer points means nothing
+        return fallback
+    # (size, items skipped before the next file, time to the next file's start)
+    points = [
+        (size, max(0, later_index - index - 1) if index >= 0 and later_index >= 0 else 0, later - t)
+        for (t, size, index), (later, _, later_index) in itertools.pairwise(timed)
+    ]
+    per_file, per_byte, per_skip = least_squares(points)
+    last_size = timed[-1][1]
+    tail = max(0.0, ended - timed[-1][0] - (per_file + per_byte * last_size))
+    fixed = max(0.0, timed[0][0] - began) + tail
+    return {
+        "method": "per file and per byte, fitted",
+        "fixed_seconds": round(fixed, 3),
+        "per_file_seconds": round(per_file, 6),
+        "per_mib_seconds": round(per_byte * 2**20, 6),
+        "per_skipped_item_seconds": round(per_skip, 7),
+        "files_timed": len(points),
+        "estimate_seconds": fixed + per_file * archive_files + per_byte * archive_bytes,
+    }
+
+
+def least_squares(points: list[tuple[int, int, float]]) -> tuple[float, float, float]:
+    """Non-negative (per file, per byte, per skipped item) costs fitting ``time = per file +
+    per byte x size + per skipped item x skipped`` over ``(size, skipped, time)`` points: the
+    ordinary least-squares solution when all three come out non-negative, else the best fit
+    with the offending costs left out (standard library only: this runs on restore hosts)."""
+    best: tuple[float, tuple[float, float, float]] | None = None
+    for use in ((1, 1, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 0, 0), (0, 1, 0)):
+        columns = [i for i, used in enumerate(use) if used]
+        rows = [((1.0, float(size), float(skip)), t) for size, skip, t in points]
+        matrix = [[math.fsum(r[0][i] * r[0][j] for r in rows) for j in columns] for i in columns]
+        vector = [math.fsum(r[0][i] * r[1] for r in rows) for i in columns]
+        solved = solve(matrix, vector)
+        if solved is None or any(value < 0 for value in solved):
+            continue
+        costs = [0.0, 0.0, 0.0]
+        for i, value in zip(columns, solved, strict=True):
+            costs[i] = value
+        error = math.fsum(
+            (t - costs[0] - costs[1] * size - costs[2] * skip) ** 2 for size, skip, t in points
+        )
+        if best is None or error < best[0] * (1 - 1e-9):
+            best = (error, (costs[0], costs[1], costs[2]))
+        if use == (1, 1, 1):
+            break  # the unconstrained fit is already non-negative
+    return best[1] if best else (0.0, 0.0, 0.0)
+
+
+def solve(matrix: list[list[float]], vector: list[float]) -> list[float] | None:
+    """Gaussian elimination with partial pivoting; None when the system is singular."""
+    size = len(vector)
+    rows = [[*matrix[i], vector[i]] for i in range(size)]
+    for col in range(size):
+        pivot = max(range(col, size), key=lambda r: abs(rows[r][col]))
+        if abs(rows[pivot][col]) < 1e-18:
+            return None
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        for r in range(col + 1, size):
+            factor = rows[r][col] / rows[col][col]
+            for c in range(col, size + 1):
+                rows[r][c] -= factor * rows[col][c]
+    result = [0.0] * size
+    for r in reversed(range(size)):
+        result[r] = (
+            rows[r][size] - math.fsum(rows[r][c] * result[c] for c in range(r + 1, size))
+        ) / rows[r][r]
+    return result
 
 
 def failure_reason(record: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -342,10 +343,10 @@ def signature_checker(args: argparse.Namespace, refused: list[str]) -> outputs.S
     """For the HTML form: the sign-off, verified against the data being shown; why it was
     refused goes to ``refused``."""
 
-    def check(document: dict[str, Any]) -> dict[str, Any] | None:
+    def check(rows: Iterable[dict[str, Any]], kpis: dict[str, Any]) -> dict[str, Any] | None:
         try:
             allowed = signoff.allowed_signers(args.allowed_signers, args.inventory)
-            return signoff.verify_document(document, args.signoff, allowed)
+            return signoff.verify_checklist(rows, kpis, args.signoff, allowed)
         except (OSError, signoff.SignoffError) as exc:
             refused.append(str(exc))
             return None

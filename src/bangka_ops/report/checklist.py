@@ -36,6 +36,37 @@ RESTORE_TEST_VALID_DAYS = 7
 # A start marker with no record yet is a run still going at collection time; one this old
 # (the next daily run would have replaced it) is a run that never finished.
 MARKER_STALE_HOURS = 24
+# Size growth per host and policy: the newest good archive's original size against the newest
+# good one at least this many days older (a few hours' slack: a run starts a little later or
+# earlier each day).
+GROWTH_WINDOWS = (("week", 7), ("30_days", 30))
+GROWTH_SLACK = dt.timedelta(hours=6)
+
+
+def growth(runs: list[ingest.Run], until: dt.datetime) -> dict[str, Any]:
+    """Original size of the newest good archive up to ``until`` and its growth over a week and
+    over 30 days (bytes and percent; None where the history is shorter). ``runs`` are in time
+    order and may reach back before the report's period."""
+    times: list[dt.datetime] = []
+    sizes: list[int] = []
+    for run in runs:
+        size = run.columns["original_bytes"]
+        if run.status in GOOD_ARCHIVE and size is not None and run.start <= until:
+            times.append(run.start)
+            sizes.append(size)
+    result: dict[str, Any] = {"size_bytes": sizes[-1] if sizes else None}
+    for name, days in GROWTH_WINDOWS:
+        result[f"growth_{name}_bytes"] = result[f"growth_{name}_percent"] = None
+        if not sizes:
+            continue
+        cutoff = times[-1] - dt.timedelta(days=days) + GROWTH_SLACK
+        index = bisect.bisect_right(times, cutoff) - 1
+        if index < 0:
+            continue
+        old = sizes[index]
+        result[f"growth_{name}_bytes"] = sizes[-1] - old
+        result[f"growth_{name}_percent"] = round(100 * (sizes[-1] - old) / old, 2) if old else None
+    return result
 
 
 @dataclass(frozen=True)
@@ -177,7 +208,9 @@ class Report:
         verdict = self.admin.get(host)
         return verdict.status if verdict else None
 
-    def kpis(self) -> dict[str, Any]:
+    def kpis_policies(self) -> list[dict[str, Any]]:
+        """Per host and policy: the newest good archive against the RPO, the restore test
+        against the RTO, the size growth, and the breaches."""
         policies = []
         for (host, policy), facts in sorted(self.policies.items()):
             judged = self.judge(facts)
@@ -187,6 +220,10 @@ class Report:
             elif check == "failed":
                 judged["breaches"].append("admin maintenance failed")
             policies.append({"host": host, "policy": policy, **judged})
+        return policies
+
+    def kpis(self) -> dict[str, Any]:
+        policies = self.kpis_policies()
         breaching = {p["host"] for p in policies if p["breaches"]}
         hosts = []
         for host in sorted(set(self.hosts) | set(self.admin)):
@@ -250,6 +287,7 @@ class Report:
                 "rto_met": rto_met,
                 "integrity": test.integrity,
             },
+            **(facts.get("growth") or growth([], self.generated)),
             "breaches": breaches,
         }
 
@@ -572,6 +610,7 @@ class Builder:
         facts["newest_good"] = next(
             (run.start for run in reversed(runs) if run.status in GOOD_ARCHIVE), None
         )
+        facts["growth"] = growth(runs, self.report.generated)
         return facts
 
     def settle_markers(self, runs: list[ingest.Run]) -> list[ingest.Run]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterable
+from typing import IO, Any
 
 import matplotlib as mpl
 
@@ -77,6 +78,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "rpo": "RPO (jam)",
         "restore": "Uji pemulihan",
         "rto": "RTO (jam)",
+        "growth": "Ukuran (MiB); pertumbuhan 7 hari · 30 hari",
         "breaches": "Pelanggaran",
         "signoff": "Pengesahan operator",
         "arsip": "Arsip digital",
@@ -96,10 +98,18 @@ TEXT: dict[str, dict[str, Any]] = {
         "signed_by": "Ditandatangani secara elektronik oleh",
         "at": "pada",
         "unsigned": "Belum ditandatangani. Tanda tangan: cekat sign; periksa: cekat verify.",
-        "sign_line": "Nama dan tanda tangan operator",
+        "sign_place_date": "Tempat, tanggal",
+        "sign_name": "Nama dan tanda tangan",
+        "sign_role": "Operator backup",
+        "sign_checked": "Diperiksa oleh (koordinator TI)",
         "chart_success": "Keberhasilan per minggu (%)",
         "chart_backup": "Durasi pencadangan per hari (s)",
         "chart_restore": "Waktu pulih (s) terhadap RTO",
+        "axis_week": "Minggu (ISO)",
+        "axis_percent": "% berhasil",
+        "axis_day": "Tanggal",
+        "axis_seconds": "detik",
+        "axis_seconds_log": "detik (skala log); garis merah: RTO",
         "problems": "Berkas yang dilewati",
         "tampered": "Dimanipulasi",
         "admin": "Pemeriksaan manipulasi oleh host admin",
@@ -210,6 +220,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "rpo": "RPO (h)",
         "restore": "Restore test",
         "rto": "RTO (h)",
+        "growth": "Size (MiB); growth 7 days · 30 days",
         "breaches": "Breaches",
         "signoff": "Operator sign-off",
         "arsip": "Digital archive",
@@ -229,10 +240,18 @@ TEXT: dict[str, dict[str, Any]] = {
         "signed_by": "Electronically signed by",
         "at": "at",
         "unsigned": "Not signed yet. Sign: cekat sign; check: cekat verify.",
-        "sign_line": "Operator's name and signature",
+        "sign_place_date": "Place, date",
+        "sign_name": "Name and signature",
+        "sign_role": "Backup operator",
+        "sign_checked": "Checked by (IT coordinator)",
         "chart_success": "Success per week (%)",
         "chart_backup": "Backup duration per day (s)",
         "chart_restore": "Restore time (s) against the RTO",
+        "axis_week": "Week (ISO)",
+        "axis_percent": "% successful",
+        "axis_day": "Date",
+        "axis_seconds": "seconds",
+        "axis_seconds_log": "seconds (log scale); red line: RTO",
         "problems": "Skipped files",
         "tampered": "Tampered",
         "admin": "Tamper check by the admin host",
@@ -275,52 +294,105 @@ def svg(figure: Any) -> str:
     return text[text.index("<svg") :]
 
 
-def charts(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
-    # Host and policy names are data: drawn as written, never parsed as mathtext (a "$" in a
-    # name would otherwise typeset, or fail to, the text between two of them).
-    with mpl.rc_context({"font.size": 8, "svg.fonttype": "none", "text.parse_math": False}):
-        return draw(rows, kpis, t)
+class ChartData:
+    """What the charts need from the rows, kept while the rows stream past: per ISO week the
+    scheduled and successful runs, per day the longest, total and count of successful runs'
+    durations (constant memory per week and day, whatever the number of hosts)."""
 
+    def __init__(self) -> None:
+        self.weeks: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.days: dict[str, list[float]] = {}
 
-def draw(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
-    weeks: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    days: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
+    def add(self, row: dict[str, Any]) -> None:
         if row["trigger"] != "schedule":
-            continue
+            return
         year, week, _ = dt.date.fromisoformat(row["date"]).isocalendar()
-        counts = weeks[f"{year}-W{week:02d}"]
+        counts = self.weeks[f"{year}-W{week:02d}"]
         counts[0] += 1
         counts[1] += row["status"] in ("success", "covered")
-        if row["duration_seconds"] is not None and row["status"] == "success":
-            days[row["date"]].append(row["duration_seconds"])
+        seconds = row["duration_seconds"]
+        if seconds is not None and row["status"] == "success":
+            day = self.days.get(row["date"])
+            if day is None:
+                self.days[row["date"]] = [seconds, seconds, 1]
+            else:
+                day[0] = max(day[0], seconds)
+                day[1] += seconds
+                day[2] += 1
+
+    @classmethod
+    def of(cls, rows: Iterable[dict[str, Any]]) -> ChartData:
+        data = cls()
+        for row in rows:
+            data.add(row)
+        return data
+
+
+def charts(data: ChartData, kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
+    # Host and policy names are data: drawn as written, never parsed as mathtext (a "$" in a
+    # name would otherwise typeset, or fail to, the text between two of them). Sizes: each
+    # chart prints about 90 mm wide (a third of A4 landscape) at 100 %, so 8 pt stays 8 pt.
+    with mpl.rc_context(
+        {
+            "font.size": 8,
+            "axes.titlesize": 8.5,
+            "axes.labelsize": 8,
+            "xtick.labelsize": 7.5,
+            "ytick.labelsize": 7.5,
+            "legend.fontsize": 7.5,
+            "svg.fonttype": "none",
+            "text.parse_math": False,
+        }
+    ):
+        return draw(data, kpis, t)
+
+
+def draw(data: ChartData, kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
+    weeks, days = data.weeks, data.days
     result = {}
 
     def empty(axes: Any, text: str) -> None:
         axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
 
-    figure, axes = plt.subplots(figsize=(3.4, 2.0))
+    figure, axes = plt.subplots(figsize=(3.5, 2.3))
     labels = sorted(weeks)
     axes.bar(labels, [100 * weeks[w][1] / weeks[w][0] for w in labels], color="#2e7d32")
     axes.set_ylim(0, 100)
     axes.set_title(t["chart_success"])
+    axes.set_xlabel(t["axis_week"])
+    axes.set_ylabel(t["axis_percent"])
     if not labels:
         empty(axes, t["no_data"])
     axes.tick_params(axis="x", labelrotation=45)
     result["success"] = svg(figure)
-    figure, axes = plt.subplots(figsize=(3.4, 2.0))
+    figure, axes = plt.subplots(figsize=(3.5, 2.3))
     ordered = sorted(days)
-    axes.plot(ordered, [max(days[d]) for d in ordered], label=t["chart_max"], color="#c62828")
+    # Markers: a period of one day (or one day with runs) is a point, not an invisible line.
     axes.plot(
         ordered,
-        [sum(days[d]) / len(days[d]) for d in ordered],
+        [days[d][0] for d in ordered],
+        label=t["chart_max"],
+        color="#c62828",
+        marker="o",
+        markersize=3.5,
+    )
+    axes.plot(
+        ordered,
+        [days[d][1] / days[d][2] for d in ordered],
         label=t["chart_mean"],
         color="#1565c0",
+        marker="s",
+        markersize=3,
     )
     axes.set_title(t["chart_backup"])
+    axes.set_xlabel(t["axis_day"])
+    axes.set_ylabel(t["axis_seconds"])
     if ordered:
         axes.legend()
+        axes.set_ylim(bottom=0)
+        if len(ordered) == 1:
+            axes.set_xlim(-0.5, 0.5)
     else:
         empty(axes, t["no_data"])
     axes.tick_params(axis="x", labelrotation=45)
@@ -330,7 +402,8 @@ def draw(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) ->
     tested = [
         p for p in kpis["policies"] if p["restore_test"] and p["restore_test"]["judged_seconds"]
     ]
-    figure, axes = plt.subplots(figsize=(3.4, 2.0))
+    # One bar per tested policy; the figure grows with them so names and bars keep their size.
+    figure, axes = plt.subplots(figsize=(3.5, max(2.3, 0.9 + 0.22 * len(tested))))
     axes.set_title(t["chart_restore"])
     if not tested:
         empty(axes, t["no_tests"])
@@ -341,8 +414,9 @@ def draw(rows: list[dict[str, Any]], kpis: dict[str, Any], t: dict[str, Any]) ->
     for index, policy in enumerate(tested):
         if policy["restore_test"]["rto_hours"]:
             rto = policy["restore_test"]["rto_hours"] * 3600
-            axes.plot([rto, rto], [index - 0.4, index + 0.4], color="#c62828")
+            axes.plot([rto, rto], [index - 0.4, index + 0.4], color="#c62828", linewidth=2)
     axes.set_xscale("log")
+    axes.set_xlabel(t["axis_seconds_log"])
     result["restore"] = svg(figure)
     return result
 
@@ -396,6 +470,19 @@ def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
         cycle = t["cycles"].get(row.get("cycle"), row.get("cycle"))
         return str(t["missed_reason"]).format(cycle=cycle, due=moment(due))
 
+    def growth(policy: dict[str, Any], window: str) -> str:
+        """``+12.3 MiB (+4.5 %)`` in the language's conventions; none without the history."""
+        grown, percent = (
+            policy.get(f"growth_{window}_bytes"),
+            policy.get(f"growth_{window}_percent"),
+        )
+        if grown is None:
+            return str(t["none"])
+        text = format_decimal(grown / 2**20, format="+#,##0.0;-#,##0.0", locale=lang) + " MiB"
+        if percent is not None:
+            text += " (" + format_decimal(percent, format="+#,##0.0;-#,##0.0", locale=lang) + " %)"
+        return str(text)
+
     def cut_short(row: dict[str, Any]) -> str:
         """The reason of a run that started and has no end record (interrupted or running)."""
         key = "running_reason" if row.get("status") == "running" else "interrupted_reason"
@@ -411,6 +498,7 @@ def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
         "breach": breach,
         "missed": missed,
         "cut_short": cut_short,
+        "growth": growth,
     }
 
 
@@ -420,6 +508,23 @@ def render(
     signature: dict[str, Any] | None,
     lang: str = "id",
 ) -> str:
+    """The form as one string (rows held by the caller; :func:`write` streams them)."""
+    out = io.StringIO()
+    write(out, rows, ChartData.of(rows), kpis, signature=signature, lang=lang)
+    return out.getvalue()
+
+
+def write(
+    out: IO[str],
+    rows: Iterable[dict[str, Any]],
+    data: ChartData,
+    kpis: dict[str, Any],
+    *,
+    signature: dict[str, Any] | None,
+    lang: str = "id",
+) -> None:
+    """Write the form to ``out`` as it is rendered; ``rows`` are read once, in order, so they
+    can come one at a time from a spool on disk."""
     if lang not in TEXT:
         raise ValueError(f"lang: {lang!r} is not one of {', '.join(TEXT)}")
     environment = Environment(
@@ -431,11 +536,13 @@ def render(
     t = TEXT[lang]
     for name, function in formats(lang, t).items():
         environment.filters[name] = function
-    return environment.get_template("checklist.html.j2").render(
+    stream = environment.get_template("checklist.html.j2").generate(
         lang=lang,
         t=t,
         rows=rows,
         kpis=kpis,
-        charts=charts(rows, kpis, t),
+        charts=charts(data, kpis, t),
         signature=signature,
     )
+    for chunk in stream:
+        out.write(chunk)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 import orjson
@@ -181,6 +182,19 @@ class PrometheusWriter:
             ):
                 if last.get(field) is not None:
                     add(f"bangka_backup_{name}", "gauge", text, labels, last[field])
+        for facts in report.kpis_policies():
+            labels = f'host="{escape(facts["host"])}",policy="{escape(facts["policy"])}"'
+            for window, days in (("week", "7d"), ("30_days", "30d")):
+                grown = facts[f"growth_{window}_bytes"]
+                if grown is not None:
+                    add(
+                        "bangka_backup_size_growth_bytes",
+                        "gauge",
+                        "Original size of the newest good archive minus that of the newest good "
+                        "one at least 7 or 30 days older.",
+                        f'{labels},window="{days}"',
+                        grown,
+                    )
         # The admin's tamper verdict per host; hosts without an admin report have none.
         for host, verdict in sorted(report.admin.items()):
             labels = f'host="{escape(host)}"'
@@ -265,33 +279,58 @@ class PrometheusWriter:
 
 
 class HtmlWriter:
-    """The printable form. It needs every row of the period at once (one page set per period),
-    so keep the period to what one form should show (a cycle, a week, a month)."""
+    """The printable form. Rows are spooled to a private temporary file (unlinked, on disk)
+    as the checklist is built, with the charts' totals kept as they pass; at the end the KPIs
+    go first and the rows are streamed back from the spool into the page, so memory stays flat
+    however many hosts a period holds (bench/report.py: a month of 500 hosts)."""
 
     def __init__(self, out: IO[str], lang: str = "id", signoff: Signoff | None = None) -> None:
+        # matplotlib: only for this format
+        from bangka_ops.report import html  # noqa: PLC0415
+
         self.out = out
         self.lang = lang
         self.signoff = signoff
-        self.rows: list[dict[str, Any]] = []
+        self.charts = html.ChartData()
+        self.spool: IO[bytes] = tempfile.TemporaryFile(prefix="cekat-html-")  # noqa: SIM115
 
     def row(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
+        self.spool.write(spooled(row))
+        self.charts.add(row)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        self.spool.flush()
+        self.spool.seek(0)
+        for line in self.spool:
+            yield orjson.loads(line)
 
     def finish(self, report: Report) -> None:
-        # matplotlib and the signature check: only for this format
-        from bangka_ops.report import html, signoff  # noqa: PLC0415
+        from bangka_ops.report import html  # noqa: PLC0415
 
-        kpis = report.kpis()
-        signature = None
-        if self.signoff is not None:
-            # The document the JSON writer would have written: the signature verifies or not
-            # against exactly the data this form shows.
-            document = {**signoff.FIXED_FIELDS, "rows": self.rows, "kpis": kpis}
-            signature = self.signoff(document)
-        self.out.write(html.render(self.rows, kpis, signature, self.lang))
+        try:
+            kpis = report.kpis()
+            signature = None
+            if self.signoff is not None:
+                # The document the JSON writer would have written: the signature verifies or
+                # not against exactly the data this form shows.
+                signature = self.signoff(self.rows(), kpis)
+            html.write(
+                self.out, self.rows(), self.charts, kpis, signature=signature, lang=self.lang
+            )
+        finally:
+            self.spool.close()
 
 
-Signoff = Callable[[dict[str, Any]], dict[str, Any] | None]
+def spooled(row: dict[str, Any]) -> bytes:
+    """One row as a JSON line. orjson refuses a lone surrogate (never in what cekat reads with
+    orjson, possible through the standard library's reader): that row takes the slower path."""
+    try:
+        return orjson.dumps(row) + b"\n"
+    except TypeError:
+        return json.dumps(row).encode("ascii") + b"\n"
+
+
+Signoff = Callable[[Iterable[dict[str, Any]], dict[str, Any]], dict[str, Any] | None]
 
 
 replacing = atomic.replacing  # reports: whole or the previous one (see atomic)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,32 @@ def canonical(document: dict[str, Any]) -> bytes:
     return serialised(data)
 
 
+def canonical_sha256(rows: Iterable[dict[str, Any]], kpis: dict[str, Any]) -> str:
+    """SHA-256 of :func:`canonical`'s bytes, made one row at a time: the HTML form streams a
+    month of rows from disk and never holds them all. (Canonical JSON sorts the keys, so
+    ``kpis`` comes before ``rows``.)"""
+    digest = hashlib.sha256()
+    signed = {k: v for k, v in kpis.items() if k not in UNSIGNED_KPI_KEYS}
+    digest.update(b'{"kpis":' + serialised(signed) + b',"rows":[')
+    first = True
+    for row in rows:
+        digest.update(serialised(row) if first else b"," + serialised(row))
+        first = False
+    digest.update(b"]}")
+    return digest.hexdigest()
+
+
 def payload(document: dict[str, Any], signer: str, signed_at: str) -> dict[str, Any]:
-    digest = hashlib.sha256(canonical(document)).hexdigest()
+    check_document(document)
+    return payload_of(document["rows"], document["kpis"], signer, signed_at)
+
+
+def payload_of(
+    rows: Iterable[dict[str, Any]], kpis: dict[str, Any], signer: str, signed_at: str
+) -> dict[str, Any]:
     return {
-        "period": document["kpis"].get("period"),
-        "data_sha256": digest,
+        "period": kpis.get("period"),
+        "data_sha256": canonical_sha256(rows, kpis),
         "signer": signer,
         "signed_at": signed_at,
     }
@@ -77,7 +99,7 @@ def payload_bytes(data: dict[str, Any]) -> bytes:
     return serialised(data)
 
 
-def serialised(data: dict[str, Any]) -> bytes:
+def serialised(data: Any) -> bytes:
     """Canonical JSON. A lone surrogate (possible in a JSON file, never in what cekat writes)
     is kept as its own bytes rather than failing: one text, one serialisation, either way."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -196,6 +218,14 @@ def verify_document(
     document: dict[str, Any], signoff_path: Path, allowed_signers: str
 ) -> dict[str, Any]:
     """Check a sign-off file against checklist data (e.g. freshly rebuilt for the HTML form)."""
+    check_document(document)
+    return verify_checklist(document["rows"], document["kpis"], signoff_path, allowed_signers)
+
+
+def verify_checklist(
+    rows: Iterable[dict[str, Any]], kpis: dict[str, Any], signoff_path: Path, allowed_signers: str
+) -> dict[str, Any]:
+    """:func:`verify_document` for rows given one at a time (the HTML form's spool)."""
     try:
         signoff = json.loads(signoff_path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
@@ -210,7 +240,7 @@ def verify_document(
     signature_text = signoff.get("signature")
     if not isinstance(signature_text, str) or not signature_text.isascii():
         raise SignoffError(f"{signoff_path}: signature: not an SSH signature")
-    expected = payload(document, signer, signed_at)
+    expected = payload_of(rows, kpis, signer, signed_at)
     if expected["data_sha256"] != signoff.get("data_sha256"):
         raise SignoffError(
             f"{signoff_path}: the checklist data changed after it was signed by {signer} at "

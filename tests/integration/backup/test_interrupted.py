@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bangka_ops.backup import agent, records
+from bangka_ops.backup import agent, maintenance, records
 from bangka_ops.report import checklist, html
 from tests.conftest import BorgSetup
+from tests.integration.backup.admin_helpers import run_maintenance, watchdog_config
 from tests.receivers import webhook_receiver
 
 pytestmark = pytest.mark.borg
@@ -144,3 +145,39 @@ def test_the_checklist_shows_a_lone_marker_as_running_then_as_interrupted(
     rows, _ = statuses(start.astimezone(tz) + dt.timedelta(hours=30))
     assert [r["status"] for r in rows] == ["interrupted"]
     assert [r["record"] for r in rows] == [str(root / "records" / "docs" / record.name)]
+
+
+def test_the_admins_watchdog_notifies_a_collected_marker_whose_record_never_came(
+    borg_setup: BorgSetup,
+) -> None:
+    """The host was killed and has not been collected since its marker was: the admin's
+    freshness watchdog names the run; once the record arrives (loose, or consolidated into
+    the ledger) it no longer does."""
+    code, _ = borg_setup.run("docs", "daily", "--on-demand")  # a fresh archive: nothing missed
+    assert code == 0
+    marker = kill_wrapper_mid_run(borg_setup)
+    archive = marker.name.removesuffix(agent.STARTED_SUFFIX)
+    started = json.loads(marker.read_text())
+    started["start"] = (
+        dt.datetime.fromisoformat(started["start"]) - dt.timedelta(hours=30)
+    ).isoformat()
+    collected = borg_setup.root / "admin-state" / "collected" / "web-01" / "records" / "docs"
+    collected.mkdir(parents=True)
+    (collected / marker.name).write_text(json.dumps(started))
+
+    with webhook_receiver() as hook:
+        borg_setup.config["notify"] = {"webhook_url": hook.url}
+        code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+
+    assert code == maintenance.EXIT_FAILED, report
+    (client,) = report["clients"]
+    assert client["interrupted"] == [{"archive": archive, "start": started["start"]}]
+    assert "started and never finished" in client["reason"]
+    assert archive in json.dumps(hook.received)
+
+    ledger = collected.parent.parent / "ledger" / "docs" / f"{started['start'][:7]}.jsonl"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_text(json.dumps({"kind": "backup_run", "archive": archive}) + "\n")
+    code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
+    assert code == maintenance.EXIT_OK, report
+    assert "interrupted" not in report["clients"][0]

@@ -41,12 +41,16 @@ def test_a_sample_restore_is_verified_twice_and_extrapolated(
     assert record["verification"]["files_checked"] == 5
     assert record["verification"]["live_compared"] == 5
     assert record["archive_files"] == 32
-    # Borg's fixed cost (the time to the first restored file) is not scaled.
-    fixed = record["fixed_seconds"]
-    assert 0 < fixed <= record["restore_seconds"]
-    scaled = (record["restore_seconds"] - fixed) * record["archive_bytes"]
-    expected = fixed + scaled / record["bytes_restored"]
+    model = record["estimate_model"]
+    assert model["method"] == "per file and per byte, fitted"
+    assert model["files_timed"] == 4  # the times between the 5 files' starts
+    expected = (
+        model["fixed_seconds"]
+        + model["per_file_seconds"] * record["archive_files"]
+        + model["per_mib_seconds"] * record["archive_bytes"] / 2**20
+    )
     assert record["extrapolated_full_restore_seconds"] == pytest.approx(expected, rel=0.01)
+    assert 0 < model["fixed_seconds"] <= record["restore_seconds"]
     assert record["rto_judged_on"] == "extrapolation from the sample"
     assert record["result"] == {
         "integrity": True,

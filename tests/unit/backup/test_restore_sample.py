@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from bangka_ops.backup.restore_test import Item, RestoreTest
+import pytest
+
+from bangka_ops.backup.restore_test import Item, RestoreTest, fit_estimate
 
 
 def archive(count: int = 4000) -> list[Item]:
@@ -43,3 +45,42 @@ def test_both_minimums_hold_and_a_small_archive_is_taken_whole() -> None:
     assert sum(i.size for i in chosen) >= total // 4
     assert RestoreTest.sample(items[:30], 50, 1, "x") == items[:30]
     assert RestoreTest.sample(items, 1, total + 1, "x") == items
+
+
+def test_the_estimate_fits_per_file_per_byte_and_skip_costs_from_borgs_start_stamps() -> None:
+    """Synthetic stamps of a Borg that takes 0.4 s to start, 2 ms per file, 10 ms per MiB and
+    0.3 ms per archive item it steps over: the fit finds those costs and predicts the whole
+    archive's time (which steps over nothing)."""
+    items = [Item(i.path, i.size, "", i.mtime, index) for index, i in enumerate(archive(400))]
+    sample = sorted(RestoreTest.sample(items, 40, 1, "s"), key=lambda i: i.index)
+    began, clock, starts = 1000.0, 1000.4, []
+    for item, after in zip(sample, [*sample[1:], None], strict=True):
+        starts.append((clock, item.path))
+        skipped = after.index - item.index - 1 if after else 0
+        clock += 0.002 + 0.010 * item.size / 2**20 + 0.0003 * skipped
+    timing = (began, clock + 0.05, starts)
+    archive_bytes = sum(i.size for i in items)
+
+    model = fit_estimate(
+        timing,
+        {i.path: (i.size, i.index) for i in sample},
+        len(items),
+        archive_bytes,
+        clock - began,
+    )
+
+    assert model["method"] == "per file and per byte, fitted"
+    assert model["per_file_seconds"] == pytest.approx(0.002, rel=0.01)
+    assert model["per_mib_seconds"] == pytest.approx(0.010, rel=0.01)
+    assert model["per_skipped_item_seconds"] == pytest.approx(0.0003, rel=0.01)
+    assert model["fixed_seconds"] == pytest.approx(0.45, rel=0.01)
+    truth = 0.45 + 0.002 * len(items) + 0.010 * archive_bytes / 2**20
+    assert model["estimate_seconds"] == pytest.approx(truth, rel=0.01)
+
+
+def test_too_few_files_timed_falls_back_to_scaling_by_bytes() -> None:
+    items = archive(10)
+    sizes = {i.path: (i.size, -1) for i in items[:2]}
+    model = fit_estimate((0.0, 1.0, [(0.5, items[0].path)]), sizes, 10, 1000, 1.0)
+    assert model["method"] == "bytes"
+    assert model["estimate_seconds"] == pytest.approx(1000 / sum(s for s, _ in sizes.values()))

@@ -4,6 +4,7 @@ tests/integration/report)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import random
 from array import array
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bangka_ops.report import checklist
+from bangka_ops.report import checklist, html, outputs
 
 TZ = dt.timezone(dt.timedelta(hours=7))
 
@@ -134,3 +135,55 @@ def test_nearest_rank_by_selection_equals_the_sorted_percentile(count: int) -> N
     values = array("d", (rng.uniform(0, 3600) for _ in range(count)))
     for pct in (50, 95, 99, 100):
         assert checklist.nearest_rank(values, pct) == checklist.percentile(sorted(values), pct)
+
+
+def sized(start: str, size: int, status: str = "success") -> dict[str, Any]:
+    item = record("daily", start, status)
+    item["archive_stats"]["original_size"] = size
+    return item
+
+
+def test_size_growth_per_week_and_30_days_in_json_html_and_prometheus(tmp_path: Path) -> None:
+    """The newest good archive's size against the newest good one at least 7 and 30 days
+    older; a failed run's size never counts; a start a few minutes later still counts as a
+    week."""
+    records = [
+        sized("2025-04-10T02:30:00+07:00", 1_000 * 2**20),  # 32 days before the newest
+        sized("2025-04-12T02:30:00+07:00", 1_100 * 2**20),  # 30 days before
+        sized("2025-05-05T02:30:00+07:00", 1_500 * 2**20),  # 7 days before
+        sized("2025-05-06T02:30:00+07:00", 1_600 * 2**20),
+        sized("2025-05-11T02:30:00+07:00", 9_999 * 2**20, "failed"),
+        sized("2025-05-12T02:35:00+07:00", 2_000 * 2**20),
+    ]
+    root = tree(tmp_path, records)
+    _, report = run(root, "2025-05-12", "2025-05-12", "2025-05-12T12:00:00+07:00")
+    (policy,) = report.kpis()["policies"]
+    assert policy["size_bytes"] == 2_000 * 2**20
+    assert policy["growth_week_bytes"] == 500 * 2**20
+    assert policy["growth_week_percent"] == pytest.approx(33.33)
+    assert policy["growth_30_days_bytes"] == 900 * 2**20
+    assert policy["growth_30_days_percent"] == pytest.approx(81.82)
+
+    page = html.render([], report.kpis(), None, "id")
+    assert "+500,0 MiB (+33,3 %)" in page
+    assert "+900,0 MiB (+81,8 %)" in page
+    english = html.render([], report.kpis(), None, "en")
+    assert "+500.0 MiB (+33.3 %)" in english
+    text = io.StringIO()
+    writer = outputs.PrometheusWriter(text)
+    writer.finish(report)
+    assert (
+        'bangka_backup_size_growth_bytes{host="fs01",policy="dokumen",window="7d"} 524288000'
+        in text.getvalue()
+    )
+
+
+def test_no_growth_without_enough_history(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path, [sized("2025-05-10T02:30:00+07:00", 10), sized("2025-05-12T02:30:00+07:00", 20)]
+    )
+    _, report = run(root, "2025-05-12", "2025-05-12", "2025-05-12T12:00:00+07:00")
+    (policy,) = report.kpis()["policies"]
+    assert policy["size_bytes"] == 20
+    assert policy["growth_week_bytes"] is None
+    assert policy["growth_30_days_percent"] is None
