@@ -228,30 +228,13 @@ def phase_consolidate(root: Path) -> None:
     print(json.dumps({"moved": summary.moved, "peak_mib": peak_mib()}))
 
 
-def phase_report(root: Path, days: int) -> None:
+def phase_report(root: Path, days: int, form: str = "json", month: bool = False) -> None:
+    """The checklist of the generated period (or of its last 30 days, ``month``) written as
+    ``form`` (json or html) to /dev/null."""
     from bangka_ops.report import checklist, outputs  # noqa: PLC0415
 
     last = START + dt.timedelta(days=days - 1)
-    with open(os.devnull, "w", encoding="utf-8") as sink:
-        writer = outputs.JsonWriter(sink)
-        report = checklist.build(
-            root,
-            checklist.Period(START, last),
-            dt.datetime.fromisoformat(f"{last.isoformat()}T23:59:59{TZ}"),
-            writer.row,
-        )
-        writer.finish(report)
-    total = report.kpis()["total"]
-    rows = total["scheduled"] + total["on_demand"]
-    print(json.dumps({"rows": rows, "missed": total["missed"], "peak_mib": peak_mib()}))
-
-
-def phase_month(root: Path, days: int, form: str) -> None:
-    """The last 30 days of the generated period as the HTML form (or its JSON baseline)."""
-    from bangka_ops.report import checklist, outputs  # noqa: PLC0415
-
-    last = START + dt.timedelta(days=days - 1)
-    first = max(START, last - dt.timedelta(days=29))
+    first = max(START, last - dt.timedelta(days=29)) if month else START
     with open(os.devnull, "w", encoding="utf-8") as sink:
         writer = outputs.HtmlWriter(sink) if form == "html" else outputs.JsonWriter(sink)
         report = checklist.build(
@@ -263,7 +246,7 @@ def phase_month(root: Path, days: int, form: str) -> None:
         writer.finish(report)
     total = report.kpis()["total"]
     rows = total["scheduled"] + total["on_demand"]
-    print(json.dumps({"rows": rows, "peak_mib": peak_mib()}))
+    print(json.dumps({"rows": rows, "missed": total["missed"], "peak_mib": peak_mib()}))
 
 
 def peak_mib() -> float:
@@ -313,8 +296,8 @@ def main() -> int:
             "report": lambda: phase_report(args.root, args.days),
             "consolidate": lambda: phase_consolidate(args.root),
             "loose": lambda: phase_loose(args.root),
-            "html": lambda: phase_month(args.root, args.days, "html"),
-            "json-month": lambda: phase_month(args.root, args.days, "json"),
+            "html": lambda: phase_report(args.root, args.days, "html", month=True),
+            "json-month": lambda: phase_report(args.root, args.days, "json", month=True),
         }[args.phase]()
         return 0
 
