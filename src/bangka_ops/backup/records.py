@@ -12,10 +12,14 @@ from typing import Any
 
 import jsonschema
 
+from bangka_ops.backup import agent
+
 SCHEMA_FILE = "backup-run-record.v1.schema.json"
 RESTORE_TEST_SCHEMA_FILE = "restore-test-record.v1.schema.json"
 # Beside the run records: restore tests and emergency restores have their own records.
 OTHER_RECORD_DIRS = {"restore-tests", "restores"}
+# A run's start marker (bangka-backup writes it first and removes it with the record).
+STARTED_SUFFIX = agent.STARTED_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,13 @@ def iter_records(root: Path) -> Iterator[dict[str, Any] | RecordProblem]:
     for path in sorted(root.rglob("*.json")):
         if path.name.startswith(".tmp-") or OTHER_RECORD_DIRS & set(path.parts):
             continue
+        if path.name.endswith(STARTED_SUFFIX):
+            # A run going now (status "running"), or one cut off that the next run or
+            # `bangka-backup reap` turns into an "interrupted" record; not a record itself.
+            running = running_marker(path)
+            if running is not None:
+                yield running
+            continue
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -65,3 +76,20 @@ def iter_records(root: Path) -> Iterator[dict[str, Any] | RecordProblem]:
             yield RecordProblem(path, "; ".join(problems[:5]))
             continue
         yield record
+
+
+def running_marker(path: Path) -> dict[str, Any] | None:
+    """The start marker of a run whose record is not written yet, or None (its record is
+    there, or it is not a readable marker)."""
+    if path.with_name(path.name[: -len(STARTED_SUFFIX)] + ".json").exists():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    needed = ("start", "host", "policy", "cycle", "status", "record_path")
+    if not isinstance(marker, dict) or marker.get("kind") != "backup_started":
+        return None
+    if not all(isinstance(marker.get(key), str) for key in needed):
+        return None
+    return marker

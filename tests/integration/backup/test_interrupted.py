@@ -65,6 +65,13 @@ def test_the_next_run_records_an_interrupted_run_and_notifies_it(borg_setup: Bor
     marker = kill_wrapper_mid_run(borg_setup)
     archive = marker.name.removesuffix(agent.STARTED_SUFFIX)
     assert not marker.with_name(f"{archive}.json").exists()
+    listed = subprocess.run(
+        [sys.executable, "-m", "bangka_ops.cli", "records", borg_setup.config["records_dir"]],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "invalid" not in listed.stderr
+    assert "running" in listed.stdout  # the marker, shown as the run it announces
 
     with webhook_receiver() as hook:
         borg_setup.config["notify"] = {"on": ["failed"], "webhook_url": hook.url}
