@@ -129,11 +129,11 @@ def test_a_one_day_form_fits_a4_landscape_with_readable_charts_and_a_signature_b
     )  # fmt: skip
     assert proc.returncode in (0, 1), proc.stderr
     html = page.read_text()
-    for label in ("Tanggal", "detik", "Minggu (ISO)", "% berhasil", "skala log"):
+    for label in ("Tanggal", "detik", "Minggu (ISO)", "% berhasil", "skala logaritmik"):
         assert f">{label}" in html or label in html, label
     assert html.count("Tempat, tanggal") == 2
     assert html.count("Nama dan tanda tangan") == 2
-    assert "Operator backup" in html and "koordinator TI" in html
+    assert "Operator pencadangan" in html and "koordinator TI" in html
 
     assert layout_width(page, PRINTABLE_PX) <= PRINTABLE_PX
 
