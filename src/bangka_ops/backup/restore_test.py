@@ -14,8 +14,9 @@ of at least N files and M bytes, and verifies what came back:
   the same SHA-256;
 - counts and sizes match the selection.
 
-It measures the restore's wall time and throughput; for a sample it also extrapolates the
-full-restore time (measured time x archive size / sampled bytes, labelled as such). RTO is judged
+It measures the restore's wall time and throughput; for a sample it also estimates the
+full-restore time (labelled as such: Borg's fixed cost plus per-file and per-byte costs fitted
+from the times Borg stamps on each sampled file, see :func:`fit_estimate`). RTO is judged
 on the full restore when there was one, else on the extrapolation; RPO on the age of the newest
 archive of the policy. The scratch directory is always removed. One record per test (schema
 ``restore-test-record.v1``) is written beside the run records.
