@@ -297,7 +297,9 @@ class Borg:
         stdout_lines: bool = False,
         cwd: Path | None = None,
         on_line: Callable[[str], None] | None = None,
+        on_start: Callable[[subprocess.Popen[str]], None] | None = None,
     ) -> StepResult:
+        """Run Borg; ``on_start`` receives the process (to stop it from another thread)."""
         argv = [self.binary, *args]
         started = time.monotonic()
         proc = subprocess.Popen(
@@ -314,6 +316,8 @@ class Borg:
             # admin). An interrupted run stops Borg with SIGTERM instead (below).
             start_new_session=True,
         )
+        if on_start is not None:
+            on_start(proc)
         try:
             return self.follow(
                 proc,
@@ -634,8 +638,10 @@ class Run:
             with open(self.log_path, "w", encoding="utf-8") as log:
                 os.chmod(self.log_path, 0o640)
                 status = self.backup(record, log)
-        record["status"] = status
-        return self.finish(record)
+            record["status"] = status
+            # Still under the host lock: a run waiting for it (or `reap`) must not take this
+            # run's marker for a dead run's while its record is being written.
+            return self.finish(record)
 
     def backup(self, record: dict[str, Any], log: TextIO) -> str:
         if not self.hooks("pre_hooks", record):
@@ -650,6 +656,12 @@ class Run:
                 k: create.output.get(k) for k in ("archive", "repository", "encryption", "cache")
             }
             record["archive_stats"] = (create.output.get("archive") or {}).get("stats")
+        # The marker learns what borg create did: a run cut off later (checks, off-site copy,
+        # hooks) still announces the archive it made, with its sizes.
+        write_json_atomic(
+            self.marker_path,
+            {**record, "steps": self.steps, "kind": "backup_started", "status": "running"},
+        )
         status = create.status
         if status == "skipped":
             record["skipped"] = "locked"
@@ -862,21 +874,26 @@ def reap_interrupted(config: dict[str, Any]) -> list[dict[str, Any]]:
         )
         end = dt.datetime.fromtimestamp(max(alive, start.timestamp()), start.tzinfo)
         record = {key: value for key, value in started.items() if key not in ("kind", "status")}
+        for key, empty in (("exit_code", None), ("msgids", []), ("warnings", []), ("steps", {})):
+            record.setdefault(key, empty)
+        created = ((record["steps"] or {}).get("create") or {}).get("exit_code") in (0, 1)
         record.update(
             kind="backup_run",
             status="interrupted",
             end=end.isoformat(),
             duration_seconds=round((end - start).total_seconds(), 3),
-            exit_code=None,
-            msgids=[],
-            warnings=[],
-            steps={},
             record_path=str(record_path),
             log_path=str(log_path) if log_path.exists() else None,
             reason=(
                 f"started {start.isoformat()} and never finished: the wrapper was stopped "
-                "(killed, out of memory, reboot or power loss) before it wrote its record; "
-                f"last sign of life {end.isoformat()}"
+                "(killed, out of memory, reboot or power loss) before it wrote its record"
+                + (
+                    " (borg create had finished: the archive exists, its checks, off-site "
+                    "copy or hooks did not run to the end)"
+                    if created
+                    else ""
+                )
+                + f"; last sign of life {end.isoformat()}"
             ),
         )
         record["notifications"] = notify(config, record)

@@ -127,7 +127,9 @@ class Watchdog:
                 continue
             if start.tzinfo is None or now - start < dt.timedelta(hours=MARKER_STALE_HOURS):
                 continue
-            ledger = collected / name / "ledger" / marker.parent.name / f"{start_text[:7]}.jsonl"
+            # The ledger's month file: the start's year and month as written (ledger.month_of).
+            month = f"{start_text[0:4]}-{start_text[5:7]}"
+            ledger = collected / name / "ledger" / marker.parent.name / f"{month}.jsonl"
             try:
                 if f'"{archive}"'.encode() in ledger.read_bytes():
                     continue

@@ -50,9 +50,12 @@ import math
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -385,6 +388,7 @@ class RestoreTest:
         hashes: bool = True,
         only: list[Item] | None = None,
         log: TextIO | None = None,
+        on_start: Callable[[subprocess.Popen[str]], None] | None = None,
     ) -> list[Item]:
         """Regular files of the archive. With ``hashes``, Borg's own SHA-256 of each file's
         content too: Borg reads and decrypts every chunk for that, so a plan lists without
@@ -400,7 +404,9 @@ class RestoreTest:
             patterns.write_text("\n".join(lines) + "\n", encoding="utf-8")
             argv[1:1] = ["--patterns-from", str(patterns)]
         try:
-            step = self.borg.run(argv, self.repo, log or self.log, stdout_lines=True)
+            step = self.borg.run(
+                argv, self.repo, log or self.log, stdout_lines=True, on_start=on_start
+            )
         finally:
             if patterns is not None:
                 patterns.unlink(missing_ok=True)
@@ -430,6 +436,7 @@ class RestoreTest:
         the extrapolation to a full restore holds for small and large files alike (a sample
         drawn by count alone held 6 % of the bytes for 10 % of the files)."""
         total = sum(item.size for item in items)
+        min_files = max(1, min_files)
         if not items or len(items) <= min_files or total <= min_bytes:
             return list(items)
         rng = random.Random(seed)  # noqa: S311 (sampling, not secrecy)
@@ -629,9 +636,20 @@ class RestoreTest:
         only = None if full else chosen
         borg_log = io.StringIO()
         listing: Future[list[Item]] | None = None
+        listers: list[subprocess.Popen[str]] = []
+        done = False
+
+        def started(proc: subprocess.Popen[str]) -> None:
+            listers.append(proc)
+            if failed.is_set():  # the extract failed before this listing even started
+                proc.terminate()
+
+        failed = threading.Event()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="borg-list") as pool:
             if beside:
-                listing = pool.submit(self.items, archive, only=only, log=borg_log)
+                listing = pool.submit(
+                    self.items, archive, only=only, log=borg_log, on_start=started
+                )
             try:
                 seconds = self.extract(archive, None if full else chosen, scratch)
                 if chosen is None:
@@ -649,10 +667,14 @@ class RestoreTest:
                         chosen = self.with_borg_hashes(
                             chosen, self.items(archive, only=only, log=borg_log)
                         )
+                done = True
             finally:
                 if listing is not None:
                     listing.cancel()
-                    # An extract that failed still waits for its listing: Borg runs to its end.
+                    if not done:  # the extract failed or was interrupted: stop the listing
+                        failed.set()
+                        for lister in list(listers):
+                            lister.terminate()
                     listing.exception()
                 self.log.write(borg_log.getvalue())
         how = (
@@ -844,6 +866,9 @@ class RestoreTest:
         }
 
 
+MIN_TIMED_FILES = 10
+
+
 def fit_estimate(
     timing: tuple[float, float, list[tuple[float, str]]] | None,
     sizes: dict[str, tuple[int, int]],
@@ -875,7 +900,7 @@ def fit_estimate(
         return fallback
     began, ended, starts = timing
     timed = [(t, *sizes[p]) for t, p in sorted(starts) if p in sizes]
-    if len(timed) < 4:  # a fit through fewer points means nothing
+    if len(timed) < MIN_TIMED_FILES:  # too few points for three costs to mean anything
         return fallback
     # (size, items skipped before the next file, time to the next file's start)
     points = [
@@ -930,7 +955,8 @@ def solve(matrix: list[list[float]], vector: list[float]) -> list[float] | None:
     rows = [[*matrix[i], vector[i]] for i in range(size)]
     for col in range(size):
         pivot = max(range(col, size), key=lambda r: abs(rows[r][col]))
-        if abs(rows[pivot][col]) < 1e-18:
+        scale = max(abs(matrix[r][col]) for r in range(size))
+        if abs(rows[pivot][col]) <= 1e-12 * scale:  # singular, or nearly: no unique fit
             return None
         rows[col], rows[pivot] = rows[pivot], rows[col]
         for r in range(col + 1, size):

@@ -294,6 +294,10 @@ def svg(figure: Any) -> str:
     return text[text.index("<svg") :]
 
 
+# At most this many bars in the restore chart (about 7 in tall: it still fits a printed page).
+MAX_RESTORE_BARS = 28
+
+
 class ChartData:
     """What the charts need from the rows, kept while the rows stream past: per ISO week the
     scheduled and successful runs, per day the longest, total and count of successful runs'
@@ -347,14 +351,21 @@ def charts(data: ChartData, kpis: dict[str, Any], t: dict[str, Any]) -> dict[str
         return draw(data, kpis, t)
 
 
+def empty(axes: Any, text: str) -> None:
+    axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
+    axes.set_axis_off()
+
+
 def draw(data: ChartData, kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, str]:
-    weeks, days = data.weeks, data.days
-    result = {}
+    return {
+        "success": draw_success(data, t),
+        "backup": draw_backup(data, t),
+        "restore": draw_restore(kpis, t),
+    }
 
-    def empty(axes: Any, text: str) -> None:
-        axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
-        axes.set_axis_off()
 
+def draw_success(data: ChartData, t: dict[str, Any]) -> str:
+    weeks = data.weeks
     figure, axes = plt.subplots(figsize=(3.5, 2.3))
     labels = sorted(weeks)
     axes.bar(labels, [100 * weeks[w][1] / weeks[w][0] for w in labels], color="#2e7d32")
@@ -365,7 +376,11 @@ def draw(data: ChartData, kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, 
     if not labels:
         empty(axes, t["no_data"])
     axes.tick_params(axis="x", labelrotation=45)
-    result["success"] = svg(figure)
+    return svg(figure)
+
+
+def draw_backup(data: ChartData, t: dict[str, Any]) -> str:
+    days = data.days
     figure, axes = plt.subplots(figsize=(3.5, 2.3))
     ordered = sorted(days)
     # Markers: a period of one day (or one day with runs) is a point, not an invisible line.
@@ -398,17 +413,32 @@ def draw(data: ChartData, kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, 
     axes.tick_params(axis="x", labelrotation=45)
     if len(ordered) > 8:
         axes.set_xticks(ordered[:: max(1, len(ordered) // 8)])
-    result["backup"] = svg(figure)
+    return svg(figure)
+
+
+def urgency(policy: dict[str, Any]) -> float:
+    """How near its RTO a policy's restore test came (over 1: past it)."""
+    test = policy["restore_test"]
+    rto = (test["rto_hours"] or 0) * 3600
+    return float(test["judged_seconds"] / rto) if rto else 0.0
+
+
+def draw_restore(kpis: dict[str, Any], t: dict[str, Any]) -> str:
     tested = [
         p for p in kpis["policies"] if p["restore_test"] and p["restore_test"]["judged_seconds"]
     ]
+    count = len(tested)
+    if count > MAX_RESTORE_BARS:  # the nearest their RTO (or past it); the rest: the table
+        tested = sorted(tested, key=urgency, reverse=True)[:MAX_RESTORE_BARS]
     # One bar per tested policy; the figure grows with them so names and bars keep their size.
     figure, axes = plt.subplots(figsize=(3.5, max(2.3, 0.9 + 0.22 * len(tested))))
-    axes.set_title(t["chart_restore"])
+    title = t["chart_restore"]
+    if count > len(tested):
+        title += f" ({len(tested)}/{count})"
+    axes.set_title(title)
     if not tested:
         empty(axes, t["no_tests"])
-        result["restore"] = svg(figure)
-        return result
+        return svg(figure)
     names = [f"{p['host']}/{p['policy']}" for p in tested]
     axes.barh(names, [p["restore_test"]["judged_seconds"] for p in tested], color="#6a1b9a")
     for index, policy in enumerate(tested):
@@ -417,8 +447,7 @@ def draw(data: ChartData, kpis: dict[str, Any], t: dict[str, Any]) -> dict[str, 
             axes.plot([rto, rto], [index - 0.4, index + 0.4], color="#c62828", linewidth=2)
     axes.set_xscale("log")
     axes.set_xlabel(t["axis_seconds_log"])
-    result["restore"] = svg(figure)
-    return result
+    return svg(figure)
 
 
 def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:

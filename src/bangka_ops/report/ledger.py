@@ -166,8 +166,8 @@ class Consolidator:
                     continue
                 if not isinstance(value, ingest.Run):
                     continue  # another kind of record: stays as it is
-                if not isinstance(loaded, dict):
-                    continue
+                if not isinstance(loaded, dict) or loaded.get("kind") != "backup_run":
+                    continue  # a start marker stays loose: the watchdog looks for it there
                 if value.host != host_dir.name:
                     # Never folded under a host it does not name (nor the host it names): it
                     # stays loose, and the report shows it as a mismatch of this host.

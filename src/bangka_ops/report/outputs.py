@@ -302,7 +302,7 @@ class HtmlWriter:
         self.spool.flush()
         self.spool.seek(0)
         for line in self.spool:
-            yield orjson.loads(line)
+            yield json.loads(line[1:]) if line.startswith(b"J") else orjson.loads(line)
 
     def finish(self, report: Report) -> None:
         from bangka_ops.report import html  # noqa: PLC0415
@@ -323,11 +323,12 @@ class HtmlWriter:
 
 def spooled(row: dict[str, Any]) -> bytes:
     """One row as a JSON line. orjson refuses a lone surrogate (never in what cekat reads with
-    orjson, possible through the standard library's reader): that row takes the slower path."""
+    orjson, possible through the standard library's reader) and integers beyond 64 bits: such
+    a row is written and read back by the standard library, marked with a leading ``J``."""
     try:
         return orjson.dumps(row) + b"\n"
     except TypeError:
-        return json.dumps(row).encode("ascii") + b"\n"
+        return b"J" + json.dumps(row).encode("ascii") + b"\n"
 
 
 Signoff = Callable[[Iterable[dict[str, Any]], dict[str, Any]], dict[str, Any] | None]

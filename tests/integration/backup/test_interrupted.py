@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bangka_ops.backup import agent, maintenance, records
-from bangka_ops.report import checklist, html
+from bangka_ops.report import checklist, html, ledger
 from tests.conftest import BorgSetup
 from tests.integration.backup.admin_helpers import run_maintenance, watchdog_config
 from tests.receivers import webhook_receiver
@@ -27,10 +27,11 @@ from tests.receivers import webhook_receiver
 pytestmark = pytest.mark.borg
 
 
-def kill_wrapper_mid_run(setup: BorgSetup) -> Path:
-    """Start a run whose pre-hook waits, kill the wrapper's whole session with SIGKILL once its
-    start marker is there; returns the marker."""
-    setup.config["policies"]["docs"]["pre_hooks"] = ["sleep 60"]
+def kill_wrapper_mid_run(setup: BorgSetup, hooks: str = "pre_hooks") -> Path:
+    """Start a run whose pre-hook (or post-hook: after borg create) waits, kill the wrapper's
+    whole session with SIGKILL once its start marker is there (with the create step, for a
+    post-hook); returns the marker."""
+    setup.config["policies"]["docs"][hooks] = ["sleep 60"]
     setup.write_config()
     wrapper = subprocess.Popen(
         [
@@ -51,13 +52,15 @@ def kill_wrapper_mid_run(setup: BorgSetup) -> Path:
     folder = Path(setup.config["records_dir"]) / "docs"
     deadline = time.monotonic() + 60
     markers: list[Path] = []
-    while not markers and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         markers = sorted(folder.glob(f"*{agent.STARTED_SUFFIX}"))
+        if markers and (hooks == "pre_hooks" or '"create"' in markers[0].read_text()):
+            break
         time.sleep(0.05)
     assert markers, "the wrapper wrote no start marker"
     os.killpg(wrapper.pid, signal.SIGKILL)
     wrapper.wait(timeout=30)
-    setup.config["policies"]["docs"]["pre_hooks"] = []
+    setup.config["policies"]["docs"][hooks] = []
     return markers[0]
 
 
@@ -188,3 +191,43 @@ def test_the_admins_watchdog_notifies_a_collected_marker_whose_record_never_came
     code, report = run_maintenance(watchdog_config(borg_setup), "watchdog")
     assert code == maintenance.EXIT_OK, report
     assert "interrupted" not in report["clients"][0]
+
+
+def test_a_run_cut_off_after_borg_create_still_announces_its_archive(
+    borg_setup: BorgSetup,
+) -> None:
+    """Killed in its post-hook: the archive exists, so the interrupted record carries the create
+    step and sizes, and `bangka-backup archives` (the admin's and the restore tests' source of
+    trusted archives) names it."""
+    marker = kill_wrapper_mid_run(borg_setup, "post_hooks")
+    archive = marker.name.removesuffix(agent.STARTED_SUFFIX)
+    assert archive in borg_setup.archives()
+
+    assert borg_setup.wrapper("reap").returncode == 0
+    record = json.loads(marker.with_name(f"{archive}.json").read_text())
+    assert record["status"] == "interrupted"
+    assert record["steps"]["create"]["exit_code"] == 0
+    assert record["archive_stats"]["nfiles"] > 0
+    assert "borg create had finished" in record["reason"]
+    assert records.validate(record) == []
+    announced = json.loads(borg_setup.wrapper("archives").stdout)
+    assert archive in [a["archive"] for a in announced["archives"]]
+
+
+def test_consolidation_leaves_a_start_marker_loose_for_the_watchdog(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    marker = kill_wrapper_mid_run(borg_setup)
+    code, done = borg_setup.run("docs", "daily", "--on-demand")  # reaps the marker first
+    assert code == 0, done
+    root = tmp_path / "collected" / "web-01" / "records" / "docs"
+    root.mkdir(parents=True)
+    (root / marker.name).write_text(json.dumps({**json.loads(
+        marker.with_name(marker.name.removesuffix(agent.STARTED_SUFFIX) + ".json").read_text()
+    ), "kind": "backup_started", "status": "running"}))  # fmt: skip
+    (root / Path(done["record_path"]).name).write_text(Path(done["record_path"]).read_text())
+
+    summary = ledger.consolidate(tmp_path / "collected")
+
+    assert summary.moved == 1  # the run record, not the marker
+    assert (root / marker.name).is_file()

@@ -41,16 +41,10 @@ def test_a_sample_restore_is_verified_twice_and_extrapolated(
     assert record["verification"]["files_checked"] == 5
     assert record["verification"]["live_compared"] == 5
     assert record["archive_files"] == 32
-    model = record["estimate_model"]
-    assert model["method"] == "per file and per byte, fitted"
-    assert model["files_timed"] == 4  # the times between the 5 files' starts
-    expected = (
-        model["fixed_seconds"]
-        + model["per_file_seconds"] * record["archive_files"]
-        + model["per_mib_seconds"] * record["archive_bytes"] / 2**20
-    )
+    # Five files are too few to fit three costs: the time is scaled by bytes (labelled).
+    assert record["estimate_model"]["method"] == "bytes"
+    expected = record["restore_seconds"] * record["archive_bytes"] / record["bytes_restored"]
     assert record["extrapolated_full_restore_seconds"] == pytest.approx(expected, rel=0.01)
-    assert 0 < model["fixed_seconds"] <= record["restore_seconds"]
     assert record["rto_judged_on"] == "extrapolation from the sample"
     assert record["result"] == {
         "integrity": True,
@@ -387,3 +381,27 @@ def test_a_file_lost_or_altered_after_the_extract_fails_the_test(
     assert record["verification"]["missing"] == [damaged["gone"]]
     assert record["verification"]["mismatched"] == [damaged["altered"]]
     assert record["result"]["integrity"] is False
+
+
+def test_a_larger_sample_fits_per_file_and_per_byte_costs_from_borgs_stamps(
+    borg_setup: BorgSetup,
+) -> None:
+    with_files(borg_setup, 40)
+    borg_setup.run("docs", "daily")
+
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
+        min_files=20, min_bytes=1
+    )
+
+    assert code == restore_test.EXIT_PASSED, record
+    model = record["estimate_model"]
+    assert model["method"] == "per file and per byte, fitted"
+    assert model["files_timed"] == record["files_restored"] - 1  # between consecutive starts
+    expected = (
+        model["fixed_seconds"]
+        + model["per_file_seconds"] * record["archive_files"]
+        + model["per_mib_seconds"] * record["archive_bytes"] / 2**20
+    )
+    assert record["extrapolated_full_restore_seconds"] == pytest.approx(expected, rel=0.01)
+    assert 0 < model["fixed_seconds"] <= record["restore_seconds"]
+    assert records.validate(record, records.RESTORE_TEST_SCHEMA_FILE) == []
