@@ -548,7 +548,7 @@ class Run:
         self.tz = ZoneInfo(config.get("timezone", "Asia/Jakarta"))
         self.borg = Borg(config)
         self.records_dir = Path(config["records_dir"]) / policy_name
-        self.state_dir = Path(config.get("state_dir", "/var/lib/bangka-backup"))
+        self.state_dir = state_dir_of(config)
         self.clock_start = time.monotonic()
         self.name_run(now_in(self.tz))
         self.steps: dict[str, dict[str, Any]] = {}
@@ -849,6 +849,11 @@ class Run:
         return STATUS_EXIT[record["status"]], record
 
 
+def state_dir_of(config: dict[str, Any]) -> Path:
+    """Where the wrapper keeps its lock and last archive name."""
+    return Path(config.get("state_dir", "/var/lib/bangka-backup"))
+
+
 def reap_interrupted(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Turn every start marker left without its run record into the record of an
     ``interrupted`` run: started at the marker's time, last seen alive when its log (or the
@@ -914,8 +919,7 @@ def reap_interrupted(config: dict[str, Any]) -> list[dict[str, Any]]:
 def cmd_reap(config: dict[str, Any], args: argparse.Namespace) -> int:
     """Write the records of interrupted runs now (collect_records.yml calls this before it
     packs), unless a run holds the host lock: then that run does it when it starts."""
-    state_dir = Path(config.get("state_dir", "/var/lib/bangka-backup"))
-    with host_lock(state_dir / "run.lock", 0) as locked:
+    with host_lock(state_dir_of(config) / "run.lock", 0) as locked:
         reaped = reap_interrupted(config) if locked else []
     print(
         json.dumps({"locked_by_a_run": not locked, "interrupted": [r["archive"] for r in reaped]})

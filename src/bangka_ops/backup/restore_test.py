@@ -50,6 +50,7 @@ import math
 import os
 import random
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -546,30 +547,17 @@ class RestoreTest:
         return elapsed
 
     @staticmethod
-    def hash_restored(selection: list[Item], scratch: Path) -> dict[str, tuple[str, int] | None]:
-        """SHA-256 and size of each restored file (None: not restored as a regular file)."""
-        restored: dict[str, tuple[str, int] | None] = {}
-        for item in selection:
-            path = scratch / item.path
-            try:
-                if path.is_symlink() or not path.is_file():
-                    restored[item.path] = None
-                    continue
-                restored[item.path] = (agent.sha256_of(path), path.stat().st_size)
-            except OSError:
-                restored[item.path] = None
-        return restored
-
-    @staticmethod
     def hash_tree(scratch: Path) -> dict[str, tuple[str, int] | None]:
-        """SHA-256 and size of every regular file restored under ``scratch`` (a full restore
-        whose file list comes from the listing beside it)."""
+        """SHA-256 and size of every regular file restored under ``scratch`` (the scratch holds
+        only what was extracted: the sample, or everything). Walked without following any
+        symbolic link, in a file name or a directory: an archive's link can never make the test
+        read a file outside the scratch directory."""
         restored: dict[str, tuple[str, int] | None] = {}
         for folder, _, names in os.walk(scratch):
             for name in names:
                 path = Path(folder, name)
                 try:
-                    if path.is_symlink() or not path.is_file():
+                    if not stat.S_ISREG(os.lstat(path).st_mode):
                         continue
                     restored[path.relative_to(scratch).as_posix()] = (
                         agent.sha256_of(path),
@@ -601,9 +589,9 @@ class RestoreTest:
     ) -> Verification:
         """Restored files against Borg's SHA-256, and against ``live`` (SHA-256 of the source
         files unchanged since the archive, from :func:`agent.live_hashes`) where given.
-        ``restored``: the files' hashes already made by :meth:`hash_restored`."""
+        ``restored``: the files' hashes already made by :meth:`hash_tree`."""
         if restored is None:
-            restored = RestoreTest.hash_restored(selection, scratch)
+            restored = RestoreTest.hash_tree(scratch)
         result = Verification()
         for item in selection:
             found = restored.get(item.path)
@@ -652,21 +640,19 @@ class RestoreTest:
                 )
             try:
                 seconds = self.extract(archive, None if full else chosen, scratch)
+                restored = self.hash_tree(scratch)
                 if chosen is None:
-                    restored = self.hash_tree(scratch)
                     chosen = (
                         listing.result()
                         if listing is not None
                         else self.items(archive, log=borg_log)
                     )
-                else:
-                    restored = self.hash_restored(chosen, scratch)
-                    if listing is not None:
-                        chosen = self.with_borg_hashes(chosen, listing.result())
-                    elif needs_hashes:
-                        chosen = self.with_borg_hashes(
-                            chosen, self.items(archive, only=only, log=borg_log)
-                        )
+                elif listing is not None:
+                    chosen = self.with_borg_hashes(chosen, listing.result())
+                elif needs_hashes:
+                    chosen = self.with_borg_hashes(
+                        chosen, self.items(archive, only=only, log=borg_log)
+                    )
                 done = True
             finally:
                 if listing is not None:

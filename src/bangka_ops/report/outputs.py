@@ -17,7 +17,7 @@ from typing import IO, Any
 import orjson
 
 from bangka_ops.report import atomic
-from bangka_ops.report.checklist import Report
+from bangka_ops.report.checklist import GROWTH_WINDOWS, Report
 
 CSV_COLUMNS = (
     "date",
@@ -184,7 +184,7 @@ class PrometheusWriter:
                     add(f"bangka_backup_{name}", "gauge", text, labels, last[field])
         for facts in report.kpis_policies():
             labels = f'host="{escape(facts["host"])}",policy="{escape(facts["policy"])}"'
-            for window, days in (("week", "7d"), ("30_days", "30d")):
+            for window, days in GROWTH_WINDOWS:
                 grown = facts[f"growth_{window}_bytes"]
                 if grown is not None:
                     add(
@@ -192,7 +192,7 @@ class PrometheusWriter:
                         "gauge",
                         "Original size of the newest good archive minus that of the newest good "
                         "one at least 7 or 30 days older.",
-                        f'{labels},window="{days}"',
+                        f'{labels},window="{days}d"',
                         grown,
                     )
         # The admin's tamper verdict per host; hosts without an admin report have none.

@@ -57,15 +57,9 @@ def check_document(document: dict[str, Any]) -> None:
         raise SignoffError("not a checklist: rows (a list) and kpis (an object) are needed")
 
 
-def canonical(document: dict[str, Any]) -> bytes:
-    check_document(document)
-    kpis = {k: v for k, v in document["kpis"].items() if k not in UNSIGNED_KPI_KEYS}
-    data = {"rows": document["rows"], "kpis": kpis}
-    return serialised(data)
-
-
 def canonical_sha256(rows: Iterable[dict[str, Any]], kpis: dict[str, Any]) -> str:
-    """SHA-256 of :func:`canonical`'s bytes, made one row at a time: the HTML form streams a
+    """SHA-256 of the signed data's canonical JSON (:func:`serialised` of ``{"rows": rows,
+    "kpis": kpis}`` without the unsigned KPIs), made one row at a time: the HTML form streams a
     month of rows from disk and never holds them all. (Canonical JSON sorts the keys, so
     ``kpis`` comes before ``rows``.)"""
     digest = hashlib.sha256()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,24 @@ def test_too_few_files_timed_falls_back_to_scaling_by_bytes() -> None:
     model = fit_estimate((0.0, 1.0, [(0.5, items[0].path)]), sizes, 10, 1000, 1.0)
     assert model["method"] == "bytes"
     assert model["estimate_seconds"] == pytest.approx(1000 / sum(s for s, _ in sizes.values()))
+
+
+def test_restored_files_are_hashed_without_following_any_link(tmp_path: Path) -> None:
+    """An archive can hold a link to a directory outside the scratch and a file "under" it;
+    what the test hashes is only what was really restored inside the scratch."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "shadow").write_text("secret")
+    scratch = tmp_path / "scratch"
+    (scratch / "srv").mkdir(parents=True)
+    (scratch / "srv" / "a.txt").write_text("a")
+    (scratch / "srv" / "etc").symlink_to(outside)
+    (scratch / "srv" / "link.txt").symlink_to(outside / "shadow")
+
+    hashed = RestoreTest.hash_tree(scratch)
+
+    assert set(hashed) == {"srv/a.txt"}
+    check = RestoreTest.verify(
+        [Item("srv/etc/shadow", 6, "0" * 64, "2026-01-01T00:00:00")], scratch, None
+    )
+    assert check.missing == ["srv/etc/shadow"]
