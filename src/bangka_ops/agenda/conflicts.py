@@ -4,9 +4,10 @@ items at different venues closer than the travel time plus a buffer.
 Intervals are half-open (an item ending at 10:00 and one starting at 10:00 do not clash).
 Cancelled items and items that do not occupy anyone (``busy: false``, the default for all-day
 events) are left out; a clash with a tentative item (not yet confirmed by the leader's office)
-is a warning, a clash between confirmed items an error. Recurring events are expanded over the
-window. Each resource's occurrences are swept once in start order with a heap of the active
-ones: O(n log n + k) for n occurrences and k clashes.
+is a warning, a clash between confirmed items an error. One-off items are checked wherever they
+fall; recurring events are expanded over the window (and around one-off items outside it).
+Each resource's occurrences are swept once in start order with a heap of the active ones:
+O(n log n + k) for n occurrences and k clashes.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Conflict:
 
     def message(self) -> str:
         a, b = self.first, self.second
-        when = f"{a.start:%Y-%m-%d %H:%M}-{a.end:%H:%M} / {b.start:%Y-%m-%d %H:%M}-{b.end:%H:%M}"
+        when = f"{span(a)} / {span(b)}"
         if self.kind == "leader":
             return (
                 f"pimpinan {self.resource} terjadwal ganda / leader {self.resource} double-booked: "
@@ -52,9 +53,9 @@ class Conflict:
             )
         return (
             f"waktu tempuh tidak cukup / not enough travel time for {self.resource}: "
-            f"{a.event.id} ({a.event.venue}) ends {a.end:%H:%M}, {b.event.id} ({b.event.venue}) "
-            f"starts {b.start:%H:%M}: {self.gap_minutes:.0f} min between, "
-            f"{self.needed_minutes} min needed"
+            f"{a.event.id} ({a.event.venue}) ends {a.end:%Y-%m-%d %H:%M %Z}, {b.event.id} "
+            f"({b.event.venue}) starts {b.start:%Y-%m-%d %H:%M %Z}: "
+            f"{self.gap_minutes:.0f} min between, {self.needed_minutes} min needed"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +78,18 @@ class Conflict:
             "gap_minutes": self.gap_minutes,
             "needed_minutes": self.needed_minutes,
         }
+
+
+def span(item: Occurrence) -> str:
+    """When an occurrence is, with its zone (items in different zones can meet): the dates of
+    an all-day item, the times of a timed one."""
+    if item.event.all_day:
+        last = (item.end - dt.timedelta(days=1)).date()
+        days = f"{item.start:%Y-%m-%d}" + (f"..{last:%Y-%m-%d}" if last > item.start.date() else "")
+        return f"{days} (sepanjang hari / all day)"
+    if item.end.date() == item.start.date():
+        return f"{item.start:%Y-%m-%d %H:%M}-{item.end:%H:%M} {item.start:%Z}"
+    return f"{item.start:%Y-%m-%d %H:%M %Z} - {item.end:%Y-%m-%d %H:%M %Z}"
 
 
 def severity(a: Occurrence, b: Occurrence) -> str:
@@ -154,24 +167,33 @@ def find(
     first, last = window(config, today)
     by_leader: dict[str, list[Occurrence]] = {}
     by_venue: dict[str, list[Occurrence]] = {}
+
+    def place(occurrence: Occurrence) -> None:
+        for leader in occurrence.event.leaders:
+            by_leader.setdefault(leader, []).append(occurrence)
+        by_venue.setdefault(occurrence.event.venue, []).append(occurrence)
+
     # Nothing below makes reference cycles; the collector would only re-scan the agenda's
     # hundred thousand live events while the occurrences are made.
     enabled = gc.isenabled()
     gc.disable()
     try:
+        recurring: list[Event] = []
+        outside: list[Occurrence] = []
         for event in events:
             if event.status == CANCELLED or not event.busy:
                 continue
             if event.rrule is None:  # most events: one occurrence, no generator
+                occurrence = Occurrence(event, event.start, event.end)
+                place(occurrence)
                 if event.end <= first or event.start >= last:
-                    continue
-                items = [Occurrence(event, event.start, event.end)]
-            else:
-                items = list(occurrences(event, first, last))
-            for occurrence in items:
-                for leader in event.leaders:
-                    by_leader.setdefault(leader, []).append(occurrence)
-                by_venue.setdefault(event.venue, []).append(occurrence)
+                    outside.append(occurrence)
+                continue
+            recurring.append(event)
+            for occurrence in occurrences(event, first, last):
+                place(occurrence)
+        for occurrence in beside(outside, recurring, config):
+            place(occurrence)
         found: list[Conflict] = []
         for leader, occurring in sorted(by_leader.items()):
             occurring.sort(key=ORDER)  # stable: equal times keep the agenda's file order
@@ -187,6 +209,35 @@ def find(
         found = [c for c in found if c.involves(changed)]
     found.sort(key=lambda c: (c.first.start, c.kind, c.resource, c.second.start))
     return found
+
+
+def beside(
+    outside: list[Occurrence], recurring: list[Event], config: Config
+) -> Iterable[Occurrence]:
+    """One-off items are checked wherever they fall; recurring items are expanded over the
+    window, and also around each one-off item outside it (a day either side and the longest
+    travel time), for the recurring items that share a leader or the venue with it."""
+    if not outside or not recurring:
+        return
+    sharing: dict[tuple[str, str], list[Event]] = {}
+    for event in recurring:
+        for leader in event.leaders:
+            sharing.setdefault(("leader", leader), []).append(event)
+        sharing.setdefault(("venue", event.venue), []).append(event)
+    margin = dt.timedelta(
+        days=1,
+        minutes=max([config.travel_default, *config.travel.values()]) + config.travel_buffer,
+    )
+    seen: set[tuple[str, dt.datetime]] = set()
+    for item in outside:
+        keys = [("leader", leader) for leader in item.event.leaders]
+        keys.append(("venue", item.event.venue))
+        events = {id(e): e for key in keys for e in sharing.get(key, ())}
+        for event in events.values():
+            for occurrence in occurrences(event, item.start - margin, item.end + margin):
+                if (event.id, occurrence.start) not in seen:
+                    seen.add((event.id, occurrence.start))
+                    yield occurrence
 
 
 ORDER = operator.attrgetter("start", "end")

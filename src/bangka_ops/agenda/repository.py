@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bangka_ops.agenda import gitrepo, schema, yamlload
+from bangka_ops.agenda import recurrence as recur
 from bangka_ops.agenda.cache import (
     Cache,
     Entry,
@@ -41,10 +42,13 @@ from bangka_ops.agenda.model import (
     Event,
     HistoryEntry,
 )
-from bangka_ops.agenda.recurrence import rule_of as recurrence_rule
+from bangka_ops.agenda.recurrence import Rule
 from bangka_ops.agenda.yamlload import Diagnostic, Document
 
 EVENTS_DIR = "events"
+# An agenda's items fall in these years (a typo of 0205 or 9025 is caught, and counting a
+# recurrence from its start stays cheap).
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 EVENT_NAME = re.compile(r"^events/(\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})-[a-z0-9-]+\.ya?ml$")
 
 Reader = Callable[[str], bytes | None]  # relative path -> bytes (None: no such file)
@@ -249,14 +253,13 @@ def read_event(doc: Document, config: Config) -> tuple[Event | None, list[Diagno
     span = times(doc, tz, all_day, problems)
     problems += references(doc, config)
     problems += naming(doc, config)
-    exdates = recurrence(doc, tz, all_day, span[0] if span else None, problems)
+    rule, exdates = recurrence(doc, tz, all_day, span[0] if span else None, problems)
     history, found = read_history(doc, config)
     problems += found
     problems += file_name(doc)
     if span is None or any(p.severity == "error" for p in problems):
         return None, problems
     start, end = span
-    recurring = data.get("recurrence")
     return (
         Event(
             file=doc.file,
@@ -274,7 +277,8 @@ def read_event(doc: Document, config: Config) -> tuple[Event | None, list[Diagno
             category=data["category"],
             person_in_charge=data["person_in_charge"],
             status=data["status"],
-            rrule=recurring["rrule"] if recurring else None,
+            # The canonical rule (UNTIL in UTC): what the feeds, Google and the checks all use.
+            rrule=rule.text() if rule is not None else None,
             exdates=tuple(exdates),
             history=history,
             data=data,
@@ -313,10 +317,40 @@ def times(
             message = f"not a real date or time: {message}"
         problems.append(doc.error(where, message, "time"))
         return None
-    if end <= start:
+    if end < start:
         problems.append(doc.error("end", f"ends ({end_text}) before it starts", "time"))
         return None
+    if end == start:
+        problems.append(
+            doc.error("end", f"ends ({end_text}) when it starts: give it a length", "time")
+        )
+        return None
+    for where, when in (("start", start), ("end", end)):
+        wrong = real_time(when, all_day)
+        if wrong:
+            problems.append(doc.error(where, wrong, "time"))
+            return None
     return start, end
+
+
+def real_time(when: dt.datetime, all_day: bool) -> str | None:
+    """Why an item's start or end cannot be used: a time in a daylight-saving gap, a year out
+    of range; None if it can."""
+    if not all_day and not exists(when):
+        zone_name = getattr(when.tzinfo, "key", str(when.tzinfo))
+        return (
+            f"{when:%Y-%m-%d %H:%M} does not exist in {zone_name}: the clocks jump forward "
+            "over it that day"
+        )
+    if not FIRST_YEAR <= when.year <= LAST_YEAR:
+        return f"the year {when.year} is not {FIRST_YEAR} to {LAST_YEAR}"
+    return None
+
+
+def exists(local: dt.datetime) -> bool:
+    """Whether an aware local time is a real moment (not in a daylight-saving gap)."""
+    back = local.astimezone(dt.UTC).astimezone(local.tzinfo)
+    return back.replace(tzinfo=None) == local.replace(tzinfo=None)
 
 
 def references(doc: Document, config: Config) -> list[Diagnostic]:
@@ -399,17 +433,31 @@ def recurrence(
     all_day: bool,
     start: dt.datetime | None,
     problems: list[Diagnostic],
-) -> list[dt.datetime]:
-    """The RRULE parses (anchored at the start); EXDATEs are of the event's kind."""
-    rule = doc.data.get("recurrence")
-    if rule is None or start is None:
-        return []
+) -> tuple[Rule | None, list[dt.datetime]]:
+    """The RRULE (anchored at the start, which must be one of its occurrences) and the EXDATEs,
+    each of the event's kind and each one of the rule's occurrences."""
+    data = doc.data.get("recurrence")
+    if data is None or start is None:
+        return None, []
+    rule: Rule | None = None
     try:
-        recurrence_rule(rule["rrule"], start)
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        rule = recur.parse(data["rrule"], start, all_day)
+    except recur.RuleError as exc:
         problems.append(doc.error("recurrence.rrule", f"not a valid RRULE: {exc}", "recurrence"))
+    if rule is not None and not recur.occurs(rule, start, start):
+        # RFC 5545 leaves such a series undefined: calendar programs expand it differently.
+        problems.append(
+            doc.error(
+                "recurrence.rrule",
+                f"the start ({doc.data['start']}) is not one of the rule's occurrences: start "
+                "the item on its first occurrence",
+                "recurrence",
+            )
+        )
+        rule = None
     exdates = []
-    for index, text in enumerate(rule.get("exdates", ())):
+    for index, text in enumerate(data.get("exdates", ())):
+        where = f"recurrence.exdates[{index}]"
         try:
             if ("T" in text) == all_day:
                 raise ValueError(
@@ -417,10 +465,18 @@ def recurrence(
                     if all_day
                     else "a date and time (the occurrence's start)"
                 )
-            exdates.append(local_time(text, tz))
+            skipped = local_time(text, tz)
         except ValueError as exc:
-            problems.append(doc.error(f"recurrence.exdates[{index}]", str(exc), "recurrence"))
-    return exdates
+            problems.append(doc.error(where, str(exc), "recurrence"))
+            continue
+        exdates.append(skipped)
+        if rule is not None and not recur.occurs(rule, start, skipped):
+            problems.append(
+                doc.warning(
+                    where, f"{text} is not an occurrence of the rule: nothing is left out", "exdate"
+                )
+            )
+    return rule, exdates
 
 
 def file_name(doc: Document) -> list[Diagnostic]:

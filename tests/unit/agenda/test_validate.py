@@ -48,7 +48,35 @@ def test_the_example_agenda_is_valid_and_complete() -> None:
         ({"room": "Aula; Sungailiat"}, None),  # fine: the venue's address completes the format
         ({"status": "dipublikasikan"}, "status: 'dipublikasikan' is not the last stage"),
         ({"all_day": True}, "start: an all-day event has dates"),
-        ({"recurrence": {"rrule": "FREQ=SOMETIMES"}}, "recurrence.rrule: not a valid RRULE"),
+        (
+            {"recurrence": {"rrule": "FREQ=SOMETIMES"}},
+            "recurrence.rrule: 'FREQ=SOMETIMES' does not have the expected form",
+        ),
+        (
+            {"recurrence": {"rrule": "FREQ=SECONDLY"}},
+            "recurrence.rrule: 'FREQ=SECONDLY' does not have the expected form",
+        ),
+        (
+            {"recurrence": {"rrule": "FREQ=WEEKLY;COUNT=5;UNTIL=20270101"}},
+            "recurrence.rrule: not a valid RRULE: COUNT and UNTIL together are not allowed",
+        ),
+        (
+            {"recurrence": {"rrule": "FREQ=DAILY;BYHOUR=9,14"}},
+            "recurrence.rrule: not a valid RRULE: BYHOUR is not allowed",
+        ),
+        (
+            {"recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=FR"}},
+            "recurrence.rrule: the start (2026-12-10T09:00) is not one of the rule's occurrences",
+        ),
+        (
+            {"recurrence": {"rrule": "FREQ=WEEKLY", "exdates": ["2026-12-18T09:00"]}},
+            "recurrence.exdates[0]: 2026-12-18T09:00 is not an occurrence of the rule",
+        ),
+        ({"end": "2026-12-10T09:00"}, "end: ends (2026-12-10T09:00) when it starts"),
+        (
+            {"timezone": "Europe/Berlin", "start": "2026-03-29T02:30", "end": "2026-03-29T04:00"},
+            "start: 2026-03-29 02:30 does not exist in Europe/Berlin",
+        ),
         (
             {"recurrence": {"rrule": "FREQ=WEEKLY", "exdates": ["2026-12-17"]}},
             "recurrence.exdates[0]: a date and time (the occurrence's start)",
