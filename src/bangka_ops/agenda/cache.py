@@ -1,6 +1,7 @@
 """Validation results cached by file content, so re-checking a large agenda after a change reads
 and parses only the files that changed. The key of a file is its git blob id (from the index for
-files git knows unchanged, computed for the others), so an unchanged file is not even read. An
+files git knows unchanged, computed for the others) and its path (a result names its file, and
+the name is checked), so an unchanged file is not even read and a renamed one is checked again. An
 entry holds what validating that file produced: its id, its diagnostics, its event (without the
 workflow history and the raw data, which the feeds read afresh) and, packed apart, the few raw
 fields and the history the Google Calendar sync needs (so a sync of an unchanged agenda reads no
@@ -29,7 +30,7 @@ from bangka_ops.agenda.model import Event, HistoryEntry
 from bangka_ops.agenda.schema import SCHEMAS
 from bangka_ops.agenda.yamlload import Diagnostic
 
-FORMAT = "protocloud-validation-cache-v5"
+FORMAT = "protocloud-validation-cache-v6"  # v6: keyed by blob id and path
 # The raw fields the Google Calendar sync needs besides the event (see sync.body_of).
 SYNC_FIELDS = ("description", "contact", "documents", "reminders", "invitees")
 

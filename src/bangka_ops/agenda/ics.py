@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from bangka_ops.agenda.model import (
 from bangka_ops.agenda.repository import EVENTS_DIR, Agenda
 
 DOMAIN = "agenda.bangka.go.id"
+FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.ics$")
 PRODID = "-//Pemerintah Kabupaten Bangka//PROTOCLOUD//ID"
 # The parts of an event whose change a calendar client must be told about (SEQUENCE).
 SIGNIFICANT = ("start", "end", "all_day", "timezone", "venue", "room", "status", "recurrence")
@@ -197,23 +200,51 @@ def calendar(key: str, config: Config, events: Iterable[Event], sequence: dict[s
     for event in sorted(events, key=lambda e: (e.start, e.id)):
         feed.add_component(vevent(event, config, sequence.get(event.id, 0), settings.get("owner")))
     feed.add_missing_timezones()
+    # The zones come out in set order (it follows the hash seed): sorted, first, for the same
+    # bytes on every build.
+    zones = sorted(
+        (c for c in feed.subcomponents if c.name == "VTIMEZONE"), key=lambda c: str(c["TZID"])
+    )
+    feed.subcomponents = zones + [c for c in feed.subcomponents if c.name != "VTIMEZONE"]
     data: bytes = feed.to_ical()
     return data
 
 
-def write(out_dir: Path, built: dict[str, bytes]) -> list[tuple[Path, bool]]:
+MANIFEST = ".protocloud-feeds.json"
+
+
+def write(out_dir: Path, built: dict[str, bytes]) -> list[tuple[Path, str]]:
     """Write each feed atomically; a feed whose bytes did not change is not touched (so its
-    time stamp and a client's cache stay valid). Returns (path, written) per feed."""
+    time stamp and a client's cache stay valid). A feed this command wrote before whose
+    calendar is gone from ``calendars.yaml`` is removed (the folder's manifest lists what it
+    wrote; nothing else in the folder is touched). Returns (path, "written" | "unchanged" |
+    "removed") per feed."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / MANIFEST
+    try:
+        before = json.loads(manifest.read_text("utf-8")).get("feeds", [])
+    except (OSError, ValueError, AttributeError):
+        before = []
     result = []
     for key, data in sorted(built.items()):
         path = out_dir / f"{key}.ics"
-        if path.exists() and path.read_bytes() == data:
-            result.append((path, False))
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
+            result.append((path, "unchanged"))
             continue
         tmp = path.with_name(f".{path.name}.tmp")
+        tmp.unlink(missing_ok=True)
         tmp.write_bytes(data)
         tmp.chmod(0o644)
         tmp.replace(path)
-        result.append((path, True))
+        result.append((path, "written"))
+    names = sorted(f"{key}.ics" for key in built)
+    for name in before if isinstance(before, list) else []:
+        if isinstance(name, str) and name not in names and FEED_NAME.match(name):
+            stale = out_dir / name
+            if stale.is_file() or stale.is_symlink():
+                stale.unlink()
+                result.append((stale, "removed"))
+    tmp = manifest.with_name(f"{MANIFEST}.tmp")
+    tmp.write_text(json.dumps({"feeds": names}, indent=1) + "\n", "utf-8")
+    tmp.replace(manifest)
     return result

@@ -43,7 +43,7 @@ from bangka_ops.agenda.model import (
     HistoryEntry,
 )
 from bangka_ops.agenda.recurrence import Rule
-from bangka_ops.agenda.yamlload import Diagnostic, Document
+from bangka_ops.agenda.yamlload import Diagnostic, Document, excerpt
 
 EVENTS_DIR = "events"
 # An agenda's items fall in these years (a typo of 0205 or 9025 is caught, and counting a
@@ -62,7 +62,7 @@ class Agenda:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0  # event files read
     cached: int = 0  # of which the result came from the cache
-    # loaded with sync_data: event file -> (its blob id, the sync's memo, sync_facts()), and
+    # loaded with sync_data: event file -> (its cache key, the sync's memo, sync_facts()), and
     # the cache the memos are kept in
     sync_facts: dict[str, tuple[str | None, bytes | None, bytes | None]] = field(
         default_factory=dict
@@ -74,9 +74,9 @@ class Agenda:
         if self.cache is None or not memos:
             return
         for name, memo in memos.items():
-            blob = self.sync_facts.get(name, (None, None, None))[0]
-            if blob is not None:
-                self.cache.remember(blob, memo)
+            key = self.sync_facts.get(name, (None, None, None))[0]
+            if key is not None:
+                self.cache.remember(key, memo)
         with contextlib.suppress(OSError):  # not writable: it only costs time next run
             self.cache.save()
 
@@ -101,7 +101,11 @@ def load_config(read: Reader) -> tuple[Config | None, list[Diagnostic], dict[str
     data: dict[str, Any] = {}
     for part in schema.CONFIG_FILES:
         name = f"{part}.yaml"
-        text = read(name)
+        try:
+            text = read(name)
+        except yamlload.Refused as exc:
+            problems.append(refused(name, exc))
+            continue
         if text is None:
             if part == "rules":
                 data[part] = {}
@@ -188,7 +192,7 @@ def check_config(config: Config, docs: dict[str, Document]) -> list[Diagnostic]:
             problems.append(
                 calendars.error(
                     f"calendars.{key}.leader",
-                    f"unknown leader {leader!r} (people.yaml)",
+                    f"unknown leader {excerpt(leader)} (people.yaml)",
                     "reference",
                 )
             )
@@ -198,12 +202,14 @@ def check_config(config: Config, docs: dict[str, Document]) -> list[Diagnostic]:
             if end not in config.venues:
                 problems.append(
                     venues.error(
-                        f"travel.times[{index}].between", f"unknown venue {end!r}", "reference"
+                        f"travel.times[{index}].between",
+                        f"unknown venue {excerpt(end)}",
+                        "reference",
                     )
                 )
     if zone(config.timezone) is None and rules is not None:
         problems.append(
-            rules.error("timezone", f"unknown time zone {config.timezone!r}", "timezone")
+            rules.error("timezone", f"unknown time zone {excerpt(config.timezone)}", "timezone")
         )
     for field_name, pattern in (
         ("title.pattern", config.title_pattern),
@@ -222,7 +228,7 @@ def check_config(config: Config, docs: dict[str, Document]) -> list[Diagnostic]:
                 problems.append(
                     venues.error(
                         f"venues.{key}.address",
-                        f"location {place!r} does not follow the location format"
+                        f"location {excerpt(place)} does not follow the location format"
                         + (f" ({config.location_explain})" if config.location_explain else ""),
                         "location",
                     )
@@ -247,7 +253,7 @@ def read_event(doc: Document, config: Config) -> tuple[Event | None, list[Diagno
     tz_name = data.get("timezone", config.timezone)
     tz = zone(tz_name)
     if tz is None:
-        problems.append(doc.error("timezone", f"unknown time zone {tz_name!r}", "timezone"))
+        problems.append(doc.error("timezone", f"unknown time zone {excerpt(tz_name)}", "timezone"))
         tz = ZoneInfo("UTC")
     all_day = bool(data.get("all_day", False))
     span = times(doc, tz, all_day, problems)
@@ -359,7 +365,7 @@ def references(doc: Document, config: Config) -> list[Diagnostic]:
     problems = []
     if data["venue"] not in config.venues:
         problems.append(
-            doc.error("venue", f"unknown venue {data['venue']!r} (venues.yaml)", "reference")
+            doc.error("venue", f"unknown venue {excerpt(data['venue'])} (venues.yaml)", "reference")
         )
     lists = (
         ("leaders", config.leaders, "leader", "people.yaml"),
@@ -369,7 +375,9 @@ def references(doc: Document, config: Config) -> list[Diagnostic]:
         for index, key in enumerate(data.get(name, ())):
             if key not in known:
                 problems.append(
-                    doc.error(f"{name}[{index}]", f"unknown {what} {key!r} ({source})", "reference")
+                    doc.error(
+                        f"{name}[{index}]", f"unknown {what} {excerpt(key)} ({source})", "reference"
+                    )
                 )
     if not data.get("leaders") and not data.get("calendars"):
         problems.append(
@@ -384,7 +392,7 @@ def references(doc: Document, config: Config) -> list[Diagnostic]:
     for name, known, what, source in singles:
         if data[name] not in known:
             problems.append(
-                doc.error(name, f"unknown {what} {data[name]!r} ({source})", "reference")
+                doc.error(name, f"unknown {what} {excerpt(data[name])} ({source})", "reference")
             )
     for index, document in enumerate(data.get("documents", ())):
         url = urllib.parse.urlsplit(document["url"])
@@ -392,7 +400,7 @@ def references(doc: Document, config: Config) -> list[Diagnostic]:
             problems.append(
                 doc.error(
                     f"documents[{index}].url",
-                    f"{document['url']!r} is not a web address (http:// or https://)",
+                    f"{excerpt(document['url'])} is not a web address (http:// or https://)",
                     "url",
                 )
             )
@@ -411,7 +419,9 @@ def naming(doc: Document, config: Config) -> list[Diagnostic]:
     if config.title_pattern and not re.search(config.title_pattern, title):
         explain = f": {config.title_explain}" if config.title_explain else ""
         problems.append(
-            doc.error("title", f"{title!r} does not follow the naming convention{explain}", "title")
+            doc.error(
+                "title", f"{excerpt(title)} does not follow the naming convention{explain}", "title"
+            )
         )
     if data.get("room") and config.location_pattern and data["venue"] in config.venues:
         place = config.location(data["venue"], data["room"])
@@ -420,7 +430,7 @@ def naming(doc: Document, config: Config) -> list[Diagnostic]:
             problems.append(
                 doc.error(
                     "room",
-                    f"location {place!r} does not follow the location format{explain}",
+                    f"location {excerpt(place)} does not follow the location format{explain}",
                     "location",
                 )
             )
@@ -538,7 +548,8 @@ def read_history(
         problems.append(
             doc.error(
                 "status",
-                f"{doc.data['status']!r} is not the last stage in history ({entries[-1].status!r})",
+                f"{excerpt(doc.data['status'])} is not the last stage in history "
+                f"({excerpt(entries[-1].status)})",
                 "workflow",
             )
         )
@@ -557,7 +568,7 @@ def role_problems(
 ) -> list[Diagnostic]:
     person = people.get(by)
     if person is None:
-        return [doc.error(f"{where}.by", f"unknown person {by!r} ({source})", "role")]
+        return [doc.error(f"{where}.by", f"unknown person {excerpt(by)} ({source})", "role")]
     needed = config.roles.get(status, [])
     if needed and not set(person.get("roles", ())) & set(needed):
         return [
@@ -581,10 +592,13 @@ def check_ids(root: Path, read: Reader, ids: list[tuple[str, str]]) -> list[Diag
             continue
         for name in names:
             others = ", ".join(other for other in names if other != name)
-            text = read(name) or b""
+            try:
+                text = read(name) or b""
+            except yamlload.Refused:
+                text = b""
             problems.append(
                 yamlload.parse(text, name).error(
-                    "id", f"id {event_id!r} is also used by {others}", "duplicate-id"
+                    "id", f"id {excerpt(event_id)} is also used by {others}", "duplicate-id"
                 )
             )
     return problems
@@ -594,12 +608,15 @@ def check_ids(root: Path, read: Reader, ids: list[tuple[str, str]]) -> list[Diag
 
 
 def event_files(root: Path) -> list[str]:
-    """``events/**/*.yaml`` (and ``.yml``) relative to ``root``, sorted; hidden ones skipped."""
+    """``events/**/*.yaml`` (and ``.yml``) relative to ``root``, sorted; hidden ones skipped;
+    symbolic links to directories listed too, so that they are reported."""
     found = []
     base = root / EVENTS_DIR
     for folder, dirs, names in os.walk(base):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         relative = os.path.relpath(folder, root).replace(os.sep, "/")
+        # A symbolic link to a directory is listed (and refused when read), never walked.
+        found += [f"{relative}/{d}" for d in dirs if os.path.islink(os.path.join(folder, d))]
         found += [
             f"{relative}/{name}"
             for name in names
@@ -609,23 +626,31 @@ def event_files(root: Path) -> list[str]:
 
 
 def file_reader(root: Path) -> Reader:
+    """A reader of the working tree: regular files only, no symbolic link followed, at most
+    the size limit read (:func:`yamlload.read_regular`; it raises ``Refused``)."""
+
     def read(name: str) -> bytes | None:
-        try:
-            return (root / name).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
+        return yamlload.read_regular(root, name)
 
     return read
+
+
+def cache_key(blob: str, name: str) -> str:
+    return f"{blob}:{name}"
+
+
+def refused(name: str, exc: yamlload.Refused) -> Diagnostic:
+    return Diagnostic(name, None, None, f"not read: {exc}", code="file")
 
 
 def check_file(text: bytes, name: str, config: Config | None, keep_data: bool) -> Entry:
     """Everything validating one event file gives: its id, diagnostics and event."""
     doc = yamlload.parse(text, name)
     if doc.problems:
-        return Entry(None, tuple(doc.problems), None)
+        return Entry(None, tuple(yamlload.cap(doc.problems)), None)
     found = schema.check(doc)
     if found:
-        return Entry(None, tuple(found), None)
+        return Entry(None, tuple(yamlload.cap(found)), None)
     if config is None:
         return Entry(doc.data["id"], (), None)
     event, found = read_event(doc, config)
@@ -635,7 +660,7 @@ def check_file(text: bytes, name: str, config: Config | None, keep_data: bool) -
         if not keep_data:
             event.data = None  # only the feeds need the raw data; they ask for it
             event.history = ()
-    return Entry(doc.data["id"], tuple(found), event, facts)
+    return Entry(doc.data["id"], tuple(yamlload.cap(found)), event, facts)
 
 
 def load(
@@ -730,25 +755,31 @@ class Reading:
     ) -> tuple[str | None, tuple[Diagnostic, ...], Event | None] | None:
         """A file's id, diagnostics and event: cached by its index blob id, else read (and
         looked up by its content's blob id), else checked."""
+        # The key is the content's blob id and the path: a result names its file, and the
+        # file name is checked too (a renamed file is checked again).
         cache, blob = self.cache, self.blobs.get(name)
-        packed = cache.get(blob) if cache is not None and blob is not None else None
+        key = cache_key(blob, name) if blob is not None else None
+        packed = cache.get(key) if cache is not None and key is not None else None
         if packed is not None:
             agenda.cached += 1
         else:
-            text = self.read(name)
+            try:
+                text = self.read(name)
+            except yamlload.Refused as exc:
+                return None, (refused(name, exc),), None
             if text is None:
                 return None
             if cache is not None:
-                blob = blob or gitrepo.hash_blob(text)
-                packed = cache.get(blob)
+                key = cache_key(blob or gitrepo.hash_blob(text), name)
+                packed = cache.get(key)
             if packed is None:
                 entry = check_file(text, name, config, self.keep_data)
-                if cache is not None and blob is not None:
-                    cache.put(blob, entry)
+                if cache is not None and key is not None:
+                    cache.put(key, entry)
                 if entry.event is not None and self.sync_data:
-                    agenda.sync_facts[name] = (blob if cache else None, None, entry.sync)
+                    agenda.sync_facts[name] = (key if cache else None, None, entry.sync)
                 return entry.event_id, entry.diagnostics, entry.event
         event = unpack_event(packed) if self.events else None
         if event is not None and self.sync_data:
-            agenda.sync_facts[name] = (blob, packed[4], packed[3])
+            agenda.sync_facts[name] = (key, packed[4], packed[3])
         return packed[0], unpack_diagnostics(packed), event

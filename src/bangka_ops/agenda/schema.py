@@ -17,7 +17,7 @@ import fastjsonschema
 if TYPE_CHECKING:
     import jsonschema
 
-from bangka_ops.agenda.yamlload import Diagnostic, Document, join
+from bangka_ops.agenda.yamlload import Diagnostic, Document, excerpt, join
 
 EVENT = "event.schema.json"
 CONFIG = "config.schema.json"
@@ -81,7 +81,7 @@ def check(doc: Document, name: str = EVENT, part: str | None = None) -> list[Dia
             known = f" (known fields: {', '.join(allowed)})" if allowed else ""
             for extra in sorted(set(error.instance) - set(allowed)):
                 problems.append(
-                    doc.error(join(path, extra), f"unknown field {extra!r}{known}", "schema")
+                    doc.error(join(path, extra), f"unknown field {excerpt(extra)}{known}", "schema")
                 )
             continue
         problems.append(doc.error(path, explain(error), code="schema"))
@@ -103,6 +103,10 @@ def explain(error: jsonschema.ValidationError) -> str:
         return str(error.message).replace("is a required property", "is required")
     if error.validator == "pattern":
         expected = str(schema_of(error).get("description", error.validator_value)).split(". ")[0]
-        return f"{error.instance!r} does not have the expected form ({expected})"
+        return f"{excerpt(error.instance)} does not have the expected form ({expected})"
     message = str(error.message)
+    # jsonschema quotes the whole value: only an excerpt of it is shown.
+    whole = repr(error.instance)
+    if len(whole) > len(excerpt(error.instance)):
+        message = message.replace(whole, excerpt(error.instance))
     return message if len(message) < 200 else message[:197] + "..."

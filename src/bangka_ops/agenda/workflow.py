@@ -27,7 +27,7 @@ from bangka_ops.agenda.repository import (
     load_config,
     role_problems,
 )
-from bangka_ops.agenda.yamlload import Diagnostic, Document
+from bangka_ops.agenda.yamlload import Diagnostic, Document, excerpt
 
 
 def entry_key(item: Any) -> tuple[Any, ...]:
@@ -69,7 +69,10 @@ def against_base(agenda: Agenda, root: Path, ref: str) -> list[Diagnostic]:
         base_by_id[doc.data["id"]] = doc
     read_current = file_reader(root)
     for name in changed:
-        text = read_current(name)
+        try:
+            text = read_current(name)
+        except yamlload.Refused:
+            continue  # reported by validation
         current = yamlload.parse(text, name) if text is not None else None
         if current is None:
             if name in base_docs:
@@ -106,7 +109,9 @@ def compare(
     if base is not None and base.data["id"] != data.get("id"):
         found.append(
             current.error(
-                "id", f"the id was {base.data['id']!r}: an item's id never changes", "workflow"
+                "id",
+                f"the id was {excerpt(base.data['id'])}: an item's id never changes",
+                "workflow",
             )
         )
     if base is None:

@@ -15,6 +15,9 @@ off, so ``2025-05-12T09:00:00`` reaches the schema and the checks as text, exact
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,10 +82,60 @@ class Document:
             path = path[: max(cut, 0)]
 
     def error(self, path: str | None, message: str, code: str = "invalid") -> Diagnostic:
-        return Diagnostic(self.file, self.line(path or ""), path or None, message, "error", code)
+        return Diagnostic(
+            self.file, self.line(path or ""), field_name(path), capped(message), "error", code
+        )
 
     def warning(self, path: str | None, message: str, code: str = "warning") -> Diagnostic:
-        return Diagnostic(self.file, self.line(path or ""), path or None, message, "warning", code)
+        return Diagnostic(
+            self.file, self.line(path or ""), field_name(path), capped(message), "warning", code
+        )
+
+
+# Messages quote what a file holds only in short, escaped excerpts: the pull request's check
+# posts them publicly, and a file can hold anything.
+EXCERPT = 40
+MESSAGE = 300
+PER_FILE = 25
+
+
+def excerpt(value: Any, limit: int = EXCERPT) -> str:
+    """A value as a message may quote it: escaped (``repr``), at most ``limit`` characters of
+    it, ``...`` after a cut."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    shown = repr(value) if isinstance(value, (int, float, bool)) or value is None else ""
+    if not shown:
+        shown = f"<{type(value).__name__}>"
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def capped(message: str) -> str:
+    return message if len(message) <= MESSAGE else message[: MESSAGE - 3] + "..."
+
+
+def cap(diagnostics: list[Diagnostic], most: int = PER_FILE) -> list[Diagnostic]:
+    """At most ``most`` diagnostics of one file (the first by line), then one saying how many
+    more there are: a broken file cannot flood the report."""
+    if len(diagnostics) <= most:
+        return diagnostics
+    ordered = sorted(diagnostics, key=lambda d: (d.line or 0, d.field or ""))
+    kept, rest = ordered[:most], ordered[most:]
+    errors = sum(1 for d in rest if d.severity == "error")
+    summary = Diagnostic(
+        kept[0].file,
+        None,
+        None,
+        f"dan {len(rest)} masalah lain tidak ditampilkan / {len(rest)} more problems in this "
+        f"file not shown ({errors} errors): fix the ones listed first",
+        "error" if errors else "warning",
+        "too-many",
+    )
+    return [*kept, summary]
+
+
+def field_name(path: str | None) -> str | None:
+    return capped(path) if path else None
 
 
 class _Refused(Exception):
@@ -99,7 +152,12 @@ class _Loader(BaseLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         if node in self.constructed_objects:  # the same node again: an alias
             raise _Refused
-        return super().construct_object(node, deep)
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits: on its line
+            raise yaml.constructor.ConstructorError(
+                None, None, f"value not usable ({capped(str(exc))})", node.start_mark
+            ) from exc
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         keys = set()
@@ -248,12 +306,92 @@ def parse(text: bytes, file: str, max_bytes: int = MAX_BYTES) -> Document:
     return doc
 
 
+class Refused(Exception):
+    """A file that is not read: a symbolic link, not a regular file, or too large."""
+
+
+KINDS = {
+    stat.S_IFLNK: "a symbolic link (not followed)",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+
+
+def read_regular(root: Path, name: str, max_bytes: int = MAX_BYTES) -> bytes | None:
+    """The bytes of ``name`` (a relative path with ``/``) under ``root``, None if there is no
+    such file. Nothing is followed or read that is not a regular file inside ``root``: every
+    directory on the way and the file itself are opened without following symbolic links, the
+    file's type and size are checked on the open file before reading, and at most
+    ``max_bytes + 1`` bytes are read. :class:`Refused` says why a file is not read."""
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise Refused(f"not a plain path inside the repository: {name!r}")
+    try:
+        folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            flags |= (os.O_NONBLOCK | os.O_NOCTTY) if last else os.O_DIRECTORY
+            try:
+                handle = os.open(part, flags, dir_fd=folder)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise Refused(why_not(folder, part, exc)) from exc
+            os.close(folder)
+            folder = handle
+        info = os.fstat(folder)
+        if not stat.S_ISREG(info.st_mode):
+            kind = KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise Refused(f"{kind}: only regular files are read")
+        if info.st_size > max_bytes:
+            raise Refused(f"larger than {max_bytes // 1024} KiB")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(folder, max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_bytes:  # it grew while being read
+            raise Refused(f"larger than {max_bytes // 1024} KiB")
+        return b"".join(chunks)
+    finally:
+        os.close(folder)
+
+
+def why_not(folder: int, part: str, exc: OSError) -> str:
+    """Why opening ``part`` (in the open directory ``folder``) failed, in words."""
+    try:
+        mode = os.stat(part, dir_fd=folder, follow_symlinks=False).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISLNK(mode):
+        return f"{part!r} is a symbolic link: not followed"
+    if exc.errno == errno.ENOTDIR:
+        return f"{part!r} is not a directory"
+    return f"cannot read: {exc.strerror}"
+
+
 def load(path: Path, display: str | None = None, max_bytes: int = MAX_BYTES) -> Document:
+    """An administrator's file (a symbolic link is followed): a regular file, at most
+    ``max_bytes`` read."""
     name = display or str(path)
     try:
-        text = path.read_bytes()
+        with open(path, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise Refused("not a regular file")
+            text = handle.read(max_bytes + 1)
     except OSError as exc:
         return Document(
             name, problems=[Diagnostic(name, None, None, f"cannot read: {exc.strerror}")]
         )
+    except Refused as exc:
+        return Document(name, problems=[Diagnostic(name, None, None, str(exc))])
     return parse(text, name, max_bytes)

@@ -645,8 +645,8 @@ def cmd_ics(args: argparse.Namespace) -> int:
         print(f"protocloud ics: git history: {exc}", file=sys.stderr)
         return EXIT_GIT
     built = ics.feeds(agenda, sequence, all_stages=args.all_stages)
-    for path, written in ics.write(args.out, built):
-        print(f"{'written' if written else 'unchanged'}: {path}")
+    for path, state in ics.write(args.out, built):
+        print(f"{state}: {path}")
     return EXIT_OK
 
 

@@ -220,3 +220,65 @@ def test_the_sweep_finds_every_pair_as_a_brute_force_would(
     got = {tuple(sorted((a, b))) for kind, _, _, a, b in found(agenda_dir) if kind == "leader"}
     assert got == {tuple(sorted(pair)) for pair in expected}
     assert len(got) > 20
+
+
+def test_one_off_items_clash_wherever_they_fall(agenda_dir: Path, add_event: AddEvent) -> None:
+    # Two years ahead (outside the 365-day window) and in the past (before its 30 days).
+    for day in ("2028-12-07", "2026-09-03"):
+        add_event(f"{day}-rapat-jauh", start=f"{day}T09:00", end=f"{day}T11:00")
+        add_event(f"{day}-rapat-jauh-kedua", start=f"{day}T10:00", end=f"{day}T12:00")
+    result = found(agenda_dir)
+    for day in ("2028-12-07", "2026-09-03"):
+        assert ("leader", "bupati", "error", f"{day}-rapat-jauh", f"{day}-rapat-jauh-kedua") in (
+            result
+        )
+
+
+def test_a_one_off_item_beyond_the_window_meets_a_recurring_one(
+    agenda_dir: Path, add_event: AddEvent
+) -> None:
+    add_event(
+        "2026-12-07-rapat-mingguan",
+        start="2026-12-07T08:00",
+        end="2026-12-07T09:30",
+        recurrence={"rrule": "FREQ=WEEKLY;BYDAY=MO"},
+    )
+    add_event("2028-12-04-rapat-jauh", start="2028-12-04T09:00", end="2028-12-04T10:00")
+    result = found(agenda_dir)
+    assert (
+        "leader",
+        "bupati",
+        "error",
+        "2026-12-07-rapat-mingguan",
+        "2028-12-04-rapat-jauh",
+    ) in result
+
+
+def test_conflict_messages_say_each_times_zone_and_an_all_day_items_dates(
+    agenda_dir: Path, add_event: AddEvent
+) -> None:
+    add_event("2026-12-10-rapat-banjir")  # 09:00-11:00 WIB
+    add_event(
+        "2026-12-10-rapat-makassar",
+        start="2026-12-10T10:30",
+        end="2026-12-10T11:30",
+        timezone="Asia/Makassar",  # 09:30-10:30 WIB
+        venue="gedung-dprd",
+    )
+    add_event(
+        "2026-12-10-hari-kerja",
+        start="2026-12-10",
+        end="2026-12-11",
+        all_day=True,
+        busy=True,
+        venue="gedung-dprd",
+        leaders=["sekda"],
+    )
+    agenda = repository.load(agenda_dir)
+    assert agenda.config is not None
+    messages = [c.message() for c in conflicts.find(agenda.events, agenda.config, TODAY)]
+    assert any("2026-12-10 09:00-11:00 WIB / 2026-12-10 10:30-11:30 WITA" in m for m in messages), (
+        messages
+    )
+    assert any("2026-12-10..2026-12-11 (sepanjang hari / all day)" in m for m in messages), messages
+    assert not any("00:00-00:00" in m for m in messages)
