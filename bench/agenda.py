@@ -254,7 +254,10 @@ def main() -> int:
             ("validate, warm (1 file changed)", warm_s, warm_mb),
             ("conflicts (warm cache)", conflicts_s, conflicts_mb),
         ]
-        print(f"{n:,} event files; one core")
+        load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(
+            f"{n:,} event files; one core; load average {load} (1/5/15 min, {os.cpu_count()} cores)"
+        )
         for label, seconds, peak in rows:
             print(
                 f"{label:34s} {seconds:7.2f} s  {n / seconds:9,.0f} events/s  peak {peak:6.0f} MiB"

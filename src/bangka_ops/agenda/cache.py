@@ -19,6 +19,7 @@ import functools
 import hashlib
 import os
 import pickle
+import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,8 @@ def pack(entry: Entry) -> Packed:
 
 
 def unpack_diagnostics(packed: Packed) -> tuple[Diagnostic, ...]:
+    if not packed[1]:  # most files
+        return ()
     return tuple(Diagnostic(*item) for item in packed[1])
 
 
@@ -170,29 +173,50 @@ def fingerprint(config_files: dict[str, bytes | None]) -> str:
     return digest.hexdigest()
 
 
+# A re-check after a few changes writes only what changed, to a journal beside the cache file;
+# the whole file is rewritten once the journal holds this many entries or a tenth of the
+# entries are no longer used (so the cache never grows without bound).
+JOURNAL_MAX = 2000
+LOAD_ERRORS = (
+    OSError,
+    EOFError,
+    pickle.UnpicklingError,
+    AttributeError,
+    ImportError,
+    TypeError,
+    ValueError,
+    IndexError,
+)
+
+
 class Cache:
     def __init__(self, path: Path, key: str):
         self.path = path
+        self.journal_path = path.with_name(path.name + ".journal")
         self.key = key
         self.entries: dict[str, Packed] = {}
         self.used: set[str] = set()
+        self.changed: dict[str, Packed] = {}  # put or changed in this run
+        self.journal: dict[str, Packed] = {}  # the journal as loaded
+        self.token = ""  # the cache file's identity, which its journal names
         self.dirty = False
-        try:
-            with open(path, "rb") as handle:
-                stored = pickle.load(handle)  # noqa: S301 (our own file, in .git or --cache)
-            if isinstance(stored, tuple) and len(stored) == 3 and stored[:2] == (FORMAT, key):
-                self.entries = stored[2]
-        except (
-            OSError,
-            EOFError,
-            pickle.UnpicklingError,
-            AttributeError,
-            ImportError,
-            TypeError,
-            ValueError,
-            IndexError,
+        stored = read_pickle(path)
+        if (
+            isinstance(stored, tuple)
+            and len(stored) == 4
+            and stored[:2] == (FORMAT, key)
+            and isinstance(stored[2], dict)
         ):
-            self.entries = {}
+            self.entries, self.token = stored[2], str(stored[3])
+            journal = read_pickle(self.journal_path)
+            if (
+                isinstance(journal, tuple)
+                and len(journal) == 4
+                and journal[:3] == (FORMAT, key, self.token)
+                and isinstance(journal[3], dict)
+            ):
+                self.journal = journal[3]
+                self.entries.update(self.journal)
 
     def get(self, blob: str) -> Packed | None:
         entry = self.entries.get(blob)
@@ -201,7 +225,7 @@ class Cache:
         return entry
 
     def put(self, blob: str, entry: Entry) -> None:
-        self.entries[blob] = pack(entry)
+        self.entries[blob] = self.changed[blob] = pack(entry)
         self.used.add(blob)
         self.dirty = True
 
@@ -209,21 +233,45 @@ class Cache:
         """Keep the sync's memo (of its bodies' hashes, see sync.wanted_events) with an entry."""
         entry = self.entries.get(blob)
         if entry is not None:
-            self.entries[blob] = (*entry[:4], memo)
+            self.entries[blob] = self.changed[blob] = (*entry[:4], memo)
             self.dirty = True
 
     def save(self) -> None:
-        """Keep the entries of this run's files only (a cache never grows without bound)."""
-        if not self.dirty and len(self.used) == len(self.entries):
+        """Keep the entries of this run's files only (a cache never grows without bound): a few
+        changes go to the journal, more rewrite the whole file."""
+        stale = len(self.entries) - len(self.used)
+        if not self.dirty and stale == 0:
             return
-        kept = {blob: self.entries[blob] for blob in self.used}
-        self.entries, self.dirty = kept, False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".protocloud-cache-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump((FORMAT, self.key, kept), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        journal = {k: v for k, v in {**self.journal, **self.changed}.items() if k in self.used}
+        if self.token and len(journal) <= JOURNAL_MAX and stale <= len(self.entries) // 10:
+            if self.dirty:
+                write_pickle(self.journal_path, (FORMAT, self.key, self.token, journal))
+                self.journal, self.changed, self.dirty = journal, {}, False
+            return
+        kept = self.entries if stale == 0 else {k: self.entries[k] for k in self.used}
+        self.token = secrets.token_hex(8)
+        write_pickle(self.path, (FORMAT, self.key, kept, self.token))
+        self.journal_path.unlink(missing_ok=True)  # names the old token: ignored anyway
+        self.entries, self.journal, self.changed, self.dirty = kept, {}, {}, False
+
+
+def read_pickle(path: Path) -> Any:
+    """A cache file's content, None if it is missing or unreadable (never trusted further than
+    its format and key)."""
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)  # noqa: S301 (our own file, in .git or --cache)
+    except LOAD_ERRORS:
+        return None
+
+
+def write_pickle(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".protocloud-cache-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -101,12 +101,15 @@ def overlaps(kind: str, resource: str, items: list[Occurrence]) -> Iterable[Conf
     active items' ends."""
     active: list[tuple[dt.datetime, int, Occurrence]] = []
     for number, item in enumerate(items):
-        while active and active[0][0] <= item.start:
+        start = item.start
+        while active and active[0][0] <= start:
             heapq.heappop(active)
-        for _, _, other in sorted(active, key=lambda entry: entry[1]):
-            if kind == "venue" and not same_room(other.event, item.event):
-                continue
-            yield Conflict(kind, resource, other, item, severity(other, item))
+        if active:  # every one still active overlaps this item; reported in agenda order
+            ordered = active if len(active) == 1 else sorted(active, key=SECOND)
+            for _, _, other in ordered:
+                if kind == "venue" and not same_room(other.event, item.event):
+                    continue
+                yield Conflict(kind, resource, other, item, severity(other, item))
         heapq.heappush(active, (item.end, number, item))
 
 
@@ -119,10 +122,15 @@ def travel(config: Config, leader: str, items: list[Occurrence]) -> Iterable[Con
     """Consecutive items of a leader at different venues (each with the item before it that
     ends last, if that one does not overlap it)."""
     previous: Occurrence | None = None
+    # No pair further apart than the longest travel time can fall short of it.
+    longest = dt.timedelta(
+        minutes=max([config.travel_default, *config.travel.values()]) + config.travel_buffer
+    )
     for item in items:
         if (
             previous is not None
             and previous.end <= item.start
+            and item.start - previous.end < longest
             and previous.event.venue != item.event.venue
         ):
             needed = (
@@ -183,9 +191,11 @@ def find(
         for event in events:
             if event.status == CANCELLED or not event.busy:
                 continue
-            if event.rrule is None:  # most events: one occurrence, no generator
+            if event.rrule is None:  # most events: one occurrence, no generator (inlined)
                 occurrence = Occurrence(event, event.start, event.end)
-                place(occurrence)
+                for leader in event.leaders:
+                    by_leader.setdefault(leader, []).append(occurrence)
+                by_venue.setdefault(event.venue, []).append(occurrence)
                 if event.end <= first or event.start >= last:
                     outside.append(occurrence)
                 continue
@@ -241,3 +251,4 @@ def beside(
 
 
 ORDER = operator.attrgetter("start", "end")
+SECOND = operator.itemgetter(1)

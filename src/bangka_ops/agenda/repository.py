@@ -583,13 +583,14 @@ def role_problems(
 
 def check_ids(root: Path, read: Reader, ids: list[tuple[str, str]]) -> list[Diagnostic]:
     """An id used by two files: an error on each (on the id's line), naming the other."""
-    seen: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
+    seen: dict[str, list[str]] = {}  # only the ids used more than once
     for event_id, name in ids:
-        seen.setdefault(event_id, []).append(name)
+        other = first.setdefault(event_id, name)
+        if other != name:
+            seen.setdefault(event_id, [other]).append(name)
     problems = []
     for event_id, names in seen.items():
-        if len(names) < 2:
-            continue
         for name in names:
             others = ", ".join(other for other in names if other != name)
             try:

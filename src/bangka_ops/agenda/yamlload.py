@@ -41,6 +41,13 @@ class Diagnostic:
     severity: str = "error"  # or "warning"
     code: str = "invalid"
 
+    def __post_init__(self) -> None:
+        # A key or a message can quote what a file holds: bounded, whatever made it.
+        if len(self.message) > MESSAGE:
+            object.__setattr__(self, "message", capped(self.message))
+        if self.field is not None and len(self.field) > MESSAGE:
+            object.__setattr__(self, "field", capped(self.field))
+
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         what = f" {self.field}:" if self.field else ""

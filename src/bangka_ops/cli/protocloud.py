@@ -75,10 +75,27 @@ def markdown_diagnostics(items: list[Diagnostic]) -> str:
     ]
     for d in items:
         icon = "❌" if d.severity == "error" else "⚠️"
-        field = f"`{d.field}`" if d.field else ""
-        message = d.message.replace("|", "\\|")
-        lines.append(f"| {icon} | `{d.file}` | {d.line or ''} | {field} | {message} |")
+        field = code(d.field) if d.field else ""
+        lines.append(f"| {icon} | {code(d.file)} | {d.line or ''} | {field} | {prose(d.message)} |")
     return "\n".join(lines) + "\n"
+
+
+# The pull request's comment quotes what files hold: nothing in it may become a link, an image,
+# HTML, a mention or a broken table.
+MARKDOWN_SPECIAL = "\\`*_[]()!#~|"
+
+
+def prose(text: str) -> str:
+    """Text shown as is in a Markdown table cell."""
+    text = " ".join(text.split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
+    return text.replace("@", "@\u200b")
+
+
+def code(text: str) -> str:
+    """Text as a code span in a Markdown table cell."""
+    return "`" + " ".join(text.split()).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def markdown_conflicts(found: list[conflicts.Conflict]) -> str:

@@ -70,3 +70,26 @@ def test_untracked_files_are_keyed_by_their_content(repo: Path, tmp_path: Path) 
     second = repository.load(repo, cache_file=cache)
     assert second.cached == 7  # the untracked file is read and hashed, then found
     assert summary(second) == summary(first)
+
+
+def test_a_few_changes_go_to_the_journal_and_a_damaged_journal_is_ignored(
+    repo: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache" / "validation.pickle"
+    repository.load(repo, cache_file=cache)
+    whole = cache.read_bytes()
+    copy = repo / "events/2026/12/2026-12-09-resepsi-salinan.yaml"
+    copy.write_text((repo / ITEM).read_text().replace("2026-12-03-resepsi", "2026-12-09-resepsi"))
+    first = repository.load(repo, cache_file=cache)
+    assert (first.files, first.cached) == (8, 7)
+    journal = cache.with_name(cache.name + ".journal")
+    assert journal.exists()
+    assert cache.read_bytes() == whole  # the whole cache was not written again
+    kept = journal.read_bytes()
+    again = repository.load(repo, cache_file=cache)  # the new file is found in the journal
+    assert summary(again) == summary(first)
+    assert (journal.read_bytes(), cache.read_bytes()) == (kept, whole)  # nothing to write
+    journal.write_bytes(b"rusak")
+    damaged = repository.load(repo, cache_file=cache)
+    assert summary(damaged) == summary(first)
+    assert journal.read_bytes() != b"rusak"  # its entry was checked afresh and kept again

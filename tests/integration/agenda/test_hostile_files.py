@@ -178,3 +178,20 @@ def test_the_feed_of_a_removed_calendar_is_removed(example_repo: Path, tmp_path:
     assert not (out / "protokol-bersama.ics").exists()
     assert (out / "bupati.ics").exists()
     assert (out / "catatan.txt").exists()  # what the command did not write is left alone
+
+
+def test_the_pull_request_comment_cannot_be_given_links_html_or_mentions(
+    example_repo: Path,
+) -> None:
+    write(
+        example_repo,
+        "events/2026/12/2026-12-10-rapat-tautan.yaml",
+        event("2026-12-10-rapat-tautan", venue="![x](https://x.example/p.png)<b>@bupati|"),
+    )
+    done = protocloud("validate", str(example_repo), "--no-cache", "--format", "markdown")
+    row = next(line for line in done.stdout.splitlines() if "rapat-tautan" in line)
+    assert "unknown venue" in row
+    assert "](" not in row.replace("\\](", "")
+    assert "<b>" not in row
+    assert "@bupati" not in row  # no mention: a zero-width space follows the @
+    assert row.count(" | ") == 4  # the table's five cells, nothing more
