@@ -7,8 +7,9 @@ workflow history and the raw data, which the feeds read afresh) and, packed apar
 fields and the history the Google Calendar sync needs (so a sync of an unchanged agenda reads no
 YAML either). The whole cache is thrown away when the configuration files, the schemas or the
 package version change, since every result depends on them. It lives in the repository's git
-directory (never committed) or where ``--cache`` says, written atomically; an unreadable or
-foreign cache file is ignored, never trusted.
+directory (never committed) or where ``--cache`` says, written atomically (a few changes go to
+a journal beside it instead of rewriting it); an unreadable or foreign cache file or journal is
+ignored, never trusted.
 """
 
 from __future__ import annotations
