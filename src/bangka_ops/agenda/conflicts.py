@@ -202,7 +202,7 @@ def find(
             recurring.append(event)
             for occurrence in occurrences(event, first, last):
                 place(occurrence)
-        for occurrence in beside(outside, recurring, config):
+        for occurrence in beside(outside, recurring, config, (first, last)):
             place(occurrence)
         found: list[Conflict] = []
         for leader, occurring in sorted(by_leader.items()):
@@ -222,13 +222,17 @@ def find(
 
 
 def beside(
-    outside: list[Occurrence], recurring: list[Event], config: Config
+    outside: list[Occurrence],
+    recurring: list[Event],
+    config: Config,
+    window_span: tuple[dt.datetime, dt.datetime],
 ) -> Iterable[Occurrence]:
     """One-off items are checked wherever they fall; recurring items are expanded over the
     window, and also around each one-off item outside it (a day either side and the longest
     travel time), for the recurring items that share a leader or the venue with it."""
     if not outside or not recurring:
         return
+    first, last = window_span
     sharing: dict[tuple[str, str], list[Event]] = {}
     for event in recurring:
         for leader in event.leaders:
@@ -238,16 +242,36 @@ def beside(
         days=1,
         minutes=max([config.travel_default, *config.travel.values()]) + config.travel_buffer,
     )
-    seen: set[tuple[str, dt.datetime]] = set()
+    # Per recurring item, the spans around the one-off items it may meet, merged: each item is
+    # expanded once per merged span, however many one-off items fall there.
+    spans: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    chosen: dict[int, Event] = {}
     for item in outside:
         keys = [("leader", leader) for leader in item.event.leaders]
         keys.append(("venue", item.event.venue))
-        events = {id(e): e for key in keys for e in sharing.get(key, ())}
-        for event in events.values():
-            for occurrence in occurrences(event, item.start - margin, item.end + margin):
-                if (event.id, occurrence.start) not in seen:
-                    seen.add((event.id, occurrence.start))
+        for key in keys:
+            for event in sharing.get(key, ()):
+                chosen[id(event)] = event
+                spans.setdefault(id(event), []).append((item.start - margin, item.end + margin))
+    for number, event in chosen.items():
+        seen: set[dt.datetime] = set()
+        for begin, end in merge(spans[number]):
+            for occurrence in occurrences(event, begin, end):
+                inside = occurrence.end > first and occurrence.start < last  # placed already
+                if not inside and occurrence.start not in seen:
+                    seen.add(occurrence.start)
                     yield occurrence
+
+
+def merge(spans: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Overlapping spans joined, in order."""
+    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
 
 
 ORDER = operator.attrgetter("start", "end")

@@ -44,21 +44,49 @@ def resolve(root: Path, ref: str) -> str:
     return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
 
 
-def reader(root: Path, ref: str) -> Callable[[str], bytes | None]:
+def reader(root: Path, ref: str, limit: int = 256 * 1024) -> Callable[[str], bytes | None]:
     """A reader of files (relative to the agenda directory) as they are at ``ref``."""
     commit = resolve(root, ref)
     base = prefix(root)
 
     def read(name: str) -> bytes | None:
-        proc = subprocess.run(
-            ["git", "-C", str(root), "cat-file", "blob", f"{commit}:{base}{name}"],
+        # Only regular files, and never more than the limit (+1, so the parser says it is over).
+        spec = f"{commit}:{base}{name}"
+        check = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "--batch-check=%(objecttype) %(objectsize)"],
+            input=f"{spec}\n".encode(),
             capture_output=True,
             check=False,
             timeout=60,
         )
-        return proc.stdout if proc.returncode == 0 else None
+        kind, _, size = check.stdout.decode(errors="replace").strip().partition(" ")
+        if (
+            check.returncode != 0
+            or kind != "blob"
+            or mode_of(root, commit, base + name)
+            not in (
+                "100644",
+                "100755",
+            )
+        ):
+            return None
+        if int(size or 0) > limit:
+            return b"\0" * (limit + 1)
+        proc = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "blob", spec],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        return proc.stdout[: limit + 1] if proc.returncode == 0 else None
 
     return read
+
+
+def mode_of(root: Path, commit: str, path: str) -> str | None:
+    """The git file mode of ``path`` at ``commit`` (``100644``, ``120000`` for a link...)."""
+    out = git(root, "ls-tree", "--full-tree", "-z", commit, "--", path, check=False).decode()
+    return out.split(" ", 1)[0] if out else None
 
 
 def changed_since(root: Path, ref: str, directory: str) -> list[str]:
@@ -103,8 +131,24 @@ def blob_history(root: Path, directory: str) -> Iterator[tuple[str, str]]:
             yield path, new_blob
 
 
-def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
-    """The contents of blobs, in one ``git cat-file --batch``."""
+def blobs(root: Path, ids: list[str], limit: int = 256 * 1024) -> dict[str, bytes]:
+    """The contents of blobs of at most ``limit`` bytes, in one ``git cat-file --batch`` (the
+    larger ones are asked for by size first and never read)."""
+    if not ids:
+        return {}
+    sizes = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "--batch-check=%(objectname) %(objectsize)"],
+        input="".join(f"{i}\n" for i in ids).encode(),
+        capture_output=True,
+        check=True,
+        timeout=600,
+    )
+    small = set()
+    for line in sizes.stdout.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) <= limit:
+            small.add(parts[0])
+    ids = [i for i in ids if i in small]
     if not ids:
         return {}
     proc = subprocess.run(
@@ -122,7 +166,8 @@ def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
         if len(header) < 3 or header[1] == b"missing":
             continue
         size = int(header[2])
-        found[blob] = out[position : position + size]
+        if size <= limit:  # a larger one is no agenda file: left out
+            found[blob] = out[position : position + size]
         position += size + 1
     return found
 
@@ -137,7 +182,9 @@ def blob_ids(root: Path, directory: str) -> dict[str, str]:
     for entry in staged:
         if entry:
             meta, _, path = entry.partition("\t")
-            ids[path] = meta.split()[1]
+            mode, blob = meta.split()[:2]
+            if mode in ("100644", "100755"):  # a link or a submodule is read (and refused)
+                ids[path] = blob
     dirty = git(root, "diff", "--relative", "--name-only", "-z", "--no-renames", "--", directory)
     for path in dirty.decode().split("\0"):
         ids.pop(path, None)

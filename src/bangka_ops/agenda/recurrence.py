@@ -27,8 +27,10 @@ its start, so its cost is linear in the periods from its start to the window's e
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +58,8 @@ REFUSED = {
     "BYWEEKNO": "not used by an agenda (use BYDAY with BYMONTH)",
 }
 MAX_COUNT = 1000
+# A COUNT rule's series is made up to here (the agenda's items are in the years to 2199).
+SERIES_END = dt.date(2200, 1, 1)
 MAX_INTERVAL = 1000
 UNTIL_FORM = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$")
 BYDAY_FORM = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
@@ -378,6 +382,30 @@ def starts(
 ) -> Iterator[dt.datetime]:
     """The starts of the rule's occurrences (EXDATEs not removed) with ``first <= s < last``,
     in order: wall-clock times in ``start``'s zone (a DST change keeps the local time)."""
+    if rule.count is None:
+        yield from walk(rule, start, first, last)
+        return
+    # A COUNT rule is counted from its start: its whole series (at most MAX_COUNT) is made once
+    # per process, then each window is a slice of it.
+    whole = series(rule, start, str(start.tzinfo))
+    yield from whole[bisect.bisect_left(whole, first) : bisect.bisect_left(whole, last)]
+
+
+@functools.lru_cache(maxsize=4096)
+def series(rule: Rule, start: dt.datetime, zone_key: str) -> tuple[dt.datetime, ...]:
+    """Every start of a COUNT rule, up to the year SERIES_END (``zone_key`` keeps starts
+    that are the same moment in different zones apart)."""
+    del zone_key
+    end = dt.datetime.combine(SERIES_END, dt.time(), start.tzinfo)
+    return tuple(walk(rule, start, start, end))
+
+
+def walk(
+    rule: Rule, start: dt.datetime, first: dt.datetime, last: dt.datetime
+) -> Iterator[dt.datetime]:
+    """:func:`starts` by stepping through the rule's periods: from the window's first period
+    (from the start for a COUNT rule), skipping months a DAILY rule's BYMONTH or BYMONTHDAY
+    leaves out."""
     tz, clock, day0 = start.tzinfo, start.time(), start.date()
     origin = period(rule.freq, day0, rule.wkst)
     number = origin
@@ -390,6 +418,7 @@ def starts(
         last_day = min(last_day, rule.until.astimezone(tz).date())
     elif rule.until is not None:
         last_day = min(last_day, rule.until)
+    sparse_daily = rule.freq == "DAILY" and bool(rule.bymonth or rule.bymonthday)
     counted = 0
     while (days := period_days(rule, number, day0, last_day)) is not None:
         for day in days:
@@ -403,7 +432,34 @@ def starts(
                 return
             if when >= first:
                 yield when
-        number += rule.interval
+        if sparse_daily and not days:
+            following = next_daily(rule, number, origin, last_day)
+            if following is None:
+                return
+            number = following
+        else:
+            number += rule.interval
+
+
+def next_daily(rule: Rule, number: int, origin: int, last_day: dt.date) -> int | None:
+    """The next day (ordinal) after ``number`` that a DAILY rule's interval, BYMONTH and
+    BYMONTHDAY allow, looking month by month; None past ``last_day``."""
+    try:
+        day = dt.date.fromordinal(number + 1)
+    except (ValueError, OverflowError):
+        return None
+    while day <= last_day:
+        if not rule.bymonth or day.month in rule.bymonth:
+            days = month_days(day.year, day.month)
+            chosen = sorted(by_monthday(days, rule.bymonthday)) if rule.bymonthday else days
+            for found in chosen:
+                if found >= day and (found.toordinal() - origin) % rule.interval == 0:
+                    return found.toordinal()
+        year, month = divmod(day.year * 12 + day.month, 12)
+        if year > dt.MAXYEAR:
+            return None
+        day = dt.date(year, month + 1, 1)
+    return None
 
 
 def period_days(rule: Rule, number: int, day0: dt.date, last_day: dt.date) -> list[dt.date] | None:
@@ -449,7 +505,13 @@ def rule_of(event: Event) -> Rule:
     """The event's (already validated, canonical) rule."""
     if event.rrule is None:
         raise ValueError(f"{event.file}: not a recurring item")
-    return parse(event.rrule, event.start, event.all_day)
+    return parsed(event.rrule, event.start, str(event.start.tzinfo), event.all_day)
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed(text: str, start: dt.datetime, zone_key: str, all_day: bool) -> Rule:
+    del zone_key  # part of the cache key only
+    return parse(text, start, all_day)
 
 
 def occurrences(event: Event, first: dt.datetime, last: dt.datetime) -> Iterator[Occurrence]:

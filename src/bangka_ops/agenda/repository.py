@@ -613,6 +613,8 @@ def event_files(root: Path) -> list[str]:
     symbolic links to directories listed too, so that they are reported."""
     found = []
     base = root / EVENTS_DIR
+    if base.is_symlink():  # listed (and refused when read), never walked
+        return [EVENTS_DIR]
     for folder, dirs, names in os.walk(base):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         relative = os.path.relpath(folder, root).replace(os.sep, "/")

@@ -90,7 +90,8 @@ def against_base(agenda: Agenda, root: Path, ref: str) -> list[Diagnostic]:
             continue
         if current.problems or not isinstance(current.data, dict):
             continue  # already reported by validation
-        found += compare(current, base_docs.get(name), base_by_id, base_config, source)
+        problems = compare(current, base_docs.get(name), base_by_id, base_config, source)
+        found += yamlload.cap(problems)  # at most 25 per file, as in validation
     return found
 
 

@@ -42,11 +42,12 @@ class Diagnostic:
     code: str = "invalid"
 
     def __post_init__(self) -> None:
-        # A key or a message can quote what a file holds: bounded, whatever made it.
-        if len(self.message) > MESSAGE:
-            object.__setattr__(self, "message", capped(self.message))
-        if self.field is not None and len(self.field) > MESSAGE:
-            object.__setattr__(self, "field", capped(self.field))
+        # A key, a file name or a message can quote what a file holds: bounded and without
+        # control characters (a terminal escape sequence), whatever made it.
+        object.__setattr__(self, "message", capped(visible(self.message)))
+        object.__setattr__(self, "file", capped(visible(self.file)))
+        if self.field is not None:
+            object.__setattr__(self, "field", capped(visible(self.field)))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -115,6 +116,14 @@ def excerpt(value: Any, limit: int = EXCERPT) -> str:
     if not shown:
         shown = f"<{type(value).__name__}>"
     return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+CONTROL = {n: f"\\x{n:02x}" for n in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written as ``\\xNN``."""
+    return text.translate(CONTROL) if not text.isprintable() else text
 
 
 def capped(message: str) -> str:
@@ -391,7 +400,8 @@ def load(path: Path, display: str | None = None, max_bytes: int = MAX_BYTES) -> 
     ``max_bytes`` read."""
     name = display or str(path)
     try:
-        with open(path, "rb") as handle:
+        # O_NONBLOCK: a named pipe is opened without waiting for a writer, then refused.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise Refused("not a regular file")
             text = handle.read(max_bytes + 1)

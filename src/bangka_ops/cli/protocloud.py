@@ -90,7 +90,10 @@ def prose(text: str) -> str:
     text = " ".join(text.split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in text)
-    return text.replace("@", "@\u200b")
+    # GitHub links bare addresses: a zero-width space breaks "://", "www." and mentions.
+    for token in ("://", "www.", "WWW.", "@"):
+        text = text.replace(token, token[0] + "\u200b" + token[1:])
+    return text
 
 
 def code(text: str) -> str:
@@ -119,8 +122,7 @@ def markdown_conflicts(found: list[conflicts.Conflict]) -> str:
         lines.append(
             f"| {'❌' if c.severity == 'error' else '⚠️'} | {kinds[c.kind]} | {c.resource} | "
             f"`{a.event.id}` ({a.event.status}), `{b.event.id}` ({b.event.status}) | "
-            f"{a.start:%Y-%m-%d %H:%M}-{a.end:%H:%M}, {b.start:%Y-%m-%d %H:%M}-{b.end:%H:%M}"
-            f"{extra} |"
+            f"{conflicts.span(a)}, {conflicts.span(b)}{extra} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -5,6 +5,7 @@ cache follows renames, and feeds are the same bytes whatever the hash seed."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,14 +16,14 @@ import yaml
 from tests.integration.agenda.conftest import git, protocloud, write
 from tests.unit.agenda.conftest import event
 
-SECRET = "isi-berkas-di-luar-repositori"  # noqa: S105 (a marker, not a secret)
+MARKER = "isi-berkas-di-luar-repositori"
 
 
 def test_a_symbolic_link_in_events_is_refused_and_its_target_never_shown(
     example_repo: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside.yaml"
-    outside.write_text(yaml.safe_dump(event("2026-12-10-rahasia", title=SECRET, venue=SECRET)))
+    outside.write_text(yaml.safe_dump(event("2026-12-10-rahasia", title=MARKER, venue=MARKER)))
     folder = example_repo / "events" / "2026" / "12"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "2026-12-10-tautan.yaml").symlink_to(outside)
@@ -30,7 +31,7 @@ def test_a_symbolic_link_in_events_is_refused_and_its_target_never_shown(
     done = protocloud("validate", str(example_repo), "--no-cache")
     assert done.returncode != 0
     output = done.stdout + done.stderr
-    assert SECRET not in output
+    assert MARKER not in output
     assert "events/2026/12/2026-12-10-tautan.yaml" in output
     assert "symbolic link" in output
     assert "events/2027" in output  # a linked directory is named, not walked
@@ -84,11 +85,11 @@ def test_a_long_value_is_quoted_only_in_an_excerpt(example_repo: Path) -> None:
     write(
         example_repo,
         "events/2026/12/2026-12-10-rapat-panjang.yaml",
-        event("2026-12-10-rapat-panjang", venue="gedung-" + SECRET * 20),
+        event("2026-12-10-rapat-panjang", venue="gedung-" + MARKER * 20),
     )
     done = protocloud("validate", str(example_repo), "--no-cache")
     assert "unknown venue 'gedung-" in done.stdout
-    assert SECRET * 2 not in done.stdout
+    assert MARKER * 2 not in done.stdout
 
 
 def test_a_renamed_file_is_checked_again(example_repo: Path, tmp_path: Path) -> None:
@@ -195,3 +196,96 @@ def test_the_pull_request_comment_cannot_be_given_links_html_or_mentions(
     assert "<b>" not in row
     assert "@bupati" not in row  # no mention: a zero-width space follows the @
     assert row.count(" | ") == 4  # the table's five cells, nothing more
+
+
+def test_a_sparse_counted_rule_with_many_exdates_does_not_stall_the_check(
+    example_repo: Path,
+) -> None:
+    # Feb 29 only, counted from 1904: each EXDATE check used to walk two centuries of days.
+    exdates = [f"2199-01-{d:02d}T08:00" for d in range(1, 29)] * 70  # 1,960 EXDATEs
+    write(
+        example_repo,
+        "events/1904/02/1904-02-29-rapat-kabisat.yaml",
+        event(
+            "1904-02-29-rapat-kabisat",
+            start="1904-02-29T08:00",
+            end="1904-02-29T09:00",
+            recurrence={
+                "rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;COUNT=1000",
+                "exdates": exdates,
+            },
+        ),
+    )
+    done = protocloud("validate", str(example_repo), "--no-cache")  # within its 120 s timeout
+    assert "is not an occurrence of the rule" in done.stdout
+    assert "more problems in this file not shown" in done.stdout
+
+
+def test_a_linked_events_folder_is_named_and_nothing_in_it_listed(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "rahasia"
+    (secret / "sub").mkdir(parents=True)
+    (secret / "sub" / "prod-db-password.yaml").write_text("x: 1\n")
+    shutil.rmtree(example_repo / "events")
+    (example_repo / "events").symlink_to(secret, target_is_directory=True)
+    done = protocloud("validate", str(example_repo), "--no-cache", "--format", "markdown")
+    assert done.returncode != 0
+    assert "prod-db-password" not in done.stdout + done.stderr
+    assert "symbolic link" in done.stdout
+
+
+def test_a_committed_link_with_a_files_content_as_target_is_not_taken_from_the_cache(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    name = "events/2026/12/2026-12-03-resepsi-hari-disabilitas.yaml"
+    path = example_repo / name
+    assert protocloud("validate", str(example_repo), "--cache", str(cache)).returncode == 0
+    content = path.read_text()
+    path.unlink()
+    os.symlink(content, path)  # same bytes as the file had: the same git blob id
+    git(example_repo, "add", "-A")
+    git(example_repo, "commit", "-q", "-m", "tautan")
+    done = protocloud("validate", str(example_repo), "--cache", str(cache))
+    assert done.returncode != 0
+    assert f"{name}: galat/error: not read:" in done.stdout
+
+
+def test_the_base_check_is_capped_per_file_too(example_repo: Path) -> None:
+    name = "events/2026/12/2026-12-03-resepsi-hari-disabilitas.yaml"
+    data = yaml.safe_load((example_repo / name).read_text())
+    data["history"] += [
+        {"status": "diajukan", "by": f"orang{n}", "at": "2026-11-30T08:00:00+07:00"}
+        for n in range(3000)
+    ]
+    (example_repo / name).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    done = protocloud("validate", str(example_repo), "--no-cache", "--base", "HEAD")
+    assert len([line for line in done.stdout.splitlines() if name in line]) <= 60
+
+
+def test_the_pull_request_comment_shows_zones_and_no_bare_links(example_repo: Path) -> None:
+    write(
+        example_repo,
+        "events/2026/12/2026-12-10-rapat-pertama.yaml",
+        event("2026-12-10-rapat-pertama"),
+    )
+    write(
+        example_repo,
+        "events/2026/12/2026-12-10-rapat-kedua.yaml",
+        event(
+            "2026-12-10-rapat-kedua",
+            start="2026-12-10T10:30",
+            end="2026-12-10T11:30",
+            timezone="Asia/Makassar",
+        ),
+    )
+    write(
+        example_repo,
+        "events/2026/12/2026-12-10-rapat-tautan.yaml",
+        event("2026-12-10-rapat-tautan", venue="https://evil.example/login"),
+    )
+    done = protocloud("check", str(example_repo), "--today", "2026-11-24", "--format", "markdown")
+    assert "09:00-11:00 WIB" in done.stdout
+    assert "10:30-11:30 WITA" in done.stdout
+    assert "https://evil" not in done.stdout
