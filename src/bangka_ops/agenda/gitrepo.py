@@ -136,29 +136,16 @@ def blobs(root: Path, ids: list[str], limit: int = 256 * 1024) -> dict[str, byte
     larger ones are asked for by size first and never read)."""
     if not ids:
         return {}
-    sizes = subprocess.run(
-        ["git", "-C", str(root), "cat-file", "--batch-check=%(objectname) %(objectsize)"],
-        input="".join(f"{i}\n" for i in ids).encode(),
-        capture_output=True,
-        check=True,
-        timeout=600,
-    )
+    sizes = cat_file(root, "--batch-check=%(objectname) %(objectsize)", ids)
     small = set()
-    for line in sizes.stdout.decode(errors="replace").splitlines():
+    for line in sizes.decode(errors="replace").splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) <= limit:
             small.add(parts[0])
     ids = [i for i in ids if i in small]
     if not ids:
         return {}
-    proc = subprocess.run(
-        ["git", "-C", str(root), "cat-file", "--batch"],
-        input="".join(f"{i}\n" for i in ids).encode(),
-        capture_output=True,
-        check=True,
-        timeout=600,
-    )
-    out, found, position = proc.stdout, {}, 0
+    out, found, position = cat_file(root, "--batch", ids), {}, 0
     for blob in ids:
         header_end = out.index(b"\n", position)
         header = out[position:header_end].split()
@@ -170,6 +157,17 @@ def blobs(root: Path, ids: list[str], limit: int = 256 * 1024) -> dict[str, byte
             found[blob] = out[position : position + size]
         position += size + 1
     return found
+
+
+def cat_file(root: Path, mode: str, ids: list[str]) -> bytes:
+    """``git cat-file MODE`` of many objects in one process."""
+    return subprocess.run(
+        ["git", "-C", str(root), "cat-file", mode],
+        input="".join(f"{i}\n" for i in ids).encode(),
+        capture_output=True,
+        check=True,
+        timeout=600,
+    ).stdout
 
 
 def blob_ids(root: Path, directory: str) -> dict[str, str]:
