@@ -1,0 +1,110 @@
+"""Database dumps as one tar stream: parts joined again, read by the real tar too, and nothing
+but what the writer makes is accepted back."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from bangka_ops.backup import dumpstream
+
+
+def test_dumps_are_cut_into_parts_and_joined_again(tmp_path: Path) -> None:
+    data = os.urandom(250_000)
+    out = io.BytesIO()
+    stream = dumpstream.DumpStream(out, part_bytes=100_000, mtime=0)
+    stream.add_bytes("plan.json", b'{"databases": 2}')
+    copied = stream.add_stream("postgresql/kepegawaian.pgdump", io.BytesIO(data))
+    empty = stream.add_stream("mariadb/keuangan.sql", io.BytesIO(b""))
+    stream.add_bytes("status.json", b'{"ok": true}')
+    stream.close()
+    assert (copied.bytes, copied.parts) == (250_000, 3)
+    assert copied.sha256 == hashlib.sha256(data).hexdigest()
+    assert (empty.bytes, empty.parts) == (0, 1)
+
+    joined: dict[str, bytes] = {}
+    order = []
+    for name, piece in dumpstream.pieces(io.BytesIO(out.getvalue())):
+        if not order or order[-1] != name:
+            order.append(name)
+        joined[name] = joined.get(name, b"") + piece
+    assert order == [
+        "plan.json",
+        "postgresql/kepegawaian.pgdump",
+        "mariadb/keuangan.sql",
+        "status.json",
+    ]
+    assert joined["postgresql/kepegawaian.pgdump"] == data
+    assert joined["mariadb/keuangan.sql"] == b""
+
+    archive = tmp_path / "dumps.tar"
+    archive.write_bytes(out.getvalue())
+    listed = subprocess.run(
+        ["tar", "-tf", str(archive)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert listed[1:4] == [
+        "postgresql/kepegawaian.pgdump.000001",
+        "postgresql/kepegawaian.pgdump.000002",
+        "postgresql/kepegawaian.pgdump.000003",
+    ]
+
+
+def test_a_pipe_with_short_reads_is_copied_whole() -> None:
+    with subprocess.Popen(["head", "-c", "300000", "/dev/urandom"], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        out = io.BytesIO()
+        stream = dumpstream.DumpStream(out, part_bytes=65_536)
+        copied = stream.add_stream("postgresql/arsip.pgdump", proc.stdout)
+        stream.close()
+    assert (copied.bytes, copied.parts) == (300_000, 5)
+    pieces = [p for _, p in dumpstream.pieces(io.BytesIO(out.getvalue()))]
+    assert hashlib.sha256(b"".join(pieces)).hexdigest() == copied.sha256
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "/abs", "a//b", "x" * 300, "", "dua.json"])
+def test_the_writer_refuses_names_it_would_not_make(name: str) -> None:
+    stream = dumpstream.DumpStream(io.BytesIO())
+    stream.add_bytes("dua.json", b"")
+    with pytest.raises(ValueError, match="not a usable member name"):
+        stream.add_bytes(name, b"x")
+
+
+def hostile(build: list[tuple[tarfile.TarInfo, bytes]]) -> io.BytesIO:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in build:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    out.seek(0)
+    return out
+
+
+def link(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [(link("postgresql/a.pgdump.000001", "/etc/shadow"), b"")],
+        [(tarfile.TarInfo("../../root/.ssh/authorized_keys"), b"ssh-ed25519 AAAA")],
+        [(tarfile.TarInfo("postgresql/a.pgdump.000002"), b"x")],
+        [
+            (tarfile.TarInfo("postgresql/a.pgdump.000001"), b"x"),
+            (tarfile.TarInfo("postgresql/a.pgdump.000001"), b"y"),
+        ],
+    ],
+)
+def test_a_stream_the_writer_did_not_make_is_refused(
+    members: list[tuple[tarfile.TarInfo, bytes]],
+) -> None:
+    with pytest.raises(ValueError, match="dump stream"):
+        list(dumpstream.pieces(hostile(members)))
