@@ -20,6 +20,8 @@ if [ "$mode" = "--test" ]; then
              libxxhash-dev)
   packages+=(chromium podman debootstrap runc crun fuse-overlayfs slirp4netns uidmap netavark aardvark-dns
              containernetworking-plugins)
+  # Database dumps are tested against a real PostgreSQL 15 server the tests start themselves.
+  packages+=(postgresql)
 fi
 
 missing=()

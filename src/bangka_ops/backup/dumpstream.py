@@ -18,7 +18,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 PART_BYTES = 64 * 1024 * 1024
 PART = re.compile(r"^(?P<name>.+)\.(?P<number>\d{6})$")
@@ -48,7 +48,7 @@ class DumpStream:
         """One small document as a member of its own."""
         self.member(name, data)
 
-    def add_stream(self, name: str, source: BinaryIO) -> Copied:
+    def add_stream(self, name: str, source: IO[bytes]) -> Copied:
         """Everything ``source`` gives until its end, as parts of ``name`` (at least one, so an
         empty dump is seen as such)."""
         digest, total, number = hashlib.sha256(), 0, 0
@@ -81,7 +81,7 @@ def usable(name: str) -> bool:
     return bool(NAME.match(name)) and not {"", ".", ".."} & set(name.split("/"))
 
 
-def read_up_to(source: BinaryIO, size: int) -> bytes:
+def read_up_to(source: IO[bytes], size: int) -> bytes:
     """Up to ``size`` bytes, fewer only at the end of ``source`` (a pipe gives short reads)."""
     chunks, missing = [], size
     while missing:

@@ -29,7 +29,7 @@ def test_dumps_are_cut_into_parts_and_joined_again(tmp_path: Path) -> None:
     assert (empty.bytes, empty.parts) == (0, 1)
 
     joined: dict[str, bytes] = {}
-    order = []
+    order: list[str] = []
     for name, piece in dumpstream.pieces(io.BytesIO(out.getvalue())):
         if not order or order[-1] != name:
             order.append(name)

@@ -1,0 +1,237 @@
+"""Database dumps of a backup run, written into a :class:`~bangka_ops.backup.dumpstream.DumpStream`
+(the tar stream that goes to Borg's standard input in the run's one ``borg create``).
+
+PostgreSQL: each database with ``pg_dump --format=custom`` and the roles and tablespaces with
+``pg_dumpall --globals-only``, run as the database's own OS user (``postgres``) over the local
+socket with peer authentication: no password exists anywhere. Before each dump the server's
+version and the row-count estimates of its tables (``pg_class.reltuples``) are read, so a
+restore test can compare what it loads with what was there.
+
+Each dump's outcome is a dict for the run record: database, type, member in the stream, server
+version, exit code, bytes, SHA-256, duration, the end of its error output, and the row
+estimates. A dump that exits non-zero (or whose stream broke) is ``failed``: the caller makes the
+whole run failed and the archive is marked by its record and by ``status.json`` in the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from bangka_ops.backup.dumpstream import DumpStream
+
+PG_BIN = "/usr/lib/postgresql/{major}/bin"
+STDERR_TAIL = 4000
+QUERY_TIMEOUT = 120
+# Each query answers one JSON value: any database, schema or table name is safe in it.
+ROWS_SQL = (
+    "SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, c.reltuples::bigint) "
+    "ORDER BY n.nspname, c.relname), '[]') FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg_toast%'"
+)
+DATABASES_SQL = (
+    "SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database "
+    "WHERE datallowconn AND NOT datistemplate"
+)
+VERSION_SQL = "SELECT to_json(current_setting('server_version'))"
+
+
+class DumpError(Exception):
+    """A database could not be asked what to dump (the server is down, no such database)."""
+
+
+@dataclass
+class PostgreSQL:
+    """How to reach one PostgreSQL server of the host."""
+
+    socket_dir: str = "/var/run/postgresql"
+    os_user: str = "postgres"
+    bin_dir: str | None = None  # default: the newest /usr/lib/postgresql/<major>/bin
+    port: int = 5432
+    env: dict[str, str] = field(default_factory=dict)
+
+    def binary(self, name: str) -> str:
+        return os.path.join(self.bin_dir or newest_pg_bin(), name)
+
+    def argv(self, tool: str, *args: str) -> list[str]:
+        return [self.binary(tool), "-h", self.socket_dir, "-p", str(self.port), *args]
+
+    def query(self, database: str, sql: str) -> Any:
+        """The one JSON value ``sql`` answers in ``database``."""
+        proc = subprocess.run(
+            self.argv("psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--dbname", database),
+            input=sql.encode(),
+            capture_output=True,
+            check=False,
+            timeout=QUERY_TIMEOUT,
+            **self.as_user(),
+        )
+        if proc.returncode != 0:
+            raise DumpError(tail(proc.stderr) or f"psql exited with {proc.returncode}")
+        try:
+            return json.loads(proc.stdout)
+        except ValueError as exc:
+            raise DumpError(f"psql answered no JSON value: {exc}") from exc
+
+    def as_user(self) -> dict[str, Any]:
+        """Popen keywords that run a tool as the server's OS user, in /, with a clean
+        environment (no PG* variable of the agent's reaches it)."""
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **self.env}
+        return {
+            "user": self.os_user,
+            "group": self.os_user,
+            "extra_groups": [],
+            "cwd": "/",
+            "env": env,
+        }
+
+
+def newest_pg_bin() -> str:
+    root = "/usr/lib/postgresql"
+    try:
+        majors = sorted((int(v) for v in os.listdir(root) if v.isdigit()), reverse=True)
+    except OSError:
+        majors = []
+    if not majors:
+        raise DumpError("PostgreSQL's programs are not installed (/usr/lib/postgresql/*/bin)")
+    return PG_BIN.format(major=majors[0])
+
+
+def tail(data: bytes) -> str:
+    return data[-STDERR_TAIL:].decode("utf-8", errors="replace").strip()
+
+
+def postgresql_databases(server: PostgreSQL, names: list[str]) -> list[str]:
+    """The databases to dump: those named, or every one that accepts connections (``all``)."""
+    if "all" not in names:
+        return names
+    listed = server.query("postgres", DATABASES_SQL)
+    return sorted({str(n) for n in listed} | {n for n in names if n != "all"})
+
+
+class Dumper:
+    """Runs one command into the stream as one member, its error output kept apart."""
+
+    def __init__(self, stream: DumpStream):
+        self.stream = stream
+
+    def run(self, member: str, argv: list[str], popen: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        with subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+        ) as proc:
+            if proc.stdout is None or proc.stderr is None:  # pragma: no cover - both are pipes
+                raise DumpError(f"{argv[0]}: no pipes")
+            errors: list[bytes] = []
+            reader = threading.Thread(target=drain, args=(proc.stderr, errors), daemon=True)
+            reader.start()
+            broken = None
+            try:
+                copied = self.stream.add_stream(member, proc.stdout)
+            except OSError as exc:  # Borg (the stream's reader) is gone
+                broken = str(exc)
+                proc.kill()
+                copied = None
+            code = proc.wait()
+            reader.join(timeout=30)
+        outcome: dict[str, Any] = {
+            "member": member,
+            "exit_code": code,
+            "duration_seconds": round(time.monotonic() - started, 3),
+            "bytes": copied.bytes if copied else None,
+            "sha256": copied.sha256 if copied else None,
+            "parts": copied.parts if copied else None,
+            "stderr": tail(b"".join(errors)),
+            "status": "success" if code == 0 and broken is None else "failed",
+        }
+        if broken:
+            outcome["reason"] = f"the stream to Borg broke: {broken}"
+        elif code != 0:
+            outcome["reason"] = f"exited with {code}: {outcome['stderr'][-300:]}".strip()
+        return outcome
+
+
+def drain(handle: IO[bytes], into: list[bytes]) -> None:
+    """Read a process's error output to its end, keeping the last STDERR_TAIL bytes."""
+    kept = b""
+    for chunk in iter(lambda: handle.read(65536), b""):
+        kept = (kept + chunk)[-STDERR_TAIL:]
+    into.append(kept)
+
+
+def dump_postgresql(
+    stream: DumpStream,
+    server: PostgreSQL,
+    names: list[str],
+    member_prefix: str = "postgresql",
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Dump the globals and each database named (``all``: every one) into ``stream``; one
+    outcome per dump. A server that cannot be asked is one failed outcome, not an exception."""
+    outcomes: list[dict[str, Any]] = []
+    dumper = Dumper(stream)
+    try:
+        version = str(server.query("postgres", VERSION_SQL))
+        databases = postgresql_databases(server, names)
+    except (DumpError, OSError, subprocess.TimeoutExpired) as exc:
+        return [
+            {
+                "type": "postgresql",
+                "database": ",".join(names),
+                "status": "failed",
+                "exit_code": None,
+                "reason": f"the PostgreSQL server could not be asked: {exc}",
+            }
+        ]
+    globals_outcome = dumper.run(
+        f"{member_prefix}/globals.sql",
+        server.argv("pg_dumpall", "--globals-only", "--no-password"),
+        server.as_user(),
+    )
+    outcomes.append(
+        {
+            "type": "postgresql",
+            "database": None,
+            "what": "globals",
+            "server_version": version,
+            **globals_outcome,
+        }
+    )
+    for number, database in enumerate(databases, start=1):
+        if log:
+            log(f"dumping PostgreSQL database {database!r}")
+        rows: dict[str, int] | None = None
+        estimate_error: str | None = None
+        try:
+            rows = {
+                f"{schema}.{table}": int(count)
+                for schema, table, count in server.query(database, ROWS_SQL)
+            }
+        except (DumpError, ValueError, TypeError, subprocess.TimeoutExpired) as exc:
+            estimate_error = str(exc)
+        outcome = dumper.run(
+            f"{member_prefix}/{number:03d}.pgdump",
+            server.argv("pg_dump", "--format=custom", "--no-password", "--dbname", database),
+            server.as_user(),
+        )
+        entry: dict[str, Any] = {
+            "type": "postgresql",
+            "database": database,
+            "what": "database",
+            "format": "custom",
+            "server_version": version,
+            "rows_estimate": rows,
+            **outcome,
+        }
+        if estimate_error:
+            entry["rows_estimate_error"] = estimate_error
+        outcomes.append(entry)
+    return outcomes

@@ -1,0 +1,181 @@
+"""PostgreSQL dumps into the run's tar stream, against a real PostgreSQL 15 server started for
+the test (its own cluster, socket and port; peer authentication as the `postgres` user): what
+is dumped loads into an empty database with the same rows, and a failing dump says why."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bangka_ops.backup import databases, dumpstream
+
+PORT = 54329
+SCHEMA = """
+CREATE TABLE unit_kerja (id serial PRIMARY KEY, nama text NOT NULL);
+CREATE TABLE pegawai (
+  nip char(18) PRIMARY KEY,
+  nama text NOT NULL,
+  unit_id int NOT NULL REFERENCES unit_kerja(id),
+  jabatan text,
+  alamat text
+);
+CREATE VIEW pegawai_per_unit AS
+  SELECT u.nama, count(*) AS jumlah FROM pegawai p JOIN unit_kerja u ON u.id = p.unit_id
+  GROUP BY u.nama;
+CREATE FUNCTION jumlah_pegawai() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM pegawai';
+INSERT INTO unit_kerja (nama) SELECT 'Unit ' || n FROM generate_series(1, 40) n;
+INSERT INTO pegawai
+  SELECT lpad(n::text, 18, '0'), 'Pegawai ' || n, 1 + n % 40, 'Staf',
+         'Jl. Merdeka No. ' || n || ', Sungailiat — Bangka ✓'
+  FROM generate_series(1, 20000) n;
+ANALYZE;
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[databases.PostgreSQL]:
+    if not os.path.isdir("/usr/lib/postgresql"):
+        pytest.fail("PostgreSQL 15 is not installed (scripts/setup.sh --test installs it)")
+    bin_dir = databases.newest_pg_bin()
+    base = Path(tempfile.mkdtemp(prefix="bangka-pg-"))
+    shutil.chown(base, "postgres", "postgres")
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [
+            *as_pg,
+            f"{bin_dir}/initdb",
+            "-D",
+            str(base / "data"),
+            "--auth-local=peer",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_pg,
+            f"{bin_dir}/pg_ctl",
+            "-D",
+            str(base / "data"),
+            "-w",
+            "-l",
+            str(base / "log"),
+            "-o",
+            f"-k {base} -c listen_addresses='' -p {PORT}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    pg = databases.PostgreSQL(socket_dir=str(base), port=PORT, bin_dir=bin_dir)
+    try:
+        psql(pg, "postgres", "CREATE DATABASE kepegawaian")
+        psql(pg, "kepegawaian", SCHEMA)
+        yield pg
+    finally:
+        subprocess.run(
+            [*as_pg, f"{bin_dir}/pg_ctl", "-D", str(base / "data"), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def psql(pg: databases.PostgreSQL, database: str, sql: str) -> str:
+    out: bytes = subprocess.run(
+        pg.argv("psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--dbname", database),
+        input=sql.encode(),
+        capture_output=True,
+        check=True,
+        **pg.as_user(),
+    ).stdout
+    return out.decode()
+
+
+def dump(pg: databases.PostgreSQL, names: list[str]) -> tuple[list[dict[str, object]], bytes]:
+    out = io.BytesIO()
+    stream = dumpstream.DumpStream(out, part_bytes=256 * 1024)
+    outcomes = databases.dump_postgresql(stream, pg, names)
+    stream.close()
+    return outcomes, out.getvalue()
+
+
+def joined(data: bytes) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for name, piece in dumpstream.pieces(io.BytesIO(data)):
+        found[name] = found.get(name, b"") + piece
+    return found
+
+
+def test_a_database_dump_loads_into_an_empty_database_with_the_same_rows(
+    server: databases.PostgreSQL,
+) -> None:
+    outcomes, data = dump(server, ["kepegawaian"])
+    globals_, database = outcomes
+    assert globals_["what"] == "globals" and globals_["status"] == "success"
+    assert database["status"] == "success", database
+    assert str(database["server_version"]).startswith("15.")
+    estimate = database["rows_estimate"]
+    assert isinstance(estimate, dict)
+    assert estimate["public.pegawai"] == 20000
+    assert estimate["public.unit_kerja"] == 40
+    members = joined(data)
+    pgdump = members[str(database["member"])]
+    assert len(pgdump) == database["bytes"]
+    assert isinstance(database["parts"], int) and database["parts"] >= 1
+    assert b"CREATE ROLE" in members["postgresql/globals.sql"]
+
+    psql(server, "postgres", "CREATE DATABASE pulih")
+    try:
+        subprocess.run(
+            server.argv("pg_restore", "--exit-on-error", "--no-owner", "--dbname", "pulih"),
+            input=pgdump,
+            capture_output=True,
+            check=True,
+            **server.as_user(),
+        )
+        assert psql(server, "pulih", "SELECT count(*) FROM pegawai").strip() == "20000"
+        assert psql(server, "pulih", "SELECT jumlah_pegawai()").strip() == "20000"
+        assert psql(server, "pulih", "SELECT sum(jumlah) FROM pegawai_per_unit").strip() == "20000"
+        assert "Sungailiat — Bangka ✓" in psql(
+            server, "pulih", "SELECT alamat FROM pegawai WHERE nip = lpad('7', 18, '0')"
+        )
+    finally:
+        psql(server, "postgres", "DROP DATABASE pulih")
+
+
+def test_all_means_every_database_that_accepts_connections(
+    server: databases.PostgreSQL,
+) -> None:
+    outcomes, _ = dump(server, ["all"])
+    assert [o["database"] for o in outcomes] == [None, "kepegawaian", "postgres"]
+    assert all(o["status"] == "success" for o in outcomes)
+
+
+def test_a_missing_database_is_a_failed_dump_with_its_reason(
+    server: databases.PostgreSQL,
+) -> None:
+    outcomes, _ = dump(server, ["tidak_ada"])
+    failed = outcomes[-1]
+    assert failed["database"] == "tidak_ada"
+    assert failed["status"] == "failed"
+    assert failed["exit_code"] not in (0, None)
+    assert "does not exist" in str(failed["reason"])
+
+
+def test_a_server_that_cannot_be_reached_is_one_failed_outcome(tmp_path: Path) -> None:
+    down = databases.PostgreSQL(socket_dir=str(tmp_path), port=PORT + 1)
+    outcomes, _ = dump(down, ["kepegawaian"])
+    (only,) = outcomes
+    assert only["status"] == "failed"
+    assert "could not be asked" in str(only["reason"])
