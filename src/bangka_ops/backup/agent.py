@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any, TextIO
+    from typing import Any, BinaryIO, TextIO
 
 # The audit writer and the notifications are modules of their own, installed beside this file in
 # /usr/local/lib/bangka-backup/ (/usr/local/sbin/bangka-backup links here, so the script's
@@ -49,6 +49,20 @@ except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/agent.py
 AUDIT_ENV, AUDIT_LOG = audit_log.AUDIT_ENV, audit_log.AUDIT_LOG
 audit, audit_cut, audit_path = audit_log.audit, audit_log.audit_cut, audit_log.audit_path
 notify, send_notifications = notices.notify, notices.send_notifications
+
+# The member of an archive that holds the run's database dumps (a tar stream, see dumpstream).
+DATABASES_MEMBER = "bangka-databases.tar"
+
+
+def database_module() -> Any:
+    """The database dumps' module, imported only for policies that have databases (deployed
+    beside this file with dumpstream.py by the borg_agent role)."""
+    try:
+        from bangka_ops.backup import databases
+    except ModuleNotFoundError:
+        import databases  # type: ignore[import-not-found, no-redef]
+    return databases
+
 
 RECORD_SCHEMA_VERSION = 1
 DEFAULT_CONFIG = "/etc/bangka-backup/config.json"
@@ -125,6 +139,10 @@ def check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
             raise ConfigError(f"{where}: must be an object")
         if not policy.get("sources"):
             raise ConfigError(f"{where}.sources: a policy needs at least one source path")
+        if policy.get("databases"):
+            found = database_module().problems(policy["databases"], f"{where}.databases")
+            if found:
+                raise ConfigError("; ".join(found))
         for cycle in policy.get("cycles", {}):
             if cycle not in CYCLES:
                 raise ConfigError(
@@ -298,14 +316,21 @@ class Borg:
         cwd: Path | None = None,
         on_line: Callable[[str], None] | None = None,
         on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+        stdin_writer: Callable[[BinaryIO], None] | None = None,
     ) -> StepResult:
-        """Run Borg; ``on_start`` receives the process (to stop it from another thread)."""
+        """Run Borg; ``on_start`` receives the process (to stop it from another thread);
+        ``stdin_writer`` writes Borg's standard input on a thread (a create with ``-``)."""
         argv = [self.binary, *args]
         started = time.monotonic()
+        stdin: int = subprocess.DEVNULL
+        write_end = None
+        if stdin_writer is not None:
+            # A pipe of its own: Borg's other streams are text, this one is bytes.
+            stdin, write_end = os.pipe()
         proc = subprocess.Popen(
             argv,
             env=self.env(repo),
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -316,10 +341,18 @@ class Borg:
             # admin). An interrupted run stops Borg with SIGTERM instead (below).
             start_new_session=True,
         )
+        feeding: list[str] = []
+        feeder = None
+        if stdin_writer is not None and write_end is not None:
+            os.close(stdin)
+            feeder = threading.Thread(
+                target=feed, args=(stdin_writer, write_end, feeding), daemon=True
+            )
+            feeder.start()
         if on_start is not None:
             on_start(proc)
         try:
-            return self.follow(
+            step = self.follow(
                 proc,
                 argv,
                 log,
@@ -332,6 +365,12 @@ class Borg:
             proc.terminate()
             proc.wait()
             raise
+        finally:
+            if feeder is not None:
+                feeder.join()
+        if feeding:
+            step.stream_error = feeding[0]
+        return step
 
     @staticmethod
     def follow(
@@ -371,6 +410,18 @@ class Borg:
         return step
 
 
+def feed(writer: Callable[[BinaryIO], None], fd: int, errors: list[str]) -> None:
+    """Run ``writer`` on the write end of Borg's standard input, then close it (Borg sees the
+    end); a broken pipe (Borg gone) or the writer's own failure is kept in ``errors``."""
+    try:
+        with os.fdopen(fd, "wb") as out:
+            writer(out)
+    except OSError as exc:
+        errors.append(f"the stream to Borg broke: {exc}")
+    except Exception as exc:
+        errors.append(f"the stream to Borg failed: {type(exc).__name__}: {exc}")
+
+
 def shorten_long_args(argv: list[str]) -> list[str]:
     """Keep very long arguments short in the record. (Nothing to redact: secrets never reach
     an argument list; the passphrase goes through BORG_PASSCOMMAND.)"""
@@ -392,6 +443,9 @@ class StepResult:
         self.errors: list[str] = []
         self.output: dict[str, Any] | None = None
         self.lines: list[str] = []
+        # A create with databases: each dump's outcome, and why the stream to Borg broke.
+        self.databases: list[dict[str, Any]] | None = None
+        self.stream_error: str | None = None
 
     def observe(self, line: str) -> None:
         try:
@@ -656,6 +710,7 @@ class Run:
                 k: create.output.get(k) for k in ("archive", "repository", "encryption", "cache")
             }
             record["archive_stats"] = (create.output.get("archive") or {}).get("stats")
+        databases = self.database_results(create, record)
         # The marker learns what borg create did: a run cut off later (checks, off-site copy,
         # hooks) still announces the archive it made, with its sizes.
         write_json_atomic(
@@ -669,6 +724,7 @@ class Run:
         elif status == "failed":
             self.reasons.append(self.explain(create, "borg create"))
         if status in ("success", "warning"):
+            status = self.worst(status, databases)
             status = self.worst(status, self.verify(log, record))
             status = self.worst(status, self.offsite(log, record))
         if not self.hooks("post_hooks", record):
@@ -699,8 +755,46 @@ class Run:
             # A full backup: re-read and re-chunk every file so a stale files cache cannot hide a
             # change (mtime/size/inode unchanged but content changed).
             args.append("--files-cache=disabled")
-        args += [f"{repo['location']}::{self.archive}", *policy["sources"]]
-        return self.borg.run(args, repo, log, stdout_json=True)
+        entries = policy.get("databases") or []
+        if not entries:
+            args += [f"{repo['location']}::{self.archive}", *policy["sources"]]
+            return self.borg.run(args, repo, log, stdout_json=True)
+        # The databases' dumps go to Borg's standard input as one tar stream, read first (so
+        # they are taken at the start of the run), in this same archive: one run, one archive,
+        # and no dump ever written to disk whole.
+        dumps = database_module()
+        outcomes: list[dict[str, Any]] = []
+
+        def write(out: BinaryIO) -> None:
+            outcomes.extend(dumps.write_stream(out, entries))
+
+        args += ["--stdin-name", DATABASES_MEMBER, "--stdin-mode", "0600"]
+        args += [f"{repo['location']}::{self.archive}", "-", *policy["sources"]]
+        step = self.borg.run(args, repo, log, stdout_json=True, stdin_writer=write)
+        step.databases = outcomes
+        return step
+
+    def database_results(self, step: StepResult, where: dict[str, Any]) -> str:
+        """What the databases' dumps of ``step`` (a create) make of the run: ``failed`` if any
+        dump failed or the stream broke (the archive holds a cut or failed dump: its record
+        says so, and restore tests skip its databases), else ``success``."""
+        if step.databases is None:
+            return "success"
+        where["databases"] = step.databases
+        failed = [d for d in step.databases if d.get("status") != "success"]
+        names = [str(d.get("database") or d.get("what")) for d in failed]
+        for dump in failed:
+            what = dump.get("database") or dump.get("what")
+            self.reasons.append(
+                f"database dump failed: {dump.get('type')} {what}: {dump.get('reason', 'failed')}"
+            )
+        if step.stream_error:
+            self.reasons.append(f"database dumps: {step.stream_error}")
+            names.append("stream")
+        if not names:
+            return "success"
+        where["database_dumps_failed"] = names
+        return "failed"
 
     def verify(self, log: TextIO, record: dict[str, Any]) -> str:
         repo = self.config["repository"]
@@ -744,7 +838,7 @@ class Run:
             return "success"
         # An independent second repository with its own key, written by its own borg create
         # (never a copy of the primary repository's directory).
-        step = self.create(repo, log)
+        step = self.create(repo, log)  # the databases are dumped again for it
         self.steps["offsite_create"] = step.as_dict()
         record["offsite"] = {
             "repository": repo["location"],
@@ -755,7 +849,7 @@ class Run:
         if step.status in ("failed", "skipped"):
             self.reasons.append(self.explain(step, "off-site borg create"))
             return "failed"
-        return step.status
+        return self.worst(step.status, self.database_results(step, record["offsite"]))
 
     def hooks(self, which: str, record: dict[str, Any]) -> bool:
         results = []

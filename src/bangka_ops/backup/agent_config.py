@@ -27,6 +27,7 @@ POLICY_KEYS_FOR_HOST = (
     "offsite",
     "retention",
     "restore_test",
+    "databases",
 )
 # What a restore host needs of each client's policy: what to judge (RPO/RTO) and how to sample.
 POLICY_KEYS_FOR_RESTORE = ("category", "sources", "rpo_hours", "rto_hours", "restore_test")

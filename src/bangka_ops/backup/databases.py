@@ -24,7 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from bangka_ops.backup.dumpstream import DumpStream
+try:
+    from bangka_ops.backup.dumpstream import DumpStream
+except ModuleNotFoundError:  # deployed beside agent.py in /usr/local/lib/bangka-backup/
+    from dumpstream import DumpStream  # type: ignore[import-not-found, no-redef]
 
 PG_BIN = "/usr/lib/postgresql/{major}/bin"
 STDERR_TAIL = 4000
@@ -234,4 +237,62 @@ def dump_postgresql(
         if estimate_error:
             entry["rows_estimate_error"] = estimate_error
         outcomes.append(entry)
+    return outcomes
+
+
+# ---- a policy's databases ---------------------------------------------------------------
+
+TYPES = ("postgresql",)
+SERVER_KEYS = ("socket_dir", "port", "os_user", "bin_dir")
+ENTRY_KEYS = ("type", "name", *SERVER_KEYS)
+
+
+def problems(entries: Any, where: str) -> list[str]:
+    """What is wrong with a policy's ``databases`` list (each problem names its field)."""
+    if not isinstance(entries, list):
+        return [f"{where}: a list of databases"]
+    found = []
+    for index, entry in enumerate(entries):
+        at = f"{where}[{index}]"
+        if not isinstance(entry, dict):
+            found.append(f"{at}: an object with type and name")
+            continue
+        unknown = sorted(set(entry) - set(ENTRY_KEYS))
+        if unknown:
+            found.append(f"{at}: unknown field(s) {', '.join(unknown)}")
+        if entry.get("type") not in TYPES:
+            found.append(
+                f"{at}.type: {entry.get('type')!r} is not supported (supported: "
+                f"{', '.join(TYPES)}; MariaDB follows)"
+            )
+        if not isinstance(entry.get("name"), str) or not entry["name"]:
+            found.append(f"{at}.name: a database name, or all")
+        if "port" in entry and not isinstance(entry["port"], int):
+            found.append(f"{at}.port: a number")
+    return found
+
+
+def write_stream(out: IO[bytes], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The whole stream of a run's databases: ``plan.json`` (what was asked), every dump,
+    ``status.json`` last (what each gave; a stream without it was cut off). Returns the
+    outcomes."""
+    stream = DumpStream(out)
+    stream.add_bytes("plan.json", json.dumps({"databases": entries}, indent=1).encode())
+    outcomes: list[dict[str, Any]] = []
+    servers: dict[tuple[Any, ...], list[str]] = {}
+    for entry in entries:
+        key = tuple(entry.get(k) for k in ("type", *SERVER_KEYS))
+        servers.setdefault(key, []).append(entry["name"])
+    for key, names in servers.items():
+        settings = {k: v for k, v in zip(SERVER_KEYS, key[1:], strict=True) if v is not None}
+        server = PostgreSQL(**settings)
+        outcomes += dump_postgresql(
+            stream, server, names, member_prefix=f"postgresql/{server.port}"
+        )
+    failed = [o.get("database") or o.get("what") for o in outcomes if o.get("status") != "success"]
+    stream.add_bytes(
+        "status.json",
+        json.dumps({"complete": True, "failed": failed, "dumps": outcomes}, indent=1).encode(),
+    )
+    stream.close()
     return outcomes

@@ -38,7 +38,7 @@ class Copied:
 class DumpStream:
     """A tar stream written to ``out`` (Borg's standard input), member by member."""
 
-    def __init__(self, out: BinaryIO, part_bytes: int = PART_BYTES, mtime: float | None = None):
+    def __init__(self, out: IO[bytes], part_bytes: int = PART_BYTES, mtime: float | None = None):
         self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115
         self.part_bytes = part_bytes
         self.mtime = time.time() if mtime is None else mtime

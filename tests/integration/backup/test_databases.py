@@ -4,7 +4,9 @@ is dumped loads into an empty database with the same rows, and a failing dump sa
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bangka_ops.backup import databases, dumpstream
+from bangka_ops.backup import agent, databases, dumpstream, records
+from tests.conftest import BorgSetup
 
 PORT = 54329
 SCHEMA = """
@@ -179,3 +182,82 @@ def test_a_server_that_cannot_be_reached_is_one_failed_outcome(tmp_path: Path) -
     (only,) = outcomes
     assert only["status"] == "failed"
     assert "could not be asked" in str(only["reason"])
+
+
+# ---- through the wrapper: the dumps in the run's one archive --------------------------------
+
+
+def with_databases(borg_setup: BorgSetup, server: databases.PostgreSQL, *names: str) -> None:
+    borg_setup.config["policies"]["docs"]["databases"] = [
+        {
+            "type": "postgresql",
+            "name": name,
+            "socket_dir": server.socket_dir,
+            "port": server.port,
+            "bin_dir": server.bin_dir,
+        }
+        for name in names
+    ]
+
+
+def extract_stream(borg_setup: BorgSetup, archive: str) -> dict[str, bytes]:
+    proc = subprocess.run(
+        ["borg", "extract", "--stdout", f"{borg_setup.repo}::{archive}", agent.DATABASES_MEMBER],
+        env={
+            "BORG_PASSPHRASE": borg_setup.passphrase,
+            "BORG_BASE_DIR": str(borg_setup.root / "borg-base"),
+        },
+        capture_output=True,
+        check=True,
+    )
+    return joined(proc.stdout)
+
+
+def test_a_run_streams_its_databases_into_its_one_archive(
+    borg_setup: BorgSetup, server: databases.PostgreSQL
+) -> None:
+    with_databases(borg_setup, server, "kepegawaian")
+    code, record = borg_setup.run("docs", "daily")
+    assert code == 0, record.get("reason")
+    assert record["status"] == "success"
+    assert records.validate(record) == []
+    assert [d["what"] for d in record["databases"]] == ["globals", "database"]
+    dump_entry = record["databases"][1]
+    assert dump_entry["rows_estimate"]["public.pegawai"] == 20000
+    assert borg_setup.archives() == [record["archive"]]  # files and dumps: one archive
+    members = extract_stream(borg_setup, record["archive"])
+    names = list(members)
+    assert (names[0], names[-1]) == ("plan.json", "status.json")
+    status = json.loads(members["status.json"])
+    assert status["complete"] is True and status["failed"] == []
+    pgdump = members[dump_entry["member"]]
+    assert hashlib.sha256(pgdump).hexdigest() == dump_entry["sha256"]
+    listed = subprocess.run(
+        server.argv("pg_restore", "--list"), input=pgdump, capture_output=True, check=True
+    ).stdout
+    assert b"TABLE DATA public pegawai" in listed
+
+
+def test_a_failed_dump_fails_the_run_and_names_the_database(
+    borg_setup: BorgSetup, server: databases.PostgreSQL
+) -> None:
+    with_databases(borg_setup, server, "kepegawaian", "tidak_ada")
+    code, record = borg_setup.run("docs", "daily")
+    assert code != 0
+    assert record["status"] == "failed"
+    assert records.validate(record) == []
+    assert record["database_dumps_failed"] == ["tidak_ada"]
+    assert "database dump failed: postgresql tidak_ada" in record["reason"]
+    assert "does not exist" in record["reason"]
+    # Append-only: the archive stays; its record and its status.json say which dump is bad.
+    members = extract_stream(borg_setup, record["archive"])
+    assert json.loads(members["status.json"])["failed"] == ["tidak_ada"]
+
+
+def test_a_database_entry_of_an_unknown_type_is_refused_by_name(
+    borg_setup: BorgSetup,
+) -> None:
+    borg_setup.config["policies"]["docs"]["databases"] = [{"type": "oracle", "name": "x"}]
+    proc = borg_setup.wrapper("run", "--policy", "docs", "--cycle", "daily")
+    assert proc.returncode == agent.EXIT_USAGE
+    assert "policies.docs.databases[0].type: 'oracle' is not supported" in proc.stderr
