@@ -59,6 +59,8 @@ class PostgreSQL:
     os_user: str = "postgres"
     bin_dir: str | None = None  # default: the newest /usr/lib/postgresql/<major>/bin
     port: int = 5432
+    # pg_dump waits this long for a table's lock, then fails (never hangs on a locked table).
+    lock_wait_seconds: int = 600
     env: dict[str, str] = field(default_factory=dict)
 
     def binary(self, name: str) -> str:
@@ -222,7 +224,14 @@ def dump_postgresql(
             estimate_error = str(exc)
         outcome = dumper.run(
             f"{member_prefix}/{number:03d}.pgdump",
-            server.argv("pg_dump", "--format=custom", "--no-password", "--dbname", database),
+            server.argv(
+                "pg_dump",
+                "--format=custom",
+                "--no-password",
+                f"--lock-wait-timeout={server.lock_wait_seconds}s",
+                "--dbname",
+                database,
+            ),
             server.as_user(),
         )
         entry: dict[str, Any] = {
@@ -243,7 +252,7 @@ def dump_postgresql(
 # ---- a policy's databases ---------------------------------------------------------------
 
 TYPES = ("postgresql",)
-SERVER_KEYS = ("socket_dir", "port", "os_user", "bin_dir")
+SERVER_KEYS = ("socket_dir", "port", "os_user", "bin_dir", "lock_wait_seconds")
 ENTRY_KEYS = ("type", "name", *SERVER_KEYS)
 
 
@@ -267,8 +276,9 @@ def problems(entries: Any, where: str) -> list[str]:
             )
         if not isinstance(entry.get("name"), str) or not entry["name"]:
             found.append(f"{at}.name: a database name, or all")
-        if "port" in entry and not isinstance(entry["port"], int):
-            found.append(f"{at}.port: a number")
+        for number in ("port", "lock_wait_seconds"):
+            if number in entry and (not isinstance(entry[number], int) or entry[number] < 1):
+                found.append(f"{at}.{number}: a positive whole number")
     return found
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +262,43 @@ def test_a_database_entry_of_an_unknown_type_is_refused_by_name(
     proc = borg_setup.wrapper("run", "--policy", "docs", "--cycle", "daily")
     assert proc.returncode == agent.EXIT_USAGE
     assert "policies.docs.databases[0].type: 'oracle' is not supported" in proc.stderr
+
+
+def test_a_table_locked_past_the_wait_fails_the_dump_instead_of_hanging(
+    server: databases.PostgreSQL,
+) -> None:
+    holder = subprocess.Popen(
+        server.argv("psql", "-X", "-q", "--dbname", "kepegawaian"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **server.as_user(),
+    )
+    assert holder.stdin is not None
+    holder.stdin.write(b"BEGIN; LOCK TABLE pegawai IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
+    holder.stdin.flush()
+    try:
+        waiting = databases.PostgreSQL(
+            socket_dir=server.socket_dir,
+            port=server.port,
+            bin_dir=server.bin_dir,
+            lock_wait_seconds=2,
+        )
+        for _ in range(50):  # until the lock is held
+            held = psql(
+                server,
+                "kepegawaian",
+                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
+                "AND relation = 'pegawai'::regclass",
+            )
+            if held.strip() == "1":
+                break
+            time.sleep(0.1)
+        outcomes, _ = dump(waiting, ["kepegawaian"])
+    finally:
+        holder.stdin.write(b"ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    failed = outcomes[-1]
+    assert failed["status"] == "failed"
+    assert "LOCK TABLE public.pegawai" in str(failed["reason"])
