@@ -327,20 +327,13 @@ class Borg:
         if stdin_writer is not None:
             # A pipe of its own: Borg's other streams are text, this one is bytes.
             stdin, write_end = os.pipe()
-        proc = subprocess.Popen(
-            argv,
-            env=self.env(repo),
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            cwd=cwd,
-            # Its own session: a Ctrl-C at the terminal must not reach Borg, which answers
-            # SIGINT with a checkpoint archive it later deletes (a "deleted" finding for the
-            # admin). An interrupted run stops Borg with SIGTERM instead (below).
-            start_new_session=True,
-        )
+        try:
+            proc = self.start(argv, repo, stdin, cwd)
+        except BaseException:
+            if write_end is not None:
+                os.close(stdin)
+                os.close(write_end)
+            raise
         feeding: list[str] = []
         feeder = None
         if stdin_writer is not None and write_end is not None:
@@ -361,7 +354,9 @@ class Borg:
                 stdout_lines=stdout_lines,
                 on_line=on_line,
             )
-        except KeyboardInterrupt:
+        except BaseException:
+            # Ctrl-C, or the log could not be written: Borg stops (its standard input breaks,
+            # so the writer stops too) and the error goes on.
             proc.terminate()
             proc.wait()
             raise
@@ -371,6 +366,24 @@ class Borg:
         if feeding:
             step.stream_error = feeding[0]
         return step
+
+    def start(
+        self, argv: list[str], repo: dict[str, Any], stdin: int, cwd: Path | None
+    ) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            argv,
+            env=self.env(repo),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            cwd=cwd,
+            # Its own session: a Ctrl-C at the terminal must not reach Borg, which answers
+            # SIGINT with a checkpoint archive it later deletes (a "deleted" finding for the
+            # admin). An interrupted run stops Borg with SIGTERM instead (below).
+            start_new_session=True,
+        )
 
     @staticmethod
     def follow(
@@ -766,7 +779,7 @@ class Run:
         outcomes: list[dict[str, Any]] = []
 
         def write(out: BinaryIO) -> None:
-            outcomes.extend(dumps.write_stream(out, entries))
+            dumps.write_stream(out, entries, outcomes)  # outcomes kept as each dump ends
 
         args += ["--stdin-name", DATABASES_MEMBER, "--stdin-mode", "0600"]
         args += [f"{repo['location']}::{self.archive}", "-", *policy["sources"]]
@@ -776,21 +789,27 @@ class Run:
 
     def database_results(self, step: StepResult, where: dict[str, Any]) -> str:
         """What the databases' dumps of ``step`` (a create) make of the run: ``failed`` if any
-        dump failed or the stream broke (the archive holds a cut or failed dump: its record
-        says so, and restore tests skip its databases), else ``success``."""
+        dump failed or the stream broke (the archive holds a cut or failed dump; its record
+        and the stream's own status.json say which), else ``success``. When Borg itself
+        failed, its reason comes first and the dumps it cut off are only listed."""
         if step.databases is None:
             return "success"
+        dumps = database_module()
         where["databases"] = step.databases
-        failed = [d for d in step.databases if d.get("status") != "success"]
-        names = [str(d.get("database") or d.get("what")) for d in failed]
-        for dump in failed:
-            what = dump.get("database") or dump.get("what")
-            self.reasons.append(
-                f"database dump failed: {dump.get('type')} {what}: {dump.get('reason', 'failed')}"
-            )
+        names = dumps.failed_names(step.databases)
+        borg_failed = step.status in ("failed", "skipped")
+        if not borg_failed:
+            for dump, name in zip(
+                (d for d in step.databases if d.get("status") != "success"), names, strict=True
+            ):
+                self.reasons.append(
+                    f"database dump failed: {dump.get('type')} {name}: "
+                    f"{dump.get('reason', 'failed')}"
+                )
+            if step.stream_error:
+                self.reasons.append(f"database dumps: {step.stream_error}")
         if step.stream_error:
-            self.reasons.append(f"database dumps: {step.stream_error}")
-            names.append("stream")
+            names.append("(stream)")
         if not names:
             return "success"
         where["database_dumps_failed"] = names
@@ -849,7 +868,9 @@ class Run:
         if step.status in ("failed", "skipped"):
             self.reasons.append(self.explain(step, "off-site borg create"))
             return "failed"
-        return self.worst(step.status, self.database_results(step, record["offsite"]))
+        status = self.worst(step.status, self.database_results(step, record["offsite"]))
+        record["offsite"]["status"] = status
+        return status
 
     def hooks(self, which: str, record: dict[str, Any]) -> bool:
         results = []

@@ -61,6 +61,8 @@ class PostgreSQL:
     port: int = 5432
     # pg_dump waits this long for a table's lock, then fails (never hangs on a locked table).
     lock_wait_seconds: int = 600
+    # Each dump is killed past this (a server frozen mid-dump cannot hold the run).
+    dump_timeout_seconds: int = 21600
     env: dict[str, str] = field(default_factory=dict)
 
     def binary(self, name: str) -> str:
@@ -72,7 +74,9 @@ class PostgreSQL:
     def query(self, database: str, sql: str) -> Any:
         """The one JSON value ``sql`` answers in ``database``."""
         proc = subprocess.run(
-            self.argv("psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--dbname", database),
+            self.argv(
+                "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--dbname", conninfo(database)
+            ),
             input=sql.encode(),
             capture_output=True,
             check=False,
@@ -99,6 +103,14 @@ class PostgreSQL:
         }
 
 
+def conninfo(database: str) -> str:
+    """``database`` as a libpq connection string holding only its name: a name such as
+    ``host=elsewhere dbname=x`` (any role that may create databases chooses names) is a name,
+    never connection settings that would override the socket."""
+    quoted = database.replace("\\", "\\\\").replace("'", "\\'")
+    return f"dbname='{quoted}'"
+
+
 def newest_pg_bin() -> str:
     root = "/usr/lib/postgresql"
     try:
@@ -123,16 +135,48 @@ def postgresql_databases(server: PostgreSQL, names: list[str]) -> list[str]:
 
 
 class Dumper:
-    """Runs one command into the stream as one member, its error output kept apart."""
+    """Runs one command into the stream as one member, its error output kept apart. A dump
+    that runs past ``timeout`` seconds is killed (a server frozen mid-dump cannot hold the run);
+    once the stream to Borg broke, nothing more is dumped."""
 
-    def __init__(self, stream: DumpStream):
+    def __init__(self, stream: DumpStream, timeout: float):
         self.stream = stream
+        self.timeout = timeout
+        self.broken: str | None = None
 
     def run(self, member: str, argv: list[str], popen: dict[str, Any]) -> dict[str, Any]:
+        if self.broken:
+            return {
+                "member": member,
+                "exit_code": None,
+                "status": "failed",
+                "reason": f"not dumped: the stream to Borg broke before ({self.broken})",
+            }
         started = time.monotonic()
-        with subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
-        ) as proc:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                **popen,
+            )
+        except (OSError, KeyError, ValueError) as exc:  # no such program, user or group
+            return {
+                "member": member,
+                "exit_code": None,
+                "status": "failed",
+                "reason": f"could not start {os.path.basename(argv[0])}: {exc}",
+            }
+        timed_out = threading.Event()
+
+        def stop() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(self.timeout, stop)
+        timer.start()
+        with proc:
             if proc.stdout is None or proc.stderr is None:  # pragma: no cover - both are pipes
                 raise DumpError(f"{argv[0]}: no pipes")
             errors: list[bytes] = []
@@ -142,11 +186,14 @@ class Dumper:
             try:
                 copied = self.stream.add_stream(member, proc.stdout)
             except OSError as exc:  # Borg (the stream's reader) is gone
-                broken = str(exc)
+                broken = self.broken = str(exc)
                 proc.kill()
                 copied = None
             code = proc.wait()
+            timer.cancel()
             reader.join(timeout=30)
+        if timed_out.is_set():
+            broken = f"killed after {self.timeout:.0f} s (dump_timeout_seconds)"
         outcome: dict[str, Any] = {
             "member": member,
             "exit_code": code,
@@ -157,7 +204,9 @@ class Dumper:
             "stderr": tail(b"".join(errors)),
             "status": "success" if code == 0 and broken is None else "failed",
         }
-        if broken:
+        if timed_out.is_set():
+            outcome["reason"] = str(broken)
+        elif broken:
             outcome["reason"] = f"the stream to Borg broke: {broken}"
         elif code != 0:
             outcome["reason"] = f"exited with {code}: {outcome['stderr'][-300:]}".strip()
@@ -176,26 +225,33 @@ def dump_postgresql(
     stream: DumpStream,
     server: PostgreSQL,
     names: list[str],
+    *,
     member_prefix: str = "postgresql",
     log: Callable[[str], None] | None = None,
+    outcomes: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Dump the globals and each database named (``all``: every one) into ``stream``; one
-    outcome per dump. A server that cannot be asked is one failed outcome, not an exception."""
-    outcomes: list[dict[str, Any]] = []
-    dumper = Dumper(stream)
+    outcome per dump, appended to ``outcomes`` as each ends (so a caller keeps them whatever
+    happens later). A server that cannot be asked is one failed outcome, not an exception."""
+    outcomes = [] if outcomes is None else outcomes
+    dumper = Dumper(stream, server.dump_timeout_seconds)
     try:
         version = str(server.query("postgres", VERSION_SQL))
         databases = postgresql_databases(server, names)
-    except (DumpError, OSError, subprocess.TimeoutExpired) as exc:
-        return [
+    except (DumpError, OSError, KeyError, ValueError, subprocess.TimeoutExpired) as exc:
+        outcomes.append(
             {
                 "type": "postgresql",
-                "database": ",".join(names),
+                "database": None,
+                "what": "server",
+                "server": member_prefix,
+                "asked_for": names,
                 "status": "failed",
                 "exit_code": None,
                 "reason": f"the PostgreSQL server could not be asked: {exc}",
             }
-        ]
+        )
+        return outcomes
     globals_outcome = dumper.run(
         f"{member_prefix}/globals.sql",
         server.argv("pg_dumpall", "--globals-only", "--no-password"),
@@ -206,6 +262,7 @@ def dump_postgresql(
             "type": "postgresql",
             "database": None,
             "what": "globals",
+            "server": member_prefix,
             "server_version": version,
             **globals_outcome,
         }
@@ -220,7 +277,14 @@ def dump_postgresql(
                 f"{schema}.{table}": int(count)
                 for schema, table, count in server.query(database, ROWS_SQL)
             }
-        except (DumpError, ValueError, TypeError, subprocess.TimeoutExpired) as exc:
+        except (
+            DumpError,
+            OSError,
+            KeyError,
+            ValueError,
+            TypeError,
+            subprocess.TimeoutExpired,
+        ) as exc:
             estimate_error = str(exc)
         outcome = dumper.run(
             f"{member_prefix}/{number:03d}.pgdump",
@@ -230,7 +294,7 @@ def dump_postgresql(
                 "--no-password",
                 f"--lock-wait-timeout={server.lock_wait_seconds}s",
                 "--dbname",
-                database,
+                conninfo(database),
             ),
             server.as_user(),
         )
@@ -238,6 +302,7 @@ def dump_postgresql(
             "type": "postgresql",
             "database": database,
             "what": "database",
+            "server": member_prefix,
             "format": "custom",
             "server_version": version,
             "rows_estimate": rows,
@@ -252,7 +317,14 @@ def dump_postgresql(
 # ---- a policy's databases ---------------------------------------------------------------
 
 TYPES = ("postgresql",)
-SERVER_KEYS = ("socket_dir", "port", "os_user", "bin_dir", "lock_wait_seconds")
+SERVER_KEYS = (
+    "socket_dir",
+    "port",
+    "os_user",
+    "bin_dir",
+    "lock_wait_seconds",
+    "dump_timeout_seconds",
+)
 ENTRY_KEYS = ("type", "name", *SERVER_KEYS)
 
 
@@ -276,33 +348,44 @@ def problems(entries: Any, where: str) -> list[str]:
             )
         if not isinstance(entry.get("name"), str) or not entry["name"]:
             found.append(f"{at}.name: a database name, or all")
-        for number in ("port", "lock_wait_seconds"):
+        for number in ("port", "lock_wait_seconds", "dump_timeout_seconds"):
             if number in entry and (not isinstance(entry[number], int) or entry[number] < 1):
                 found.append(f"{at}.{number}: a positive whole number")
     return found
 
 
-def write_stream(out: IO[bytes], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def failed_names(outcomes: list[dict[str, Any]]) -> list[str]:
+    """The failed dumps as the record lists them: a database's name, or what else failed in
+    brackets (``(globals of postgresql/01-5432)``, ``(server postgresql/01-5432)``)."""
+    names = []
+    for outcome in outcomes:
+        if outcome.get("status") == "success":
+            continue
+        if outcome.get("what") == "database":
+            names.append(str(outcome.get("database")))
+        else:
+            names.append(f"({outcome.get('what')} of {outcome.get('server')})")
+    return names
+
+
+def write_stream(
+    out: IO[bytes], entries: list[dict[str, Any]], outcomes: list[dict[str, Any]]
+) -> None:
     """The whole stream of a run's databases: ``plan.json`` (what was asked), every dump,
-    ``status.json`` last (what each gave; a stream without it was cut off). Returns the
-    outcomes."""
+    ``status.json`` last (what each gave; a stream without it was cut off). Each dump's
+    outcome is appended to ``outcomes`` as it ends. Each server (by its settings) gets its own
+    folder in the stream, ``postgresql/NN-PORT``."""
     stream = DumpStream(out)
     stream.add_bytes("plan.json", json.dumps({"databases": entries}, indent=1).encode())
-    outcomes: list[dict[str, Any]] = []
     servers: dict[tuple[Any, ...], list[str]] = {}
     for entry in entries:
         key = tuple(entry.get(k) for k in ("type", *SERVER_KEYS))
         servers.setdefault(key, []).append(entry["name"])
-    for key, names in servers.items():
+    for number, (key, names) in enumerate(servers.items(), start=1):
         settings = {k: v for k, v in zip(SERVER_KEYS, key[1:], strict=True) if v is not None}
         server = PostgreSQL(**settings)
-        outcomes += dump_postgresql(
-            stream, server, names, member_prefix=f"postgresql/{server.port}"
-        )
-    failed = [o.get("database") or o.get("what") for o in outcomes if o.get("status") != "success"]
-    stream.add_bytes(
-        "status.json",
-        json.dumps({"complete": True, "failed": failed, "dumps": outcomes}, indent=1).encode(),
-    )
+        prefix = f"postgresql/{number:02d}-{server.port}"
+        dump_postgresql(stream, server, names, member_prefix=prefix, outcomes=outcomes)
+    status = {"complete": True, "failed": failed_names(outcomes), "dumps": outcomes}
+    stream.add_bytes("status.json", json.dumps(status, indent=1).encode())
     stream.close()
-    return outcomes

@@ -302,3 +302,77 @@ def test_a_table_locked_past_the_wait_fails_the_dump_instead_of_hanging(
     failed = outcomes[-1]
     assert failed["status"] == "failed"
     assert "LOCK TABLE public.pegawai" in str(failed["reason"])
+
+
+def test_a_database_name_cannot_carry_connection_settings(
+    server: databases.PostgreSQL,
+) -> None:
+    # Any role that may create databases chooses their names; "all" dumps them.
+    tricky = "host=/nonexistent-socket dbname=postgres"
+    psql(server, "postgres", f'CREATE DATABASE "{tricky}"')
+    try:
+        psql(
+            server,
+            tricky_conn(tricky),
+            "CREATE TABLE jejak (x int); INSERT INTO jejak VALUES (1); ANALYZE;",
+        )
+        outcomes, data = dump(server, ["all"])
+        entry = next(o for o in outcomes if o["database"] == tricky)
+        assert entry["status"] == "success", entry
+        assert entry["rows_estimate"] == {"public.jejak": 1}
+        listed = subprocess.run(
+            server.argv("pg_restore", "--list"),
+            input=joined(data)[str(entry["member"])],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert b"TABLE public jejak" in listed  # its own data, not postgres's
+    finally:
+        psql(server, "postgres", f'DROP DATABASE "{tricky}"')
+
+
+def tricky_conn(name: str) -> str:
+    return databases.conninfo(name)
+
+
+def test_a_dump_past_its_time_limit_is_killed_and_failed(server: databases.PostgreSQL) -> None:
+    holder = subprocess.Popen(
+        server.argv("psql", "-X", "-q", "--dbname", "kepegawaian"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **server.as_user(),
+    )
+    assert holder.stdin is not None
+    holder.stdin.write(b"BEGIN; LOCK TABLE pegawai IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
+    holder.stdin.flush()
+    try:
+        time.sleep(1)
+        slow = databases.PostgreSQL(
+            socket_dir=server.socket_dir,
+            port=server.port,
+            bin_dir=server.bin_dir,
+            dump_timeout_seconds=3,
+        )
+        outcomes, _ = dump(slow, ["kepegawaian"])
+    finally:
+        holder.stdin.write(b"ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    failed = outcomes[-1]
+    assert failed["status"] == "failed"
+    assert "killed after 3 s" in str(failed["reason"])
+
+
+def test_when_borg_fails_first_its_reason_leads_and_the_dumps_stop(
+    borg_setup: BorgSetup, server: databases.PostgreSQL
+) -> None:
+    with_databases(borg_setup, server, "kepegawaian", "postgres")
+    Path(borg_setup.config["repository"]["passphrase_file"]).write_text("salah\n")
+    code, record = borg_setup.run("docs", "daily")
+    assert code != 0
+    assert record["status"] == "failed"
+    assert not record["reason"].startswith("database")  # Borg's own reason first
+    assert "passphrase" in record["reason"].lower()
+    assert record["database_dumps_failed"]  # the dumps Borg never took are listed
+    assert borg_setup.archives() == []
