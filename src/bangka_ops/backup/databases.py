@@ -146,12 +146,7 @@ class Dumper:
 
     def run(self, member: str, argv: list[str], popen: dict[str, Any]) -> dict[str, Any]:
         if self.broken:
-            return {
-                "member": member,
-                "exit_code": None,
-                "status": "failed",
-                "reason": f"not dumped: the stream to Borg broke before ({self.broken})",
-            }
+            return not_run(member, f"not dumped: the stream to Borg broke before ({self.broken})")
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -162,12 +157,7 @@ class Dumper:
                 **popen,
             )
         except (OSError, KeyError, ValueError) as exc:  # no such program, user or group
-            return {
-                "member": member,
-                "exit_code": None,
-                "status": "failed",
-                "reason": f"could not start {os.path.basename(argv[0])}: {exc}",
-            }
+            return not_run(member, f"could not start {os.path.basename(argv[0])}: {exc}")
         timed_out = threading.Event()
 
         def stop() -> None:
@@ -211,6 +201,11 @@ class Dumper:
         elif code != 0:
             outcome["reason"] = f"exited with {code}: {outcome['stderr'][-300:]}".strip()
         return outcome
+
+
+def not_run(member: str, reason: str) -> dict[str, Any]:
+    """The outcome of a dump that never ran."""
+    return {"member": member, "exit_code": None, "status": "failed", "reason": reason}
 
 
 def drain(handle: IO[bytes], into: list[bytes]) -> None:

@@ -4,6 +4,7 @@ is dumped loads into an empty database with the same rows, and a failing dump sa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -264,9 +265,9 @@ def test_a_database_entry_of_an_unknown_type_is_refused_by_name(
     assert "policies.docs.databases[0].type: 'oracle' is not supported" in proc.stderr
 
 
-def test_a_table_locked_past_the_wait_fails_the_dump_instead_of_hanging(
-    server: databases.PostgreSQL,
-) -> None:
+@contextlib.contextmanager
+def pegawai_locked(server: databases.PostgreSQL) -> Iterator[None]:
+    """The table pegawai held in ACCESS EXCLUSIVE mode by another session meanwhile."""
     holder = subprocess.Popen(
         server.argv("psql", "-X", "-q", "--dbname", "kepegawaian"),
         stdin=subprocess.PIPE,
@@ -278,12 +279,6 @@ def test_a_table_locked_past_the_wait_fails_the_dump_instead_of_hanging(
     holder.stdin.write(b"BEGIN; LOCK TABLE pegawai IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
     holder.stdin.flush()
     try:
-        waiting = databases.PostgreSQL(
-            socket_dir=server.socket_dir,
-            port=server.port,
-            bin_dir=server.bin_dir,
-            lock_wait_seconds=2,
-        )
         for _ in range(50):  # until the lock is held
             held = psql(
                 server,
@@ -294,11 +289,21 @@ def test_a_table_locked_past_the_wait_fails_the_dump_instead_of_hanging(
             if held.strip() == "1":
                 break
             time.sleep(0.1)
-        outcomes, _ = dump(waiting, ["kepegawaian"])
+        yield
     finally:
         holder.stdin.write(b"ROLLBACK;\n")
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_a_table_locked_past_the_wait_fails_the_dump_instead_of_hanging(
+    server: databases.PostgreSQL,
+) -> None:
+    waiting = databases.PostgreSQL(
+        socket_dir=server.socket_dir, port=server.port, bin_dir=server.bin_dir, lock_wait_seconds=2
+    )
+    with pegawai_locked(server):
+        outcomes, _ = dump(waiting, ["kepegawaian"])
     failed = outcomes[-1]
     assert failed["status"] == "failed"
     assert "LOCK TABLE public.pegawai" in str(failed["reason"])
@@ -336,29 +341,14 @@ def tricky_conn(name: str) -> str:
 
 
 def test_a_dump_past_its_time_limit_is_killed_and_failed(server: databases.PostgreSQL) -> None:
-    holder = subprocess.Popen(
-        server.argv("psql", "-X", "-q", "--dbname", "kepegawaian"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        **server.as_user(),
+    slow = databases.PostgreSQL(
+        socket_dir=server.socket_dir,
+        port=server.port,
+        bin_dir=server.bin_dir,
+        dump_timeout_seconds=3,
     )
-    assert holder.stdin is not None
-    holder.stdin.write(b"BEGIN; LOCK TABLE pegawai IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
-    holder.stdin.flush()
-    try:
-        time.sleep(1)
-        slow = databases.PostgreSQL(
-            socket_dir=server.socket_dir,
-            port=server.port,
-            bin_dir=server.bin_dir,
-            dump_timeout_seconds=3,
-        )
+    with pegawai_locked(server):
         outcomes, _ = dump(slow, ["kepegawaian"])
-    finally:
-        holder.stdin.write(b"ROLLBACK;\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
     failed = outcomes[-1]
     assert failed["status"] == "failed"
     assert "killed after 3 s" in str(failed["reason"])
