@@ -12,6 +12,8 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from bangka_ops.agenda import yamlload
+
 EMPTY = "0" * 40
 
 
@@ -50,30 +52,18 @@ def reader(root: Path, ref: str, limit: int = 256 * 1024) -> Callable[[str], byt
     base = prefix(root)
 
     def read(name: str) -> bytes | None:
-        # Only regular files, and never more than the limit (+1, so the parser says it is over).
-        spec = f"{commit}:{base}{name}"
-        check = subprocess.run(
-            ["git", "-C", str(root), "cat-file", "--batch-check=%(objecttype) %(objectsize)"],
-            input=f"{spec}\n".encode(),
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-        kind, _, size = check.stdout.decode(errors="replace").strip().partition(" ")
-        if (
-            check.returncode != 0
-            or kind != "blob"
-            or mode_of(root, commit, base + name)
-            not in (
-                "100644",
-                "100755",
-            )
-        ):
-            return None
-        if int(size or 0) > limit:
-            return b"\0" * (limit + 1)
+        # One listing gives the mode, type, id and size: only a regular file is read, and only
+        # if it is within the limit (a larger one is refused unread, like in the working tree).
+        path = base + name
+        listing = git(root, "ls-tree", "--full-tree", "-l", "-z", commit, "--", path, check=False)
+        meta, _, found = listing.decode(errors="replace").rstrip("\0").partition("\t")
+        fields = meta.split()
+        if found != path or len(fields) != 4 or fields[0] not in ("100644", "100755"):
+            return None  # no such file, or a link, a directory, a submodule
+        if not fields[3].isdigit() or int(fields[3]) > limit:
+            raise yamlload.Refused(f"larger than {limit // 1024} KiB")
         proc = subprocess.run(
-            ["git", "-C", str(root), "cat-file", "blob", spec],
+            ["git", "-C", str(root), "cat-file", "blob", fields[2]],
             capture_output=True,
             check=False,
             timeout=60,
@@ -81,12 +71,6 @@ def reader(root: Path, ref: str, limit: int = 256 * 1024) -> Callable[[str], byt
         return proc.stdout[: limit + 1] if proc.returncode == 0 else None
 
     return read
-
-
-def mode_of(root: Path, commit: str, path: str) -> str | None:
-    """The git file mode of ``path`` at ``commit`` (``100644``, ``120000`` for a link...)."""
-    out = git(root, "ls-tree", "--full-tree", "-z", commit, "--", path, check=False).decode()
-    return out.split(" ", 1)[0] if out else None
 
 
 def changed_since(root: Path, ref: str, directory: str) -> list[str]:

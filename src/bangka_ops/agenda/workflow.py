@@ -59,7 +59,10 @@ def against_base(agenda: Agenda, root: Path, ref: str) -> list[Diagnostic]:
     base_docs: dict[str, Document] = {}
     base_by_id: dict[str, Document] = {}
     for name in changed:
-        text = read_base(name)
+        try:
+            text = read_base(name)
+        except yamlload.Refused:
+            continue  # nothing usable to compare with
         if text is None:
             continue
         doc = yamlload.parse(text, name)

@@ -289,3 +289,16 @@ def test_the_pull_request_comment_shows_zones_and_no_bare_links(example_repo: Pa
     assert "09:00-11:00 WIB" in done.stdout
     assert "10:30-11:30 WITA" in done.stdout
     assert "https://evil" not in done.stdout
+
+
+def test_an_oversized_or_linked_file_in_the_base_revision_is_not_read(example_repo: Path) -> None:
+    big = "events/2026/12/2026-12-10-besar.yaml"
+    (example_repo / big).write_bytes(b"# " + b"x" * (300 * 1024) + b"\n")
+    (example_repo / "events/2026/12/2026-12-11-tautan.yaml").symlink_to("/etc/passwd")
+    git(example_repo, "add", "-A")
+    git(example_repo, "commit", "-q", "-m", "base")
+    write(example_repo, big, event("2026-12-10-rapat-besar"))  # replaced by a good file
+    done = protocloud("validate", str(example_repo), "--no-cache", "--base", "HEAD")
+    assert "Traceback" not in done.stderr
+    assert "root:" not in done.stdout + done.stderr
+    assert "2026-12-11-tautan.yaml: galat/error: not read:" in done.stdout
