@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bangka_ops.agenda import yamlload
 from bangka_ops.agenda.model import Event
 
 FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
@@ -123,9 +124,8 @@ def numbers(name: str, value: str, low: int, high: int, signed: bool = False) ->
     return tuple(sorted(found))
 
 
-def excerpt(text: str, limit: int = 20) -> str:
-    shown = repr(text[:limit])
-    return shown + "..." if len(text) > limit else shown
+def excerpt(text: str) -> str:
+    return yamlload.excerpt(text, limit=20)
 
 
 def parse(text: str, start: dt.datetime, all_day: bool) -> Rule:
@@ -337,7 +337,7 @@ def candidates(rule: Rule, number: int, start: dt.date) -> list[dt.date]:
         if months and month not in months:
             return []
         days = month_days(year, month)
-        return sorted(select(rule, days, days, start))
+        return sorted(select(rule, days, start))
     # YEARLY
     year = number
     bymonthday, byday = rule.bymonthday, rule.byday
@@ -361,13 +361,13 @@ def candidates(rule: Rule, number: int, start: dt.date) -> list[dt.date]:
     return sorted(picked)
 
 
-def select(rule: Rule, days: list[dt.date], span: list[dt.date], start: dt.date) -> set[dt.date]:
+def select(rule: Rule, days: list[dt.date], start: dt.date) -> set[dt.date]:
     """A month's days chosen by BYMONTHDAY and BYDAY (both: those chosen by each)."""
     if not rule.bymonthday and not rule.byday:
         return by_monthday(days, (start.day,))
     picked = by_monthday(days, rule.bymonthday) if rule.bymonthday else None
     if rule.byday:
-        weekdays_found = by_weekday(span, rule.byday)
+        weekdays_found = by_weekday(days, rule.byday)
         picked = weekdays_found if picked is None else picked & weekdays_found
     return picked or set()
 
