@@ -243,19 +243,23 @@ def until_of(value: str, start: dt.datetime, all_day: bool) -> dt.datetime | dt.
     except ValueError as exc:
         raise RuleError(f"UNTIL: {value} is not a real date or time ({exc})") from exc
     tz = start.tzinfo
-    if clock is None:
-        local = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=tz)
-    elif match.group(7):
-        local = dt.datetime.combine(day, clock, tzinfo=dt.UTC).astimezone(tz)
-    else:
-        local = dt.datetime.combine(day, clock, tzinfo=tz)
+    try:
+        if clock is None:
+            local = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=tz)
+        elif match.group(7):
+            local = dt.datetime.combine(day, clock, tzinfo=dt.UTC).astimezone(tz)
+        else:
+            local = dt.datetime.combine(day, clock, tzinfo=tz)
+        in_utc = local.astimezone(dt.UTC)
+    except OverflowError as exc:  # the year 9999 moved past the calendar's end by the zone
+        raise RuleError(f"UNTIL: {value} is out of range") from exc
     if all_day:
         if local.date() < start.date():
             raise RuleError(f"UNTIL ({value}) is before the start")
         return local.date()
     if local < start:
         raise RuleError(f"UNTIL ({value}) is before the start")
-    return local.astimezone(dt.UTC)
+    return in_utc
 
 
 # ---- expansion --------------------------------------------------------------------------

@@ -161,8 +161,9 @@ class Dumper:
         timed_out = threading.Event()
 
         def stop() -> None:
-            timed_out.set()
-            proc.kill()
+            if proc.poll() is None:  # not when it ended just as the time ran out
+                timed_out.set()
+                proc.kill()
 
         timer = threading.Timer(self.timeout, stop)
         timer.start()

@@ -207,6 +207,7 @@ def test_a_local_until_is_sent_in_utc_and_checked_as_clients_read_it(
         ("FREQ=DAILY;FREQ=WEEKLY", "FREQ is given twice"),
         ("FREQ=DAILY;UNTIL=20261201", "is before the start"),
         ("FREQ=DAILY;X-NAME=1", "unknown part 'X-NAME'"),
+        ("FREQ=DAILY;UNTIL=99991231T235959Z", "UNTIL: 99991231T235959Z is out of range"),
         ("FREQ=MONTHLY;BYSETPOS=1", "BYSETPOS needs another BY part"),
         ("FREQ=WEEKLY;BYDAY=MO,WE;BYSETPOS=1", "BYSETPOS is for FREQ=MONTHLY or YEARLY"),
     ],
