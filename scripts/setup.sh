@@ -20,8 +20,9 @@ if [ "$mode" = "--test" ]; then
              libxxhash-dev)
   packages+=(chromium podman debootstrap runc crun fuse-overlayfs slirp4netns uidmap netavark aardvark-dns
              containernetworking-plugins)
-  # Database dumps are tested against a real PostgreSQL 15 server the tests start themselves.
-  packages+=(postgresql)
+  # Database dumps are tested against real PostgreSQL 15 and MariaDB 10.11 servers the tests start
+  # themselves.
+  packages+=(postgresql mariadb-server mariadb-client)
 fi
 
 missing=()

@@ -2,10 +2,13 @@
 (the tar stream that goes to Borg's standard input in the run's one ``borg create``).
 
 PostgreSQL: each database with ``pg_dump --format=custom`` and the roles and tablespaces with
-``pg_dumpall --globals-only``, run as the database's own OS user (``postgres``) over the local
-socket with peer authentication: no password exists anywhere. Before each dump the server's
-version and the row-count estimates of its tables (``pg_class.reltuples``) are read, so a
-restore test can compare what it loads with what was there.
+``pg_dumpall --globals-only``. MariaDB: each database with ``mariadb-dump --single-transaction
+--routines --events --triggers --hex-blob`` (no ``--databases``, so it loads under any name) and
+the users and grants with ``mariadb-dump --system=users``. Each tool runs as the server's own OS
+user (``postgres``, ``mysql``) over the local socket with peer or ``unix_socket``
+authentication: no password exists anywhere (see ``dbservers.py``). Before each dump the
+server's version and the row-count estimates of its tables are read, so a restore test can
+compare what it loads with what was there.
 
 Each dump's outcome is a dict for the run record: database, type, member in the stream, server
 version, exit code, bytes, SHA-256, duration, the end of its error output, and the row
@@ -21,117 +24,24 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 try:
+    from bangka_ops.backup import dbservers
     from bangka_ops.backup.dumpstream import DumpStream
 except ModuleNotFoundError:  # deployed beside agent.py in /usr/local/lib/bangka-backup/
+    import dbservers  # type: ignore[import-not-found, no-redef]
     from dumpstream import DumpStream  # type: ignore[import-not-found, no-redef]
 
-PG_BIN = "/usr/lib/postgresql/{major}/bin"
-STDERR_TAIL = 4000
-QUERY_TIMEOUT = 120
-# Each query answers one JSON value: any database, schema or table name is safe in it.
-ROWS_SQL = (
-    "SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, c.reltuples::bigint) "
-    "ORDER BY n.nspname, c.relname), '[]') FROM pg_class c "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname NOT LIKE 'pg_toast%'"
-)
-DATABASES_SQL = (
-    "SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database "
-    "WHERE datallowconn AND NOT datistemplate"
-)
-VERSION_SQL = "SELECT to_json(current_setting('server_version'))"
-
-
-class DumpError(Exception):
-    """A database could not be asked what to dump (the server is down, no such database)."""
-
-
-@dataclass
-class PostgreSQL:
-    """How to reach one PostgreSQL server of the host."""
-
-    socket_dir: str = "/var/run/postgresql"
-    os_user: str = "postgres"
-    bin_dir: str | None = None  # default: the newest /usr/lib/postgresql/<major>/bin
-    port: int = 5432
-    # pg_dump waits this long for a table's lock, then fails (never hangs on a locked table).
-    lock_wait_seconds: int = 600
-    # Each dump is killed past this (a server frozen mid-dump cannot hold the run).
-    dump_timeout_seconds: int = 21600
-    env: dict[str, str] = field(default_factory=dict)
-
-    def binary(self, name: str) -> str:
-        return os.path.join(self.bin_dir or newest_pg_bin(), name)
-
-    def argv(self, tool: str, *args: str) -> list[str]:
-        return [self.binary(tool), "-h", self.socket_dir, "-p", str(self.port), *args]
-
-    def query(self, database: str, sql: str) -> Any:
-        """The one JSON value ``sql`` answers in ``database``."""
-        proc = subprocess.run(
-            self.argv(
-                "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--dbname", conninfo(database)
-            ),
-            input=sql.encode(),
-            capture_output=True,
-            check=False,
-            timeout=QUERY_TIMEOUT,
-            **self.as_user(),
-        )
-        if proc.returncode != 0:
-            raise DumpError(tail(proc.stderr) or f"psql exited with {proc.returncode}")
-        try:
-            return json.loads(proc.stdout)
-        except ValueError as exc:
-            raise DumpError(f"psql answered no JSON value: {exc}") from exc
-
-    def as_user(self) -> dict[str, Any]:
-        """Popen keywords that run a tool as the server's OS user, in /, with a clean
-        environment (no PG* variable of the agent's reaches it)."""
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **self.env}
-        return {
-            "user": self.os_user,
-            "group": self.os_user,
-            "extra_groups": [],
-            "cwd": "/",
-            "env": env,
-        }
-
-
-def conninfo(database: str) -> str:
-    """``database`` as a libpq connection string holding only its name: a name such as
-    ``host=elsewhere dbname=x`` (any role that may create databases chooses names) is a name,
-    never connection settings that would override the socket."""
-    quoted = database.replace("\\", "\\\\").replace("'", "\\'")
-    return f"dbname='{quoted}'"
-
-
-def newest_pg_bin() -> str:
-    root = "/usr/lib/postgresql"
-    try:
-        majors = sorted((int(v) for v in os.listdir(root) if v.isdigit()), reverse=True)
-    except OSError:
-        majors = []
-    if not majors:
-        raise DumpError("PostgreSQL's programs are not installed (/usr/lib/postgresql/*/bin)")
-    return PG_BIN.format(major=majors[0])
-
-
-def tail(data: bytes) -> str:
-    return data[-STDERR_TAIL:].decode("utf-8", errors="replace").strip()
-
-
-def postgresql_databases(server: PostgreSQL, names: list[str]) -> list[str]:
-    """The databases to dump: those named, or every one that accepts connections (``all``)."""
-    if "all" not in names:
-        return names
-    listed = server.query("postgres", DATABASES_SQL)
-    return sorted({str(n) for n in listed} | {n for n in names if n != "all"})
+STDERR_TAIL = dbservers.STDERR_TAIL
+DumpError = dbservers.DumpError
+Server = dbservers.Server
+PostgreSQL = dbservers.PostgreSQL
+MariaDB = dbservers.MariaDB
+SERVER_TYPES = dbservers.TYPES
+conninfo = dbservers.conninfo
+newest_pg_bin = dbservers.newest_pg_bin
+tail = dbservers.tail
 
 
 class Dumper:
@@ -217,62 +127,59 @@ def drain(handle: IO[bytes], into: list[bytes]) -> None:
     into.append(kept)
 
 
-def dump_postgresql(
+def dump_server(
     stream: DumpStream,
-    server: PostgreSQL,
+    server: Server,
     names: list[str],
     *,
-    member_prefix: str = "postgresql",
+    member_prefix: str | None = None,
     log: Callable[[str], None] | None = None,
     outcomes: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Dump the globals and each database named (``all``: every one) into ``stream``; one
-    outcome per dump, appended to ``outcomes`` as each ends (so a caller keeps them whatever
-    happens later). A server that cannot be asked is one failed outcome, not an exception."""
+    """Dump the server-wide part (PostgreSQL's roles and tablespaces, MariaDB's users and
+    grants) and each database named (``all``: every one) into ``stream``; one outcome per
+    dump, appended to ``outcomes`` as each ends (so a caller keeps them whatever happens
+    later). A server that cannot be asked is one failed outcome, not an exception."""
     outcomes = [] if outcomes is None else outcomes
+    prefix = member_prefix or server.folder(1)
     dumper = Dumper(stream, server.dump_timeout_seconds)
     try:
-        version = str(server.query("postgres", VERSION_SQL))
-        databases = postgresql_databases(server, names)
-    except (DumpError, OSError, KeyError, ValueError, subprocess.TimeoutExpired) as exc:
+        version = server.version()
+        databases = server.databases(names)
+    except (DumpError, OSError, KeyError, ValueError, TypeError, subprocess.TimeoutExpired) as exc:
         outcomes.append(
             {
-                "type": "postgresql",
+                "type": server.type,
                 "database": None,
                 "what": "server",
-                "server": member_prefix,
+                "server": prefix,
                 "asked_for": names,
                 "status": "failed",
                 "exit_code": None,
-                "reason": f"the PostgreSQL server could not be asked: {exc}",
+                "reason": f"the {server.type} server could not be asked: {exc}",
             }
         )
         return outcomes
     globals_outcome = dumper.run(
-        f"{member_prefix}/globals.sql",
-        server.argv("pg_dumpall", "--globals-only", "--no-password"),
-        server.as_user(),
+        f"{prefix}/{server.globals_member}", server.globals_argv(), server.as_user()
     )
     outcomes.append(
         {
-            "type": "postgresql",
+            "type": server.type,
             "database": None,
-            "what": "globals",
-            "server": member_prefix,
+            "what": server.globals_what,
+            "server": prefix,
             "server_version": version,
             **globals_outcome,
         }
     )
     for number, database in enumerate(databases, start=1):
         if log:
-            log(f"dumping PostgreSQL database {database!r}")
-        rows: dict[str, int] | None = None
+            log(f"dumping {server.type} database {database!r}")
+        rows: dict[str, int | None] | None = None
         estimate_error: str | None = None
         try:
-            rows = {
-                f"{schema}.{table}": int(count)
-                for schema, table, count in server.query(database, ROWS_SQL)
-            }
+            rows = server.rows(database)
         except (
             DumpError,
             OSError,
@@ -283,23 +190,16 @@ def dump_postgresql(
         ) as exc:
             estimate_error = str(exc)
         outcome = dumper.run(
-            f"{member_prefix}/{number:03d}.pgdump",
-            server.argv(
-                "pg_dump",
-                "--format=custom",
-                "--no-password",
-                f"--lock-wait-timeout={server.lock_wait_seconds}s",
-                "--dbname",
-                conninfo(database),
-            ),
+            f"{prefix}/{number:03d}.{server.dump_suffix}",
+            server.dump_argv(database),
             server.as_user(),
         )
         entry: dict[str, Any] = {
-            "type": "postgresql",
+            "type": server.type,
             "database": database,
             "what": "database",
-            "server": member_prefix,
-            "format": "custom",
+            "server": prefix,
+            "format": server.dump_format,
             "server_version": version,
             "rows_estimate": rows,
             **outcome,
@@ -310,18 +210,22 @@ def dump_postgresql(
     return outcomes
 
 
+def dump_postgresql(
+    stream: DumpStream, server: PostgreSQL, names: list[str], **how: Any
+) -> list[dict[str, Any]]:
+    """:func:`dump_server` for a PostgreSQL server (its folder ``postgresql/01-PORT``)."""
+    return dump_server(stream, server, names, **how)
+
+
 # ---- a policy's databases ---------------------------------------------------------------
 
-TYPES = ("postgresql",)
-SERVER_KEYS = (
-    "socket_dir",
-    "port",
-    "os_user",
-    "bin_dir",
-    "lock_wait_seconds",
-    "dump_timeout_seconds",
-)
+COMMON_KEYS = ("type", "name", "os_user", "bin_dir", "lock_wait_seconds", "dump_timeout_seconds")
+# The fields each type of server knows besides the common ones.
+TYPE_KEYS = {"postgresql": ("socket_dir", "port"), "mariadb": ("socket",)}
+SERVER_KEYS = ("socket_dir", "socket", "port", "os_user", "bin_dir", "lock_wait_seconds",
+               "dump_timeout_seconds")  # fmt: skip
 ENTRY_KEYS = ("type", "name", *SERVER_KEYS)
+TYPES = tuple(SERVER_TYPES)
 
 
 def problems(entries: Any, where: str) -> list[str]:
@@ -334,25 +238,41 @@ def problems(entries: Any, where: str) -> list[str]:
         if not isinstance(entry, dict):
             found.append(f"{at}: an object with type and name")
             continue
-        unknown = sorted(set(entry) - set(ENTRY_KEYS))
-        if unknown:
-            found.append(f"{at}: unknown field(s) {', '.join(unknown)}")
-        if entry.get("type") not in TYPES:
+        kind = entry.get("type")
+        if kind not in TYPES:
             found.append(
-                f"{at}.type: {entry.get('type')!r} is not supported (supported: "
-                f"{', '.join(TYPES)}; MariaDB follows)"
+                f"{at}.type: {str(kind)[:40]!r} is not supported (supported: {', '.join(TYPES)})"
             )
+        known = set(COMMON_KEYS) | set(TYPE_KEYS.get(str(kind), SERVER_KEYS))
+        unknown = sorted(str(k) for k in set(entry) - known)
+        if unknown:
+            found.append(f"{at}: unknown field(s) for {kind}: {', '.join(unknown)}")
         if not isinstance(entry.get("name"), str) or not entry["name"]:
             found.append(f"{at}.name: a database name, or all")
         for number in ("port", "lock_wait_seconds", "dump_timeout_seconds"):
-            if number in entry and (not isinstance(entry[number], int) or entry[number] < 1):
+            if number in entry and (
+                isinstance(entry[number], bool)
+                or not isinstance(entry[number], int)
+                or entry[number] < 1
+            ):
                 found.append(f"{at}.{number}: a positive whole number")
+        for text in ("socket_dir", "socket", "bin_dir"):
+            if text in entry and not (isinstance(entry[text], str) and entry[text].startswith("/")):
+                found.append(f"{at}.{text}: an absolute path")
+        if "os_user" in entry and not (isinstance(entry["os_user"], str) and entry["os_user"]):
+            found.append(f"{at}.os_user: a user name")
     return found
+
+
+def server_of(entry: dict[str, Any]) -> Server:
+    """The server an entry of ``databases`` names (its fields, without type and name)."""
+    settings = {k: entry[k] for k in SERVER_KEYS if entry.get(k) is not None}
+    return SERVER_TYPES[entry["type"]](**settings)
 
 
 def failed_names(outcomes: list[dict[str, Any]]) -> list[str]:
     """The failed dumps as the record lists them: a database's name, or what else failed in
-    brackets (``(globals of postgresql/01-5432)``, ``(server postgresql/01-5432)``)."""
+    brackets (``(globals of postgresql/01-5432)``, ``(server mariadb/02)``)."""
     names = []
     for outcome in outcomes:
         if outcome.get("status") == "success":
@@ -370,7 +290,7 @@ def write_stream(
     """The whole stream of a run's databases: ``plan.json`` (what was asked), every dump,
     ``status.json`` last (what each gave; a stream without it was cut off). Each dump's
     outcome is appended to ``outcomes`` as it ends. Each server (by its settings) gets its own
-    folder in the stream, ``postgresql/NN-PORT``."""
+    folder in the stream: ``postgresql/NN-PORT``, ``mariadb/NN``."""
     stream = DumpStream(out)
     stream.add_bytes("plan.json", json.dumps({"databases": entries}, indent=1).encode())
     servers: dict[tuple[Any, ...], list[str]] = {}
@@ -378,10 +298,8 @@ def write_stream(
         key = tuple(entry.get(k) for k in ("type", *SERVER_KEYS))
         servers.setdefault(key, []).append(entry["name"])
     for number, (key, names) in enumerate(servers.items(), start=1):
-        settings = {k: v for k, v in zip(SERVER_KEYS, key[1:], strict=True) if v is not None}
-        server = PostgreSQL(**settings)
-        prefix = f"postgresql/{number:02d}-{server.port}"
-        dump_postgresql(stream, server, names, member_prefix=prefix, outcomes=outcomes)
+        server = server_of(dict(zip(("type", *SERVER_KEYS), key, strict=True)))
+        dump_server(stream, server, names, member_prefix=server.folder(number), outcomes=outcomes)
     status = {"complete": True, "failed": failed_names(outcomes), "dumps": outcomes}
     stream.add_bytes("status.json", json.dumps(status, indent=1).encode())
     stream.close()

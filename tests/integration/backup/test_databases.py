@@ -8,10 +8,7 @@ import contextlib
 import hashlib
 import io
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,80 +17,14 @@ import pytest
 
 from bangka_ops.backup import agent, databases, dumpstream, records
 from tests.conftest import BorgSetup
+from tests.integration.backup import dbhosts
 
-PORT = 54329
-SCHEMA = """
-CREATE TABLE unit_kerja (id serial PRIMARY KEY, nama text NOT NULL);
-CREATE TABLE pegawai (
-  nip char(18) PRIMARY KEY,
-  nama text NOT NULL,
-  unit_id int NOT NULL REFERENCES unit_kerja(id),
-  jabatan text,
-  alamat text
-);
-CREATE VIEW pegawai_per_unit AS
-  SELECT u.nama, count(*) AS jumlah FROM pegawai p JOIN unit_kerja u ON u.id = p.unit_id
-  GROUP BY u.nama;
-CREATE FUNCTION jumlah_pegawai() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM pegawai';
-INSERT INTO unit_kerja (nama) SELECT 'Unit ' || n FROM generate_series(1, 40) n;
-INSERT INTO pegawai
-  SELECT lpad(n::text, 18, '0'), 'Pegawai ' || n, 1 + n % 40, 'Staf',
-         'Jl. Merdeka No. ' || n || ', Sungailiat — Bangka ✓'
-  FROM generate_series(1, 20000) n;
-ANALYZE;
-"""
+PORT = dbhosts.PG_PORT
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[databases.PostgreSQL]:
-    if not os.path.isdir("/usr/lib/postgresql"):
-        pytest.fail("PostgreSQL 15 is not installed (scripts/setup.sh --test installs it)")
-    bin_dir = databases.newest_pg_bin()
-    base = Path(tempfile.mkdtemp(prefix="bangka-pg-"))
-    shutil.chown(base, "postgres", "postgres")
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [
-            *as_pg,
-            f"{bin_dir}/initdb",
-            "-D",
-            str(base / "data"),
-            "--auth-local=peer",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_pg,
-            f"{bin_dir}/pg_ctl",
-            "-D",
-            str(base / "data"),
-            "-w",
-            "-l",
-            str(base / "log"),
-            "-o",
-            f"-k {base} -c listen_addresses='' -p {PORT}",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    pg = databases.PostgreSQL(socket_dir=str(base), port=PORT, bin_dir=bin_dir)
-    try:
-        psql(pg, "postgres", "CREATE DATABASE kepegawaian")
-        psql(pg, "kepegawaian", SCHEMA)
-        yield pg
-    finally:
-        subprocess.run(
-            [*as_pg, f"{bin_dir}/pg_ctl", "-D", str(base / "data"), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+def server(pg_server: databases.PostgreSQL) -> databases.PostgreSQL:
+    return pg_server
 
 
 def psql(pg: databases.PostgreSQL, database: str, sql: str) -> str:
@@ -138,7 +69,7 @@ def test_a_database_dump_loads_into_an_empty_database_with_the_same_rows(
     pgdump = members[str(database["member"])]
     assert len(pgdump) == database["bytes"]
     assert isinstance(database["parts"], int) and database["parts"] >= 1
-    assert b"CREATE ROLE" in members["postgresql/globals.sql"]
+    assert b"CREATE ROLE" in members[f"postgresql/01-{PORT}/globals.sql"]
 
     psql(server, "postgres", "CREATE DATABASE pulih")
     try:

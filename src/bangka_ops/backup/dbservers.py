@@ -1,0 +1,439 @@
+"""How SI CEKAT talks to the database servers of a host: PostgreSQL and MariaDB.
+
+Every tool runs as an OS user over the server's local socket with the server's own peer or
+``unix_socket`` authentication: no password exists in argv, the environment or a file. Each
+query answers exactly one JSON value, and every name that goes into SQL (a database's, a
+table's) is written as a hex literal or a quoted identifier, never pasted as text: names come
+from servers and, on a restore host, from a client's dump, which is data and never SQL.
+
+The same classes serve both sides:
+
+* dumping on the client (``databases.py``): the server's version, the databases (``all``),
+  row-count estimates per table, the dump and globals commands;
+* restoring (``dbrestore.py``): creating and dropping a scratch database, the command that loads
+  a dump into it, exact row counts, and a smoke query.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+PG_BIN = "/usr/lib/postgresql/{major}/bin"
+STDERR_TAIL = 4000
+QUERY_TIMEOUT = 120
+# Exact counts of a restored database's tables: at most this many tables per query.
+COUNT_BATCH = 200
+
+
+class DumpError(Exception):
+    """A server could not be asked or told something (down, no such database, no right)."""
+
+
+def tail(data: bytes) -> str:
+    return data[-STDERR_TAIL:].decode("utf-8", errors="replace").strip()
+
+
+def hex_text(value: str) -> str:
+    return value.encode("utf-8").hex()
+
+
+@dataclass
+class Server:
+    """One database server of a host, reached over its local socket as ``os_user``."""
+
+    type: ClassVar[str] = ""
+    # The dump of one database: its format (as the record names it) and the member's suffix.
+    dump_format: ClassVar[str] = ""
+    dump_suffix: ClassVar[str] = ""
+    # What the server-wide dump holds (roles, users and grants), and its member's name.
+    globals_what: ClassVar[str] = "globals"
+    globals_member: ClassVar[str] = "globals.sql"
+
+    os_user: str = ""
+    bin_dir: str | None = None
+    # The dump waits this long for a table's lock, then fails (PostgreSQL; never hangs).
+    lock_wait_seconds: int = 600
+    # Each dump is killed past this (a server frozen mid-dump cannot hold the run).
+    dump_timeout_seconds: int = 21600
+    env: dict[str, str] = field(default_factory=dict)
+
+    # ---- running its tools ------------------------------------------------------------
+
+    def binary(self, name: str) -> str:
+        return os.path.join(self.bin_dir or self.default_bin_dir(), name)
+
+    def default_bin_dir(self) -> str:
+        return "/usr/bin"
+
+    def as_user(self, os_user: str | None = None) -> dict[str, Any]:
+        """Popen keywords that run a tool as the server's OS user (or ``os_user``), in /, with
+        a clean environment (no PG*/MYSQL* variable of the caller reaches it)."""
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **self.env}
+        user = os_user or self.os_user
+        return {"user": user, "group": user, "extra_groups": [], "cwd": "/", "env": env}
+
+    def run_sql(
+        self, database: str | None, sql: str, *, os_user: str | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        raise NotImplementedError
+
+    def query(self, database: str | None, sql: str, *, os_user: str | None = None) -> Any:
+        """The one JSON value ``sql`` answers in ``database``."""
+        proc = self.run_sql(database, sql, os_user=os_user)
+        try:
+            return json.loads(proc.stdout)
+        except ValueError as exc:
+            raise DumpError(f"the server answered no JSON value: {exc}") from exc
+
+    def execute(self, database: str | None, sql: str, *, os_user: str | None = None) -> None:
+        self.run_sql(database, sql, os_user=os_user)
+
+    def checked(self, proc: subprocess.CompletedProcess[bytes], tool: str) -> None:
+        if proc.returncode != 0:
+            raise DumpError(tail(proc.stderr) or f"{tool} exited with {proc.returncode}")
+
+    # ---- dumping ----------------------------------------------------------------------
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def databases(self, names: list[str]) -> list[str]:
+        """The databases to dump: those named, or every user database (``all``)."""
+        raise NotImplementedError
+
+    def rows(self, database: str) -> dict[str, int | None]:
+        """Row-count estimates per table at this moment (None: the server has none yet)."""
+        raise NotImplementedError
+
+    def globals_argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def dump_argv(self, database: str) -> list[str]:
+        raise NotImplementedError
+
+    def folder(self, number: int) -> str:
+        """The folder of this server's dumps in the stream (one per server of a run)."""
+        return f"{self.type}/{number:02d}"
+
+    # ---- restoring --------------------------------------------------------------------
+
+    def exists(self, database: str) -> bool:
+        raise NotImplementedError
+
+    def create_database(self, database: str, owner: str | None) -> None:
+        raise NotImplementedError
+
+    def drop_database(self, database: str) -> None:
+        raise NotImplementedError
+
+    def restore_argv(self, database: str, os_user: str | None = None) -> list[str]:
+        """The command that loads one dump, read from its standard input, into ``database``."""
+        raise NotImplementedError
+
+    def tables(self, database: str, *, os_user: str | None = None) -> list[str]:
+        raise NotImplementedError
+
+    def count_sql(self, database: str, tables: list[str]) -> str:
+        raise NotImplementedError
+
+    def exact_rows(self, database: str, *, os_user: str | None = None) -> dict[str, int]:
+        """The exact row count of every table of ``database``."""
+        names = self.tables(database, os_user=os_user)
+        counts: dict[str, int] = {}
+        for start in range(0, len(names), COUNT_BATCH):
+            batch = names[start : start + COUNT_BATCH]
+            answer = self.query(database, self.count_sql(database, batch), os_user=os_user)
+            if not isinstance(answer, dict):
+                raise DumpError("the row counts came back as no JSON object")
+            counts.update({str(k): int(v) for k, v in answer.items()})
+        return counts
+
+
+@dataclass
+class PostgreSQL(Server):
+    type: ClassVar[str] = "postgresql"
+    dump_format: ClassVar[str] = "custom"
+    dump_suffix: ClassVar[str] = "pgdump"
+
+    socket_dir: str = "/var/run/postgresql"
+    os_user: str = "postgres"
+    port: int = 5432
+
+    ROWS_SQL: ClassVar[str] = (
+        "SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, c.reltuples::bigint) "
+        "ORDER BY n.nspname, c.relname), '[]') FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg_toast%'"
+    )
+    DATABASES_SQL: ClassVar[str] = (
+        "SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database "
+        "WHERE datallowconn AND NOT datistemplate"
+    )
+    VERSION_SQL: ClassVar[str] = "SELECT to_json(current_setting('server_version'))"
+
+    def default_bin_dir(self) -> str:
+        return newest_pg_bin()
+
+    def argv(self, tool: str, *args: str) -> list[str]:
+        return [self.binary(tool), "-h", self.socket_dir, "-p", str(self.port), *args]
+
+    def run_sql(
+        self, database: str | None, sql: str, *, os_user: str | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        argv = self.argv("psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "--dbname")
+        proc = subprocess.run(
+            [*argv, conninfo(database or "postgres")],
+            input=sql.encode(),
+            capture_output=True,
+            check=False,
+            timeout=QUERY_TIMEOUT,
+            **self.as_user(os_user),
+        )
+        self.checked(proc, "psql")
+        return proc
+
+    def version(self) -> str:
+        return str(self.query(None, self.VERSION_SQL))
+
+    def databases(self, names: list[str]) -> list[str]:
+        if "all" not in names:
+            return names
+        listed = self.query(None, self.DATABASES_SQL)
+        return sorted({str(n) for n in listed} | {n for n in names if n != "all"})
+
+    def rows(self, database: str) -> dict[str, int | None]:
+        # reltuples is -1 for a table never vacuumed or analysed: no estimate.
+        return {
+            f"{schema}.{table}": (int(count) if int(count) >= 0 else None)
+            for schema, table, count in self.query(database, self.ROWS_SQL)
+        }
+
+    def globals_argv(self) -> list[str]:
+        return self.argv("pg_dumpall", "--globals-only", "--no-password")
+
+    def dump_argv(self, database: str) -> list[str]:
+        return self.argv(
+            "pg_dump",
+            "--format=custom",
+            "--no-password",
+            f"--lock-wait-timeout={self.lock_wait_seconds}s",
+            "--dbname",
+            conninfo(database),
+        )
+
+    def folder(self, number: int) -> str:
+        return f"{self.type}/{number:02d}-{self.port}"
+
+    def exists(self, database: str) -> bool:
+        sql = f"SELECT to_json(count(*)) FROM pg_database WHERE datname = {pg_text(database)}"
+        return bool(self.query(None, sql))
+
+    def create_database(self, database: str, owner: str | None) -> None:
+        owned = f" OWNER {pg_ident(owner)}" if owner else ""
+        self.execute(None, f"CREATE DATABASE {pg_ident(database)}{owned} TEMPLATE template0")
+
+    def drop_database(self, database: str) -> None:
+        self.execute(None, f"DROP DATABASE IF EXISTS {pg_ident(database)} WITH (FORCE)")
+
+    def ensure_role(self, role: str) -> None:
+        """A login role without any privilege beyond its own databases (the restore's)."""
+        self.execute(
+            None,
+            "DO $bangka$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+            f"{pg_text(role)}) THEN CREATE ROLE {pg_ident(role)} LOGIN NOSUPERUSER NOCREATEDB "
+            "NOCREATEROLE NOREPLICATION NOBYPASSRLS; END IF; END $bangka$",
+        )
+
+    def restore_argv(self, database: str, os_user: str | None = None) -> list[str]:
+        return self.argv(
+            "pg_restore",
+            "--exit-on-error",
+            "--no-owner",
+            "--no-privileges",
+            "--no-password",
+            "--dbname",
+            conninfo(database),
+        )
+
+    def tables(self, database: str, *, os_user: str | None = None) -> list[str]:
+        listed = self.query(database, self.ROWS_SQL, os_user=os_user)
+        return [f"{schema}.{table}" for schema, table, _ in listed]
+
+    def count_sql(self, database: str, tables: list[str]) -> str:
+        parts = []
+        for name in tables:
+            schema, _, table = name.partition(".")
+            parts.append(
+                f"{pg_text(name)}, (SELECT count(*) FROM {pg_ident(schema)}.{pg_ident(table)})"
+            )
+        return f"SELECT json_build_object({', '.join(parts)})" if parts else "SELECT '{}'::json"
+
+    def smoke(self, database: str, sql: str, *, os_user: str | None = None) -> str:
+        proc = self.run_sql(database, sql, os_user=os_user)
+        return proc.stdout.decode("utf-8", errors="replace").strip()
+
+
+@dataclass
+class MariaDB(Server):
+    type: ClassVar[str] = "mariadb"
+    dump_format: ClassVar[str] = "sql"
+    dump_suffix: ClassVar[str] = "sql"
+    globals_what: ClassVar[str] = "users"
+    globals_member: ClassVar[str] = "users.sql"
+
+    socket: str = "/run/mysqld/mysqld.sock"
+    os_user: str = "mysql"
+
+    SYSTEM: ClassVar[tuple[str, ...]] = ("information_schema", "mysql", "performance_schema", "sys")
+
+    def argv(self, tool: str, *args: str, os_user: str | None = None) -> list[str]:
+        # --no-defaults first: no option file (and no password in one) is read.
+        user = os_user or self.os_user
+        socket, login = f"--socket={self.socket}", f"--user={user}"
+        return [self.binary(tool), "--no-defaults", socket, login, *args]
+
+    def run_sql(
+        self, database: str | None, sql: str, *, os_user: str | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        argv = self.argv("mariadb", "--batch", "--raw", "--skip-column-names", os_user=os_user)
+        if database:
+            argv.append(f"--database={database}")
+        proc = subprocess.run(
+            argv,
+            input=sql.encode(),
+            capture_output=True,
+            check=False,
+            timeout=QUERY_TIMEOUT,
+            **self.as_user(os_user),
+        )
+        self.checked(proc, "mariadb")
+        return proc
+
+    def version(self) -> str:
+        return str(self.query(None, "SELECT JSON_QUOTE(VERSION())"))
+
+    def databases(self, names: list[str]) -> list[str]:
+        if "all" not in names:
+            return names
+        system = ", ".join(f"'{n}'" for n in self.SYSTEM)
+        listed = self.query(
+            None,
+            "SELECT COALESCE(JSON_ARRAYAGG(SCHEMA_NAME ORDER BY SCHEMA_NAME), '[]') FROM "
+            f"information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ({system})",
+        )
+        return sorted({str(n) for n in listed} | {n for n in names if n != "all"})
+
+    def tables_sql(self, database: str) -> str:
+        return (
+            "SELECT COALESCE(JSON_ARRAYAGG(JSON_ARRAY(TABLE_NAME, TABLE_ROWS) ORDER BY "
+            "TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+            f"{maria_text(database)} AND TABLE_TYPE = 'BASE TABLE'"
+        )
+
+    def rows(self, database: str) -> dict[str, int | None]:
+        listed = self.query(None, self.tables_sql(database))
+        return {str(t): (None if n is None else int(n)) for t, n in listed}
+
+    def globals_argv(self) -> list[str]:
+        return self.argv("mariadb-dump", "--system=users", "--skip-comments")
+
+    def dump_argv(self, database: str) -> list[str]:
+        # No --databases: the dump names no database, so it loads under any name (--as).
+        return self.argv(
+            "mariadb-dump",
+            "--single-transaction",
+            "--routines",
+            "--events",
+            "--triggers",
+            "--hex-blob",
+            "--default-character-set=utf8mb4",
+            "--",
+            database,
+        )
+
+    def exists(self, database: str) -> bool:
+        sql = (
+            "SELECT JSON_QUOTE(COUNT(*)) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
+            f"{maria_text(database)}"
+        )
+        return str(self.query(None, sql)) != "0"
+
+    def create_database(self, database: str, owner: str | None) -> None:
+        sql = f"CREATE DATABASE {maria_ident(database)} CHARACTER SET utf8mb4;"
+        if owner:
+            sql += f" GRANT ALL PRIVILEGES ON {maria_ident(database)}.* TO {maria_account(owner)};"
+        self.execute(None, sql)
+
+    def drop_database(self, database: str) -> None:
+        self.execute(None, f"DROP DATABASE IF EXISTS {maria_ident(database)}")
+
+    def ensure_role(self, role: str) -> None:
+        """An account over the socket (unix_socket) with no privilege beyond the databases
+        granted to it one by one."""
+        self.execute(
+            None, f"CREATE USER IF NOT EXISTS {maria_account(role)} IDENTIFIED VIA unix_socket"
+        )
+
+    def restore_argv(self, database: str, os_user: str | None = None) -> list[str]:
+        return self.argv("mariadb", "--batch", f"--database={database}", os_user=os_user)
+
+    def tables(self, database: str, *, os_user: str | None = None) -> list[str]:
+        return [str(t) for t, _ in self.query(None, self.tables_sql(database), os_user=os_user)]
+
+    def count_sql(self, database: str, tables: list[str]) -> str:
+        parts = [
+            f"{maria_text(t)}, (SELECT COUNT(*) FROM {maria_ident(database)}.{maria_ident(t)})"
+            for t in tables
+        ]
+        return f"SELECT JSON_OBJECT({', '.join(parts)})"
+
+    def smoke(self, database: str, sql: str, *, os_user: str | None = None) -> str:
+        proc = self.run_sql(database, sql, os_user=os_user)
+        return proc.stdout.decode("utf-8", errors="replace").strip()
+
+
+TYPES: dict[str, type[Server]] = {"postgresql": PostgreSQL, "mariadb": MariaDB}
+
+
+def conninfo(database: str) -> str:
+    """``database`` as a libpq connection string holding only its name: a name such as
+    ``host=elsewhere dbname=x`` (any role that may create databases chooses names) is a name,
+    never connection settings that would override the socket."""
+    quoted = database.replace("\\", "\\\\").replace("'", "\\'")
+    return f"dbname='{quoted}'"
+
+
+def pg_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pg_text(value: str) -> str:
+    return f"convert_from(decode('{hex_text(value)}', 'hex'), 'UTF8')"
+
+
+def maria_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def maria_text(value: str) -> str:
+    return f"CONVERT(X'{hex_text(value)}' USING utf8mb4)" if value else "''"
+
+
+def maria_account(user: str) -> str:
+    return f"{maria_ident(user)}@'localhost'"
+
+
+def newest_pg_bin() -> str:
+    root = "/usr/lib/postgresql"
+    try:
+        majors = sorted((int(v) for v in os.listdir(root) if v.isdigit()), reverse=True)
+    except OSError:
+        majors = []
+    if not majors:
+        raise DumpError("PostgreSQL's programs are not installed (/usr/lib/postgresql/*/bin)")
+    return PG_BIN.format(major=majors[0])
