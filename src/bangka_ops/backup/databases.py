@@ -127,6 +127,9 @@ def drain(handle: IO[bytes], into: list[bytes]) -> None:
     into.append(kept)
 
 
+ABOUT_SUFFIX = ".about.json"
+
+
 def dump_server(
     stream: DumpStream,
     server: Server,
@@ -189,6 +192,15 @@ def dump_server(
             subprocess.TimeoutExpired,
         ) as exc:
             estimate_error = str(exc)
+        if not dumper.broken:
+            # What the dump is, before it: a restore knows the database and the estimates
+            # as the dump arrives (status.json, with every outcome, comes only at the end).
+            about = {"type": server.type, "database": database, "server_version": version,
+                     "format": server.dump_format, "rows_estimate": rows}  # fmt: skip
+            try:
+                stream.add_bytes(f"{prefix}/{number:03d}{ABOUT_SUFFIX}", json.dumps(about).encode())
+            except OSError as exc:  # Borg (the stream's reader) is gone
+                dumper.broken = str(exc)
         outcome = dumper.run(
             f"{prefix}/{number:03d}.{server.dump_suffix}",
             server.dump_argv(database),
@@ -219,7 +231,9 @@ def dump_postgresql(
 
 # ---- a policy's databases ---------------------------------------------------------------
 
-COMMON_KEYS = ("type", "name", "os_user", "bin_dir", "lock_wait_seconds", "dump_timeout_seconds")
+# smoke_query: run by the restore test in the restored database (rows as text; no row fails).
+COMMON_KEYS = ("type", "name", "os_user", "bin_dir", "lock_wait_seconds", "dump_timeout_seconds",
+               "smoke_query")  # fmt: skip
 # The fields each type of server knows besides the common ones.
 TYPE_KEYS = {"postgresql": ("socket_dir", "port"), "mariadb": ("socket",)}
 SERVER_KEYS = ("socket_dir", "socket", "port", "os_user", "bin_dir", "lock_wait_seconds",
@@ -259,6 +273,10 @@ def problems(entries: Any, where: str) -> list[str]:
         for text in ("socket_dir", "socket", "bin_dir"):
             if text in entry and not (isinstance(entry[text], str) and entry[text].startswith("/")):
                 found.append(f"{at}.{text}: an absolute path")
+        if "smoke_query" in entry and not (
+            isinstance(entry["smoke_query"], str) and entry["smoke_query"].strip()
+        ):
+            found.append(f"{at}.smoke_query: an SQL query")
         if "os_user" in entry and not (isinstance(entry["os_user"], str) and entry["os_user"]):
             found.append(f"{at}.os_user: a user name")
     return found

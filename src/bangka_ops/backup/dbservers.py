@@ -134,6 +134,15 @@ class Server:
         """The command that loads one dump, read from its standard input, into ``database``."""
         raise NotImplementedError
 
+    def ensure_role(self, role: str) -> None:
+        """An account over the socket with no privilege beyond the databases it owns."""
+        raise NotImplementedError
+
+    def smoke(self, database: str, sql: str, *, os_user: str | None = None) -> str:
+        """What ``sql`` prints in ``database`` (rows as text)."""
+        proc = self.run_sql(database, sql, os_user=os_user)
+        return proc.stdout.decode("utf-8", errors="replace").strip()
+
     def tables(self, database: str, *, os_user: str | None = None) -> list[str]:
         raise NotImplementedError
 
@@ -273,10 +282,6 @@ class PostgreSQL(Server):
             )
         return f"SELECT json_build_object({', '.join(parts)})" if parts else "SELECT '{}'::json"
 
-    def smoke(self, database: str, sql: str, *, os_user: str | None = None) -> str:
-        proc = self.run_sql(database, sql, os_user=os_user)
-        return proc.stdout.decode("utf-8", errors="replace").strip()
-
 
 @dataclass
 class MariaDB(Server):
@@ -358,10 +363,10 @@ class MariaDB(Server):
 
     def exists(self, database: str) -> bool:
         sql = (
-            "SELECT JSON_QUOTE(COUNT(*)) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
             f"{maria_text(database)}"
         )
-        return str(self.query(None, sql)) != "0"
+        return bool(self.query(None, sql))
 
     def create_database(self, database: str, owner: str | None) -> None:
         sql = f"CREATE DATABASE {maria_ident(database)} CHARACTER SET utf8mb4;"
@@ -391,10 +396,6 @@ class MariaDB(Server):
             for t in tables
         ]
         return f"SELECT JSON_OBJECT({', '.join(parts)})"
-
-    def smoke(self, database: str, sql: str, *, os_user: str | None = None) -> str:
-        proc = self.run_sql(database, sql, os_user=os_user)
-        return proc.stdout.decode("utf-8", errors="replace").strip()
 
 
 TYPES: dict[str, type[Server]] = {"postgresql": PostgreSQL, "mariadb": MariaDB}

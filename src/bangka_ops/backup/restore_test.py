@@ -68,6 +68,15 @@ try:
 except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/restore_test.py
     import agent  # type: ignore[import-not-found, no-redef]
 
+
+def dbrestore_module() -> Any:
+    """The databases' restore side, imported only for policies that have databases."""
+    try:
+        from bangka_ops.backup import dbrestore  # noqa: PLC0415
+    except ModuleNotFoundError:  # deployed beside this file
+        import dbrestore  # type: ignore[import-not-found, no-redef]  # noqa: PLC0415
+    return dbrestore
+
 RECORD_SCHEMA_VERSION = 1
 PLAN_SCHEMA_VERSION = 1
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 2, 64
@@ -161,7 +170,7 @@ def load(path: Path, client: str | None) -> dict[str, Any]:
         "policies": settings.get("policies"),
         "restore_host": raw.get("host"),
     }
-    for optional in ("ssh", "notify", "borg_binary", "scratch_dir"):
+    for optional in ("ssh", "notify", "borg_binary", "scratch_dir", "database_restore"):
         if raw.get(optional):
             config[optional] = raw[optional]
     return agent.check_config(config, Path(f"{path}: clients.{client}"))
@@ -416,7 +425,8 @@ class RestoreTest:
         items = []
         for index, line in enumerate(step.lines):
             entry = json.loads(line)
-            if entry.get("type") == "-":
+            if entry.get("type") == "-" and entry.get("path") != agent.DATABASES_MEMBER:
+                # The database stream is checked by loading it (check_databases), not as a file.
                 items.append(
                     Item(
                         entry["path"],
@@ -520,6 +530,8 @@ class RestoreTest:
         the times between starts, against the files' sizes, are what the extrapolation fits
         (:func:`fit_estimate`), kept in ``self.timing``."""
         argv = ["extract", "--log-json", f"{self.repo['location']}::{archive}"]
+        if selection is None:  # the database stream is loaded by check_databases instead
+            argv[1:1] = ["--exclude", f"pf:{agent.DATABASES_MEMBER}"]
         starts: list[tuple[float, str]] = []
         on_line = None
         if selection is not None:
@@ -721,7 +733,8 @@ class RestoreTest:
             live, record["live_source"] = self.live_source(live, live_root, chosen)
             check = self.verify(chosen, scratch, live, restored)
             record["verify_seconds"] = round(time.monotonic() - hashed, 3)
-            record.update(self.measure(plan, chosen, seconds, check))
+            databases = self.check_databases(plan["archive"], record)
+            record.update(self.measure(plan, chosen, seconds, check, databases))
             record["status"] = "passed" if record["result"]["passed"] else "failed"
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:
             reason = str(exc) if isinstance(exc, RuntimeError) else f"unusable plan: {exc!r}"
@@ -790,8 +803,35 @@ class RestoreTest:
         if plan.get("items") is None and plan.get("mode") != "full":
             raise RuntimeError("the plan names no files to restore")
 
+    def check_databases(self, archive: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Stage 2 for databases (None: the policy has none): the archive's dump stream loaded
+        into scratch databases of this host's servers, compared with the run's record,
+        smoke-tested, dropped. The rows go into ``record``; the summary is returned."""
+        if not self.policy.get("databases"):
+            return None
+        dbrestore = dbrestore_module()
+        try:
+            settings = dbrestore.settings_of(self.config, self.policy)
+        except ValueError as exc:
+            raise RuntimeError(f"configuration: {exc}") from exc
+        check = dbrestore.StreamCheck(settings, self.log)
+        outcome: dict[str, Any] | None = None
+        try:
+            with dbrestore.borg_stream(self.borg, self.repo, archive, self.log) as source:
+                outcome = check.run(source)
+        except dbrestore.StreamError as exc:
+            outcome = {**(outcome or {"databases": []}), "status": "failed", "reason": str(exc)}
+        record["databases"] = outcome.pop("databases")
+        record["database_check"] = outcome
+        return outcome
+
     def measure(
-        self, plan: dict[str, Any], chosen: list[Item], seconds: float, check: Verification
+        self,
+        plan: dict[str, Any],
+        chosen: list[Item],
+        seconds: float,
+        check: Verification,
+        databases: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         full = plan["mode"] == "full"
         archive_bytes = int(plan["archive_bytes"])
@@ -807,7 +847,9 @@ class RestoreTest:
             )
         )  # fmt: skip
         extrapolated = model["estimate_seconds"] if model else seconds
-        judged = seconds if full else extrapolated
+        # The databases are restored after the files: their load time counts in full.
+        database_seconds = float((databases or {}).get("database_check_seconds") or 0)
+        judged = (seconds if full else extrapolated) + database_seconds
         newest = dt.datetime.fromisoformat(plan["newest_archive_start"])
         age_hours = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
         rpo_hours = self.policy.get("rpo_hours")
@@ -818,12 +860,14 @@ class RestoreTest:
             "dates_plausible": not future,
             "rto_met": (judged <= rto_seconds) if rto_seconds is not None else None,
             "rpo_met": (age_hours <= rpo_hours) if rpo_hours is not None else None,
+            "databases": None if databases is None else databases.get("status") == "passed",
         }
         result["passed"] = (
             bool(result["integrity"])
             and result["dates_plausible"]
             and result["rto_met"] is not False
             and (result["rpo_met"] is not False)
+            and result["databases"] is not False
         )
         return {
             "archive": plan["archive"],
@@ -838,7 +882,9 @@ class RestoreTest:
             "estimate_model": None
             if model is None
             else {k: v for k, v in model.items() if k != "estimate_seconds"},
-            "rto_judged_on": "full restore" if full else "extrapolation from the sample",
+            "rto_judged_on": ("full restore" if full else "extrapolation from the sample")
+            + (" + database loads" if databases is not None else ""),
+            "rto_judged_seconds": round(judged, 3),
             "newest_archive_age_hours": round(age_hours, 2),
             "verification": {
                 "files_checked": check.files_checked,
@@ -972,8 +1018,11 @@ def failure_reason(record: dict[str, Any]) -> str:
             if verification.get(key):
                 parts.append(f"{len(verification[key])} file(s) {text} ({verification[key][0]})")
         reasons.append("integrity: " + "; ".join(parts))
+    if result.get("databases") is False:
+        check = record.get("database_check") or {}
+        reasons.append(f"databases: {check.get('reason') or 'failed'}")
     if result.get("rto_met") is False:
-        judged = (
+        judged = record.get("rto_judged_seconds") or (
             record.get("restore_seconds")
             if record.get("mode") == "full"
             else (record.get("extrapolated_full_restore_seconds"))

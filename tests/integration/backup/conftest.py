@@ -18,3 +18,10 @@ def pg_server() -> Iterator[dbservers.PostgreSQL]:
 def maria_server() -> Iterator[dbservers.MariaDB]:
     with dbhosts.mariadb() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def restore_user() -> str:
+    """The unprivileged OS user a restore host loads clients' dumps as (the role
+    borg_restore_test creates it on a real restore host)."""
+    return dbhosts.ensure_os_user("bangka-dbrestore")

@@ -149,3 +149,18 @@ def mariadb(database: str = "kepegawaian") -> Iterator[dbservers.MariaDB]:
             server.kill()
             server.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def ensure_os_user(name: str) -> str:
+    import pwd  # noqa: PLC0415
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--user-group", "--shell",
+             "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    return name

@@ -146,3 +146,25 @@ def test_the_repository_server_s_gate_runs_from_its_link_with_the_system_python(
         "gate": "error",
         "error": "no repository 'missing' under /nonexistent",
     }
+
+
+@pytest.mark.parametrize("role", ["borg_agent", "borg_restore_test"])
+def test_the_database_modules_imported_lazily_load_from_the_library(
+    role: str, tmp_path: Path
+) -> None:
+    """Only a policy with databases imports them (agent.database_module for the dumps,
+    restore_test.dbrestore_module for the loads): each must find its siblings when deployed."""
+    install(role, tmp_path / "lib")
+    calls = ["import restore_test; restore_test.dbrestore_module().dbservers.PostgreSQL()"]
+    if role == "borg_agent":
+        calls.append("import agent; agent.database_module().server_of({'type': 'mariadb'})")
+    for call in calls:
+        proc = subprocess.run(
+            [SYSTEM_PYTHON, "-Es", "-c", call],
+            cwd=tmp_path / "lib",
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert proc.returncode == 0, f"{role}: {call}: {proc.stderr}"

@@ -51,6 +51,7 @@ def test_a_sample_restore_is_verified_twice_and_extrapolated(
         "rto_met": True,
         "rpo_met": True,
         "dates_plausible": True,
+        "databases": None,  # the policy has none
         "passed": True,
     }
     assert record["scratch_removed"] is True

@@ -1,0 +1,733 @@
+"""Database dumps back out of an archive: stage-2 verification on a restore host, and the
+emergency restore of one database.
+
+The dumps of a run are one tar stream, the archive's member ``bangka-databases.tar``
+(``databases.py`` writes it). ``borg extract --stdout`` gives it back without a temporary copy;
+:func:`borg_stream` runs that and :func:`dumpstream.pieces` reads it part by part.
+
+**Restore test** (:class:`StreamCheck`): each database dump is loaded, as it arrives, into a
+scratch database of the restore host's own server of its type (``bangka_rt_<random>_<n>``),
+then its tables and exact row counts are compared with the estimates the client recorded at
+dump time, the configured smoke query runs, and the scratch database is dropped, always. A
+client's dump is data from another host: it is loaded by an unprivileged account
+(``restore_user``, default ``bangka-dbrestore``: an OS user and a database role of that name
+with no right beyond the scratch database it owns), never by the server's superuser, and
+every load is killed past its time limit. MariaDB dumps name a ``DEFINER`` for views,
+routines, triggers and events; it becomes ``CURRENT_USER`` so the unprivileged account can
+load them.
+
+**Emergency restore** (:func:`restore_database`): one database of the stream is loaded into the
+client's own server as the server's OS user, into a new database by default; an existing one
+is replaced only when asked, and only after a fresh dump of it is written aside first.
+
+Standard library only (deployed beside agent.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+try:
+    from bangka_ops.backup import dbservers, dumpstream
+except ModuleNotFoundError:  # deployed beside agent.py in /usr/local/lib/bangka-backup/
+    import dbservers  # type: ignore[import-not-found, no-redef]
+    import dumpstream  # type: ignore[import-not-found, no-redef]
+
+DATABASES_MEMBER = "bangka-databases.tar"
+ABOUT_SUFFIX = ".about.json"
+SCRATCH_PREFIX = "bangka_rt_"
+DEFAULT_RESTORE_USER = "bangka-dbrestore"
+# Restored row counts against the estimates recorded at dump time: an estimate is within
+# tolerance when |restored - estimate| <= max(TOLERANCE_ROWS, TOLERANCE_PERCENT % of it).
+TOLERANCE_PERCENT = 50.0
+TOLERANCE_ROWS = 1000
+SMOKE_OUTPUT = 200
+SHOWN = 20
+
+# The DEFINER clause mariadb-dump writes at the start of a line (views, triggers, events,
+# routines); only there, never inside data.
+DEFINER = re.compile(
+    rb"(?m)^((?:/\*!\d+ CREATE\*/ )?(?:/\*!\d+ )?(?:CREATE )?)"
+    rb"DEFINER=`(?:[^`\n]|``)*`@`(?:[^`\n]|``)*`"
+)
+
+
+class StreamError(Exception):
+    """The archive's database stream cannot be read or does not hold what was asked."""
+
+
+# ---- reading the stream out of Borg --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def borg_stream(borg: Any, repo: dict[str, Any], archive: str, log: IO[str]) -> Iterator[BinaryIO]:
+    """The archive's database stream as Borg extracts it to its standard output. Borg's
+    messages go to ``log``; Borg failing (or the member missing) raises StreamError after
+    the caller has read what came."""
+    argv = [borg.binary, "extract", "--stdout", "--log-json",
+            f"{repo['location']}::{archive}", DATABASES_MEMBER]  # fmt: skip
+    proc = subprocess.Popen(
+        argv,
+        env=borg.env(repo),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    errors: list[bytes] = []
+    reader = threading.Thread(target=keep_lines, args=(proc.stderr, errors), daemon=True)
+    reader.start()
+    assert proc.stdout is not None  # noqa: S101 (Popen contract)
+    ok = False
+    try:
+        yield proc.stdout  # type: ignore[misc]
+        ok = True
+    finally:
+        if not ok and proc.poll() is None:
+            proc.terminate()
+        with contextlib.suppress(OSError):
+            proc.stdout.read()  # to its end, so Borg is never blocked writing
+        code = proc.wait()
+        reader.join(timeout=30)
+        text = b"".join(errors).decode("utf-8", errors="replace")
+        log.write(text)
+    if ok and code != 0:
+        messages = [borg_message(line) for line in text.splitlines()]
+        said = "; ".join(m for m in messages if m)[-500:]
+        if "never matched" in said or code == 1:
+            raise StreamError(
+                f"the archive holds no database dumps ({DATABASES_MEMBER}): {said or code}"
+            )
+        raise StreamError(f"borg extract --stdout exited with {code}: {said}")
+
+
+def keep_lines(handle: IO[bytes], into: list[bytes]) -> None:
+    for line in handle:
+        if len(into) < 2000:
+            into.append(line)
+
+
+def borg_message(line: str) -> str:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line.strip()
+    return str(entry.get("message", "")) if isinstance(entry, dict) else ""
+
+
+# ---- a restore test's settings ------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """How a restore host loads a client's dumps."""
+
+    servers: dict[str, dbservers.Server]
+    restore_user: str = DEFAULT_RESTORE_USER
+    tolerance_percent: float = TOLERANCE_PERCENT
+    tolerance_rows: int = TOLERANCE_ROWS
+    timeout_seconds: float = 6 * 3600
+    # (type, database or "all") -> the smoke query the policy configures.
+    smoke: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def smoke_query(self, kind: str, database: str) -> str | None:
+        return self.smoke.get((kind, database)) or self.smoke.get((kind, "all"))
+
+
+SETTING_KEYS = ("restore_user", "rows_tolerance_percent", "rows_tolerance_rows",
+                "postgresql", "mariadb")  # fmt: skip
+
+
+def settings_of(config: dict[str, Any], policy: dict[str, Any]) -> Settings:
+    """The restore host's ``database_restore`` settings (all optional: the local servers'
+    default sockets and ``bangka-dbrestore``) and the policy's smoke queries. ValueError
+    names a field that is wrong."""
+    raw = config.get("database_restore") or {}
+    if not isinstance(raw, dict):
+        raise ValueError("database_restore: an object")
+    unknown = sorted(set(raw) - set(SETTING_KEYS))
+    if unknown:
+        raise ValueError(f"database_restore: unknown field(s) {', '.join(unknown)}")
+    servers: dict[str, dbservers.Server] = {}
+    for kind, cls in dbservers.TYPES.items():
+        fields = raw.get(kind) or {}
+        if not isinstance(fields, dict):
+            raise ValueError(f"database_restore.{kind}: an object of server settings")
+        try:
+            servers[kind] = cls(**fields)
+        except TypeError as exc:
+            raise ValueError(f"database_restore.{kind}: {exc}") from exc
+    smoke: dict[tuple[str, str], str] = {}
+    for entry in policy.get("databases") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("smoke_query"), str):
+            smoke[(str(entry.get("type")), str(entry.get("name")))] = entry["smoke_query"]
+    rto = policy.get("rto_hours")
+    settings = Settings(
+        servers=servers,
+        restore_user=str(raw.get("restore_user") or DEFAULT_RESTORE_USER),
+        tolerance_percent=float(raw.get("rows_tolerance_percent", TOLERANCE_PERCENT)),
+        tolerance_rows=int(raw.get("rows_tolerance_rows", TOLERANCE_ROWS)),
+        timeout_seconds=float(rto * 3600) if isinstance(rto, int | float) and rto > 0 else 6 * 3600,
+        smoke=smoke,
+    )
+    if settings.tolerance_percent < 0 or settings.tolerance_rows < 0:
+        raise ValueError("database_restore: the row tolerances cannot be negative")
+    return settings
+
+
+# ---- loading one dump ---------------------------------------------------------------------
+
+
+class DefinerFilter:
+    """MariaDB dump text with each DEFINER at a line's start made ``CURRENT_USER``; cut at
+    line ends so a clause is never split between two pieces."""
+
+    def __init__(self) -> None:
+        self.carry = b""
+
+    def feed(self, data: bytes) -> bytes:
+        data = self.carry + data
+        cut = data.rfind(b"\n") + 1
+        self.carry = data[cut:]
+        return DEFINER.sub(rb"\1DEFINER=CURRENT_USER", data[:cut])
+
+    def flush(self) -> bytes:
+        rest, self.carry = self.carry, b""
+        return DEFINER.sub(rb"\1DEFINER=CURRENT_USER", rest)
+
+
+class Load:
+    """One dump streamed into a loading process (``pg_restore`` or ``mariadb``), hashed on
+    the way; killed past ``timeout``. A process that stops reading early is noted and the
+    rest of the dump is still hashed (the stream goes on to the next dump)."""
+
+    def __init__(self, argv: list[str], popen: dict[str, Any], timeout: float, definers: bool):
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+        self.started = time.monotonic()
+        self.filter = DefinerFilter() if definers else None
+        self.timed_out = threading.Event()
+        self.errors: list[bytes] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start_error: str | None = None
+        self.broken = False
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                **popen,
+            )
+        except (OSError, KeyError, ValueError) as exc:
+            self.start_error = f"could not start {os.path.basename(argv[0])}: {exc}"
+            return
+        self.reader = threading.Thread(
+            target=keep_tail, args=(self.proc.stderr, self.errors), daemon=True
+        )
+        self.reader.start()
+        self.timer = threading.Timer(timeout, self.stop)
+        self.timer.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.timed_out.set()
+            self.proc.kill()
+
+    def feed(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.bytes += len(data)
+        if self.filter is not None:
+            data = self.filter.feed(data)
+        self.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.proc is None or self.broken or not data:
+            return
+        assert self.proc.stdin is not None  # noqa: S101 (Popen contract)
+        try:
+            self.proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            self.broken = True
+
+    def finish(self) -> tuple[int | None, float, str]:
+        """The loader's exit code (None: never started), its seconds, and why it failed."""
+        if self.proc is None:
+            return None, 0.0, str(self.start_error)
+        if self.filter is not None:
+            self.write(self.filter.flush())
+        with contextlib.suppress(OSError):
+            assert self.proc.stdin is not None  # noqa: S101
+            self.proc.stdin.close()
+        code = self.proc.wait()
+        self.timer.cancel()
+        self.reader.join(timeout=30)
+        seconds = time.monotonic() - self.started
+        said = dbservers.tail(b"".join(self.errors))
+        if self.timed_out.is_set():
+            return code, seconds, "the load was killed: it ran past its time limit"
+        if code != 0:
+            return code, seconds, f"exited with {code}: {said[-300:]}".strip()
+        return code, seconds, ""
+
+
+def keep_tail(handle: IO[bytes], into: list[bytes]) -> None:
+    kept = b""
+    for chunk in iter(lambda: handle.read(65536), b""):
+        kept = (kept + chunk)[-dbservers.STDERR_TAIL :]
+    into.append(kept)
+
+
+def compare_rows(
+    estimate: dict[str, int | None] | None,
+    restored: dict[str, int],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Tables and row counts restored against the estimates at dump time. A table recorded but
+    not restored fails; one restored but not recorded (made between the estimate and the dump)
+    is listed only; a count outside the tolerance fails."""
+    expected = estimate or {}
+    missing = sorted(set(expected) - set(restored))
+    extra = sorted(set(restored) - set(expected))
+    outside = []
+    compared = 0
+    for table, guess in sorted(expected.items()):
+        if table not in restored or guess is None:
+            continue
+        compared += 1
+        allowed = max(settings.tolerance_rows, guess * settings.tolerance_percent / 100)
+        if abs(restored[table] - guess) > allowed:
+            outside.append({"table": table, "estimate": guess, "restored": restored[table]})
+    return {
+        "tables_recorded": len(expected),
+        "tables_restored": len(restored),
+        "tables_missing": missing[:SHOWN],
+        "tables_missing_count": len(missing),
+        "tables_extra": extra[:SHOWN],
+        "rows_restored": sum(restored.values()),
+        "rows_compared_tables": compared,
+        "rows_outside_tolerance": outside[:SHOWN],
+        "rows_outside_tolerance_count": len(outside),
+        "tolerance": {"percent": settings.tolerance_percent, "rows": settings.tolerance_rows},
+    }
+
+
+# ---- the restore test: the whole stream ---------------------------------------------------
+
+
+class StreamCheck:
+    """Stage-2 verification of one archive's database stream on a restore host."""
+
+    def __init__(self, settings: Settings, log: IO[str] | None = None) -> None:
+        self.settings = settings
+        self.log = log
+        self.token = secrets.token_hex(4)
+        self.number = 0
+        self.prepared: set[str] = set()
+
+    def note(self, text: str) -> None:
+        if self.log is not None:
+            self.log.write(json.dumps({"type": "database_check", "message": text}) + "\n")
+
+    def run(self, source: BinaryIO) -> dict[str, Any]:
+        """Reads the whole stream; returns ``{"databases": [row per dump], "status": ...,
+        "reason": ...}``. Every scratch database is dropped before it returns."""
+        started = time.monotonic()
+        rows: list[dict[str, Any]] = []
+        about: dict[str, dict[str, Any]] = {}
+        status: dict[str, Any] | None = None
+        plan_seen = False
+        current: tuple[str, Any] | None = None
+        problem = None
+        try:
+            for name, data in dumpstream.pieces(source):
+                if current is not None and current[0] != name:
+                    rows.append(current[1].finish())
+                    current = None
+                if name == "plan.json":
+                    plan_seen = True
+                elif name == "status.json":
+                    status = parse_document(name, data)
+                elif name.endswith(ABOUT_SUFFIX):
+                    about[name[: -len(ABOUT_SUFFIX)]] = parse_document(name, data)
+                else:
+                    if current is None:
+                        current = (name, self.start(name, about.get(name.rsplit(".", 1)[0])))
+                    current[1].feed(data)
+        except (ValueError, OSError, EOFError, tarfile.TarError) as exc:
+            problem = f"the database stream cannot be read: {type(exc).__name__}: {exc}"
+        finally:
+            if current is not None:
+                rows.append(current[1].finish())
+        return self.judge(rows, status, plan_seen, problem, time.monotonic() - started)
+
+    def start(self, member: str, about: dict[str, Any] | None) -> Any:
+        kind = member.split("/", 1)[0]
+        base = os.path.basename(member)
+        if base in ("globals.sql", "users.sql") or kind not in self.settings.servers:
+            return Hashed(member, kind)
+        self.number += 1
+        scratch = f"{SCRATCH_PREFIX}{self.token}_{self.number}"
+        return Loaded(self, member, kind, about or {}, scratch)
+
+    def prepare(self, server: dbservers.Server) -> None:
+        """The unprivileged account the loads run as, once per server."""
+        if server.type not in self.prepared:
+            server.ensure_role(self.settings.restore_user)
+            self.prepared.add(server.type)
+
+    def judge(
+        self,
+        rows: list[dict[str, Any]],
+        status: dict[str, Any] | None,
+        plan_seen: bool,
+        problem: str | None,
+        seconds: float,
+    ) -> dict[str, Any]:
+        reasons: list[str] = []
+        if problem:
+            reasons.append(problem)
+        if not plan_seen and not problem:
+            reasons.append("the database stream holds no plan.json: not a stream of this tool")
+        dumps = {}
+        if status is None:
+            reasons.append("the database stream was cut off (no status.json at its end)")
+        else:
+            for outcome in status.get("dumps") or []:
+                if isinstance(outcome, dict) and isinstance(outcome.get("member"), str):
+                    dumps[outcome["member"]] = outcome
+            failed = status.get("failed") or []
+            if failed:
+                shown = ", ".join(str(f) for f in failed[:SHOWN])
+                reasons.append(f"the backup run marked these dumps failed: {shown}")
+        for row in rows:
+            self.match(row, dumps.get(row["member"]), status is not None)
+        for row in rows:
+            if row["status"] != "passed":
+                who = row.get("database") or row["member"]
+                reasons.append(f"{row['type']} {who}: {'; '.join(row.get('reasons') or [])}")
+        databases = [r for r in rows if r["kind"] == "database"]
+        return {
+            "databases": rows,
+            "databases_restored": sum(1 for r in databases if r.get("restore_exit_code") == 0),
+            "database_restore_seconds": round(sum(r.get("restore_seconds", 0) for r in rows), 3),
+            "database_check_seconds": round(seconds, 3),
+            "status": "passed" if not reasons else "failed",
+            "reason": "; ".join(reasons)[:2000] if reasons else None,
+        }
+
+    def match(self, row: dict[str, Any], outcome: dict[str, Any] | None, listed: bool) -> None:
+        """A restored dump against the run's own outcome of it (status.json)."""
+        if outcome is not None:
+            if row.get("database") is None and outcome.get("database") is not None:
+                row["database"] = outcome["database"]
+            if row.get("rows_estimate") is None and row["kind"] == "database":
+                self.recheck(row, outcome)
+            if outcome.get("sha256") and outcome["sha256"] != row["sha256"]:
+                row["sha256_matches"] = False
+                row["status"] = "failed"
+                row.setdefault("reasons", []).append("its SHA-256 differs from the run's")
+            else:
+                row["sha256_matches"] = bool(outcome.get("sha256"))
+        elif listed:
+            row["status"] = "failed"
+            row.setdefault("reasons", []).append("the run's status.json does not list it")
+        row.pop("rows_estimate", None)
+        row.pop("_restored", None)
+
+    def recheck(self, row: dict[str, Any], outcome: dict[str, Any]) -> None:
+        """A dump without its about.json: compared with the estimate status.json carries."""
+        restored = row.pop("_restored", None)
+        if restored is None:
+            return
+        row.update(compare_rows(outcome.get("rows_estimate"), restored, self.settings))
+        if row["tables_missing_count"] or row["rows_outside_tolerance_count"]:
+            row["status"] = "failed"
+            row.setdefault("reasons", []).append("its tables or rows differ from the record")
+
+
+def parse_document(name: str, data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise ValueError(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} is not a JSON object")
+    return value
+
+
+class Hashed:
+    """A server-wide dump (roles, users): kept in the archive, hashed, never loaded here."""
+
+    def __init__(self, member: str, kind: str) -> None:
+        self.member, self.kind = member, kind
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+
+    def feed(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.bytes += len(data)
+
+    def finish(self) -> dict[str, Any]:
+        return {
+            "kind": "globals",
+            "type": self.kind,
+            "member": self.member,
+            "database": None,
+            "bytes": self.bytes,
+            "sha256": self.digest.hexdigest(),
+            "status": "passed",
+        }
+
+
+class Loaded:
+    """One database dump loaded into its scratch database, checked, and dropped."""
+
+    def __init__(
+        self, check: StreamCheck, member: str, kind: str, about: dict[str, Any], scratch: str
+    ) -> None:
+        self.check, self.member, self.kind, self.about, self.scratch = (
+            check, member, kind, about, scratch,
+        )  # fmt: skip
+        settings = check.settings
+        self.server = settings.servers[kind]
+        self.load: Load | None = None
+        self.failure: str | None = None
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+        try:
+            check.prepare(self.server)
+            self.server.drop_database(scratch)
+            self.server.create_database(scratch, settings.restore_user)
+            self.created = True
+        except (dbservers.DumpError, OSError, KeyError, subprocess.TimeoutExpired) as exc:
+            self.created = False
+            self.failure = f"no scratch database on the restore host's {kind} server: {exc}"
+            return
+        self.load = Load(
+            self.server.restore_argv(scratch, os_user=settings.restore_user),
+            self.server.as_user(settings.restore_user),
+            settings.timeout_seconds,
+            definers=kind == "mariadb",
+        )
+
+    def feed(self, data: bytes) -> None:
+        if self.load is not None:
+            self.load.feed(data)
+        else:
+            self.digest.update(data)
+            self.bytes += len(data)
+
+    def finish(self) -> dict[str, Any]:
+        settings = self.check.settings
+        row: dict[str, Any] = {
+            "kind": "database",
+            "type": self.kind,
+            "member": self.member,
+            "database": self.about.get("database"),
+            "dump_server_version": self.about.get("server_version"),
+            "scratch_database": self.scratch,
+            "rows_estimate": self.about.get("rows_estimate"),
+        }
+        reasons: list[str] = []
+        try:
+            if self.load is None:
+                reasons.append(str(self.failure))
+                row.update(bytes=self.bytes, sha256=self.digest.hexdigest())
+                return row
+            code, seconds, why = self.load.finish()
+            row.update(
+                bytes=self.load.bytes,
+                sha256=self.load.digest.hexdigest(),
+                restore_exit_code=code,
+                restore_seconds=round(seconds, 3),
+            )
+            if why:
+                reasons.append(f"the dump did not load: {why}")
+                return row
+            with contextlib.suppress(dbservers.DumpError, subprocess.TimeoutExpired):
+                row["restore_server_version"] = self.server.version()
+            restored = self.server.exact_rows(self.scratch, os_user=settings.restore_user)
+            if self.about:
+                row.update(compare_rows(self.about.get("rows_estimate"), restored, settings))
+                if row["tables_missing_count"]:
+                    reasons.append(f"tables missing after the restore: {row['tables_missing']}")
+                if row["rows_outside_tolerance_count"]:
+                    reasons.append(
+                        f"row counts outside the tolerance: {row['rows_outside_tolerance'][:3]}"
+                    )
+            else:
+                row["_restored"] = restored
+            query = settings.smoke_query(self.kind, str(self.about.get("database")))
+            if query:
+                row["smoke"] = self.smoke(query)
+                if not row["smoke"]["passed"]:
+                    reasons.append(f"the smoke query failed: {row['smoke']['output']}")
+        except (dbservers.DumpError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
+            reasons.append(f"checking the restored database failed: {exc}")
+        finally:
+            row["scratch_dropped"] = self.drop()
+            if not row["scratch_dropped"]:
+                reasons.append(f"the scratch database {self.scratch} could not be dropped")
+            row["status"] = "failed" if reasons else "passed"
+            if reasons:
+                row["reasons"] = reasons
+        return row
+
+    def smoke(self, query: str) -> dict[str, Any]:
+        try:
+            output = self.server.smoke(
+                self.scratch, query, os_user=self.check.settings.restore_user
+            )
+        except (dbservers.DumpError, subprocess.TimeoutExpired) as exc:
+            return {"query": query[:SMOKE_OUTPUT], "passed": False, "output": str(exc)[:300]}
+        return {
+            "query": query[:SMOKE_OUTPUT],
+            "passed": bool(output.strip()),
+            "output": output[:SMOKE_OUTPUT] if output.strip() else "(no row)",
+        }
+
+    def drop(self) -> bool:
+        if not self.created:
+            return True
+        try:
+            self.server.drop_database(self.scratch)
+            return not self.server.exists(self.scratch)
+        except (dbservers.DumpError, subprocess.TimeoutExpired, OSError):
+            return False
+
+
+# ---- emergency restore of one database ----------------------------------------------------
+
+
+def find_dump(about: dict[str, dict[str, Any]], kind: str | None, database: str) -> list[str]:
+    return [
+        member
+        for member, doc in about.items()
+        if doc.get("database") == database and (kind is None or doc.get("type") == kind)
+    ]
+
+
+def restore_database(
+    source: BinaryIO,
+    servers: dict[str, dbservers.Server],
+    database: str,
+    target: str,
+    *,
+    kind: str | None = None,
+    replace: bool = False,
+    before_dir: Path | None = None,
+    timeout: float = 6 * 3600,
+) -> dict[str, Any]:
+    """Load ``database``'s dump from the stream into ``target`` on this host's own server, as
+    the server's OS user (owners and grants as they were). ``target`` must not exist unless
+    ``replace``; then a fresh dump of it is written to ``before_dir`` first (0600), and only
+    when that dump succeeded is it dropped and loaded. Raises StreamError."""
+    about: dict[str, dict[str, Any]] = {}
+    result: dict[str, Any] = {"database": database, "target": target, "replaced": False}
+    status: dict[str, Any] | None = None
+    load: Load | None = None
+    chosen: str | None = None
+    server: dbservers.Server | None = None
+    for name, data in dumpstream.pieces(source):
+        if name.endswith(ABOUT_SUFFIX):
+            doc = parse_document(name, data)
+            about[name[: -len(ABOUT_SUFFIX)]] = doc
+            continue
+        if name == "status.json":
+            status = parse_document(name, data)
+            continue
+        if chosen is None and name.rsplit(".", 1)[0] in find_dump(about, kind, database):
+            chosen = name
+            doc = about[name.rsplit(".", 1)[0]]
+            server = servers.get(str(doc.get("type")))
+            if server is None:
+                raise StreamError(f"no {doc.get('type')} server is configured on this host")
+            result.update(type=server.type, member=name)
+            prepare_target(server, target, replace, before_dir, result)
+            server.create_database(target, None)
+            load = Load(server.restore_argv(target), server.as_user(), timeout, definers=False)
+        if load is not None and name == chosen:
+            load.feed(data)
+    if load is None:
+        found = sorted({str(d.get("database")) for d in about.values()})
+        raise StreamError(
+            f"the archive holds no dump of {kind or 'any'} database {database!r} "
+            f"(it holds: {', '.join(found) or 'none'})"
+        )
+    code, seconds, why = load.finish()
+    result.update(bytes=load.bytes, restore_seconds=round(seconds, 3), restore_exit_code=code)
+    if why and server is not None:
+        # Nothing half-applied: a load that failed leaves no half-filled database behind
+        # (a replaced one's fresh dump stays where the result says).
+        with contextlib.suppress(dbservers.DumpError, subprocess.TimeoutExpired):
+            server.drop_database(target)
+        result["target_dropped_after_failure"] = True
+    outcome = next((d for d in (status or {}).get("dumps", []) if d.get("member") == chosen), None)
+    if status is None:
+        why = why or "the database stream was cut off (no status.json): the dump may be incomplete"
+    elif outcome is None or outcome.get("status") != "success":
+        why = why or "the backup run marked this dump failed: it may be incomplete"
+    elif outcome.get("sha256") != load.digest.hexdigest():
+        why = why or "the dump's SHA-256 differs from the run's"
+    result["status"] = "failed" if why else "restored"
+    if why:
+        result["reason"] = why
+    return result
+
+
+def prepare_target(
+    server: dbservers.Server,
+    target: str,
+    replace: bool,
+    before_dir: Path | None,
+    result: dict[str, Any],
+) -> None:
+    if not server.exists(target):
+        return
+    if not replace:
+        raise StreamError(
+            f"database {target!r} exists; restore under a new name (--as) or replace it "
+            "explicitly (--replace: a fresh dump of it is taken first)"
+        )
+    if before_dir is None:
+        raise StreamError("replacing a database needs a directory for its fresh dump first")
+    before_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, path = tempfile.mkstemp(
+        prefix=f"{safe_name(target)}-before-restore-",
+        suffix=f".{server.dump_suffix}",
+        dir=before_dir,
+    )
+    with os.fdopen(fd, "wb") as out:
+        proc = subprocess.run(
+            server.dump_argv(target),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            check=False,
+            **server.as_user(),
+        )
+    if proc.returncode != 0:
+        raise StreamError(
+            f"the fresh dump of {target!r} failed ({dbservers.tail(proc.stderr)[-300:]}); "
+            f"nothing was replaced (the partial dump is {path})"
+        )
+    result.update(replaced=True, dump_before_restore=path)
+    server.drop_database(target)
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60] or "database"

@@ -1,0 +1,321 @@
+"""Stage 2 for databases: a run's dump stream loaded into scratch databases of real PostgreSQL
+15 and MariaDB 10.11 servers as an unprivileged account, compared with the estimates recorded
+at dump time, smoke-tested and dropped, whatever happens; and a hostile or broken stream is a
+failed check with its reason, never a load with the server's rights."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from bangka_ops.backup import databases, dbrestore, dbservers, dumpstream, records, restore_test
+from tests.conftest import BorgSetup
+from tests.integration.backup import dbhosts
+
+
+def entries(pg: dbservers.PostgreSQL, maria: dbservers.MariaDB) -> list[dict[str, Any]]:
+    return [
+        {"type": "postgresql", "name": "kepegawaian", "socket_dir": pg.socket_dir,
+         "port": pg.port, "bin_dir": pg.bin_dir},
+        {"type": "mariadb", "name": "kepegawaian", "socket": maria.socket},
+    ]  # fmt: skip
+
+
+def stream_of(wanted: list[dict[str, Any]]) -> bytes:
+    out = io.BytesIO()
+    outcomes: list[dict[str, Any]] = []
+    databases.write_stream(out, wanted, outcomes)
+    return out.getvalue()
+
+
+def settings(
+    pg: dbservers.PostgreSQL, maria: dbservers.MariaDB, user: str, **more: Any
+) -> dbrestore.Settings:
+    return dbrestore.Settings(servers={"postgresql": pg, "mariadb": maria}, restore_user=user,
+                              **more)  # fmt: skip
+
+
+def scratch_left(pg: dbservers.PostgreSQL, maria: dbservers.MariaDB) -> list[str]:
+    left = pg.query(None, "SELECT coalesce(json_agg(datname), '[]') FROM pg_database "
+                          "WHERE datname LIKE 'bangka_rt_%'")  # fmt: skip
+    left += maria.query(
+        None,
+        "SELECT COALESCE(JSON_ARRAYAGG(SCHEMA_NAME), '[]') FROM "
+        "information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'bangka_rt_%'",
+    )
+    return list(left)
+
+
+def members_of(data: bytes) -> list[tuple[str, bytes]]:
+    return list(dumpstream.pieces(io.BytesIO(data)))
+
+
+def rebuilt(pieces: list[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    stream = dumpstream.DumpStream(out)
+    counts: dict[str, int] = {}
+    for name, data in pieces:
+        if name.endswith(".json"):
+            stream.add_bytes(name, data)
+        else:
+            counts[name] = counts.get(name, 0) + 1
+            stream.member(f"{name}.{counts[name]:06d}", data)
+    stream.close()
+    return out.getvalue()
+
+
+def test_both_servers_dumps_load_as_the_unprivileged_account_and_are_dropped(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    data = stream_of(entries(pg_server, maria_server))
+    check = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user))
+    outcome = check.run(io.BytesIO(data))
+    assert outcome["status"] == "passed", outcome["reason"]
+    loaded = [r for r in outcome["databases"] if r["kind"] == "database"]
+    assert [(r["type"], r["database"]) for r in loaded] == [
+        ("postgresql", "kepegawaian"), ("mariadb", "kepegawaian")]  # fmt: skip
+    for row in loaded:
+        assert row["restore_exit_code"] == 0 and row["sha256_matches"] is True
+        assert row["tables_missing"] == [] and row["rows_outside_tolerance"] == []
+        assert row["rows_restored"] >= dbhosts.ROWS + 40
+        assert row["scratch_dropped"] is True
+    assert outcome["databases_restored"] == 2
+    assert scratch_left(pg_server, maria_server) == []
+    # The account that loaded them holds no right beyond its own databases.
+    assert pg_server.query(None, "SELECT to_json(rolsuper OR rolcreatedb OR rolcreaterole) FROM "
+                                 f"pg_roles WHERE rolname = '{restore_user}'") is False  # fmt: skip
+
+
+def test_a_smoke_query_runs_in_the_restored_database_and_a_failing_one_fails(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    data = stream_of(entries(pg_server, maria_server))
+    good = settings(pg_server, maria_server, restore_user, smoke={
+        ("postgresql", "kepegawaian"): "SELECT jumlah_pegawai()",
+        ("mariadb", "all"): "SELECT count(*) FROM pegawai_per_unit"})  # fmt: skip
+    outcome = dbrestore.StreamCheck(good).run(io.BytesIO(data))
+    assert outcome["status"] == "passed", outcome["reason"]
+    smokes = [r["smoke"] for r in outcome["databases"] if r["kind"] == "database"]
+    assert smokes[0]["output"] == str(dbhosts.ROWS) and smokes[1]["output"] == "40"
+    bad = settings(
+        pg_server,
+        maria_server,
+        restore_user,
+        smoke={("mariadb", "kepegawaian"): "SELECT * FROM tabel_hilang"},
+    )
+    outcome = dbrestore.StreamCheck(bad).run(io.BytesIO(data))
+    assert outcome["status"] == "failed"
+    assert "mariadb kepegawaian: the smoke query failed" in outcome["reason"]
+    assert "tabel_hilang" in outcome["reason"]
+    assert scratch_left(pg_server, maria_server) == []
+
+
+def test_row_counts_far_from_the_recorded_estimates_fail(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    pieces = members_of(stream_of(entries(pg_server, maria_server)[:1]))
+    changed = []
+    for name, data in pieces:
+        if name.endswith(".about.json"):
+            about = json.loads(data)
+            about["rows_estimate"]["public.pegawai"] = 90000
+            about["rows_estimate"]["public.dihapus"] = 5
+            changed.append((name, json.dumps(about).encode()))
+        else:
+            changed.append((name, data))
+    outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+        io.BytesIO(rebuilt(changed))
+    )
+    assert outcome["status"] == "failed"
+    (row,) = [r for r in outcome["databases"] if r["kind"] == "database"]
+    assert row["tables_missing"] == ["public.dihapus"]
+    assert row["rows_outside_tolerance"] == [
+        {"table": "public.pegawai", "estimate": 90000, "restored": dbhosts.ROWS}]  # fmt: skip
+    assert scratch_left(pg_server, maria_server) == []
+
+
+def hostile_mariadb_stream(sql: bytes) -> bytes:
+    about = {"type": "mariadb", "database": "aplikasi", "server_version": "10.11",
+             "rows_estimate": {}}  # fmt: skip
+    return rebuilt([
+        ("plan.json", b"{}"),
+        ("mariadb/01/001.about.json", json.dumps(about).encode()),
+        ("mariadb/01/001.sql", sql),
+        ("status.json", json.dumps({"complete": True, "failed": [], "dumps": [
+            {"member": "mariadb/01/001.sql", "database": "aplikasi", "status": "success"}]}
+        ).encode()),
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        b"CREATE TABLE t (a int);\nDROP DATABASE kepegawaian;\n",
+        b"CREATE USER jahat@localhost;\nGRANT ALL ON *.* TO jahat@localhost;\n",
+        b"SELECT 'x' INTO OUTFILE '/tmp/bangka-dbrestore-pwned';\n",
+    ],
+)
+def test_a_hostile_dump_cannot_use_the_servers_rights(
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+    sql: bytes,
+) -> None:
+    outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+        io.BytesIO(hostile_mariadb_stream(sql))
+    )
+    assert outcome["status"] == "failed"
+    assert "did not load" in outcome["reason"]
+    assert maria_server.exists("kepegawaian")
+    assert maria_server.query(None, "SELECT COUNT(*) FROM mysql.user WHERE User = 'jahat'") == 0
+    assert scratch_left(pg_server, maria_server) == []
+
+
+def test_definers_of_other_accounts_become_the_loading_account(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    sql = (
+        b"CREATE TABLE t (a int);\n"
+        b"/*!50001 CREATE ALGORITHM=UNDEFINED */\n"
+        b"/*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */\n"
+        b"/*!50001 VIEW `v` AS select `t`.`a` AS `a` from `t` */;\n"
+        b"DELIMITER ;;\n"
+        b"CREATE DEFINER=`root`@`localhost` FUNCTION `f`() RETURNS int\nRETURN 1 ;;\n"
+        b"/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE "
+        b"INSERT ON t FOR EACH ROW SET NEW.a = NEW.a + 1 */;;\n"
+        b"DELIMITER ;\nINSERT INTO t VALUES (1);\n"
+    )
+    outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+        io.BytesIO(hostile_mariadb_stream(sql))
+    )
+    assert outcome["status"] == "passed", outcome["reason"]
+
+
+def test_a_cut_off_stream_or_a_marked_dump_fails_and_nothing_is_left(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    pieces = members_of(stream_of(entries(pg_server, maria_server)))
+    cut = rebuilt([p for p in pieces if p[0] != "status.json"])
+    outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+        io.BytesIO(cut[: len(cut) * 2 // 3])
+    )
+    assert outcome["status"] == "failed"
+    assert "cut off" in outcome["reason"] or "cannot be read" in outcome["reason"]
+    assert scratch_left(pg_server, maria_server) == []
+    marked = [
+        (n, json.dumps({**json.loads(d), "failed": ["kepegawaian"]}).encode())
+        if n == "status.json" else (n, d)
+        for n, d in pieces
+    ]  # fmt: skip
+    outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+        io.BytesIO(rebuilt(marked))
+    )
+    assert outcome["status"] == "failed"
+    assert "the backup run marked these dumps failed: kepegawaian" in outcome["reason"]
+
+
+def test_hostile_table_names_are_counted_not_executed(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    name = 'x"; DROP DATABASE kepegawaian; --'
+    pg_server.execute(None, "CREATE DATABASE nama_aneh")
+    try:
+        pg_server.execute(
+            "nama_aneh",
+            f"CREATE TABLE {dbservers.pg_ident(name)} (a int); "
+            f"INSERT INTO {dbservers.pg_ident(name)} VALUES (1);",
+        )
+        wanted = [{**entries(pg_server, maria_server)[0], "name": "nama_aneh"}]
+        outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+            io.BytesIO(stream_of(wanted))
+        )
+    finally:
+        pg_server.drop_database("nama_aneh")
+    assert outcome["status"] == "passed", outcome["reason"]
+    (row,) = [r for r in outcome["databases"] if r["kind"] == "database"]
+    assert row["rows_restored"] == 1
+    assert pg_server.exists("kepegawaian")
+
+
+# ---- through the restore test: the archive made by a real run -----------------------------
+
+
+def with_databases(
+    borg_setup: BorgSetup, pg: dbservers.PostgreSQL, maria: dbservers.MariaDB, user: str,
+    *names: str,
+) -> None:  # fmt: skip
+    wanted = entries(pg, maria)
+    borg_setup.config["policies"]["docs"]["databases"] = [
+        {**wanted[0], "name": n} for n in names] + [wanted[1]]  # fmt: skip
+    borg_setup.config["database_restore"] = {
+        "restore_user": user,
+        "postgresql": {"socket_dir": pg.socket_dir, "port": pg.port, "bin_dir": pg.bin_dir},
+        "mariadb": {"socket": maria.socket},
+    }
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_the_restore_test_loads_the_archives_databases_beside_its_files(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+    full: bool,
+) -> None:
+    with_databases(borg_setup, pg_server, maria_server, restore_user, "kepegawaian")
+    code, backup = borg_setup.run("docs", "daily")
+    assert code == 0, backup.get("reason")
+    choice: dict[str, Any] = {"full": True} if full else {"min_files": 2, "min_bytes": 1}
+    code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(**choice)
+    assert record["status"] == "passed", record.get("reason")
+    assert records.validate(record, restore_test_schema()) == []
+    assert record["result"]["databases"] is True
+    assert [(r["kind"], r["type"]) for r in record["databases"]] == [
+        ("globals", "postgresql"), ("database", "postgresql"),
+        ("globals", "mariadb"), ("database", "mariadb")]  # fmt: skip
+    assert record["database_check"]["databases_restored"] == 2
+    assert record["rto_judged_on"].endswith("+ database loads")
+    assert record["rto_judged_seconds"] >= record["database_check"]["database_check_seconds"]
+    # The stream is loaded, never restored or verified as one of the files.
+    assert record["archive_files"] == len(backup_files(borg_setup))
+    assert scratch_left(pg_server, maria_server) == []
+
+
+def test_an_archive_whose_dump_failed_fails_its_restore_test(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+) -> None:
+    with_databases(borg_setup, pg_server, maria_server, restore_user, "kepegawaian", "tidak_ada")
+    _, backup = borg_setup.run("docs", "daily")
+    assert backup["status"] == "failed"
+    _code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(full=True)
+    assert record["status"] == "failed"
+    assert record["result"]["databases"] is False
+    assert "databases: the backup run marked these dumps failed: tidak_ada" in record["reason"]
+    assert scratch_left(pg_server, maria_server) == []
+
+
+def test_a_policy_with_databases_whose_archive_has_none_fails(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+) -> None:
+    borg_setup.run("docs", "daily")  # made before the policy had databases
+    with_databases(borg_setup, pg_server, maria_server, restore_user, "kepegawaian")
+    _code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(full=True)
+    assert record["status"] == "failed"
+    assert "holds no database dumps" in record["reason"]
+
+
+def restore_test_schema() -> str:
+    return "restore-test-record.v1.schema.json"
+
+
+def backup_files(borg_setup: BorgSetup) -> list[str]:
+    return [p for p in borg_setup.source.rglob("*") if p.is_file()]  # type: ignore[misc]
