@@ -77,6 +77,7 @@ def dbrestore_module() -> Any:
         import dbrestore  # type: ignore[import-not-found, no-redef]  # noqa: PLC0415
     return dbrestore
 
+
 RECORD_SCHEMA_VERSION = 1
 PLAN_SCHEMA_VERSION = 1
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 2, 64
