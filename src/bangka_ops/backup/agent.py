@@ -1185,7 +1185,12 @@ def created_archives(records_dir: Path, problems: list[str]) -> Iterator[dict[st
             continue
         create = steps.get("create") or {}
         if create.get("exit_code") in (0, 1):
-            yield {"archive": record["archive"], "end": record.get("end"), "record": str(path)}
+            found = {"archive": record["archive"], "end": record.get("end"), "record": str(path)}
+            failed = record.get("database_dumps_failed")
+            if isinstance(failed, list) and failed:
+                # Marked: restore tests and emergency restores skip it unless told.
+                found["database_dumps_failed"] = [str(name) for name in failed][:50]
+            yield found
 
 
 def cmd_archives(config: dict[str, Any], args: argparse.Namespace) -> int:

@@ -61,13 +61,18 @@ class EmergencyRestore:
         self.last_progress = 0.0
 
     def choose(
-        self, archive: str | None, date: str | None, allow_unknown: bool = False
+        self,
+        archive: str | None,
+        date: str | None,
+        allow_unknown: bool = False,
+        include_marked: bool = False,
     ) -> tuple[str, dict[str, Any]]:
         """The archive to restore, among those the client's collected run records announce
-        (see restore_test.trusted_archives), and what is known of its provenance."""
+        (see restore_test.trusted_archives) and whose run dumped every database, and what is
+        known of its provenance."""
         archives, future = restore_test.split_future(self.archives(), self.tz)
         candidates, provenance = restore_test.trusted_archives(
-            self.config, self.policy_name, archives, allow_unknown
+            self.config, self.policy_name, archives, allow_unknown, include_marked
         )
         if future:
             provenance.update(future_dated=future[:20], future_dated_count=len(future))
@@ -81,6 +86,12 @@ class EmergencyRestore:
                 raise RuntimeError(
                     f"archive {archive!r} is not an archive of {self.config['host']}/"
                     f"{self.policy_name} (see: bangka-backup-restore --list)"
+                )
+            known = restore_test.known_archives(self.config)[1]
+            if not include_marked and archive in restore_test.marked_archives(self.config, known):
+                raise RuntimeError(
+                    f"archive {archive!r} holds a failed database dump (its run record says "
+                    "so): it may be incomplete; --include-marked-archives restores it anyway"
                 )
             if archive not in {a["name"] for a in candidates}:
                 raise RuntimeError(
@@ -151,6 +162,7 @@ class EmergencyRestore:
         date: str | None = None,
         overwrite: bool = False,
         allow_unknown: bool = False,
+        include_marked: bool = False,
     ) -> dict[str, Any]:
         paths = [p.lstrip("/") for p in paths if p.strip("/")]
         record: dict[str, Any] = {
@@ -168,7 +180,9 @@ class EmergencyRestore:
         }
         clock = time.monotonic()
         try:
-            record["archive"], record["provenance"] = self.choose(archive, date, allow_unknown)
+            record["archive"], record["provenance"] = self.choose(
+                archive, date, allow_unknown, include_marked
+            )
             entries = self.listing(record["archive"], paths)
             files = [e for e in entries if e.get("type") == "-"]
             record["files_expected"] = len(files)
@@ -225,6 +239,86 @@ class EmergencyRestore:
             record.update(status="failed", reason=str(exc))
         finally:
             self.log.close()
+        return self.finish(record, clock)
+
+    def restore_database(
+        self,
+        database: str,
+        *,
+        as_name: str | None = None,
+        kind: str | None = None,
+        replace: bool = False,
+        archive: str | None = None,
+        date: str | None = None,
+        allow_unknown: bool = False,
+        include_marked: bool = False,
+    ) -> dict[str, Any]:
+        """One database of the archive's dump stream into this host's own server of its type:
+        into a new database (``as_name``, default ``<name>_pulih_<time>``); an existing one is
+        replaced only with ``replace``, after a fresh dump of it is written aside first."""
+        target_name = as_name or f"{database}_pulih_{self.started.strftime('%Y%m%d_%H%M')}"
+        record: dict[str, Any] = {
+            "schema_version": 1,
+            "kind": "restore",
+            "host": self.config["host"],
+            "policy": self.policy_name,
+            "repository": self.repo["location"],
+            "restored_on": self.config.get("restore_host") or self.config["host"],
+            "operator": os.environ.get("SUDO_USER") or getpass.getuser(),
+            "database": database,
+            "target": f"database {target_name}",
+            "replace": replace,
+            "start": self.started.isoformat(),
+        }
+        clock = time.monotonic()
+        dbrestore = restore_test.dbrestore_module()
+        try:
+            record["archive"], record["provenance"] = self.choose(
+                archive, date, allow_unknown, include_marked
+            )
+            print(
+                f"Memulihkan basis data / restoring database {database!r} from "
+                f"{record['archive']} into {target_name!r}",
+                file=self.out,
+                flush=True,
+            )
+            before = Path(str(self.config.get("state_dir") or "/var/lib/bangka-backup"))
+            with dbrestore.borg_stream(self.borg, self.repo, record["archive"], self.log) as src:
+                result = dbrestore.restore_database(
+                    src,
+                    self.database_servers(dbrestore),
+                    database,
+                    target_name,
+                    kind=kind,
+                    replace=replace,
+                    before_dir=before / "db-before-restore",
+                )
+            record.update(result)
+            record["target"] = f"database {target_name}"
+            if result["status"] != "restored":
+                raise RuntimeError(str(result.get("reason")))
+            record["status"] = "success"
+        except dbrestore.StreamError as exc:
+            record.update(status="refused" if "exists" in str(exc) else "failed", reason=str(exc))
+        except (RuntimeError, ValueError, OSError) as exc:
+            record.update(status="failed", reason=str(exc))
+        finally:
+            self.log.close()
+        return self.finish(record, clock)
+
+    def database_servers(self, dbrestore: Any) -> dict[str, Any]:
+        """The servers a database is restored into: on the client, those its policy dumps
+        (their sockets and users); on a restore host, its own (``database_restore``)."""
+        if restore_test.is_own_data(self.config):
+            databases = agent.database_module()
+            servers: dict[str, Any] = {}
+            for entry in self.policy.get("databases") or []:
+                servers.setdefault(entry["type"], databases.server_of(entry))
+            return servers
+        return dict(dbrestore.settings_of(self.config, self.policy).servers)
+
+    def finish(self, record: dict[str, Any], clock: float) -> dict[str, Any]:
+        """The record's end, written and audited."""
         record["end"] = agent.now_in(self.tz).isoformat()
         record["duration_seconds"] = round(time.monotonic() - clock, 3)
         seconds = record.get("extract_seconds") or 0
@@ -259,6 +353,14 @@ def summary(record: dict[str, Any]) -> str:
         f"Arsip / Archive   : {record.get('archive', '-')}",
         f"Tujuan / Target   : {record['restored_on']}:{record['target']}",
     ]
+    if record.get("database") and record.get("restore_seconds") is not None:
+        lines.append(
+            f"Dipulihkan        : {record.get('type')} {record['database']!r} -> "
+            f"{record['target']}, {record.get('bytes', 0) / 2**20:,.1f} MiB in "
+            f"{record['restore_seconds']} s"
+        )
+    if record.get("dump_before_restore"):
+        lines.append(f"Dump sebelumnya   : {record['dump_before_restore']} (before replacing)")
     if "files_restored" in record:
         lines.append(
             f"Dipulihkan        : {record['files_restored']} files, "
@@ -307,6 +409,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also restore an archive the client's collected run records do not announce",
     )
+    parser.add_argument(
+        "--include-marked-archives",
+        action="store_true",
+        help="also restore an archive whose run failed a database dump (it may be incomplete)",
+    )
+    parser.add_argument(
+        "--database", help="restore this database of the archive (instead of files)"
+    )
+    parser.add_argument(
+        "--as", dest="as_name", help="the new database's name (default NAME_pulih_TIME)"
+    )
+    parser.add_argument(
+        "--type", dest="db_type", choices=["postgresql", "mariadb"], help="the database's server"
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an existing database of that name (a fresh dump of it is taken first)",
+    )
     parser.add_argument("--list", action="store_true", help="list the policy's archives and exit")
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
     return parser
@@ -320,6 +441,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             return list_archives(config, args.policy)
         job = EmergencyRestore(config, args.policy)
+        if args.database:
+            record = job.restore_database(
+                args.database,
+                as_name=args.as_name,
+                kind=args.db_type,
+                replace=args.replace,
+                archive=args.archive,
+                date=args.date,
+                allow_unknown=args.allow_unknown_archives,
+                include_marked=args.include_marked_archives,
+            )
+            print(json.dumps(record) if args.json else summary(record))
+            return exit_code(record)
         if args.target is None:
             raise agent.ConfigError("--target: give the directory to restore into")
         record = job.restore(
@@ -329,11 +463,16 @@ def main(argv: list[str] | None = None) -> int:
             date=args.date,
             overwrite=args.overwrite,
             allow_unknown=args.allow_unknown_archives,
+            include_marked=args.include_marked_archives,
         )
     except agent.ConfigError as exc:
         print(f"bangka-backup-restore: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(json.dumps(record) if args.json else summary(record))
+    return exit_code(record)
+
+
+def exit_code(record: dict[str, Any]) -> int:
     return {"success": EXIT_OK, "warning": EXIT_OK, "refused": EXIT_REFUSED}.get(
         record["status"], EXIT_FAILED
     )

@@ -246,6 +246,11 @@ def known_archives(config: dict[str, Any]) -> tuple[Path, dict[str, Any] | None]
     for name, archives in policies.items():
         if not isinstance(archives, list) or not all(isinstance(a, str) for a in archives):
             raise agent.ConfigError(f"{path}: policies.{name}: expected a list of archive names")
+    marked = data.get("marked", {})
+    if not isinstance(marked, dict) or not all(
+        isinstance(v, list) and all(isinstance(f, str) for f in v) for v in marked.values()
+    ):
+        raise agent.ConfigError(f"{path}: marked: expected an object of archive -> [dump, ...]")
     first_seen = data.get("first_seen", {})
     if not isinstance(first_seen, dict):
         raise agent.ConfigError(f"{path}: first_seen: expected an object of archive -> time")
@@ -278,8 +283,27 @@ def archive_time(archive: dict[str, Any]) -> dt.datetime:
     return dt.datetime.fromisoformat(archive["start"]).astimezone()
 
 
+def marked_archives(config: dict[str, Any], known: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Archives whose run failed a database dump (name -> the dumps): a truncated or missing
+    dump is inside, and append-only keeps the archive. From the known-archives list, and on
+    the client itself from its own run records."""
+    marked: dict[str, list[str]] = {}
+    for name, failed in ((known or {}).get("marked") or {}).items():
+        marked[str(name)] = [str(f) for f in failed] if isinstance(failed, list) else []
+    records_dir = Path(str(config.get("records_dir") or ""))
+    if is_own_data(config) and config.get("records_dir") and records_dir.is_dir():
+        for found in agent.created_archives(records_dir, []):
+            if found.get("database_dumps_failed"):
+                marked[found["archive"]] = found["database_dumps_failed"]
+    return marked
+
+
 def trusted_archives(
-    config: dict[str, Any], policy: str, archives: list[dict[str, Any]], allow_unknown: bool
+    config: dict[str, Any],
+    policy: str,
+    archives: list[dict[str, Any]],
+    allow_unknown: bool,
+    include_marked: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The archives a test or a restore may choose, and what is known of their provenance.
 
@@ -289,8 +313,23 @@ def trusted_archives(
     another key or made outside the wrapper) or counted as ``not_yet_collected`` (newer than
     the list). ``allow_unknown`` chooses among all of them (the flags stay)."""
     path, known = known_archives(config)
+    marked = marked_archives(config, known)
+    skipped = [a["name"] for a in archives if a["name"] in marked and not include_marked]
+    if skipped:
+        archives = [a for a in archives if a["name"] not in skipped]
+        if not archives:
+            raise RuntimeError(
+                f"every archive of this policy holds a failed database dump (newest: "
+                f"{skipped[-1]}: {', '.join(marked[skipped[-1]])}); "
+                "--include-marked-archives uses them anyway"
+            )
+    marks = (
+        {"marked_skipped": skipped[-SHOWN_NAMES:], "marked_skipped_count": len(skipped)}
+        if skipped
+        else {}
+    )
     if known is None:
-        return archives, {"checked": False, "known_archives": None}
+        return archives, {"checked": False, "known_archives": None, **marks}
     names = set(known["policies"].get(policy, []))
     generated = known.get("generated")
     try:
@@ -307,6 +346,7 @@ def trusted_archives(
         "unknown_archives_count": len(flagged),
         "not_yet_collected": len(unknown) - len(flagged),
         "unknown_allowed": allow_unknown,
+        **marks,
     }
     if allow_unknown:
         return archives, provenance
@@ -332,10 +372,14 @@ def learn(config: dict[str, Any], announced: dict[str, Any]) -> tuple[Path, int]
         name: set(names) for name, names in ((known or {}).get("policies") or {}).items()
     }
     before = sum(len(names) for names in policies.values())
+    marked: dict[str, list[str]] = dict((known or {}).get("marked") or {})
     for item in announced["archives"]:
         name = item.get("archive") if isinstance(item, dict) else None
         if not isinstance(name, str):
             continue
+        failed = item.get("database_dumps_failed")
+        if isinstance(failed, list) and failed:
+            marked[name] = [str(f)[:200] for f in failed][:50]
         parsed = agent.parse_archive_name(name)  # {host}-{policy}-{cycle}-{time} or None
         if (
             parsed
@@ -351,6 +395,9 @@ def learn(config: dict[str, Any], announced: dict[str, Any]) -> tuple[Path, int]
             "client": config["host"],
             "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "policies": {name: sorted(names) for name, names in sorted(policies.items())},
+            "marked": dict(sorted(marked.items())),
+            # Kept from the collection: when the admin first saw each archive (the RPO).
+            "first_seen": (known or {}).get("first_seen") or {},
         },
     )
     return path, added
@@ -482,6 +529,7 @@ class RestoreTest:
         min_bytes: int = 64 * 1024 * 1024,
         allow_unknown: bool = False,
         list_items: bool = True,
+        include_marked: bool = False,
     ) -> dict[str, Any]:
         """Choose the archive (among those the client is known to have made) and the files to
         restore. A full test run here needs no list of files in advance (``list_items=False``:
@@ -494,7 +542,7 @@ class RestoreTest:
                 "tampering? Run the admin's tamper check (bangka-backup-maintenance check)"
             )
         candidates, provenance = trusted_archives(
-            self.config, self.policy_name, archives, allow_unknown
+            self.config, self.policy_name, archives, allow_unknown, include_marked
         )
         if future:
             provenance.update(future_dated=future[:SHOWN_NAMES], future_dated_count=len(future))
@@ -1075,6 +1123,11 @@ def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also choose archives the client's collected run records do not announce",
     )
+    parser.add_argument(
+        "--include-marked-archives",
+        action="store_true",
+        help="also choose an archive whose run failed a database dump (the test then fails)",
+    )
     parser.add_argument("--sample-files", type=int, help="at least N files (default 50)")
     parser.add_argument("--sample-mib", type=int, help="at least M MiB (default 64)")
 
@@ -1092,6 +1145,7 @@ def choice_of(args: argparse.Namespace, policy: dict[str, Any]) -> dict[str, Any
         "min_files": int(files if files is not None else 50),
         "min_bytes": int(mib if mib is not None else 64) * 2**20,
         "allow_unknown": bool(getattr(args, "allow_unknown_archives", False)),
+        "include_marked": bool(getattr(args, "include_marked_archives", False)),
     }
 
 

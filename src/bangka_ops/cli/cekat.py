@@ -126,6 +126,7 @@ def cmd_restore_test(args: argparse.Namespace) -> int:
         "restore_test_date": args.date or "",
         "restore_test_random_older": args.random_older,
         "restore_test_allow_unknown_archives": args.allow_unknown_archives,
+        "restore_test_include_marked_archives": args.include_marked_archives,
         "restore_test_mode": args.mode or "",
     }
     run = start(args, "restore_test.yml", extravars, task)
@@ -191,8 +192,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     extravars: dict[str, Any] = {
         "restore_client": args.client,
         "restore_policy": args.policy,
-        "restore_target_dir": args.target,
+        "restore_target_dir": args.target or "",
         "restore_paths": args.path,
+        "restore_database": args.database or "",
+        "restore_database_as": args.as_name or "",
+        "restore_database_type": args.db_type or "",
+        "restore_database_replace": args.replace,
+        "restore_include_marked_archives": args.include_marked_archives,
         "restore_archive": args.archive or "",
         "restore_date": args.date or "",
         "restore_overwrite": args.overwrite,
@@ -200,7 +206,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     }
     if args.target_host:
         extravars["restore_target_host"] = args.target_host
-    if not args.target.startswith("/"):
+    if args.target is not None and not args.target.startswith("/"):
         print("cekat restore: --target must be an absolute directory", file=sys.stderr)
         return EXIT_USAGE
     run = start(args, "restore.yml", extravars, task)
@@ -503,6 +509,11 @@ def add_playbook_commands(sub: Any) -> None:
         action="store_true",
         help="also archives the clients' collected run records do not announce",
     )
+    test.add_argument(
+        "--include-marked-archives",
+        action="store_true",
+        help="also archives whose run failed a database dump (their test then fails)",
+    )
     test.set_defaults(func=cmd_restore_test)
 
     restore = sub.add_parser(
@@ -513,7 +524,20 @@ def add_playbook_commands(sub: Any) -> None:
     add_runner_options(restore)
     restore.add_argument("--client", required=True, help="the host whose archive to restore")
     restore.add_argument("--policy", required=True)
-    restore.add_argument("--target", required=True, help="absolute directory to restore into")
+    what = restore.add_mutually_exclusive_group(required=True)
+    what.add_argument("--target", help="absolute directory to restore files into")
+    what.add_argument(
+        "--database", help="restore this database (into a new one: NAME_pulih_TIME, or --as)"
+    )
+    restore.add_argument("--as", dest="as_name", help="the restored database's name")
+    restore.add_argument(
+        "--type", dest="db_type", choices=["postgresql", "mariadb"], help="the database's server"
+    )
+    restore.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an existing database of that name (a fresh dump of it is taken first)",
+    )
     restore.add_argument(
         "--target-host", help="restore onto this host (default: the client itself)"
     )
@@ -526,6 +550,11 @@ def add_playbook_commands(sub: Any) -> None:
         "--allow-unknown-archives",
         action="store_true",
         help="also an archive the client's collected run records do not announce",
+    )
+    restore.add_argument(
+        "--include-marked-archives",
+        action="store_true",
+        help="also an archive whose run failed a database dump (it may be incomplete)",
     )
     restore.set_defaults(func=cmd_restore)
 

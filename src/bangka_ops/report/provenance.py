@@ -9,7 +9,8 @@ outside its wrapper) is flagged instead of restored.
 
 ``cekat known-archives <collected> --client C [--client D ...] [--out-dir DIR]`` writes, per
 client, ``{"client": C, "generated": time, "policies": {policy: [archive, ...]},
-"first_seen": {archive: time}}`` (the last from the admin's ledger, when collected);
+"first_seen": {archive: time}, "marked": {archive: [failed dump, ...]}}`` (first_seen from the
+admin's ledger, when collected; marked: the run failed a database dump);
 ``playbooks/collect_records.yml`` writes it to each
 restore host after every collection (``<state_dir>/known-archives/<client>.json``), where
 ``bangka-backup-restore-test`` and ``bangka-backup-restore`` read it.
@@ -49,12 +50,16 @@ def created(record: dict[str, Any], client: str) -> tuple[str, str] | None:
 def known_archives(root: Path, client: str) -> tuple[dict[str, Any], list[ingest.Problem]]:
     host_dir = root / client
     policies: dict[str, set[str]] = {}
+    marked: dict[str, list[str]] = {}
     problems: list[ingest.Problem] = []
 
     def take(record: dict[str, Any]) -> None:
         found = created(record, client)
         if found:
             policies.setdefault(found[0], set()).add(found[1])
+            failed = record.get("database_dumps_failed")
+            if isinstance(failed, list) and failed:
+                marked[found[1]] = [str(name)[:200] for name in failed][:50]
 
     if host_dir.is_dir() and not host_dir.is_symlink():
         for path in ledger.ledger_files(host_dir):
@@ -84,6 +89,9 @@ def known_archives(root: Path, client: str) -> tuple[dict[str, Any], list[ingest
             # When the admin first saw each archive: a restore test judges the RPO on it, so an
             # archive cannot look newer than it is (an archive's own time is the client's word).
             "first_seen": first_seen,
+            # Archives whose run failed a database dump: restore tests and emergency restores
+            # skip them unless told (append-only keeps them in the repository).
+            "marked": dict(sorted(marked.items())),
         },
         problems,
     )

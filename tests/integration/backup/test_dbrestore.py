@@ -7,11 +7,22 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bangka_ops.backup import databases, dbrestore, dbservers, dumpstream, records, restore_test
+from bangka_ops.backup import (
+    databases,
+    dbrestore,
+    dbservers,
+    dumpstream,
+    records,
+    restore,
+    restore_test,
+)
 from tests.conftest import BorgSetup
 from tests.integration.backup import dbhosts
 
@@ -294,6 +305,12 @@ def test_an_archive_whose_dump_failed_fails_its_restore_test(
     _, backup = borg_setup.run("docs", "daily")
     assert backup["status"] == "failed"
     _code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(full=True)
+    assert record["status"] == "error"  # its only archive is marked: nothing to choose
+    assert "every archive of this policy holds a failed database dump" in record["reason"]
+    assert "--include-marked-archives" in record["reason"]
+    _code, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
+        full=True, include_marked=True
+    )
     assert record["status"] == "failed"
     assert record["result"]["databases"] is False
     assert "databases: the backup run marked these dumps failed: tidak_ada" in record["reason"]
@@ -319,3 +336,111 @@ def restore_test_schema() -> str:
 
 def backup_files(borg_setup: BorgSetup) -> list[str]:
     return [p for p in borg_setup.source.rglob("*") if p.is_file()]  # type: ignore[misc]
+
+
+def test_an_archive_whose_dump_failed_is_skipped_unless_told(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+) -> None:
+    with_databases(borg_setup, pg_server, maria_server, restore_user, "kepegawaian")
+    _, good = borg_setup.run("docs", "daily")
+    time.sleep(1.1)  # archive names carry the second
+    with_databases(borg_setup, pg_server, maria_server, restore_user, "kepegawaian", "tidak_ada")
+    _, bad = borg_setup.run("docs", "daily")
+    assert bad["status"] == "failed" and bad["database_dumps_failed"] == ["tidak_ada"]
+    # The announcement carries the mark to the restore host's known archives.
+    announced = json.loads(borg_setup.wrapper("archives").stdout)
+    marks = {a["archive"]: a.get("database_dumps_failed") for a in announced["archives"]}
+    assert marks == {good["archive"]: None, bad["archive"]: ["tidak_ada"]}
+
+    _, record = restore_test.RestoreTest(borg_setup.config, "docs").run(full=True)
+    assert record["archive"] == good["archive"]
+    assert record["status"] == "passed", record.get("reason")
+    assert record["provenance"]["marked_skipped"] == [bad["archive"]]
+    _, record = restore_test.RestoreTest(borg_setup.config, "docs").run(
+        full=True, include_marked=True
+    )
+    assert record["archive"] == bad["archive"] and record["status"] == "failed"
+
+    job = restore.EmergencyRestore(borg_setup.config, "docs", out=io.StringIO())
+    refused = job.restore_database("kepegawaian", archive=bad["archive"], as_name="tidak_dipakai")
+    assert refused["status"] == "failed"
+    assert "--include-marked-archives" in refused["reason"]
+    assert not pg_server.exists("tidak_dipakai")
+
+
+def test_an_emergency_restore_loads_one_database_into_a_new_one(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+) -> None:
+    with_databases(borg_setup, pg_server, maria_server, restore_user, "kepegawaian")
+    _, backup = borg_setup.run("docs", "daily")
+    assert backup["status"] == "success", backup.get("reason")
+    made: list[tuple[dbservers.Server, str]] = []
+    try:
+        for server, kind in ((pg_server, "postgresql"), (maria_server, "mariadb")):
+            job = restore.EmergencyRestore(borg_setup.config, "docs", out=io.StringIO())
+            record = job.restore_database("kepegawaian", kind=kind)
+            assert record["status"] == "success", record.get("reason")
+            target = record["target"].removeprefix("database ")
+            made.append((server, target))
+            assert target.startswith("kepegawaian_pulih_")
+            assert server.query(target, "SELECT count(*) FROM pegawai") == dbhosts.ROWS
+            assert record["replaced"] is False and Path(record["record_path"]).is_file()
+    finally:
+        for made_on, name in made:
+            made_on.drop_database(name)
+
+
+def test_an_existing_database_is_replaced_only_when_asked_after_a_fresh_dump(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+) -> None:
+    pg_server.execute(None, "CREATE DATABASE aplikasi")
+    try:
+        pg_server.execute("aplikasi", "CREATE TABLE catatan (isi text); "
+                                      "INSERT INTO catatan VALUES ('asli');")  # fmt: skip
+        with_databases(borg_setup, pg_server, maria_server, restore_user, "aplikasi")
+        _, backup = borg_setup.run("docs", "daily")
+        assert backup["status"] == "success", backup.get("reason")
+        pg_server.execute("aplikasi", "UPDATE catatan SET isi = 'rusak'")
+
+        job = restore.EmergencyRestore(borg_setup.config, "docs", out=io.StringIO())
+        record = job.restore_database("aplikasi", kind="postgresql", as_name="aplikasi")
+        assert record["status"] == "refused"
+        assert "--replace" in record["reason"]
+        assert pg_server.smoke("aplikasi", "SELECT isi FROM catatan") == "rusak"  # untouched
+
+        job = restore.EmergencyRestore(borg_setup.config, "docs", out=io.StringIO())
+        record = job.restore_database(
+            "aplikasi", kind="postgresql", as_name="aplikasi", replace=True
+        )
+        assert record["status"] == "success", record.get("reason")
+        assert pg_server.smoke("aplikasi", "SELECT isi FROM catatan") == "asli"
+        before = Path(record["dump_before_restore"])
+        assert before.stat().st_mode & 0o077 == 0
+        listed = subprocess.run(pg_server.argv("pg_restore", "--list", str(before)),
+                                capture_output=True, check=True).stdout  # fmt: skip
+        assert b"TABLE DATA public catatan" in listed
+    finally:
+        pg_server.drop_database("aplikasi")
+
+
+def test_a_database_the_archive_does_not_hold_is_named(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+) -> None:
+    with_databases(borg_setup, pg_server, maria_server, restore_user, "kepegawaian")
+    borg_setup.run("docs", "daily")
+    job = restore.EmergencyRestore(borg_setup.config, "docs", out=io.StringIO())
+    record = job.restore_database("keuangan")
+    assert record["status"] == "failed"
+    assert "holds no dump of any database 'keuangan' (it holds: kepegawaian)" in record["reason"]
