@@ -30,7 +30,9 @@ POLICY_KEYS_FOR_HOST = (
     "databases",
 )
 # What a restore host needs of each client's policy: what to judge (RPO/RTO) and how to sample.
-POLICY_KEYS_FOR_RESTORE = ("category", "sources", "rpo_hours", "rto_hours", "restore_test")
+# databases: a restore test loads the policy's dumps (and runs their smoke queries).
+POLICY_KEYS_FOR_RESTORE = ("category", "sources", "rpo_hours", "rto_hours", "restore_test",
+                           "databases")  # fmt: skip
 
 
 def build(host: str, policies: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +160,7 @@ def build_restore(
         "lock_wait_seconds": int(settings.get("lock_wait_seconds", 600)),
         "clients": config_clients,
     }
-    for optional in ("ssh", "notify", "scratch_dir"):
+    for optional in ("ssh", "notify", "scratch_dir", "database_restore"):
         if settings.get(optional):
             config[optional] = settings[optional]
     return config
