@@ -123,3 +123,18 @@ def test_archive_benchmark_runs_end_to_end_on_a_few_pages() -> None:
     assert "ratio p95 page/search = " in proc.stdout
     assert "archive search      : p50" in proc.stdout
     assert "intake process peak (VmHWM):" in proc.stdout
+
+
+@pytest.mark.borg
+def test_database_benchmark_runs_end_to_end_on_a_small_database() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "db_backup.py"), "--rows", "2000",
+         "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "median ratio wrapper/plain dump:" in proc.stdout
+    assert "median ratio restore test/plain pg_restore:" in proc.stdout

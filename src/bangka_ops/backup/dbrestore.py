@@ -338,6 +338,7 @@ class StreamCheck:
         self.token = secrets.token_hex(4)
         self.number = 0
         self.prepared: set[str] = set()
+        self.versions: dict[str, str] = {}
 
     def note(self, text: str) -> None:
         if self.log is not None:
@@ -389,6 +390,8 @@ class StreamCheck:
         if server.type not in self.prepared:
             server.ensure_role(self.settings.restore_user)
             self.prepared.add(server.type)
+            with contextlib.suppress(dbservers.DumpError, subprocess.TimeoutExpired):
+                self.versions[server.type] = server.version()
 
     def judge(
         self,
@@ -510,8 +513,7 @@ class Loaded:
         self.digest = hashlib.sha256()
         self.bytes = 0
         try:
-            check.prepare(self.server)
-            self.server.drop_database(scratch)
+            check.prepare(self.server)  # the account, and the server's version, once
             self.server.create_database(scratch, settings.restore_user)
             self.created = True
         except (dbservers.DumpError, OSError, KeyError, subprocess.TimeoutExpired) as exc:
@@ -559,8 +561,7 @@ class Loaded:
             if why:
                 reasons.append(f"the dump did not load: {why}")
                 return row
-            with contextlib.suppress(dbservers.DumpError, subprocess.TimeoutExpired):
-                row["restore_server_version"] = self.server.version()
+            row["restore_server_version"] = self.check.versions.get(self.kind)
             restored = self.server.exact_rows(self.scratch, os_user=settings.restore_user)
             if self.about:
                 row.update(compare_rows(self.about.get("rows_estimate"), restored, settings))

@@ -143,6 +143,25 @@ def cmd_restore_test(args: argparse.Namespace) -> int:
     return verdict(run, judged, failed)
 
 
+def database_lines(record: dict[str, Any], mark: Any) -> list[str]:
+    """The restore test's databases (stage 2): each dump loaded, its rows and smoke query."""
+    shown = driver.as_markup
+    if record.get("database_check") is None:
+        return []
+    lines = [f"  basis data / databases: {mark(record.get('result', {}).get('databases'))}"]
+    for row in record.get("databases") or []:
+        if not isinstance(row, dict) or row.get("kind") != "database":
+            continue
+        smoke = row.get("smoke")
+        lines.append(
+            f"    {shown(str(row.get('type')))} {shown(str(row.get('database')))}: "
+            f"{shown(str(row.get('status')))}, {row.get('rows_restored', '-')} rows in "
+            f"{row.get('restore_seconds', '-')} s"
+            + (f", smoke {'ok' if smoke.get('passed') else 'FAILED'}" if smoke else "")
+        )
+    return lines
+
+
 def restore_test_block(record: dict[str, Any]) -> str:
     """One restore-test record for people (console markup; the record's text escaped): what was
     restored, how fast, and each verdict."""
@@ -180,6 +199,7 @@ def restore_test_block(record: dict[str, Any]) -> str:
             f"({verification.get('files_checked', 0)} files vs Borg's SHA-256, "
             f"{verification.get('live_compared', 0)} vs the live source)",
         ]
+    lines += database_lines(record, mark)
     if record.get("reason"):
         lines.append(f"  alasan / reason       : {shown(record['reason'])}")
     lines.append(f"  catatan / record      : {shown(record['record_path'])}")
