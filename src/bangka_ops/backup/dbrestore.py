@@ -633,9 +633,12 @@ def restore_database(
     replace: bool = False,
     before_dir: Path | None = None,
     timeout: float = 6 * 3600,
+    untrusted_user: str | None = None,
 ) -> dict[str, Any]:
-    """Load ``database``'s dump from the stream into ``target`` on this host's own server, as
-    the server's OS user (owners and grants as they were). ``target`` must not exist unless
+    """Load ``database``'s dump from the stream into ``target`` on this host's server, as the
+    server's OS user with owners and grants as they were (the client's own server), or, with
+    ``untrusted_user`` (another host's dump, on a restore host), as that unprivileged account
+    owning the new database, without owners or grants. ``target`` must not exist unless
     ``replace``; then a fresh dump of it is written to ``before_dir`` first (0600), and only
     when that dump succeeded is it dropped and loaded. Raises StreamError."""
     about: dict[str, dict[str, Any]] = {}
@@ -660,8 +663,8 @@ def restore_database(
                 raise StreamError(f"no {doc.get('type')} server is configured on this host")
             result.update(type=server.type, member=name)
             prepare_target(server, target, replace, before_dir, result)
-            server.create_database(target, None)
-            load = Load(server.restore_argv(target), server.as_user(), timeout, definers=False)
+            load = start_load(server, target, untrusted_user, timeout)
+            result["loaded_as"] = untrusted_user or server.os_user
         if load is not None and name == chosen:
             load.feed(data)
     if load is None:
@@ -687,8 +690,28 @@ def restore_database(
         why = why or "the dump's SHA-256 differs from the run's"
     result["status"] = "failed" if why else "restored"
     if why:
-        result["reason"] = why
+        kept = (
+            ""
+            if result.get("target_dropped_after_failure")
+            else (f" (the restored database {target!r} is kept for inspection)")
+        )
+        result["reason"] = why + kept
     return result
+
+
+def start_load(
+    server: dbservers.Server, target: str, untrusted_user: str | None, timeout: float
+) -> Load:
+    """The new database, and the process loading the dump into it."""
+    if untrusted_user:  # another host's dump: loaded as the unprivileged account
+        server.ensure_role(untrusted_user)
+    server.create_database(target, untrusted_user)
+    return Load(
+        server.restore_argv(target, untrusted_user, keep_owners=not untrusted_user),
+        server.as_user(untrusted_user),
+        timeout,
+        definers=bool(untrusted_user) and server.type == "mariadb",
+    )
 
 
 def prepare_target(

@@ -130,8 +130,11 @@ class Server:
     def drop_database(self, database: str) -> None:
         raise NotImplementedError
 
-    def restore_argv(self, database: str, os_user: str | None = None) -> list[str]:
-        """The command that loads one dump, read from its standard input, into ``database``."""
+    def restore_argv(
+        self, database: str, os_user: str | None = None, keep_owners: bool = False
+    ) -> list[str]:
+        """The command that loads one dump, read from its standard input, into ``database``;
+        ``keep_owners``: owners and grants as dumped (the host's own server, its own roles)."""
         raise NotImplementedError
 
     def ensure_role(self, role: str) -> None:
@@ -258,12 +261,14 @@ class PostgreSQL(Server):
             "NOCREATEROLE NOREPLICATION NOBYPASSRLS; END IF; END $bangka$",
         )
 
-    def restore_argv(self, database: str, os_user: str | None = None) -> list[str]:
+    def restore_argv(
+        self, database: str, os_user: str | None = None, keep_owners: bool = False
+    ) -> list[str]:
+        owners = [] if keep_owners else ["--no-owner", "--no-privileges"]
         return self.argv(
             "pg_restore",
             "--exit-on-error",
-            "--no-owner",
-            "--no-privileges",
+            *owners,
             "--no-password",
             "--dbname",
             conninfo(database),
@@ -384,7 +389,10 @@ class MariaDB(Server):
             None, f"CREATE USER IF NOT EXISTS {maria_account(role)} IDENTIFIED VIA unix_socket"
         )
 
-    def restore_argv(self, database: str, os_user: str | None = None) -> list[str]:
+    def restore_argv(
+        self, database: str, os_user: str | None = None, keep_owners: bool = False
+    ) -> list[str]:
+        # Definers (MariaDB's owners) are rewritten by the caller when not kept.
         return self.argv("mariadb", "--batch", f"--database={database}", os_user=os_user)
 
     def tables(self, database: str, *, os_user: str | None = None) -> list[str]:

@@ -284,14 +284,16 @@ class EmergencyRestore:
             )
             before = Path(str(self.config.get("state_dir") or "/var/lib/bangka-backup"))
             with dbrestore.borg_stream(self.borg, self.repo, record["archive"], self.log) as src:
+                servers, untrusted = self.database_servers(dbrestore)
                 result = dbrestore.restore_database(
                     src,
-                    self.database_servers(dbrestore),
+                    servers,
                     database,
                     target_name,
                     kind=kind,
                     replace=replace,
                     before_dir=before / "db-before-restore",
+                    untrusted_user=untrusted,
                 )
             record.update(result)
             record["target"] = f"database {target_name}"
@@ -306,16 +308,19 @@ class EmergencyRestore:
             self.log.close()
         return self.finish(record, clock)
 
-    def database_servers(self, dbrestore: Any) -> dict[str, Any]:
-        """The servers a database is restored into: on the client, those its policy dumps
-        (their sockets and users); on a restore host, its own (``database_restore``)."""
+    def database_servers(self, dbrestore: Any) -> tuple[dict[str, Any], str | None]:
+        """The servers a database is restored into, and the account that loads it: on the
+        client, those its policy dumps (their sockets and users), as the server's own user; on
+        a restore host, its own (``database_restore``), as the unprivileged account (another
+        host's dump is data, never run with this host's superuser)."""
         if restore_test.is_own_data(self.config):
             databases = agent.database_module()
             servers: dict[str, Any] = {}
             for entry in self.policy.get("databases") or []:
                 servers.setdefault(entry["type"], databases.server_of(entry))
-            return servers
-        return dict(dbrestore.settings_of(self.config, self.policy).servers)
+            return servers, None
+        settings = dbrestore.settings_of(self.config, self.policy)
+        return dict(settings.servers), settings.restore_user
 
     def finish(self, record: dict[str, Any], clock: float) -> dict[str, Any]:
         """The record's end, written and audited."""

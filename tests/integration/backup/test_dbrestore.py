@@ -403,9 +403,18 @@ def test_an_existing_database_is_replaced_only_when_asked_after_a_fresh_dump(
     restore_user: str,
 ) -> None:
     pg_server.execute(None, "CREATE DATABASE aplikasi")
+    pg_server.execute(
+        None,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+        "'pemilik_aplikasi') THEN CREATE ROLE pemilik_aplikasi; END IF; END $$",
+    )
     try:
-        pg_server.execute("aplikasi", "CREATE TABLE catatan (isi text); "
-                                      "INSERT INTO catatan VALUES ('asli');")  # fmt: skip
+        pg_server.execute(
+            "aplikasi",
+            "CREATE TABLE catatan (isi text); "
+            "INSERT INTO catatan VALUES ('asli'); "
+            "ALTER TABLE catatan OWNER TO pemilik_aplikasi;",
+        )
         with_databases(borg_setup, pg_server, maria_server, restore_user, "aplikasi")
         _, backup = borg_setup.run("docs", "daily")
         assert backup["status"] == "success", backup.get("reason")
@@ -423,6 +432,9 @@ def test_an_existing_database_is_replaced_only_when_asked_after_a_fresh_dump(
         )
         assert record["status"] == "success", record.get("reason")
         assert pg_server.smoke("aplikasi", "SELECT isi FROM catatan") == "asli"
+        # The client's own server: owners as they were.
+        owner = "SELECT tableowner FROM pg_tables WHERE tablename = 'catatan'"
+        assert pg_server.smoke("aplikasi", owner) == "pemilik_aplikasi"
         before = Path(record["dump_before_restore"])
         assert before.stat().st_mode & 0o077 == 0
         listed = subprocess.run(pg_server.argv("pg_restore", "--list", str(before)),
@@ -444,3 +456,22 @@ def test_a_database_the_archive_does_not_hold_is_named(
     record = job.restore_database("keuangan")
     assert record["status"] == "failed"
     assert "holds no dump of any database 'keuangan' (it holds: kepegawaian)" in record["reason"]
+
+
+def test_another_hosts_dump_restored_here_loads_as_the_unprivileged_account(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    """An emergency restore on a restore host (not the client's own server): the dump is
+    another host's data, loaded without the server's rights."""
+    hostile = hostile_mariadb_stream(b"CREATE TABLE t (a int);\nDROP DATABASE kepegawaian;\n")
+    result = dbrestore.restore_database(
+        io.BytesIO(hostile),
+        {"mariadb": maria_server},
+        "aplikasi",
+        "aplikasi_pulih",
+        untrusted_user=restore_user,
+    )
+    assert result["status"] == "failed" and result["loaded_as"] == restore_user
+    assert "DROP command denied" in result["reason"] or "denied" in result["reason"]
+    assert maria_server.exists("kepegawaian")
+    assert not maria_server.exists("aplikasi_pulih")  # the half-filled target is dropped
