@@ -23,7 +23,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 try:
@@ -232,8 +232,9 @@ def dump_postgresql(
 # ---- a policy's databases ---------------------------------------------------------------
 
 # smoke_query: run by the restore test in the restored database (rows as text; no row fails).
+# service: the host's service the database belongs to (e.g. simpeg), carried into the record.
 COMMON_KEYS = ("type", "name", "os_user", "bin_dir", "lock_wait_seconds", "dump_timeout_seconds",
-               "smoke_query")  # fmt: skip
+               "smoke_query", "service")  # fmt: skip
 # The fields each type of server knows besides the common ones.
 TYPE_KEYS = {"postgresql": ("socket_dir", "port"), "mariadb": ("socket",)}
 SERVER_KEYS = ("socket_dir", "socket", "port", "os_user", "bin_dir", "lock_wait_seconds",
@@ -261,25 +262,33 @@ def problems(entries: Any, where: str) -> list[str]:
         unknown = sorted(str(k) for k in set(entry) - known)
         if unknown:
             found.append(f"{at}: unknown field(s) for {kind}: {', '.join(unknown)}")
-        if not isinstance(entry.get("name"), str) or not entry["name"]:
-            found.append(f"{at}.name: a database name, or all")
-        for number in ("port", "lock_wait_seconds", "dump_timeout_seconds"):
-            if number in entry and (
-                isinstance(entry[number], bool)
-                or not isinstance(entry[number], int)
-                or entry[number] < 1
-            ):
-                found.append(f"{at}.{number}: a positive whole number")
-        for text in ("socket_dir", "socket", "bin_dir"):
-            if text in entry and not (isinstance(entry[text], str) and entry[text].startswith("/")):
-                found.append(f"{at}.{text}: an absolute path")
-        if "smoke_query" in entry and not (
-            isinstance(entry["smoke_query"], str) and entry["smoke_query"].strip()
-        ):
-            found.append(f"{at}.smoke_query: an SQL query")
-        if "os_user" in entry and not (isinstance(entry["os_user"], str) and entry["os_user"]):
-            found.append(f"{at}.os_user: a user name")
+        found += [f"{at}.{name}: {wanted}" for name, wanted in field_problems(entry)]
     return found
+
+
+def field_problems(entry: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, what it must be) for each field of one entry that is wrong."""
+
+    def text(value: Any, limit: int = 4096) -> bool:
+        return isinstance(value, str) and len(value.strip()) > 0 and len(value) <= limit
+
+    if not text(entry.get("name"), 200):
+        yield "name", "a database name, or all"
+    for number in ("port", "lock_wait_seconds", "dump_timeout_seconds"):
+        value = entry.get(number, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            yield number, "a positive whole number"
+    for path in ("socket_dir", "socket", "bin_dir"):
+        if path in entry and not (text(entry[path]) and entry[path].startswith("/")):
+            yield path, "an absolute path"
+    wanted = {
+        "smoke_query": ("an SQL query", 4096),
+        "os_user": ("a user name", 64),
+        "service": ("the name of a service of the host (up to 100 characters)", 100),
+    }
+    for name, (what, limit) in wanted.items():
+        if name in entry and not text(entry[name], limit):
+            yield name, what
 
 
 def server_of(entry: dict[str, Any]) -> Server:
@@ -312,12 +321,21 @@ def write_stream(
     stream = DumpStream(out)
     stream.add_bytes("plan.json", json.dumps({"databases": entries}, indent=1).encode())
     servers: dict[tuple[Any, ...], list[str]] = {}
+    services: dict[tuple[tuple[Any, ...], str], str] = {}
     for entry in entries:
         key = tuple(entry.get(k) for k in ("type", *SERVER_KEYS))
         servers.setdefault(key, []).append(entry["name"])
+        if entry.get("service"):
+            services[(key, entry["name"])] = entry["service"]
     for number, (key, names) in enumerate(servers.items(), start=1):
         server = server_of(dict(zip(("type", *SERVER_KEYS), key, strict=True)))
+        first = len(outcomes)
         dump_server(stream, server, names, member_prefix=server.folder(number), outcomes=outcomes)
+        for outcome in outcomes[first:]:
+            database = str(outcome.get("database"))
+            service = services.get((key, database)) or services.get((key, "all"))
+            if service and outcome.get("what") == "database":
+                outcome["service"] = service
     status = {"complete": True, "failed": failed_names(outcomes), "dumps": outcomes}
     stream.add_bytes("status.json", json.dumps(status, indent=1).encode())
     stream.close()

@@ -136,7 +136,8 @@ def test_a_run_streams_postgresql_and_mariadb_into_its_one_archive(
     borg_setup.config["policies"]["docs"]["databases"] = [
         {"type": "postgresql", "name": "kepegawaian", "socket_dir": pg_server.socket_dir,
          "port": pg_server.port, "bin_dir": pg_server.bin_dir},
-        {"type": "mariadb", "name": "kepegawaian", "socket": maria_server.socket},
+        {"type": "mariadb", "name": "kepegawaian", "socket": maria_server.socket,
+         "service": "simpeg"},
     ]  # fmt: skip
     code, record = borg_setup.run("docs", "daily")
     assert code == 0, record.get("reason")
@@ -148,6 +149,8 @@ def test_a_run_streams_postgresql_and_mariadb_into_its_one_archive(
         ("mariadb", "database"),
     ]
     assert record["databases"][3]["member"] == "mariadb/02/001.sql"
+    assert record["databases"][3]["service"] == "simpeg"
+    assert "service" not in record["databases"][1]
     assert borg_setup.archives() == [record["archive"]]
     proc = subprocess.run(
         ["borg", "extract", "--stdout", f"{borg_setup.repo}::{record['archive']}",
