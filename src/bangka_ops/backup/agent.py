@@ -810,10 +810,8 @@ class Run:
                 self.reasons.append(f"database dumps: {step.stream_error}")
         if step.stream_error:
             names.append("(stream)")
-        if not names:
-            return "success"
-        where["database_dumps_failed"] = names
-        return "failed"
+        where["database_dumps_failed"] = names  # [] when every dump succeeded
+        return "failed" if names else "success"
 
     def verify(self, log: TextIO, record: dict[str, Any]) -> str:
         repo = self.config["repository"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -109,9 +110,18 @@ class Dumper:
             outcome["reason"] = str(broken)
         elif broken:
             outcome["reason"] = f"the stream to Borg broke: {broken}"
+        elif code < 0:  # killed from outside (an operator, the OOM killer, a shutdown)
+            outcome["reason"] = f"killed by signal {-code} ({signal_name(-code)}) mid-dump"
         elif code != 0:
             outcome["reason"] = f"exited with {code}: {outcome['stderr'][-300:]}".strip()
         return outcome
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown signal"
 
 
 def not_run(member: str, reason: str) -> dict[str, Any]:
@@ -299,7 +309,7 @@ def server_of(entry: dict[str, Any]) -> Server:
 
 def failed_names(outcomes: list[dict[str, Any]]) -> list[str]:
     """The failed dumps as the record lists them: a database's name, or what else failed in
-    brackets (``(globals of postgresql/01-5432)``, ``(server mariadb/02)``)."""
+    brackets (``(globals of postgresql/01-5432)``, ``(server of mariadb/02)``)."""
     names = []
     for outcome in outcomes:
         if outcome.get("status") == "success":

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangka_ops.report import admin, arsip, ingest, ledger
+from bangka_ops.report import admin, arsip, dumps, ingest, ledger
 
 BACKUP_TYPE = ingest.BACKUP_TYPE
 SUCCESS = {"success", "covered"}
@@ -67,6 +67,75 @@ def growth(runs: list[ingest.Run], until: dt.datetime) -> dict[str, Any]:
         result[f"growth_{name}_bytes"] = sizes[-1] - old
         result[f"growth_{name}_percent"] = round(100 * (sizes[-1] - old) / old, 2) if old else None
     return result
+
+
+# A database's newest dump in the period: its run's start (as written), local day and status.
+DumpSeen = tuple[str, str, str, dumps.Dump]
+DatabaseKey = tuple[str | None, str]  # (type, name)
+
+
+def dump_facts(start: str, day: str, run_status: str, dump: dumps.Dump) -> dict[str, Any]:
+    return {
+        "date": day,
+        "start": start,
+        "run_status": run_status,
+        "status": dump.status,
+        "bytes": dump.bytes,
+        "duration_seconds": dump.seconds,
+        "server_version": dump.server_version,
+        "rows_estimate_total": dump.rows_estimate,
+        "reason": dump.reason,
+    }
+
+
+def check_facts(check: dumps.DatabaseCheck, test: ingest.RestoreTest) -> dict[str, Any]:
+    return {
+        "start": test.start.isoformat(),
+        "status": check.status,
+        "restore_seconds": check.restore_seconds,
+        "rows_restored": check.rows_restored,
+        "tables_missing_count": check.tables_missing,
+        "rows_outside_tolerance_count": check.rows_outside_tolerance,
+        "smoke_passed": check.smoke_passed,
+        "scratch_dropped": check.scratch_dropped,
+        "reasons": check.reasons,
+    }
+
+
+def database_entries(host: str, policy: str, facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per database of a policy (by type and name): its newest dump in the period and its row
+    in the period's newest restore test (each None where there is none); ``breaching`` when
+    either failed."""
+    dumps: dict[DatabaseKey, DumpSeen] = facts.get("databases") or {}
+    test: ingest.RestoreTest | None = facts.get("restore_test")
+    checks = {(c.type, c.name): c for c in test.databases} if test else {}
+    entries = []
+    for key in sorted(dumps.keys() | checks.keys(), key=lambda k: (k[0] or "", k[1])):
+        seen, check = dumps.get(key), checks.get(key)
+        dump = None if seen is None else dump_facts(*seen)
+        restored = None if check is None or test is None else check_facts(check, test)
+        entries.append(
+            {
+                "host": host,
+                "policy": policy,
+                "type": key[0],
+                "database": key[1],
+                "breaching": (dump is not None and dump["status"] != "success")
+                or (restored is not None and restored["status"] != "passed"),
+                "dump": dump,
+                "restore_test": restored,
+            }
+        )
+    return entries
+
+
+def database_breaches(entries: list[dict[str, Any]]) -> list[str]:
+    breaches = []
+    if any(e["dump"] and e["dump"]["status"] != "success" for e in entries):
+        breaches.append("database dump failed")
+    if any(e["restore_test"] and e["restore_test"]["status"] != "passed" for e in entries):
+        breaches.append("database restore test failed")
+    return breaches
 
 
 @dataclass(frozen=True)
@@ -214,6 +283,7 @@ class Report:
         policies = []
         for (host, policy), facts in sorted(self.policies.items()):
             judged = self.judge(facts)
+            judged["breaches"] += database_breaches(database_entries(host, policy, facts))
             check = self.admin_check(host)
             if check == "tampered":
                 judged["breaches"].append("tampered")
@@ -221,6 +291,17 @@ class Report:
                 judged["breaches"].append("admin maintenance failed")
             policies.append({"host": host, "policy": policy, **judged})
         return policies
+
+    def kpis_databases(self) -> list[dict[str, Any]]:
+        """Per host, policy and database: its newest dump and restore test in the period,
+        those failing first."""
+        entries = [
+            entry
+            for (host, policy), facts in sorted(self.policies.items())
+            for entry in database_entries(host, policy, facts)
+        ]
+        entries.sort(key=lambda e: not e["breaching"])  # stable: by host, policy, name within
+        return entries
 
     def kpis(self) -> dict[str, Any]:
         policies = self.kpis_policies()
@@ -252,6 +333,7 @@ class Report:
                 "hosts": verdicts,
             },
             "arsip": [a.judged(self.generated) for _, a in sorted(self.archives.items())],
+            "databases": self.kpis_databases(),
             "problems": [str(p) for p in self.problems],
         }
 
@@ -286,6 +368,8 @@ class Report:
                 "rto_hours": test.rto_hours,
                 "rto_met": rto_met,
                 "integrity": test.integrity,
+                "databases": test.databases_passed,
+                "database_check": test.database_check,
             },
             **(facts.get("growth") or growth([], self.generated)),
             "breaches": breaches,
@@ -356,6 +440,7 @@ class Builder:
         if isinstance(value, ingest.Problem):
             self.report.problems.append(value)
         elif isinstance(value, ingest.RestoreTest):
+            self.report.problems += (ingest.Problem(path, message) for message in value.problems)
             if self.restore_test_counts(value, carrier, relative):
                 self.restore_tests.setdefault((value.host, value.policy), []).append(value)
         elif isinstance(value, ingest.Schedule):
@@ -567,6 +652,7 @@ class Builder:
         tests = self.restore_tests.get(key, [])
         in_period = [t for t in tests if t.start.astimezone(tz).date() in self.report.period]
         facts["restore_test"] = in_period[-1] if in_period else None
+        facts["databases"] = self.database_dumps(runs, tz)
         test_days = [t.start.astimezone(tz).date() for t in tests]
         tally = Tally()
         on_row = self.on_row
@@ -612,6 +698,31 @@ class Builder:
         )
         facts["growth"] = growth(runs, self.report.generated)
         return facts
+
+    def database_dumps(self, runs: list[ingest.Run], tz: ZoneInfo) -> dict[DatabaseKey, DumpSeen]:
+        """Per (type, name): the newest dump of the period's runs. A server-wide failure
+        (globals, users, a server, the stream) stays only while the period's newest run with
+        dumps still has it (runs keep no server-wide part that succeeded). What could not be
+        read of any run's dumps is reported with the run's record."""
+        period, problems = self.report.period, self.report.problems
+        found: dict[DatabaseKey, tuple[int, DumpSeen]] = {}
+        newest = -1
+        for index, run in enumerate(runs):  # in time order
+            dumps = run.databases
+            if dumps is None:
+                continue
+            problems += (ingest.Problem(Path(run.path), message) for message in dumps.problems)
+            day = run.start.astimezone(tz).date()
+            if day in period:
+                newest = index
+                for dump in dumps.entries:
+                    seen = (run.columns["start"], day.isoformat(), run.status, dump)
+                    found[(dump.type, dump.name)] = (index, seen)
+        return {
+            key: seen
+            for key, (index, seen) in found.items()
+            if seen[3].what == "database" or index == newest
+        }
 
     def settle_markers(self, runs: list[ingest.Run]) -> list[ingest.Run]:
         """Start markers (status ``running``): dropped once their run's record is there;
@@ -747,6 +858,7 @@ class Builder:
             "archive": None,
             "reason": f"no record of the {cycle} run due {due.isoformat()}",
             "record": None,
+            "databases": None,
             "date": due.date().isoformat(),
         }
 

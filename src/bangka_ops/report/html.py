@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import IO, Any
@@ -55,6 +56,8 @@ TEXT: dict[str, dict[str, Any]] = {
             "cloud verification stale": "verifikasi awan usang",
             "cloud verification failed": "verifikasi awan gagal",
             "files wrong in cloud storage": "berkas salah di penyimpanan awan",
+            "database dump failed": "dump basis data gagal",
+            "database restore test failed": "uji pemulihan basis data gagal",
         },
         "p95": "Durasi P95 (s)",
         "by_category": "Per kategori data",
@@ -95,6 +98,26 @@ TEXT: dict[str, dict[str, Any]] = {
         "arsip_good": "baik",
         "arsip_bad": "ada masalah",
         "arsip_not_configured": "awan belum diatur",
+        "databases": "Basis data",
+        "databases_note": (
+            "Per basis data: dump terbaru dalam periode (dalam arsip Borg pencadangan) dan "
+            "barisnya pada uji pemulihan terbaru dalam periode (dimuat ke basis data sementara, "
+            "tabel dan jumlah baris dibandingkan, lalu dihapus). Dump atau uji yang gagal "
+            "ditandai merah."
+        ),
+        "db_name": "Basis data (jenis)",
+        "db_dump": "Dump terakhir",
+        "db_size": "Ukuran (MiB) / durasi (s)",
+        "db_version": "Versi server",
+        "db_rows_estimate": "Perkiraan baris",
+        "db_restore": "Uji pemulihan",
+        "db_restore_seconds": "Waktu muat (s)",
+        "db_rows_restored": "Baris dipulihkan",
+        "db_missing": "Tabel hilang / baris di luar toleransi",
+        "db_smoke": "Kueri uji / basis data sementara dihapus",
+        "db_ok": "baik",
+        "db_failed": "gagal",
+        "db_more": "lainnya",
         "signed_by": "Ditandatangani secara elektronik oleh",
         "at": "pada",
         "unsigned": "Belum ditandatangani. Tanda tangan: cekat sign; periksa: cekat verify.",
@@ -237,6 +260,26 @@ TEXT: dict[str, dict[str, Any]] = {
         "arsip_good": "good",
         "arsip_bad": "problems",
         "arsip_not_configured": "cloud not configured",
+        "databases": "Databases",
+        "databases_note": (
+            "Per database: its newest dump in the period (inside the run's Borg archive) and "
+            "its row in the period's newest restore test (loaded into a scratch database, "
+            "tables and row counts compared, then dropped). Failed dumps or tests are marked "
+            "red."
+        ),
+        "db_name": "Database (type)",
+        "db_dump": "Newest dump",
+        "db_size": "Size (MiB) / duration (s)",
+        "db_version": "Server version",
+        "db_rows_estimate": "Estimated rows",
+        "db_restore": "Restore test",
+        "db_restore_seconds": "Load time (s)",
+        "db_rows_restored": "Rows restored",
+        "db_missing": "Tables missing / rows outside tolerance",
+        "db_smoke": "Smoke query / scratch database dropped",
+        "db_ok": "ok",
+        "db_failed": "failed",
+        "db_more": "more",
         "signed_by": "Electronically signed by",
         "at": "at",
         "unsigned": "Not signed yet. Sign: cekat sign; check: cekat verify.",
@@ -450,6 +493,26 @@ def draw_restore(kpis: dict[str, Any], t: dict[str, Any]) -> str:
     return svg(figure)
 
 
+# A row's ``databases`` cell as dumps.Dumps.summary writes it.
+DUMPS_SUMMARY = re.compile(r"(\d+)/(\d+) ok(?:; failed: (.*?))?(?: \(\+(\d+) more\))?", re.S)
+
+
+def dumps_summary(value: Any, t: dict[str, Any]) -> dict[str, Any]:
+    """A row's ``databases`` cell in the form's language: ``text``, and ``failed`` when a dump
+    failed."""
+    text = str(value)
+    match = DUMPS_SUMMARY.fullmatch(text)
+    if match is None:
+        return {"text": text, "failed": True}
+    ok, total, names, more = match.groups()
+    text = f"{ok}/{total} {t['db_ok']}"
+    if names:
+        text += f"; {t['db_failed']}: {names}"
+    if more:
+        text += f" (+{more} {t['db_more']})"
+    return {"text": text, "failed": ok != total}
+
+
 def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
     """The template's filters: numbers, dates and times in the language's conventions (Babel's
     CLDR data: ``2.057,2`` and ``2 Des 2026`` in Bahasa Indonesia, ``2,057.2`` and
@@ -528,6 +591,8 @@ def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
         "missed": missed,
         "cut_short": cut_short,
         "growth": growth,
+        "dumps": lambda v: dumps_summary(v, t),
+        "yesno": lambda v: str(t["none"]) if v is None else str(t["yes"] if v else t["no"]),
     }
 
 

@@ -22,6 +22,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bangka_ops.report.dumps import (
+    DatabaseCheck,
+    Dumps,
+    database_check,
+    flag,
+    to_checks,
+    to_dumps,
+)
+
 try:
     import orjson
 
@@ -68,6 +77,7 @@ class Run:
     rpo_hours: float | None
     path: str
     columns: dict[str, Any]
+    databases: Dumps | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +94,10 @@ class RestoreTest:
     rpo_met: bool | None
     integrity: bool | None
     path: Path
+    databases: tuple[DatabaseCheck, ...] = ()
+    databases_passed: bool | None = None  # result.databases (None: the policy has none)
+    database_check: dict[str, Any] | None = None
+    problems: tuple[str, ...] = ()  # what could not be read of its databases
 
 
 @dataclass(slots=True)
@@ -227,6 +241,8 @@ def to_run(record: dict[str, Any], path: Path | str) -> Run:
         return to_run_checked(record, path)
     when = timestamp(start, "start")
     path = str(path)
+    dumps, listed = get("databases"), get("database_dumps_failed")
+    databases = None if dumps is None and listed is None else to_dumps(dumps, listed)
     return Run(
         host,
         policy,
@@ -259,11 +275,13 @@ def to_run(record: dict[str, Any], path: Path | str) -> Run:
             "archive": archive,
             "reason": reason if type(reason) is _STR else None,
             "record": path,
+            "databases": databases.summary() if databases else None,
             # Filled in by the checklist; present from the start so the dict is sized once.
             "date": None,
             "restore_test": None,
             "admin_check": None,
         },
+        databases,
     )
 
 
@@ -274,6 +292,7 @@ def mismatch(run: Run, carrier: str) -> Run:
     run.host = run.columns["host"] = carrier
     run.status = run.columns["status"] = "mismatch"
     run.columns["log_check"] = "errors"
+    run.databases = run.columns["databases"] = None  # its dumps are not the carrier's
     run.columns["reason"] = (
         f"the record names host {claimed!r} but was collected from {carrier}: "
         f"not counted for {claimed!r}"
@@ -325,6 +344,9 @@ def to_run_checked(record: dict[str, Any], path: Path | str) -> Run:
         "rpo_hours": number(record.get("rpo_hours"), "rpo_hours"),
         "rto_hours": number(record.get("rto_hours"), "rto_hours"),
         "reason": record.get("reason") if isinstance(record.get("reason"), str) else None,
+        # Read leniently by to_dumps, whatever they hold.
+        "databases": record.get("databases"),
+        "database_dumps_failed": record.get("database_dumps_failed"),
     }
     return to_run(clean, path)
 
@@ -335,6 +357,9 @@ def to_restore_test(record: dict[str, Any], path: Path | str) -> RestoreTest:
     judged = record.get(
         "restore_seconds" if mode == "full" else "extrapolated_full_restore_seconds"
     )
+    problems: list[str] = []
+    checks = to_checks(record.get("databases"), problems)
+    summary = database_check(record.get("database_check"), problems)
     return RestoreTest(
         host=text(record, "host"),
         policy=text(record, "policy"),
@@ -348,6 +373,10 @@ def to_restore_test(record: dict[str, Any], path: Path | str) -> RestoreTest:
         rpo_met=result.get("rpo_met") if isinstance(result, dict) else None,
         integrity=result.get("integrity") if isinstance(result, dict) else None,
         path=Path(path),
+        databases=checks,
+        databases_passed=flag(result.get("databases")) if isinstance(result, dict) else None,
+        database_check=summary,
+        problems=tuple(problems),
     )
 
 

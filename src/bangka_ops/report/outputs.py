@@ -44,6 +44,8 @@ CSV_COLUMNS = (
     "archive",
     "reason",
     "record",
+    # Appended columns (the order above stays: spreadsheets refer to columns by position).
+    "databases",
 )
 
 
@@ -122,7 +124,8 @@ def cell(value: Any) -> Any:
 
 class PrometheusWriter:
     """Per host and policy: last success time, last duration, sizes, success ratio, missed;
-    per host: the admin's tamper verdict and failed maintenance."""
+    per host: the admin's tamper verdict and failed maintenance; per host, policy and
+    database: its newest dump and restore-test row succeeded."""
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
@@ -222,9 +225,39 @@ class PrometheusWriter:
                 int(verdict.failed is not None),
             )
         self.archive_metrics(report, add)
+        self.database_metrics(report, add)
         for name, (kind, help_text, lines) in metrics.items():
             self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
             self.out.write("\n".join(lines) + "\n")
+
+    @staticmethod
+    def database_metrics(report: Report, add: Callable[[str, str, str, str, float], None]) -> None:
+        """Per host, policy and database: its newest dump in the period succeeded, and (where
+        the period's newest restore test has a row of it) that row passed."""
+        for entry in report.kpis_databases():
+            labels = (
+                f'host="{escape(entry["host"])}",policy="{escape(entry["policy"])}",'
+                f'type="{escape(entry["type"] or "")}",database="{escape(entry["database"])}"'
+            )
+            dump, restored = entry["dump"], entry["restore_test"]
+            if dump is not None:
+                add(
+                    "bangka_backup_database_dump_ok",
+                    "gauge",
+                    "1 when the newest dump of the database in the report period succeeded, "
+                    "else 0.",
+                    labels,
+                    int(dump["status"] == "success"),
+                )
+            if restored is not None:
+                add(
+                    "bangka_backup_database_restore_test_ok",
+                    "gauge",
+                    "1 when the database's row in the newest restore test of the report period "
+                    "passed, else 0.",
+                    labels,
+                    int(restored["status"] == "passed"),
+                )
 
     @staticmethod
     def archive_metrics(report: Report, add: Callable[[str, str, str, str, float], None]) -> None:
