@@ -157,6 +157,7 @@ def dump_server(
     prefix = member_prefix or server.folder(1)
     dumper = Dumper(stream, server.dump_timeout_seconds)
     try:
+        server.check_password_file()
         version = server.version()
         databases = server.databases(names)
     except (DumpError, OSError, KeyError, ValueError, TypeError, subprocess.TimeoutExpired) as exc:
@@ -244,11 +245,11 @@ def dump_postgresql(
 # smoke_query: run by the restore test in the restored database (rows as text; no row fails).
 # service: the host's service the database belongs to (e.g. simpeg), carried into the record.
 COMMON_KEYS = ("type", "name", "os_user", "bin_dir", "lock_wait_seconds", "dump_timeout_seconds",
-               "smoke_query", "service")  # fmt: skip
+               "smoke_query", "service", "login", "password_file")  # fmt: skip
 # The fields each type of server knows besides the common ones.
 TYPE_KEYS = {"postgresql": ("socket_dir", "port"), "mariadb": ("socket",)}
 SERVER_KEYS = ("socket_dir", "socket", "port", "os_user", "bin_dir", "lock_wait_seconds",
-               "dump_timeout_seconds")  # fmt: skip
+               "dump_timeout_seconds", "login", "password_file")  # fmt: skip
 ENTRY_KEYS = ("type", "name", *SERVER_KEYS)
 TYPES = tuple(SERVER_TYPES)
 
@@ -288,12 +289,13 @@ def field_problems(entry: dict[str, Any]) -> Iterator[tuple[str, str]]:
         value = entry.get(number, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             yield number, "a positive whole number"
-    for path in ("socket_dir", "socket", "bin_dir"):
+    for path in ("socket_dir", "socket", "bin_dir", "password_file"):
         if path in entry and not (text(entry[path]) and entry[path].startswith("/")):
             yield path, "an absolute path"
     wanted = {
         "smoke_query": ("an SQL query", 4096),
         "os_user": ("a user name", 64),
+        "login": ("the database login's name", 64),
         "service": ("the name of a service of the host (up to 100 characters)", 100),
     }
     for name, (what, limit) in wanted.items():

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -60,6 +62,11 @@ class Server:
     # Each dump is killed past this (a server frozen mid-dump cannot hold the run).
     dump_timeout_seconds: int = 21600
     env: dict[str, str] = field(default_factory=dict)
+    # Where a password is unavoidable: the database login's name, and a file only os_user may
+    # read holding it in the tool's own format (PostgreSQL: a .pgpass line; MariaDB: an option
+    # file with [client] password=...). The password never appears in argv or the environment.
+    login: str | None = None
+    password_file: str | None = None
 
     # ---- running its tools ------------------------------------------------------------
 
@@ -73,8 +80,32 @@ class Server:
         """Popen keywords that run a tool as the server's OS user (or ``os_user``), in /, with
         a clean environment (no PG*/MYSQL* variable of the caller reaches it)."""
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **self.env}
+        if self.password_file and not os_user:
+            env.update(self.password_env())
         user = os_user or self.os_user
         return {"user": user, "group": user, "extra_groups": [], "cwd": "/", "env": env}
+
+    def password_env(self) -> dict[str, str]:
+        """Environment naming the password file (never the password)."""
+        return {}
+
+    def check_password_file(self) -> None:
+        """A password file must be a regular file of os_user (or root) that no one else may
+        read: DumpError otherwise, before any tool reads it."""
+        if not self.password_file:
+            return
+        try:
+            info = os.stat(self.password_file, follow_symlinks=False)
+            owner = pwd.getpwnam(self.os_user).pw_uid
+        except (OSError, KeyError) as exc:
+            raise DumpError(f"password_file {self.password_file}: {exc}") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise DumpError(f"password_file {self.password_file}: not a regular file")
+        if info.st_uid not in (owner, 0) or info.st_mode & 0o077:
+            raise DumpError(
+                f"password_file {self.password_file}: must belong to {self.os_user} and be "
+                f"readable by it alone (mode 0400 or 0600), not {stat.filemode(info.st_mode)}"
+            )
 
     def run_sql(
         self, database: str | None, sql: str, *, os_user: str | None = None
@@ -192,7 +223,11 @@ class PostgreSQL(Server):
         return newest_pg_bin()
 
     def argv(self, tool: str, *args: str) -> list[str]:
-        return [self.binary(tool), "-h", self.socket_dir, "-p", str(self.port), *args]
+        login = ["-U", self.login] if self.login else []
+        return [self.binary(tool), "-h", self.socket_dir, "-p", str(self.port), *login, *args]
+
+    def password_env(self) -> dict[str, str]:
+        return {"PGPASSFILE": str(self.password_file)}
 
     def run_sql(
         self, database: str | None, sql: str, *, os_user: str | None = None
@@ -226,7 +261,10 @@ class PostgreSQL(Server):
         }
 
     def globals_argv(self) -> list[str]:
-        return self.argv("pg_dumpall", "--globals-only", "--no-password")
+        # A login of its own is rarely a superuser: pg_roles instead of pg_authid, which only a
+        # superuser reads (the roles then come without their password hashes).
+        hashes = ["--no-role-passwords"] if self.login else []
+        return self.argv("pg_dumpall", "--globals-only", "--no-password", *hashes)
 
     def dump_argv(self, database: str) -> list[str]:
         return self.argv(
@@ -302,10 +340,16 @@ class MariaDB(Server):
     SYSTEM: ClassVar[tuple[str, ...]] = ("information_schema", "mysql", "performance_schema", "sys")
 
     def argv(self, tool: str, *args: str, os_user: str | None = None) -> list[str]:
-        # --no-defaults first: no option file (and no password in one) is read.
-        user = os_user or self.os_user
+        # First: --no-defaults (no option file, and no password in one, is read) or, where a
+        # password is unavoidable, --defaults-file (only that file, which holds it).
+        user = os_user or self.login or self.os_user
+        files = (
+            f"--defaults-file={self.password_file}"
+            if self.password_file and not os_user
+            else "--no-defaults"
+        )
         socket, login = f"--socket={self.socket}", f"--user={user}"
-        return [self.binary(tool), "--no-defaults", socket, login, *args]
+        return [self.binary(tool), files, socket, login, *args]
 
     def run_sql(
         self, database: str | None, sql: str, *, os_user: str | None = None

@@ -8,7 +8,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 from bangka_ops.backup import agent, databases, dbservers, dumpstream, records
 from tests.conftest import BorgSetup
@@ -178,3 +182,48 @@ def test_fields_of_the_other_type_are_refused_by_name() -> None:
         "policies.app.databases[0]: unknown field(s) for mariadb: port",
         "policies.app.databases[1]: unknown field(s) for postgresql: socket",
     ]
+
+
+def test_where_a_password_is_unavoidable_it_is_read_from_a_private_file_only(
+    maria_server: dbservers.MariaDB, tmp_path: Path
+) -> None:
+    word = "kata-sandi-uji-" + os.urandom(6).hex()
+    maria_server.execute(None, f"CREATE USER IF NOT EXISTS pencadang@localhost IDENTIFIED BY "
+                               f"'{word}'; GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES "
+                               "ON kepegawaian.* TO pencadang@localhost; GRANT SELECT ON "
+                               "mysql.* TO pencadang@localhost")  # fmt: skip
+    tmp_path.chmod(0o755)  # as /etc/bangka-backup: mysql reaches the file, reads only its own
+    for parent in tmp_path.parents:
+        if parent == Path(tempfile.gettempdir()):
+            break
+        parent.chmod(0o755)
+    secret = tmp_path / "pencadang.cnf"
+    secret.write_text(f"[client]\npassword={word}\n")
+    shutil.chown(secret, "mysql", "mysql")
+    try:
+        secret.chmod(0o644)  # readable by others: refused before any tool reads it
+        loose = dbservers.MariaDB(socket=maria_server.socket, login="pencadang",
+                                  password_file=str(secret))  # fmt: skip
+        (only,) = dump(loose, ["kepegawaian"])[0]
+        assert only["status"] == "failed"
+        assert "readable by it alone (mode 0400 or 0600)" in str(only["reason"])
+
+        secret.chmod(0o400)
+        outcomes, data = dump(loose, ["kepegawaian"])
+        assert [o["status"] for o in outcomes] == ["success", "success"], outcomes
+        assert b"INSERT INTO `pegawai`" in joined(data)[str(outcomes[1]["member"])]
+        # The password is in the file only: never in a command line the dump ran.
+        argv = " ".join(loose.dump_argv("kepegawaian"))
+        assert word not in argv and f"--defaults-file={secret}" in argv
+        assert argv.split()[1] == f"--defaults-file={secret}"
+    finally:
+        maria_server.execute(None, "DROP USER IF EXISTS pencadang@localhost")
+
+
+def test_a_postgresql_login_uses_its_pgpass_file_by_name() -> None:
+    where = "/etc/bangka-backup/pg.pass"
+    pg = dbservers.PostgreSQL(login="pencadang", password_file=where,
+                              bin_dir="/usr/lib/postgresql/15/bin")  # fmt: skip
+    assert pg.dump_argv("x")[5:7] == ["-U", "pencadang"]
+    assert pg.as_user()["env"]["PGPASSFILE"] == "/etc/bangka-backup/pg.pass"
+    assert "--no-role-passwords" in pg.globals_argv()
