@@ -1,7 +1,8 @@
 """Benchmark: database backups and their restore test against the plain tools, same data, same run.
 
-Starts its own PostgreSQL cluster (a private directory and socket), loads a staffing-style
-database (``pegawai`` with --rows rows, foreign keys, a view, a function, non-ASCII text), and
+Starts its own PostgreSQL cluster (a private directory and socket), loads the sample staffing
+database of examples/databases (``pegawai`` with --rows rows, foreign keys, a view, a function,
+non-ASCII text), and
 alternates A/B several times:
 
   A  bangka-backup run --cycle daily      the wrapper: row estimates, pg_dumpall --globals-only,
@@ -45,40 +46,8 @@ PORT = 54339
 DATABASE = "kepegawaian"
 RESTORE_USER = "bangka-dbrestore"
 
-SCHEMA = """
-CREATE TABLE unit_kerja (id serial PRIMARY KEY, nama text NOT NULL);
-CREATE TABLE pegawai (
-  nip char(18) PRIMARY KEY,
-  nama text NOT NULL,
-  unit_id int NOT NULL REFERENCES unit_kerja(id),
-  jabatan text,
-  golongan text,
-  alamat text,
-  tanggal_lahir date
-);
-CREATE TABLE riwayat_jabatan (
-  id bigserial PRIMARY KEY,
-  nip char(18) NOT NULL REFERENCES pegawai(nip),
-  jabatan text NOT NULL,
-  mulai date NOT NULL
-);
-CREATE VIEW pegawai_per_unit AS
-  SELECT u.nama, count(*) AS jumlah FROM pegawai p JOIN unit_kerja u ON u.id = p.unit_id
-  GROUP BY u.nama;
-CREATE FUNCTION jumlah_pegawai() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM pegawai';
-INSERT INTO unit_kerja (nama) SELECT 'Dinas ' || n FROM generate_series(1, 60) n;
-INSERT INTO pegawai
-  SELECT lpad(n::text, 18, '0'), 'Pegawai Ke-' || n, 1 + n % 60,
-         (ARRAY['Staf', 'Kepala Seksi', 'Kepala Bidang', 'Sekretaris'])[1 + n % 4],
-         'III/' || chr(97 + n % 4),
-         'Jl. Merdeka No. ' || n || ', Sungailiat — Kabupaten Bangka ✓',
-         date '1965-01-01' + (n % 12000)
-  FROM generate_series(1, {rows}) n;
-INSERT INTO riwayat_jabatan (nip, jabatan, mulai)
-  SELECT lpad((1 + n % {rows})::text, 18, '0'), 'Jabatan ' || (n % 37), date '2000-01-01' + n % 9000
-  FROM generate_series(1, {rows} / 2) n;
-ANALYZE;
-"""
+# The sample staffing database of examples/databases, with --rows staff rows.
+SCHEMA = Path(__file__).resolve().parent.parent / "examples/databases/kepegawaian-postgresql.sql.j2"
 
 
 def run_as(user: str, argv: list[str], **how: Any) -> subprocess.CompletedProcess[bytes]:
@@ -320,7 +289,9 @@ def main() -> int:
     try:
         started = time.perf_counter()
         cluster.server.execute(None, f"CREATE DATABASE {DATABASE}")
-        cluster.server.execute(DATABASE, SCHEMA.format(rows=args.rows))
+        cluster.server.execute(
+            DATABASE, SCHEMA.read_text(encoding="utf-8").replace("{{ db_rows }}", str(args.rows))
+        )
         size = cluster.server.query(
             DATABASE, "SELECT to_json(pg_database_size(current_database()))"
         )

@@ -153,6 +153,20 @@ class EmergencyRestore:
                 flush=True,
             )
 
+    def new_record(self, **what: Any) -> dict[str, Any]:
+        """A restore's record: who restored which host's policy where, and ``what``."""
+        return {
+            "schema_version": 1,
+            "kind": "restore",
+            "host": self.config["host"],
+            "policy": self.policy_name,
+            "repository": self.repo["location"],
+            "restored_on": self.config.get("restore_host") or self.config["host"],
+            "operator": os.environ.get("SUDO_USER") or getpass.getuser(),
+            **what,
+            "start": self.started.isoformat(),
+        }
+
     def restore(
         self,
         *,
@@ -165,19 +179,9 @@ class EmergencyRestore:
         include_marked: bool = False,
     ) -> dict[str, Any]:
         paths = [p.lstrip("/") for p in paths if p.strip("/")]
-        record: dict[str, Any] = {
-            "schema_version": 1,
-            "kind": "restore",
-            "host": self.config["host"],
-            "policy": self.policy_name,
-            "repository": self.repo["location"],
-            "restored_on": self.config.get("restore_host") or self.config["host"],
-            "operator": os.environ.get("SUDO_USER") or getpass.getuser(),
-            "paths": paths or ["(semua / everything)"],
-            "target": str(target),
-            "overwrite": overwrite,
-            "start": self.started.isoformat(),
-        }
+        record = self.new_record(
+            paths=paths or ["(semua / everything)"], target=str(target), overwrite=overwrite
+        )
         clock = time.monotonic()
         try:
             record["archive"], record["provenance"] = self.choose(
@@ -257,19 +261,9 @@ class EmergencyRestore:
         into a new database (``as_name``, default ``<name>_pulih_<time>``); an existing one is
         replaced only with ``replace``, after a fresh dump of it is written aside first."""
         target_name = as_name or f"{database}_pulih_{self.started.strftime('%Y%m%d_%H%M')}"
-        record: dict[str, Any] = {
-            "schema_version": 1,
-            "kind": "restore",
-            "host": self.config["host"],
-            "policy": self.policy_name,
-            "repository": self.repo["location"],
-            "restored_on": self.config.get("restore_host") or self.config["host"],
-            "operator": os.environ.get("SUDO_USER") or getpass.getuser(),
-            "database": database,
-            "target": f"database {target_name}",
-            "replace": replace,
-            "start": self.started.isoformat(),
-        }
+        record = self.new_record(
+            database=database, target=f"database {target_name}", replace=replace
+        )
         clock = time.monotonic()
         dbrestore = restore_test.dbrestore_module()
         try:

@@ -1,11 +1,13 @@
 """Real database servers for the tests: a PostgreSQL 15 cluster and a MariaDB 10.11 server,
 each started by the test in its own private directory with its own socket (no network), and
-peer / unix_socket authentication as on a Debian host. Both hold the same small staffing-style
-schema: foreign key, view, function, a trigger (MariaDB), non-ASCII text."""
+peer / unix_socket authentication as on a Debian host. Both hold the sample staffing database of
+examples/databases with ROWS staff: foreign keys, view, function, a trigger (MariaDB),
+non-ASCII text."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -13,63 +15,24 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bangka_ops.backup import dbservers
+from bangka_ops.backup import databases, dbservers, dumpstream
 
 PG_PORT = 54329
 ROWS = 20000
-ADDRESS = "Sungailiat — Bangka ✓"
+ADDRESS = "Sungailiat — Kabupaten Bangka ✓"
 
-PG_SCHEMA = f"""
-CREATE TABLE unit_kerja (id serial PRIMARY KEY, nama text NOT NULL);
-CREATE TABLE pegawai (
-  nip char(18) PRIMARY KEY,
-  nama text NOT NULL,
-  unit_id int NOT NULL REFERENCES unit_kerja(id),
-  jabatan text,
-  alamat text
-);
-CREATE VIEW pegawai_per_unit AS
-  SELECT u.nama, count(*) AS jumlah FROM pegawai p JOIN unit_kerja u ON u.id = p.unit_id
-  GROUP BY u.nama;
-CREATE FUNCTION jumlah_pegawai() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM pegawai';
-INSERT INTO unit_kerja (nama) SELECT 'Unit ' || n FROM generate_series(1, 40) n;
-INSERT INTO pegawai
-  SELECT lpad(n::text, 18, '0'), 'Pegawai ' || n, 1 + n % 40, 'Staf',
-         'Jl. Merdeka No. ' || n || ', {ADDRESS}'
-  FROM generate_series(1, {ROWS}) n;
-ANALYZE;
-"""
+UNITS = 60  # unit_kerja rows of the schema
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "databases"
 
-MARIA_SCHEMA = f"""
-CREATE TABLE unit_kerja (id int AUTO_INCREMENT PRIMARY KEY, nama varchar(80) NOT NULL)
-  ENGINE=InnoDB;
-CREATE TABLE pegawai (
-  nip char(18) PRIMARY KEY,
-  nama varchar(120) NOT NULL,
-  unit_id int NOT NULL,
-  jabatan varchar(80),
-  alamat text,
-  foto blob,
-  CONSTRAINT fk_unit FOREIGN KEY (unit_id) REFERENCES unit_kerja(id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-CREATE TABLE riwayat (nip char(18), kapan timestamp DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB;
-CREATE VIEW pegawai_per_unit AS
-  SELECT u.nama, count(*) AS jumlah FROM pegawai p JOIN unit_kerja u ON u.id = p.unit_id
-  GROUP BY u.nama;
-CREATE FUNCTION jumlah_pegawai() RETURNS bigint READS SQL DATA
-  RETURN (SELECT count(*) FROM pegawai);
-CREATE TRIGGER catat AFTER INSERT ON pegawai FOR EACH ROW
-  INSERT INTO riwayat (nip) VALUES (NEW.nip);
-INSERT INTO unit_kerja (nama) SELECT concat('Unit ', seq) FROM seq_1_to_40;
-INSERT INTO pegawai
-  SELECT lpad(seq, 18, '0'), concat('Pegawai ', seq), 1 + seq % 40, 'Staf',
-         concat('Jl. Merdeka No. ', seq, ', {ADDRESS}'), X'00FF10'
-  FROM seq_1_to_{ROWS};
-ANALYZE TABLE unit_kerja, pegawai, riwayat;
-"""
+
+def schema(kind: str, rows: int = ROWS) -> str:
+    """The sample staffing database of examples/databases with ``rows`` staff."""
+    text = (EXAMPLES / f"kepegawaian-{kind}.sql.j2").read_text(encoding="utf-8")
+    return text.replace("{{ db_rows }}", str(rows))
 
 
 def run_as(user: str, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
@@ -93,7 +56,7 @@ def postgresql(database: str = "kepegawaian") -> Iterator[dbservers.PostgreSQL]:
     pg = dbservers.PostgreSQL(socket_dir=str(base), port=PG_PORT, bin_dir=bin_dir)
     try:
         pg.execute(None, f"CREATE DATABASE {database}")
-        pg.execute(database, PG_SCHEMA)
+        pg.execute(database, schema("postgresql"))
         yield pg
     finally:
         subprocess.run(
@@ -139,7 +102,7 @@ def mariadb(database: str = "kepegawaian") -> Iterator[dbservers.MariaDB]:
                 pytest.fail(f"mariadbd stopped: {(base / 'error.log').read_text()[-2000:]}")
             time.sleep(0.1)
         maria.execute(None, f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
-        maria.execute(database, MARIA_SCHEMA)
+        maria.execute(database, schema("mariadb"))
         yield maria
     finally:
         server.terminate()
@@ -164,3 +127,20 @@ def ensure_os_user(name: str) -> str:
             capture_output=True,
         )  # fmt: skip
     return name
+
+
+def dump(server: dbservers.Server, names: list[str]) -> tuple[list[dict[str, Any]], bytes]:
+    """The server's dumps of ``names`` as a stream of small parts, and their outcomes."""
+    out = io.BytesIO()
+    stream = dumpstream.DumpStream(out, part_bytes=256 * 1024)
+    outcomes = databases.dump_server(stream, server, names)
+    stream.close()
+    return outcomes, out.getvalue()
+
+
+def joined(data: bytes) -> dict[str, bytes]:
+    """Each member of a dump stream, its parts joined."""
+    found: dict[str, bytes] = {}
+    for name, piece in dumpstream.pieces(io.BytesIO(data)):
+        found[name] = found.get(name, b"") + piece
+    return found

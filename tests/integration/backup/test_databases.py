@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import subprocess
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bangka_ops.backup import agent, databases, dumpstream, records
+from bangka_ops.backup import agent, databases, records
 from tests.conftest import BorgSetup
 from tests.integration.backup import dbhosts
 
@@ -38,25 +37,10 @@ def psql(pg: databases.PostgreSQL, database: str, sql: str) -> str:
     return out.decode()
 
 
-def dump(pg: databases.PostgreSQL, names: list[str]) -> tuple[list[dict[str, object]], bytes]:
-    out = io.BytesIO()
-    stream = dumpstream.DumpStream(out, part_bytes=256 * 1024)
-    outcomes = databases.dump_postgresql(stream, pg, names)
-    stream.close()
-    return outcomes, out.getvalue()
-
-
-def joined(data: bytes) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for name, piece in dumpstream.pieces(io.BytesIO(data)):
-        found[name] = found.get(name, b"") + piece
-    return found
-
-
 def test_a_database_dump_loads_into_an_empty_database_with_the_same_rows(
     server: databases.PostgreSQL,
 ) -> None:
-    outcomes, data = dump(server, ["kepegawaian"])
+    outcomes, data = dbhosts.dump(server, ["kepegawaian"])
     globals_, database = outcomes
     assert globals_["what"] == "globals" and globals_["status"] == "success"
     assert database["status"] == "success", database
@@ -64,8 +48,8 @@ def test_a_database_dump_loads_into_an_empty_database_with_the_same_rows(
     estimate = database["rows_estimate"]
     assert isinstance(estimate, dict)
     assert estimate["public.pegawai"] == 20000
-    assert estimate["public.unit_kerja"] == 40
-    members = joined(data)
+    assert estimate["public.unit_kerja"] == dbhosts.UNITS
+    members = dbhosts.joined(data)
     pgdump = members[str(database["member"])]
     assert len(pgdump) == database["bytes"]
     assert isinstance(database["parts"], int) and database["parts"] >= 1
@@ -83,7 +67,7 @@ def test_a_database_dump_loads_into_an_empty_database_with_the_same_rows(
         assert psql(server, "pulih", "SELECT count(*) FROM pegawai").strip() == "20000"
         assert psql(server, "pulih", "SELECT jumlah_pegawai()").strip() == "20000"
         assert psql(server, "pulih", "SELECT sum(jumlah) FROM pegawai_per_unit").strip() == "20000"
-        assert "Sungailiat — Bangka ✓" in psql(
+        assert dbhosts.ADDRESS in psql(
             server, "pulih", "SELECT alamat FROM pegawai WHERE nip = lpad('7', 18, '0')"
         )
     finally:
@@ -93,7 +77,7 @@ def test_a_database_dump_loads_into_an_empty_database_with_the_same_rows(
 def test_all_means_every_database_that_accepts_connections(
     server: databases.PostgreSQL,
 ) -> None:
-    outcomes, _ = dump(server, ["all"])
+    outcomes, _ = dbhosts.dump(server, ["all"])
     assert [o["database"] for o in outcomes] == [None, "kepegawaian", "postgres"]
     assert all(o["status"] == "success" for o in outcomes)
 
@@ -101,7 +85,7 @@ def test_all_means_every_database_that_accepts_connections(
 def test_a_missing_database_is_a_failed_dump_with_its_reason(
     server: databases.PostgreSQL,
 ) -> None:
-    outcomes, _ = dump(server, ["tidak_ada"])
+    outcomes, _ = dbhosts.dump(server, ["tidak_ada"])
     failed = outcomes[-1]
     assert failed["database"] == "tidak_ada"
     assert failed["status"] == "failed"
@@ -111,7 +95,7 @@ def test_a_missing_database_is_a_failed_dump_with_its_reason(
 
 def test_a_server_that_cannot_be_reached_is_one_failed_outcome(tmp_path: Path) -> None:
     down = databases.PostgreSQL(socket_dir=str(tmp_path), port=PORT + 1)
-    outcomes, _ = dump(down, ["kepegawaian"])
+    outcomes, _ = dbhosts.dump(down, ["kepegawaian"])
     (only,) = outcomes
     assert only["status"] == "failed"
     assert "could not be asked" in str(only["reason"])
@@ -143,7 +127,7 @@ def extract_stream(borg_setup: BorgSetup, archive: str) -> dict[str, bytes]:
         capture_output=True,
         check=True,
     )
-    return joined(proc.stdout)
+    return dbhosts.joined(proc.stdout)
 
 
 def test_a_run_streams_its_databases_into_its_one_archive(
@@ -234,7 +218,7 @@ def test_a_table_locked_past_the_wait_fails_the_dump_instead_of_hanging(
         socket_dir=server.socket_dir, port=server.port, bin_dir=server.bin_dir, lock_wait_seconds=2
     )
     with pegawai_locked(server):
-        outcomes, _ = dump(waiting, ["kepegawaian"])
+        outcomes, _ = dbhosts.dump(waiting, ["kepegawaian"])
     failed = outcomes[-1]
     assert failed["status"] == "failed"
     assert "LOCK TABLE public.pegawai" in str(failed["reason"])
@@ -252,13 +236,13 @@ def test_a_database_name_cannot_carry_connection_settings(
             tricky_conn(tricky),
             "CREATE TABLE jejak (x int); INSERT INTO jejak VALUES (1); ANALYZE;",
         )
-        outcomes, data = dump(server, ["all"])
+        outcomes, data = dbhosts.dump(server, ["all"])
         entry = next(o for o in outcomes if o["database"] == tricky)
         assert entry["status"] == "success", entry
         assert entry["rows_estimate"] == {"public.jejak": 1}
         listed = subprocess.run(
             server.argv("pg_restore", "--list"),
-            input=joined(data)[str(entry["member"])],
+            input=dbhosts.joined(data)[str(entry["member"])],
             capture_output=True,
             check=True,
         ).stdout
@@ -279,7 +263,7 @@ def test_a_dump_past_its_time_limit_is_killed_and_failed(server: databases.Postg
         dump_timeout_seconds=3,
     )
     with pegawai_locked(server):
-        outcomes, _ = dump(slow, ["kepegawaian"])
+        outcomes, _ = dbhosts.dump(slow, ["kepegawaian"])
     failed = outcomes[-1]
     assert failed["status"] == "failed"
     assert "killed after 3 s" in str(failed["reason"])

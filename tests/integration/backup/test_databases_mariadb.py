@@ -6,7 +6,6 @@ users and grants are dumped beside it, and a failing dump says why."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -14,24 +13,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bangka_ops.backup import agent, databases, dbservers, dumpstream, records
+from bangka_ops.backup import agent, databases, dbservers, records
 from tests.conftest import BorgSetup
 from tests.integration.backup import dbhosts
-
-
-def dump(server: dbservers.Server, names: list[str]) -> tuple[list[dict[str, object]], bytes]:
-    out = io.BytesIO()
-    stream = dumpstream.DumpStream(out, part_bytes=256 * 1024)
-    outcomes = databases.dump_server(stream, server, names)
-    stream.close()
-    return outcomes, out.getvalue()
-
-
-def joined(data: bytes) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for name, piece in dumpstream.pieces(io.BytesIO(data)):
-        found[name] = found.get(name, b"") + piece
-    return found
 
 
 def scalar(server: dbservers.MariaDB, database: str, sql: str) -> str:
@@ -41,7 +25,7 @@ def scalar(server: dbservers.MariaDB, database: str, sql: str) -> str:
 def test_a_mariadb_dump_loads_into_an_empty_database_with_the_same_rows(
     maria_server: dbservers.MariaDB,
 ) -> None:
-    outcomes, data = dump(maria_server, ["kepegawaian"])
+    outcomes, data = dbhosts.dump(maria_server, ["kepegawaian"])
     users, database = outcomes
     assert users["what"] == "users" and users["status"] == "success", users
     assert database["status"] == "success", database
@@ -49,10 +33,10 @@ def test_a_mariadb_dump_loads_into_an_empty_database_with_the_same_rows(
     assert str(database["server_version"]).startswith("10.11")
     estimate = database["rows_estimate"]
     assert isinstance(estimate, dict) and set(estimate) == {"pegawai", "riwayat", "unit_kerja"}
-    assert estimate["unit_kerja"] == 40
+    assert estimate["unit_kerja"] == dbhosts.UNITS
     # InnoDB's TABLE_ROWS is an estimate: near, not equal.
     assert 0.5 * dbhosts.ROWS <= int(estimate["pegawai"]) <= 1.5 * dbhosts.ROWS
-    members = joined(data)
+    members = dbhosts.joined(data)
     assert b"CREATE USER `mysql`@`localhost`" in members["mariadb/01/users.sql"]
     sql = members[str(database["member"])]
     assert hashlib.sha256(sql).hexdigest() == database["sha256"]
@@ -85,7 +69,7 @@ def test_a_mariadb_dump_loads_into_an_empty_database_with_the_same_rows(
 def test_all_means_every_user_database_not_the_system_ones(
     maria_server: dbservers.MariaDB,
 ) -> None:
-    outcomes, _ = dump(maria_server, ["all"])
+    outcomes, _ = dbhosts.dump(maria_server, ["all"])
     assert [o["database"] for o in outcomes] == [None, "kepegawaian"]
 
 
@@ -97,10 +81,10 @@ def test_a_name_beginning_with_a_dash_is_a_name_not_an_option(
         maria_server.execute(
             "--all-databases", "CREATE TABLE jejak (x int); INSERT INTO jejak VALUES (1)"
         )
-        outcomes, data = dump(maria_server, ["--all-databases"])
+        outcomes, data = dbhosts.dump(maria_server, ["--all-databases"])
         entry = outcomes[-1]
         assert entry["status"] == "success", entry
-        sql = joined(data)[str(entry["member"])]
+        sql = dbhosts.joined(data)[str(entry["member"])]
         assert b"CREATE TABLE `jejak`" in sql and b"pegawai" not in sql
     finally:
         maria_server.drop_database("--all-databases")
@@ -109,7 +93,7 @@ def test_a_name_beginning_with_a_dash_is_a_name_not_an_option(
 def test_a_missing_database_and_a_user_without_rights_are_failed_dumps(
     maria_server: dbservers.MariaDB,
 ) -> None:
-    outcomes, _ = dump(maria_server, ["tidak_ada"])
+    outcomes, _ = dbhosts.dump(maria_server, ["tidak_ada"])
     assert outcomes[-1]["status"] == "failed"
     assert "tidak_ada" in str(outcomes[-1]["reason"])
     # An account that may log in over the socket but holds no right on the database.
@@ -118,7 +102,7 @@ def test_a_missing_database_and_a_user_without_rights_are_failed_dumps(
     )
     try:
         weak = dbservers.MariaDB(socket=maria_server.socket, os_user="daemon")
-        outcomes, _ = dump(weak, ["kepegawaian"])
+        outcomes, _ = dbhosts.dump(weak, ["kepegawaian"])
         failed = outcomes[-1]
         assert failed["status"] == "failed"
         assert "Access denied" in str(failed["reason"])
@@ -129,7 +113,7 @@ def test_a_missing_database_and_a_user_without_rights_are_failed_dumps(
 
 def test_a_stopped_server_is_one_failed_outcome(tmp_path: object) -> None:
     down = dbservers.MariaDB(socket=f"{tmp_path}/no.sock")
-    (only,) = dump(down, ["kepegawaian"])[0]
+    (only,) = dbhosts.dump(down, ["kepegawaian"])[0]
     assert only["status"] == "failed" and only["what"] == "server"
     assert "could not be asked" in str(only["reason"])
 
@@ -164,7 +148,7 @@ def test_a_run_streams_postgresql_and_mariadb_into_its_one_archive(
         capture_output=True,
         check=True,
     )  # fmt: skip
-    members = joined(proc.stdout)
+    members = dbhosts.joined(proc.stdout)
     assert json.loads(members["status.json"])["failed"] == []
     assert (
         hashlib.sha256(members["mariadb/02/001.sql"]).hexdigest()
@@ -204,14 +188,14 @@ def test_where_a_password_is_unavoidable_it_is_read_from_a_private_file_only(
         secret.chmod(0o644)  # readable by others: refused before any tool reads it
         loose = dbservers.MariaDB(socket=maria_server.socket, login="pencadang",
                                   password_file=str(secret))  # fmt: skip
-        (only,) = dump(loose, ["kepegawaian"])[0]
+        (only,) = dbhosts.dump(loose, ["kepegawaian"])[0]
         assert only["status"] == "failed"
         assert "readable by it alone (mode 0400 or 0600)" in str(only["reason"])
 
         secret.chmod(0o400)
-        outcomes, data = dump(loose, ["kepegawaian"])
+        outcomes, data = dbhosts.dump(loose, ["kepegawaian"])
         assert [o["status"] for o in outcomes] == ["success", "success"], outcomes
-        assert b"INSERT INTO `pegawai`" in joined(data)[str(outcomes[1]["member"])]
+        assert b"INSERT INTO `pegawai`" in dbhosts.joined(data)[str(outcomes[1]["member"])]
         # The password is in the file only: never in a command line the dump ran.
         argv = " ".join(loose.dump_argv("kepegawaian"))
         assert word not in argv and f"--defaults-file={secret}" in argv

@@ -91,7 +91,7 @@ def test_both_servers_dumps_load_as_the_unprivileged_account_and_are_dropped(
     for row in loaded:
         assert row["restore_exit_code"] == 0 and row["sha256_matches"] is True
         assert row["tables_missing"] == [] and row["rows_outside_tolerance"] == []
-        assert row["rows_restored"] >= dbhosts.ROWS + 40
+        assert row["rows_restored"] >= dbhosts.ROWS + dbhosts.UNITS
         assert row["scratch_dropped"] is True
     assert outcome["databases_restored"] == 2
     assert scratch_left(pg_server, maria_server) == []
@@ -110,7 +110,7 @@ def test_a_smoke_query_runs_in_the_restored_database_and_a_failing_one_fails(
     outcome = dbrestore.StreamCheck(good).run(io.BytesIO(data))
     assert outcome["status"] == "passed", outcome["reason"]
     smokes = [r["smoke"] for r in outcome["databases"] if r["kind"] == "database"]
-    assert smokes[0]["output"] == str(dbhosts.ROWS) and smokes[1]["output"] == "40"
+    assert smokes[0]["output"] == str(dbhosts.ROWS) and smokes[1]["output"] == str(dbhosts.UNITS)
     bad = settings(
         pg_server,
         maria_server,
