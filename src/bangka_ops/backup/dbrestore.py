@@ -463,6 +463,32 @@ class StreamCheck:
             row.setdefault("reasons", []).append("its tables or rows differ from the record")
 
 
+def major(version: Any) -> int | None:
+    """The major version of a server version text (``15.10``, ``10.11.6-MariaDB``)."""
+    match = re.match(r"(\d+)(?:\.(\d+))?", str(version or ""))
+    if not match:
+        return None
+    first = int(match.group(1))
+    # MariaDB's majors are two numbers (10.11); PostgreSQL's one since 10.
+    return first * 100 + int(match.group(2) or 0) if first < 12 and match.group(2) else first * 100
+
+
+def newer_hint(row: dict[str, Any]) -> str:
+    """Why a dump may not load here: it comes from a newer server than this host's."""
+    dumped, here = major(row.get("dump_server_version")), major(row.get("restore_server_version"))
+    if dumped is None or here is None or dumped <= here:
+        return ""
+    return (
+        f" (the dump comes from {row['type']} {row['dump_server_version']}, newer than this "
+        f"host's {row['restore_server_version']}: give the restore host the client's major "
+        + (
+            "version, borg_restore_test_postgresql_version)"
+            if row["type"] == "postgresql"
+            else "version)"
+        )
+    )
+
+
 def parse_document(name: str, data: bytes) -> dict[str, Any]:
     try:
         value = json.loads(data)
@@ -558,10 +584,10 @@ class Loaded:
                 restore_exit_code=code,
                 restore_seconds=round(seconds, 3),
             )
-            if why:
-                reasons.append(f"the dump did not load: {why}")
-                return row
             row["restore_server_version"] = self.check.versions.get(self.kind)
+            if why:
+                reasons.append(f"the dump did not load: {why}{newer_hint(row)}")
+                return row
             restored = self.server.exact_rows(self.scratch, os_user=settings.restore_user)
             if self.about:
                 row.update(compare_rows(self.about.get("rows_estimate"), restored, settings))

@@ -108,3 +108,16 @@ def test_a_stream_the_writer_did_not_make_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="dump stream"):
         list(dumpstream.pieces(hostile(members)))
+
+
+def test_a_dump_from_a_newer_server_says_so_when_it_does_not_load() -> None:
+    from bangka_ops.backup import dbrestore  # noqa: PLC0415
+
+    newer = {"type": "postgresql", "dump_server_version": "16.2",
+             "restore_server_version": "15.10"}  # fmt: skip
+    assert "newer than this host's 15.10" in dbrestore.newer_hint(newer)
+    assert dbrestore.newer_hint({**newer, "dump_server_version": "15.2"}) == ""
+    maria = {"type": "mariadb", "dump_server_version": "11.4.2-MariaDB",
+             "restore_server_version": "10.11.19-MariaDB-0+deb12u1"}  # fmt: skip
+    assert "newer" in dbrestore.newer_hint(maria)
+    assert dbrestore.newer_hint({**maria, "dump_server_version": "10.6.1-MariaDB"}) == ""
