@@ -99,8 +99,9 @@ def borg_stream(borg: Any, repo: dict[str, Any], archive: str, log: IO[str]) -> 
     finally:
         if not ok and proc.poll() is None:
             proc.terminate()
-        with contextlib.suppress(OSError):
-            proc.stdout.read()  # to its end, so Borg is never blocked writing
+        with contextlib.suppress(OSError):  # to its end in bounded reads: Borg never blocks
+            while proc.stdout.read(1 << 20):
+                pass
         code = proc.wait()
         reader.join(timeout=30)
         text = b"".join(errors).decode("utf-8", errors="replace")
@@ -176,6 +177,16 @@ def settings_of(config: dict[str, Any], policy: dict[str, Any]) -> Settings:
         if isinstance(entry, dict) and isinstance(entry.get("smoke_query"), str):
             smoke[(str(entry.get("type")), str(entry.get("name")))] = entry["smoke_query"]
     rto = policy.get("rto_hours")
+    for number in ("rows_tolerance_percent", "rows_tolerance_rows"):
+        value = raw.get(number, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"database_restore.{number}: a number, not {value!r}")
+    user = raw.get("restore_user", DEFAULT_RESTORE_USER)
+    if not isinstance(user, str) or not user or user in dbservers.PRIVILEGED:
+        raise ValueError(
+            f"database_restore.restore_user: an unprivileged account, not {user!r} (a client's "
+            "dump is never loaded with a server's own superuser)"
+        )
     settings = Settings(
         servers=servers,
         restore_user=str(raw.get("restore_user") or DEFAULT_RESTORE_USER),
@@ -192,18 +203,34 @@ def settings_of(config: dict[str, Any], policy: dict[str, Any]) -> Settings:
 # ---- loading one dump ---------------------------------------------------------------------
 
 
+# A line longer than this is data (an INSERT), never a DEFINER clause: passed on as it is.
+LINE_MAX = 16 * 1024 * 1024
+
+
 class DefinerFilter:
     """MariaDB dump text with each DEFINER at a line's start made ``CURRENT_USER``; cut at
-    line ends so a clause is never split between two pieces."""
+    line ends so a clause is never split between two pieces. What it holds back is bounded
+    (LINE_MAX): a longer line goes on unchanged, its start already looked at."""
 
     def __init__(self) -> None:
         self.carry = b""
+        self.mid_line = False  # the next bytes continue a line already passed on
 
     def feed(self, data: bytes) -> bytes:
+        if self.mid_line:
+            end = data.find(b"\n")
+            if end < 0:
+                return data
+            self.mid_line = False
+            return data[: end + 1] + self.feed(data[end + 1 :])
         data = self.carry + data
         cut = data.rfind(b"\n") + 1
         self.carry = data[cut:]
-        return DEFINER.sub(rb"\1DEFINER=CURRENT_USER", data[:cut])
+        out = DEFINER.sub(rb"\1DEFINER=CURRENT_USER", data[:cut])
+        if len(self.carry) > LINE_MAX:
+            out += DEFINER.sub(rb"\1DEFINER=CURRENT_USER", self.carry)
+            self.carry, self.mid_line = b"", True
+        return out
 
     def flush(self) -> bytes:
         rest, self.carry = self.carry, b""
@@ -241,6 +268,7 @@ class Load:
         )
         self.reader.start()
         self.timer = threading.Timer(timeout, self.stop)
+        self.timer.daemon = True  # a process that must end is never held by its timer
         self.timer.start()
 
     def stop(self) -> None:
@@ -300,7 +328,12 @@ def compare_rows(
     """Tables and row counts restored against the estimates at dump time. A table recorded but
     not restored fails; one restored but not recorded (made between the estimate and the dump)
     is listed only; a count outside the tolerance fails."""
-    expected = estimate or {}
+    # The estimates are the client's data: only table name -> whole number (or null) counts.
+    expected: dict[str, int | None] = {}
+    if isinstance(estimate, dict):
+        for table, guess in list(estimate.items())[:100_000]:
+            whole = isinstance(guess, int) and not isinstance(guess, bool)
+            expected[str(table)[:300]] = guess if whole else None
     missing = sorted(set(expected) - set(restored))
     extra = sorted(set(restored) - set(expected))
     outside = []
@@ -357,8 +390,8 @@ class StreamCheck:
         try:
             for name, data in dumpstream.pieces(source):
                 if current is not None and current[0] != name:
-                    rows.append(current[1].finish())
-                    current = None
+                    done, current = current, None
+                    rows.append(done[1].finish())
                 if name == "plan.json":
                     plan_seen = True
                 elif name == "status.json":
@@ -371,6 +404,8 @@ class StreamCheck:
                     current[1].feed(data)
         except (ValueError, OSError, EOFError, tarfile.TarError) as exc:
             problem = f"the database stream cannot be read: {type(exc).__name__}: {exc}"
+        except Exception as exc:
+            problem = f"the database stream could not be checked: {type(exc).__name__}: {exc}"
         finally:
             if current is not None:
                 rows.append(current[1].finish())
@@ -538,12 +573,13 @@ class Loaded:
         self.failure: str | None = None
         self.digest = hashlib.sha256()
         self.bytes = 0
+        # Counted as made before asking: a CREATE that timed out may still have made it, and
+        # the drop (IF EXISTS) is harmless when it did not.
+        self.created = True
         try:
             check.prepare(self.server)  # the account, and the server's version, once
             self.server.create_database(scratch, settings.restore_user)
-            self.created = True
         except (dbservers.DumpError, OSError, KeyError, subprocess.TimeoutExpired) as exc:
-            self.created = False
             self.failure = f"no scratch database on the restore host's {kind} server: {exc}"
             return
         self.load = Load(
@@ -561,7 +597,6 @@ class Loaded:
             self.bytes += len(data)
 
     def finish(self) -> dict[str, Any]:
-        settings = self.check.settings
         row: dict[str, Any] = {
             "kind": "database",
             "type": self.kind,
@@ -588,24 +623,11 @@ class Loaded:
             if why:
                 reasons.append(f"the dump did not load: {why}{newer_hint(row)}")
                 return row
-            restored = self.server.exact_rows(self.scratch, os_user=settings.restore_user)
-            if self.about:
-                row.update(compare_rows(self.about.get("rows_estimate"), restored, settings))
-                if row["tables_missing_count"]:
-                    reasons.append(f"tables missing after the restore: {row['tables_missing']}")
-                if row["rows_outside_tolerance_count"]:
-                    reasons.append(
-                        f"row counts outside the tolerance: {row['rows_outside_tolerance'][:3]}"
-                    )
-            else:
-                row["_restored"] = restored
-            query = settings.smoke_query(self.kind, str(self.about.get("database")))
-            if query:
-                row["smoke"] = self.smoke(query)
-                if not row["smoke"]["passed"]:
-                    reasons.append(f"the smoke query failed: {row['smoke']['output']}")
+            self.verify(row, reasons)
         except (dbservers.DumpError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
             reasons.append(f"checking the restored database failed: {exc}")
+        except Exception as exc:
+            reasons.append(f"checking the restored database failed: {type(exc).__name__}: {exc}")
         finally:
             row["scratch_dropped"] = self.drop()
             if not row["scratch_dropped"]:
@@ -614,6 +636,26 @@ class Loaded:
             if reasons:
                 row["reasons"] = reasons
         return row
+
+    def verify(self, row: dict[str, Any], reasons: list[str]) -> None:
+        """The loaded database against the record: tables, exact rows, the smoke query."""
+        settings = self.check.settings
+        restored = self.server.exact_rows(self.scratch, os_user=settings.restore_user)
+        if self.about:
+            row.update(compare_rows(self.about.get("rows_estimate"), restored, settings))
+            if row["tables_missing_count"]:
+                reasons.append(f"tables missing after the restore: {row['tables_missing']}")
+            if row["rows_outside_tolerance_count"]:
+                reasons.append(
+                    f"row counts outside the tolerance: {row['rows_outside_tolerance'][:3]}"
+                )
+        else:
+            row["_restored"] = restored
+        query = settings.smoke_query(self.kind, str(self.about.get("database")))
+        if query:
+            row["smoke"] = self.smoke(query)
+            if not row["smoke"]["passed"]:
+                reasons.append(f"the smoke query failed: {row['smoke']['output']}")
 
     def smoke(self, query: str) -> dict[str, Any]:
         try:
@@ -632,7 +674,7 @@ class Loaded:
         if not self.created:
             return True
         try:
-            self.server.drop_database(self.scratch)
+            self.server.drop_database(self.scratch, grants=True)
             return not self.server.exists(self.scratch)
         except (dbservers.DumpError, subprocess.TimeoutExpired, OSError):
             return False
@@ -647,6 +689,10 @@ def find_dump(about: dict[str, dict[str, Any]], kind: str | None, database: str)
         for member, doc in about.items()
         if doc.get("database") == database and (kind is None or doc.get("type") == kind)
     ]
+
+
+class TargetExists(StreamError):
+    """The database to restore into exists and replacing it was not asked for."""
 
 
 def restore_database(
@@ -665,64 +711,142 @@ def restore_database(
     server's OS user with owners and grants as they were (the client's own server), or, with
     ``untrusted_user`` (another host's dump, on a restore host), as that unprivileged account
     owning the new database, without owners or grants. ``target`` must not exist unless
-    ``replace``; then a fresh dump of it is written to ``before_dir`` first (0600), and only
-    when that dump succeeded is it dropped and loaded. Raises StreamError."""
-    about: dict[str, dict[str, Any]] = {}
-    result: dict[str, Any] = {"database": database, "target": target, "replaced": False}
-    status: dict[str, Any] | None = None
-    load: Load | None = None
-    chosen: str | None = None
-    server: dbservers.Server | None = None
-    for name, data in dumpstream.pieces(source):
-        if name.endswith(ABOUT_SUFFIX):
-            doc = parse_document(name, data)
-            about[name[: -len(ABOUT_SUFFIX)]] = doc
-            continue
-        if name == "status.json":
-            status = parse_document(name, data)
-            continue
-        if chosen is None and name.rsplit(".", 1)[0] in find_dump(about, kind, database):
-            chosen = name
-            doc = about[name.rsplit(".", 1)[0]]
-            server = servers.get(str(doc.get("type")))
-            if server is None:
-                raise StreamError(f"no {doc.get('type')} server is configured on this host")
-            result.update(type=server.type, member=name)
-            prepare_target(server, target, replace, before_dir, result)
-            load = start_load(server, target, untrusted_user, timeout)
-            result["loaded_as"] = untrusted_user or server.os_user
-        if load is not None and name == chosen:
-            load.feed(data)
-    if load is None:
-        found = sorted({str(d.get("database")) for d in about.values()})
-        raise StreamError(
-            f"the archive holds no dump of {kind or 'any'} database {database!r} "
-            f"(it holds: {', '.join(found) or 'none'})"
-        )
-    code, seconds, why = load.finish()
-    result.update(bytes=load.bytes, restore_seconds=round(seconds, 3), restore_exit_code=code)
-    if why and server is not None:
-        # Nothing half-applied: a load that failed leaves no half-filled database behind
-        # (a replaced one's fresh dump stays where the result says).
-        with contextlib.suppress(dbservers.DumpError, subprocess.TimeoutExpired):
-            server.drop_database(target)
-        result["target_dropped_after_failure"] = True
-    outcome = next((d for d in (status or {}).get("dumps", []) if d.get("member") == chosen), None)
-    if status is None:
-        why = why or "the database stream was cut off (no status.json): the dump may be incomplete"
-    elif outcome is None or outcome.get("status") != "success":
-        why = why or "the backup run marked this dump failed: it may be incomplete"
-    elif outcome.get("sha256") != load.digest.hexdigest():
-        why = why or "the dump's SHA-256 differs from the run's"
+    ``replace`` (else TargetExists); then a fresh dump of it is written to ``before_dir`` first
+    (0600), and only when that dump succeeded is it dropped and loaded. Whatever goes wrong
+    after that (the load, the stream, the run's own verdict on the dump), nothing is left
+    half-applied: the target is dropped and a replaced database is loaded back from its fresh
+    dump. Raises StreamError."""
+    state = Restoring(
+        servers, database, target, kind=kind, untrusted_user=untrusted_user, timeout=timeout
+    )
+    try:
+        for name, data in dumpstream.pieces(source):
+            state.take(name, data, replace, before_dir)
+        why = state.finish()
+    except Exception as exc:
+        state.abandon(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, StreamError) or state.load is None:
+            raise
+        why = f"the restore stopped: {type(exc).__name__}: {exc}"
+    result = state.result
     result["status"] = "failed" if why else "restored"
     if why:
-        kept = (
-            ""
-            if result.get("target_dropped_after_failure")
-            else (f" (the restored database {target!r} is kept for inspection)")
-        )
-        result["reason"] = why + kept
+        result["reason"] = why + state.aftermath()
     return result
+
+
+class Restoring:
+    """One emergency restore of a database, piece by piece."""
+
+    def __init__(
+        self,
+        servers: dict[str, dbservers.Server],
+        database: str,
+        target: str,
+        *,
+        kind: str | None,
+        untrusted_user: str | None,
+        timeout: float,
+    ) -> None:
+        self.servers, self.database, self.target, self.kind = servers, database, target, kind
+        self.untrusted_user, self.timeout = untrusted_user, timeout
+        self.about: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, Any] | None = None
+        self.load: Load | None = None
+        self.chosen: str | None = None
+        self.server: dbservers.Server | None = None
+        self.result: dict[str, Any] = {"database": database, "target": target, "replaced": False}
+
+    def take(self, name: str, data: bytes, replace: bool, before_dir: Path | None) -> None:
+        if name.endswith(ABOUT_SUFFIX):
+            self.about[name[: -len(ABOUT_SUFFIX)]] = parse_document(name, data)
+            return
+        if name == "status.json":
+            self.status = parse_document(name, data)
+            return
+        base = name.rsplit(".", 1)[0]
+        if self.chosen is None and base in find_dump(self.about, self.kind, self.database):
+            doc = self.about[base]
+            server = self.servers.get(str(doc.get("type")))
+            if server is None:
+                raise StreamError(f"no {doc.get('type')} server is configured on this host")
+            self.chosen, self.server = name, server
+            self.result.update(type=server.type, member=name)
+            prepare_target(server, self.target, replace, before_dir, self.result)
+            self.load = start_load(server, self.target, self.untrusted_user, self.timeout)
+            self.result["loaded_as"] = self.untrusted_user or server.os_user
+        if self.load is not None and name == self.chosen:
+            self.load.feed(data)
+
+    def finish(self) -> str:
+        """Why the restored database cannot be trusted ("" when it can)."""
+        if self.load is None:
+            found = sorted({str(d.get("database")) for d in self.about.values()})
+            raise StreamError(
+                f"the archive holds no dump of {self.kind or 'any'} database "
+                f"{self.database!r} (it holds: {', '.join(found) or 'none'})"
+            )
+        code, seconds, why = self.load.finish()
+        self.result.update(
+            bytes=self.load.bytes, restore_seconds=round(seconds, 3), restore_exit_code=code
+        )
+        dumps = (self.status or {}).get("dumps")
+        outcome = next(
+            (d for d in (dumps if isinstance(dumps, list) else [])
+             if isinstance(d, dict) and d.get("member") == self.chosen),
+            None,
+        )  # fmt: skip
+        if why:
+            return why
+        if self.status is None:
+            return "the database stream was cut off (no status.json): the dump may be incomplete"
+        if outcome is None or outcome.get("status") != "success":
+            return "the backup run marked this dump failed: it may be incomplete"
+        if outcome.get("sha256") != self.load.digest.hexdigest():
+            return "the dump's SHA-256 differs from the run's"
+        return ""
+
+    def abandon(self, why: str) -> None:
+        """Stop a load that is still running (its stream broke)."""
+        if self.load is not None and self.load.proc is not None and self.load.proc.poll() is None:
+            self.load.proc.kill()
+            with contextlib.suppress(Exception):
+                self.load.finish()
+
+    def aftermath(self) -> str:
+        """Nothing half-applied: the target goes, and a replaced database comes back from its
+        fresh dump. Says what was done."""
+        if self.server is None or self.load is None:
+            return ""
+        server, grants = self.server, bool(self.untrusted_user)
+        try:
+            server.drop_database(self.target, grants=grants)
+        except (dbservers.DumpError, subprocess.TimeoutExpired, OSError) as exc:
+            return f" (the half-restored database {self.target!r} could not be dropped: {exc})"
+        self.result["target_dropped_after_failure"] = True
+        before = self.result.get("dump_before_restore")
+        if not before:
+            return f" (the half-restored database {self.target!r} was dropped)"
+        try:
+            server.create_database(self.target, None)
+            with open(before, "rb") as dump:
+                proc = subprocess.run(
+                    server.restore_argv(self.target, keep_owners=True),
+                    stdin=dump,
+                    capture_output=True,
+                    check=False,
+                    timeout=self.timeout,
+                    **server.as_user(),
+                )
+        except (dbservers.DumpError, subprocess.TimeoutExpired, OSError) as exc:
+            return f" (putting {self.target!r} back from {before} failed: {exc}; do it by hand)"
+        if proc.returncode != 0:
+            return (
+                f" (putting {self.target!r} back from {before} failed: "
+                f"{dbservers.tail(proc.stderr)[-200:]}; do it by hand)"
+            )
+        self.result["rolled_back"] = True
+        return f" ({self.target!r} was put back as it was, from its fresh dump {before})"
 
 
 def start_load(
@@ -750,7 +874,7 @@ def prepare_target(
     if not server.exists(target):
         return
     if not replace:
-        raise StreamError(
+        raise TargetExists(
             f"database {target!r} exists; restore under a new name (--as) or replace it "
             "explicitly (--replace: a fresh dump of it is taken first)"
         )

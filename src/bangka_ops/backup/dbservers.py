@@ -29,6 +29,8 @@ STDERR_TAIL = 4000
 QUERY_TIMEOUT = 120
 # Exact counts of a restored database's tables: at most this many tables per query.
 COUNT_BATCH = 200
+# Accounts a restore may never load a client's dump as: the servers' own superusers.
+PRIVILEGED = frozenset({"postgres", "root", "mysql", "mariadb.sys"})
 
 
 class DumpError(Exception):
@@ -158,7 +160,9 @@ class Server:
     def create_database(self, database: str, owner: str | None) -> None:
         raise NotImplementedError
 
-    def drop_database(self, database: str) -> None:
+    def drop_database(self, database: str, *, grants: bool = False) -> None:
+        """Drop ``database`` if it exists; ``grants``: also the grants naming it (a scratch
+        database's), never a live database's, whose grants its replacement keeps."""
         raise NotImplementedError
 
     def restore_argv(
@@ -222,8 +226,9 @@ class PostgreSQL(Server):
     def default_bin_dir(self) -> str:
         return newest_pg_bin()
 
-    def argv(self, tool: str, *args: str) -> list[str]:
-        login = ["-U", self.login] if self.login else []
+    def argv(self, tool: str, *args: str, os_user: str | None = None) -> list[str]:
+        # Run as another OS user (the restore's account), peer authentication maps that user.
+        login = ["-U", self.login] if self.login and not os_user else []
         return [self.binary(tool), "-h", self.socket_dir, "-p", str(self.port), *login, *args]
 
     def password_env(self) -> dict[str, str]:
@@ -232,7 +237,9 @@ class PostgreSQL(Server):
     def run_sql(
         self, database: str | None, sql: str, *, os_user: str | None = None
     ) -> subprocess.CompletedProcess[bytes]:
-        argv = self.argv("psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "--dbname")
+        argv = self.argv(
+            "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", os_user=os_user
+        )
         proc = subprocess.run(
             [*argv, conninfo(database or "postgres")],
             input=sql.encode(),
@@ -287,16 +294,20 @@ class PostgreSQL(Server):
         owned = f" OWNER {pg_ident(owner)}" if owner else ""
         self.execute(None, f"CREATE DATABASE {pg_ident(database)}{owned} TEMPLATE template0")
 
-    def drop_database(self, database: str) -> None:
+    def drop_database(self, database: str, *, grants: bool = False) -> None:
         self.execute(None, f"DROP DATABASE IF EXISTS {pg_ident(database)} WITH (FORCE)")
 
     def ensure_role(self, role: str) -> None:
-        """A login role without any privilege beyond its own databases (the restore's)."""
+        """A login role without any privilege beyond its own databases (the restore's), reset
+        each time: what a client's dump did to it before (a password, session defaults) goes."""
+        refuse_privileged(role)
+        ident = pg_ident(role)
         self.execute(
             None,
             "DO $bangka$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
-            f"{pg_text(role)}) THEN CREATE ROLE {pg_ident(role)} LOGIN NOSUPERUSER NOCREATEDB "
-            "NOCREATEROLE NOREPLICATION NOBYPASSRLS; END IF; END $bangka$",
+            f"{pg_text(role)}) THEN CREATE ROLE {ident} LOGIN; END IF; END $bangka$; "
+            f"ALTER ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            f"NOBYPASSRLS PASSWORD NULL; ALTER ROLE {ident} RESET ALL;",
         )
 
     def restore_argv(
@@ -310,6 +321,7 @@ class PostgreSQL(Server):
             "--no-password",
             "--dbname",
             conninfo(database),
+            os_user=os_user,
         )
 
     def tables(self, database: str, *, os_user: str | None = None) -> list[str]:
@@ -317,13 +329,17 @@ class PostgreSQL(Server):
         return [f"{schema}.{table}" for schema, table, _ in listed]
 
     def count_sql(self, database: str, tables: list[str]) -> str:
+        # One row per table, aggregated: a function takes at most 100 arguments.
         parts = []
         for name in tables:
             schema, _, table = name.partition(".")
             parts.append(
-                f"{pg_text(name)}, (SELECT count(*) FROM {pg_ident(schema)}.{pg_ident(table)})"
+                f"SELECT {pg_text(name)} AS n, (SELECT count(*) FROM "
+                f"{pg_ident(schema)}.{pg_ident(table)}) AS c"
             )
-        return f"SELECT json_build_object({', '.join(parts)})" if parts else "SELECT '{}'::json"
+        if not parts:
+            return "SELECT '{}'::json"
+        return f"SELECT json_object_agg(n, c) FROM ({' UNION ALL '.join(parts)}) AS counted"
 
 
 @dataclass
@@ -420,34 +436,62 @@ class MariaDB(Server):
     def create_database(self, database: str, owner: str | None) -> None:
         sql = f"CREATE DATABASE {maria_ident(database)} CHARACTER SET utf8mb4;"
         if owner:
-            sql += f" GRANT ALL PRIVILEGES ON {maria_ident(database)}.* TO {maria_account(owner)};"
+            # _ and % in a grant's database name are wildcards: escaped, it names one database.
+            sql += f" GRANT ALL PRIVILEGES ON {maria_grant(database)}.* TO {maria_account(owner)};"
         self.execute(None, sql)
 
-    def drop_database(self, database: str) -> None:
+    def drop_database(self, database: str, *, grants: bool = False) -> None:
         self.execute(None, f"DROP DATABASE IF EXISTS {maria_ident(database)}")
+        if not grants:
+            return
+        # A dropped database keeps its grants: a scratch database's go too.
+        self.execute(
+            None,
+            "DELETE FROM mysql.db WHERE Db = "
+            f"{maria_text(database.replace('_', chr(92) + '_').replace('%', chr(92) + '%'))}; "
+            "FLUSH PRIVILEGES",
+        )
 
     def ensure_role(self, role: str) -> None:
         """An account over the socket (unix_socket) with no privilege beyond the databases
-        granted to it one by one."""
+        granted to it one by one, reset each time (no password a dump could have set)."""
+        refuse_privileged(role)
+        account = maria_account(role)
         self.execute(
-            None, f"CREATE USER IF NOT EXISTS {maria_account(role)} IDENTIFIED VIA unix_socket"
+            None,
+            f"CREATE USER IF NOT EXISTS {account} IDENTIFIED VIA unix_socket; "
+            f"ALTER USER {account} IDENTIFIED VIA unix_socket",
         )
 
     def restore_argv(
         self, database: str, os_user: str | None = None, keep_owners: bool = False
     ) -> list[str]:
-        # Definers (MariaDB's owners) are rewritten by the caller when not kept.
-        return self.argv("mariadb", "--batch", f"--database={database}", os_user=os_user)
+        # Definers (MariaDB's owners) are rewritten by the caller when not kept. --sandbox:
+        # the client's own commands in the dump (\! shell, source, tee) are refused.
+        return self.argv(
+            "mariadb",
+            "--batch",
+            "--sandbox",
+            "--local-infile=0",
+            f"--database={database}",
+            os_user=os_user,
+        )
 
     def tables(self, database: str, *, os_user: str | None = None) -> list[str]:
         return [str(t) for t, _ in self.query(None, self.tables_sql(database), os_user=os_user)]
 
     def count_sql(self, database: str, tables: list[str]) -> str:
         parts = [
-            f"{maria_text(t)}, (SELECT COUNT(*) FROM {maria_ident(database)}.{maria_ident(t)})"
+            f"SELECT {maria_text(t)} AS n, (SELECT COUNT(*) FROM "
+            f"{maria_ident(database)}.{maria_ident(t)}) AS c"
             for t in tables
         ]
-        return f"SELECT JSON_OBJECT({', '.join(parts)})"
+        if not parts:
+            return "SELECT '{}'"
+        return (
+            f"SELECT COALESCE(JSON_OBJECTAGG(n, c), '{{}}') FROM ({' UNION ALL '.join(parts)}) "
+            "AS counted"
+        )
 
 
 TYPES: dict[str, type[Server]] = {"postgresql": PostgreSQL, "mariadb": MariaDB}
@@ -475,6 +519,16 @@ def maria_ident(name: str) -> str:
 
 def maria_text(value: str) -> str:
     return f"CONVERT(X'{hex_text(value)}' USING utf8mb4)" if value else "''"
+
+
+def maria_grant(name: str) -> str:
+    """A database name in a GRANT, its wildcards (_ and %) escaped."""
+    return maria_ident(name.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%"))
+
+
+def refuse_privileged(role: str) -> None:
+    if role in PRIVILEGED or not role:
+        raise DumpError(f"restore_user {role!r}: a server's own superuser never loads a dump")
 
 
 def maria_account(user: str) -> str:

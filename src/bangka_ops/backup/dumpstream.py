@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 PART_BYTES = 64 * 1024 * 1024
+# A document of the stream (plan, status, about a dump) is small; a bigger one is not ours.
+DOCUMENT_BYTES = 16 * 1024 * 1024
 PART = re.compile(r"^(?P<name>.+)\.(?P<number>\d{6})$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$")
 
@@ -110,6 +112,11 @@ def pieces(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
                 if number != expected.get(name, 0) + 1:
                     raise ValueError(f"dump stream: {info.name!r} is out of sequence")
                 expected[name] = number
+            limit = PART_BYTES if match else DOCUMENT_BYTES
+            if info.size > limit:  # the writer never makes one: refused before it is read
+                raise ValueError(
+                    f"dump stream: {info.name!r} holds {info.size} bytes (at most {limit})"
+                )
             handle = tar.extractfile(info)
             if handle is None:  # pragma: no cover - regular members always have data
                 raise ValueError(f"dump stream: {info.name!r} has no data")

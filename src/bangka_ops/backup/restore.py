@@ -21,7 +21,9 @@ import argparse
 import getpass
 import json
 import os
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -294,10 +296,14 @@ class EmergencyRestore:
             if result["status"] != "restored":
                 raise RuntimeError(str(result.get("reason")))
             record["status"] = "success"
+        except dbrestore.TargetExists as exc:
+            record.update(status="refused", reason=str(exc))
         except dbrestore.StreamError as exc:
-            record.update(status="refused" if "exists" in str(exc) else "failed", reason=str(exc))
-        except (RuntimeError, ValueError, OSError) as exc:
             record.update(status="failed", reason=str(exc))
+        except (RuntimeError, ValueError, OSError, EOFError, tarfile.TarError) as exc:
+            record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        except (dbrestore.dbservers.DumpError, subprocess.TimeoutExpired) as exc:
+            record.update(status="failed", reason=f"the database server: {exc}")
         finally:
             self.log.close()
         return self.finish(record, clock)

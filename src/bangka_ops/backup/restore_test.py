@@ -158,7 +158,7 @@ def load(path: Path, client: str | None) -> dict[str, Any]:
     settings = clients[client]
     if not isinstance(settings, dict):
         raise agent.ConfigError(f"{path}: clients.{client}: must be an object")
-    for key in ("records_dir", "state_dir"):
+    for key in ("records_dir", "state_dir", "host"):
         if key not in raw:
             raise agent.ConfigError(f"{path}: missing required field '{key}'")
     config = {
@@ -546,6 +546,8 @@ class RestoreTest:
         )
         if future:
             provenance.update(future_dated=future[:SHOWN_NAMES], future_dated_count=len(future))
+        marked = set(marked_archives(self.config, known_archives(self.config)[1]))
+        good = {a["name"] for a in archives} - marked
         archive = self.choose(candidates, archive_date, random_older)
         plan: dict[str, Any] = {
             "schema_version": PLAN_SCHEMA_VERSION,
@@ -554,7 +556,10 @@ class RestoreTest:
             "policy": self.policy_name,
             "archive": archive,
             "mode": "full" if full else "sample",
-            "newest_archive_start": newest_start(self.config, archives).isoformat(),
+            # The RPO counts archives whose run dumped every database: a marked one is no backup.
+            "newest_archive_start": newest_start(
+                self.config, [a for a in archives if a["name"] in good] or archives
+            ).isoformat(),
             "provenance": provenance,
             "archive_files": None,
             "archive_bytes": None,

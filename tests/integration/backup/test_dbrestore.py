@@ -167,6 +167,10 @@ def hostile_mariadb_stream(sql: bytes) -> bytes:
         b"CREATE TABLE t (a int);\nDROP DATABASE kepegawaian;\n",
         b"CREATE USER jahat@localhost;\nGRANT ALL ON *.* TO jahat@localhost;\n",
         b"SELECT 'x' INTO OUTFILE '/tmp/bangka-dbrestore-pwned';\n",
+        # The mariadb client's own commands: a shell, a file read, a file written.
+        b"\\! touch /tmp/bangka-dbrestore-shell\n",
+        b"source /etc/passwd\n",
+        b"tee /tmp/bangka-dbrestore-tee\nSELECT 1;\n",
     ],
 )
 def test_a_hostile_dump_cannot_use_the_servers_rights(
@@ -182,6 +186,8 @@ def test_a_hostile_dump_cannot_use_the_servers_rights(
     assert "did not load" in outcome["reason"]
     assert maria_server.exists("kepegawaian")
     assert maria_server.query(None, "SELECT COUNT(*) FROM mysql.user WHERE User = 'jahat'") == 0
+    for written in ("pwned", "shell", "tee"):
+        assert not Path(f"/tmp/bangka-dbrestore-{written}").exists()
     assert scratch_left(pg_server, maria_server) == []
 
 
@@ -475,3 +481,84 @@ def test_another_hosts_dump_restored_here_loads_as_the_unprivileged_account(
     assert "DROP command denied" in result["reason"] or "denied" in result["reason"]
     assert maria_server.exists("kepegawaian")
     assert not maria_server.exists("aplikasi_pulih")  # the half-filled target is dropped
+
+
+def test_a_database_of_many_tables_is_counted_whole(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    tables = "; ".join(f"CREATE TABLE t{n} (a int); INSERT INTO t{n} VALUES ({n})"
+                       for n in range(120))  # fmt: skip
+    pg_server.execute(None, "CREATE DATABASE banyak")
+    maria_server.execute(None, "CREATE DATABASE banyak")
+    try:
+        pg_server.execute("banyak", tables + "; ANALYZE")
+        maria_server.execute("banyak", tables)
+        wanted = [{**e, "name": "banyak"} for e in entries(pg_server, maria_server)]
+        outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+            io.BytesIO(stream_of(wanted))
+        )
+    finally:
+        pg_server.drop_database("banyak")
+        maria_server.drop_database("banyak")
+    assert outcome["status"] == "passed", outcome["reason"]
+    loaded = [r for r in outcome["databases"] if r["kind"] == "database"]
+    assert [r["tables_restored"] for r in loaded] == [120, 120]
+    assert [r["rows_restored"] for r in loaded] == [120, 120]
+
+
+def test_hostile_estimates_are_data_not_a_crash(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
+) -> None:
+    pieces = members_of(stream_of(entries(pg_server, maria_server)[:1]))
+    changed = [
+        (n, json.dumps({**json.loads(d), "rows_estimate": "abc"}).encode())
+        if n.endswith(".about.json") else (n, d)
+        for n, d in pieces
+    ]  # fmt: skip
+    outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+        io.BytesIO(rebuilt(changed))
+    )
+    (row,) = [r for r in outcome["databases"] if r["kind"] == "database"]
+    assert row["tables_recorded"] == 0 and row["scratch_dropped"] is True
+    assert scratch_left(pg_server, maria_server) == []
+
+
+def test_a_replace_whose_dump_turns_out_bad_puts_the_database_back(
+    borg_setup: BorgSetup,
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+    tmp_path: Path,
+) -> None:
+    pg_server.execute(None, "CREATE DATABASE ganti")
+    try:
+        pg_server.execute("ganti", "CREATE TABLE catatan (isi text); INSERT INTO catatan "
+                                   "VALUES ('arsip')")  # fmt: skip
+        wanted = [{**entries(pg_server, maria_server)[0], "name": "ganti"}]
+        pieces = members_of(stream_of(wanted))
+        pg_server.execute("ganti", "UPDATE catatan SET isi = 'hidup'")
+        marked = [
+            (n, json.dumps({**json.loads(d), "failed": ["ganti"], "dumps": [
+                {**x, "status": "failed"} for x in json.loads(d)["dumps"]]}).encode())
+            if n == "status.json" else (n, d)
+            for n, d in pieces
+        ]  # fmt: skip
+        result = dbrestore.restore_database(
+            io.BytesIO(rebuilt(marked)), {"postgresql": pg_server}, "ganti", "ganti",
+            replace=True, before_dir=tmp_path / "before",
+        )  # fmt: skip
+        assert result["status"] == "failed"
+        assert "marked this dump failed" in result["reason"]
+        assert result["rolled_back"] is True
+        assert pg_server.smoke("ganti", "SELECT isi FROM catatan") == "hidup"  # as it was
+        # A stream that breaks in the middle of the load: the same, and no process is left.
+        whole = rebuilt(pieces)
+        cut = whole[: whole.index(b"status.json")]  # the dump loaded, the run's verdict lost
+        result = dbrestore.restore_database(
+            io.BytesIO(cut), {"postgresql": pg_server}, "ganti", "ganti",
+            replace=True, before_dir=tmp_path / "before",
+        )  # fmt: skip
+        assert result["status"] == "failed" and result["rolled_back"] is True
+        assert pg_server.smoke("ganti", "SELECT isi FROM catatan") == "hidup"
+    finally:
+        pg_server.drop_database("ganti")

@@ -121,3 +121,31 @@ def test_a_dump_from_a_newer_server_says_so_when_it_does_not_load() -> None:
              "restore_server_version": "10.11.19-MariaDB-0+deb12u1"}  # fmt: skip
     assert "newer" in dbrestore.newer_hint(maria)
     assert dbrestore.newer_hint({**maria, "dump_server_version": "10.6.1-MariaDB"}) == ""
+
+
+def test_a_member_bigger_than_the_writer_makes_is_refused_before_it_is_read() -> None:
+    import io  # noqa: PLC0415
+    import tarfile  # noqa: PLC0415
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w|") as tar:
+        info = tarfile.TarInfo("status.json")
+        info.size = dumpstream.DOCUMENT_BYTES + 1
+        tar.addfile(info, io.BytesIO(b"\0" * info.size))
+    out.seek(0)
+    with pytest.raises(ValueError, match="at most"):
+        list(dumpstream.pieces(out))
+
+
+def test_the_definer_filter_holds_back_at_most_one_bounded_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bangka_ops.backup import dbrestore  # noqa: PLC0415
+
+    monkeypatch.setattr(dbrestore, "LINE_MAX", 64)
+    definers = dbrestore.DefinerFilter()
+    passed = definers.feed(b"CREATE DEFINER=`root`@`localhost` FUNCTION f() " + b"x" * 100)
+    assert passed.startswith(b"CREATE DEFINER=CURRENT_USER FUNCTION")  # its start looked at
+    assert definers.carry == b""
+    passed += definers.feed(b"y" * 10 + b"\nCREATE DEFINER=`a`@`b` VIEW v\n")
+    assert passed.endswith(b"y" * 10 + b"\nCREATE DEFINER=CURRENT_USER VIEW v\n")
