@@ -43,6 +43,7 @@ SERVER_TYPES = dbservers.TYPES
 conninfo = dbservers.conninfo
 newest_pg_bin = dbservers.newest_pg_bin
 tail = dbservers.tail
+drain = dbservers.drain
 
 
 class Dumper:
@@ -127,14 +128,6 @@ def signal_name(number: int) -> str:
 def not_run(member: str, reason: str) -> dict[str, Any]:
     """The outcome of a dump that never ran."""
     return {"member": member, "exit_code": None, "status": "failed", "reason": reason}
-
-
-def drain(handle: IO[bytes], into: list[bytes]) -> None:
-    """Read a process's error output to its end, keeping the last STDERR_TAIL bytes."""
-    kept = b""
-    for chunk in iter(lambda: handle.read(65536), b""):
-        kept = (kept + chunk)[-STDERR_TAIL:]
-    into.append(kept)
 
 
 ABOUT_SUFFIX = ".about.json"
@@ -233,13 +226,6 @@ def dump_server(
     return outcomes
 
 
-def dump_postgresql(
-    stream: DumpStream, server: PostgreSQL, names: list[str], **how: Any
-) -> list[dict[str, Any]]:
-    """:func:`dump_server` for a PostgreSQL server (its folder ``postgresql/01-PORT``)."""
-    return dump_server(stream, server, names, **how)
-
-
 # ---- a policy's databases ---------------------------------------------------------------
 
 # smoke_query: run by the restore test in the restored database (rows as text; no row fails).
@@ -250,7 +236,6 @@ COMMON_KEYS = ("type", "name", "os_user", "bin_dir", "lock_wait_seconds", "dump_
 TYPE_KEYS = {"postgresql": ("socket_dir", "port"), "mariadb": ("socket",)}
 SERVER_KEYS = ("socket_dir", "socket", "port", "os_user", "bin_dir", "lock_wait_seconds",
                "dump_timeout_seconds", "login", "password_file")  # fmt: skip
-ENTRY_KEYS = ("type", "name", *SERVER_KEYS)
 TYPES = tuple(SERVER_TYPES)
 
 

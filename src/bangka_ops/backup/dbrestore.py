@@ -264,7 +264,7 @@ class Load:
             self.start_error = f"could not start {os.path.basename(argv[0])}: {exc}"
             return
         self.reader = threading.Thread(
-            target=keep_tail, args=(self.proc.stderr, self.errors), daemon=True
+            target=dbservers.drain, args=(self.proc.stderr, self.errors), daemon=True
         )
         self.reader.start()
         self.timer = threading.Timer(timeout, self.stop)
@@ -311,13 +311,6 @@ class Load:
         if code != 0:
             return code, seconds, f"exited with {code}: {said[-300:]}".strip()
         return code, seconds, ""
-
-
-def keep_tail(handle: IO[bytes], into: list[bytes]) -> None:
-    kept = b""
-    for chunk in iter(lambda: handle.read(65536), b""):
-        kept = (kept + chunk)[-dbservers.STDERR_TAIL :]
-    into.append(kept)
 
 
 def compare_rows(

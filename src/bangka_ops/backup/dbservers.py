@@ -22,7 +22,7 @@ import pwd
 import stat
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 PG_BIN = "/usr/lib/postgresql/{major}/bin"
 STDERR_TAIL = 4000
@@ -39,6 +39,14 @@ class DumpError(Exception):
 
 def tail(data: bytes) -> str:
     return data[-STDERR_TAIL:].decode("utf-8", errors="replace").strip()
+
+
+def drain(handle: IO[bytes], into: list[bytes]) -> None:
+    """Read a process's error output to its end, keeping the last STDERR_TAIL bytes."""
+    kept = b""
+    for chunk in iter(lambda: handle.read(65536), b""):
+        kept = (kept + chunk)[-STDERR_TAIL:]
+    into.append(kept)
 
 
 def hex_text(value: str) -> str:
@@ -125,9 +133,22 @@ class Server:
     def execute(self, database: str | None, sql: str, *, os_user: str | None = None) -> None:
         self.run_sql(database, sql, os_user=os_user)
 
-    def checked(self, proc: subprocess.CompletedProcess[bytes], tool: str) -> None:
+    def run_tool(
+        self, argv: list[str], sql: str, os_user: str | None
+    ) -> subprocess.CompletedProcess[bytes]:
+        """The SQL client ``argv`` fed ``sql``, bounded by QUERY_TIMEOUT; DumpError on failure."""
+        proc = subprocess.run(
+            argv,
+            input=sql.encode(),
+            capture_output=True,
+            check=False,
+            timeout=QUERY_TIMEOUT,
+            **self.as_user(os_user),
+        )
         if proc.returncode != 0:
+            tool = os.path.basename(argv[0])
             raise DumpError(tail(proc.stderr) or f"{tool} exited with {proc.returncode}")
+        return proc
 
     # ---- dumping ----------------------------------------------------------------------
 
@@ -240,16 +261,7 @@ class PostgreSQL(Server):
         argv = self.argv(
             "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", os_user=os_user
         )
-        proc = subprocess.run(
-            [*argv, conninfo(database or "postgres")],
-            input=sql.encode(),
-            capture_output=True,
-            check=False,
-            timeout=QUERY_TIMEOUT,
-            **self.as_user(os_user),
-        )
-        self.checked(proc, "psql")
-        return proc
+        return self.run_tool([*argv, conninfo(database or "postgres")], sql, os_user)
 
     def version(self) -> str:
         return str(self.query(None, self.VERSION_SQL))
@@ -373,16 +385,7 @@ class MariaDB(Server):
         argv = self.argv("mariadb", "--batch", "--raw", "--skip-column-names", os_user=os_user)
         if database:
             argv.append(f"--database={database}")
-        proc = subprocess.run(
-            argv,
-            input=sql.encode(),
-            capture_output=True,
-            check=False,
-            timeout=QUERY_TIMEOUT,
-            **self.as_user(os_user),
-        )
-        self.checked(proc, "mariadb")
-        return proc
+        return self.run_tool(argv, sql, os_user)
 
     def version(self) -> str:
         return str(self.query(None, "SELECT JSON_QUOTE(VERSION())"))
