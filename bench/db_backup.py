@@ -301,6 +301,9 @@ def main() -> int:
         bench = Bench(work, cluster)
         print(f"initial run (wrapper, daily): {bench.wrapper_run():.2f} s")
         bench.plain_run()
+        # Warm-up of the restore side too (the restore account's first creation, caches).
+        print(f"initial restore test (stage 2): {bench.stage_two():.2f} s")
+        bench.plain_restore()
         a_times = compare(bench, args.rounds)
         if args.borgmatic:
             seconds, what = bench.borgmatic()

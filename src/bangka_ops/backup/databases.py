@@ -7,8 +7,9 @@ PostgreSQL: each database with ``pg_dump --format=custom`` and the roles and tab
 the users and grants with ``mariadb-dump --system=users``. Each tool runs as the server's own OS
 user (``postgres``, ``mysql``) over the local socket with peer or ``unix_socket``
 authentication: no password exists anywhere (see ``dbservers.py``). Before each dump the
-server's version and the row-count estimates of its tables are read, so a restore test can
-compare what it loads with what was there.
+row-count estimates of its tables and the database's size are read in one query (the server's
+version once per server), so a restore test can compare what it loads with what was there,
+and the stream's part size fits the dump (``dumpstream.part_size``).
 
 Each dump's outcome is a dict for the run record: database, type, member in the stream, server
 version, exit code, bytes, SHA-256, duration, the end of its error output, and the row
@@ -25,14 +26,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 try:
     from bangka_ops.backup import dbservers
-    from bangka_ops.backup.dumpstream import DumpStream
 except ModuleNotFoundError:  # deployed beside agent.py in /usr/local/lib/bangka-backup/
     import dbservers  # type: ignore[import-not-found, no-redef]
-    from dumpstream import DumpStream  # type: ignore[import-not-found, no-redef]
+
+if TYPE_CHECKING:  # imported when a run dumps (write_stream), not when a config is checked
+    from bangka_ops.backup.dumpstream import DumpStream
 
 STDERR_TAIL = dbservers.STDERR_TAIL
 DumpError = dbservers.DumpError
@@ -56,7 +58,9 @@ class Dumper:
         self.timeout = timeout
         self.broken: str | None = None
 
-    def run(self, member: str, argv: list[str], popen: dict[str, Any]) -> dict[str, Any]:
+    def run(
+        self, member: str, argv: list[str], popen: dict[str, Any], part_bytes: int | None = None
+    ) -> dict[str, Any]:
         if self.broken:
             return not_run(member, f"not dumped: the stream to Borg broke before ({self.broken})")
         started = time.monotonic()
@@ -87,7 +91,7 @@ class Dumper:
             reader.start()
             broken = None
             try:
-                copied = self.stream.add_stream(member, proc.stdout)
+                copied = self.stream.add_stream(member, proc.stdout, part_bytes)
             except OSError as exc:  # Borg (the stream's reader) is gone
                 broken = self.broken = str(exc)
                 proc.kill()
@@ -180,13 +184,15 @@ def dump_server(
             **globals_outcome,
         }
     )
+    part_size = dumpstream_module().part_size
     for number, database in enumerate(databases, start=1):
         if log:
             log(f"dumping {server.type} database {database!r}")
         rows: dict[str, int | None] | None = None
+        size: int | None = None
         estimate_error: str | None = None
         try:
-            rows = server.rows(database)
+            rows, size = server.estimate(database)
         except (
             DumpError,
             OSError,
@@ -209,6 +215,7 @@ def dump_server(
             f"{prefix}/{number:03d}.{server.dump_suffix}",
             server.dump_argv(database),
             server.as_user(),
+            part_size(size),
         )
         entry: dict[str, Any] = {
             "type": server.type,
@@ -218,12 +225,22 @@ def dump_server(
             "format": server.dump_format,
             "server_version": version,
             "rows_estimate": rows,
+            "database_bytes": size,
             **outcome,
         }
         if estimate_error:
             entry["rows_estimate_error"] = estimate_error
         outcomes.append(entry)
     return outcomes
+
+
+def dumpstream_module() -> Any:
+    """The stream writer, imported when a run dumps (a configuration check never needs it)."""
+    try:
+        from bangka_ops.backup import dumpstream
+    except ModuleNotFoundError:  # deployed beside agent.py
+        import dumpstream  # type: ignore[import-not-found, no-redef]
+    return dumpstream
 
 
 # ---- a policy's databases ---------------------------------------------------------------
@@ -315,7 +332,7 @@ def write_stream(
     ``status.json`` last (what each gave; a stream without it was cut off). Each dump's
     outcome is appended to ``outcomes`` as it ends. Each server (by its settings) gets its own
     folder in the stream: ``postgresql/NN-PORT``, ``mariadb/NN``."""
-    stream = DumpStream(out)
+    stream: DumpStream = dumpstream_module().DumpStream(out)
     stream.add_bytes("plan.json", json.dumps({"databases": entries}, indent=1).encode())
     servers: dict[tuple[Any, ...], list[str]] = {}
     services: dict[tuple[tuple[Any, ...], str], str] = {}

@@ -144,6 +144,9 @@ class Settings:
     timeout_seconds: float = 6 * 3600
     # (type, database or "all") -> the smoke query the policy configures.
     smoke: dict[tuple[str, str], str] = field(default_factory=dict)
+    # The types of server the policy dumps: their first scratch database is made while Borg
+    # starts, before the stream's first dump arrives.
+    expected: tuple[str, ...] = ()
 
     def smoke_query(self, kind: str, database: str) -> str | None:
         return self.smoke.get((kind, database)) or self.smoke.get((kind, "all"))
@@ -173,9 +176,12 @@ def settings_of(config: dict[str, Any], policy: dict[str, Any]) -> Settings:
         except TypeError as exc:
             raise ValueError(f"database_restore.{kind}: {exc}") from exc
     smoke: dict[tuple[str, str], str] = {}
+    expected: list[str] = []
     for entry in policy.get("databases") or []:
         if isinstance(entry, dict) and isinstance(entry.get("smoke_query"), str):
             smoke[(str(entry.get("type")), str(entry.get("name")))] = entry["smoke_query"]
+        if isinstance(entry, dict) and entry.get("type") in servers:
+            expected += [] if entry["type"] in expected else [str(entry["type"])]
     rto = policy.get("rto_hours")
     for number in ("rows_tolerance_percent", "rows_tolerance_rows"):
         value = raw.get(number, 0)
@@ -194,6 +200,7 @@ def settings_of(config: dict[str, Any], policy: dict[str, Any]) -> Settings:
         tolerance_rows=int(raw.get("rows_tolerance_rows", TOLERANCE_ROWS)),
         timeout_seconds=float(rto * 3600) if isinstance(rto, int | float) and rto > 0 else 6 * 3600,
         smoke=smoke,
+        expected=tuple(expected),
     )
     if settings.tolerance_percent < 0 or settings.tolerance_rows < 0:
         raise ValueError("database_restore: the row tolerances cannot be negative")
@@ -365,6 +372,12 @@ class StreamCheck:
         self.number = 0
         self.prepared: set[str] = set()
         self.versions: dict[str, str] = {}
+        # type -> a scratch database made ahead (while Borg starts) and not yet loaded into;
+        # every name asked for ahead, made or not (a CREATE that failed may have made it).
+        self.ready: dict[str, str] = {}
+        self.ahead: list[tuple[str, str]] = []
+        self.early: threading.Thread | None = None
+        self.leftovers: list[str] = []
 
     def note(self, text: str) -> None:
         if self.log is not None:
@@ -380,6 +393,8 @@ class StreamCheck:
         plan_seen = False
         current: tuple[str, Any] | None = None
         problem = None
+        self.early = threading.Thread(target=self.get_ready, daemon=True)
+        self.early.start()
         try:
             for name, data in dumpstream.pieces(source):
                 if current is not None and current[0] != name:
@@ -402,16 +417,55 @@ class StreamCheck:
         finally:
             if current is not None:
                 rows.append(current[1].finish())
+            self.drop_unused()
         return self.judge(rows, status, plan_seen, problem, time.monotonic() - started)
+
+    def scratch_name(self) -> str:
+        self.number += 1
+        return f"{SCRATCH_PREFIX}{self.token}_{self.number}"
+
+    def get_ready(self) -> None:
+        """The account and the first scratch database of each type of server the policy
+        dumps, made while Borg starts. Best effort: what fails here is done (and reported)
+        again when the dump arrives."""
+        for kind in self.settings.expected:
+            server = self.settings.servers[kind]
+            try:
+                self.prepare(server)
+                scratch = self.scratch_name()
+                self.ahead.append((kind, scratch))
+                server.create_database(scratch, self.settings.restore_user)
+                self.ready[kind] = scratch
+            except Exception:  # retried, and reported, when the dump arrives
+                self.prepared.discard(kind)
+
+    def wait_ready(self) -> None:
+        if self.early is not None:
+            self.early.join()
+            self.early = None
+
+    def drop_unused(self) -> None:
+        """Every scratch database asked for ahead and not loaded into is dropped."""
+        self.wait_ready()
+        for kind, scratch in self.ahead:
+            with contextlib.suppress(Exception):
+                if self.settings.servers[kind].dropped(scratch, grants=True):
+                    continue
+            self.leftovers.append(scratch)
+        self.ready.clear()
+        self.ahead.clear()
 
     def start(self, member: str, about: dict[str, Any] | None) -> Any:
         kind = member.split("/", 1)[0]
         base = os.path.basename(member)
         if base in ("globals.sql", "users.sql") or kind not in self.settings.servers:
             return Hashed(member, kind)
-        self.number += 1
-        scratch = f"{SCRATCH_PREFIX}{self.token}_{self.number}"
-        return Loaded(self, member, kind, about or {}, scratch)
+        self.wait_ready()
+        made = self.ready.pop(kind, None)
+        if made is not None:
+            self.ahead.remove((kind, made))  # its Loaded drops it now
+            return Loaded(self, member, kind, about or {}, made, made_ahead=True)
+        return Loaded(self, member, kind, about or {}, self.scratch_name())
 
     def prepare(self, server: dbservers.Server) -> None:
         """The unprivileged account the loads run as, once per server."""
@@ -432,6 +486,8 @@ class StreamCheck:
         reasons: list[str] = []
         if problem:
             reasons.append(problem)
+        for scratch in self.leftovers:
+            reasons.append(f"the scratch database {scratch} could not be dropped")
         if not plan_seen and not problem:
             reasons.append("the database stream holds no plan.json: not a stream of this tool")
         dumps = {}
@@ -555,7 +611,14 @@ class Loaded:
     """One database dump loaded into its scratch database, checked, and dropped."""
 
     def __init__(
-        self, check: StreamCheck, member: str, kind: str, about: dict[str, Any], scratch: str
+        self,
+        check: StreamCheck,
+        member: str,
+        kind: str,
+        about: dict[str, Any],
+        scratch: str,
+        *,
+        made_ahead: bool = False,
     ) -> None:
         self.check, self.member, self.kind, self.about, self.scratch = (
             check, member, kind, about, scratch,
@@ -570,8 +633,9 @@ class Loaded:
         # the drop (IF EXISTS) is harmless when it did not.
         self.created = True
         try:
-            check.prepare(self.server)  # the account, and the server's version, once
-            self.server.create_database(scratch, settings.restore_user)
+            if not made_ahead:
+                check.prepare(self.server)  # the account, and the server's version, once
+                self.server.create_database(scratch, settings.restore_user)
         except (dbservers.DumpError, OSError, KeyError, subprocess.TimeoutExpired) as exc:
             self.failure = f"no scratch database on the restore host's {kind} server: {exc}"
             return
@@ -667,8 +731,7 @@ class Loaded:
         if not self.created:
             return True
         try:
-            self.server.drop_database(self.scratch, grants=True)
-            return not self.server.exists(self.scratch)
+            return self.server.dropped(self.scratch, grants=True)
         except (dbservers.DumpError, subprocess.TimeoutExpired, OSError):
             return False
 

@@ -159,8 +159,19 @@ class Server:
         """The databases to dump: those named, or every user database (``all``)."""
         raise NotImplementedError
 
-    def rows(self, database: str) -> dict[str, int | None]:
-        """Row-count estimates per table at this moment (None: the server has none yet)."""
+    def estimate(self, database: str) -> tuple[dict[str, int | None], int | None]:
+        """Row-count estimates per table at this moment (None: the server has none yet), and
+        the database's size on disk in bytes (None: unknown), in one query."""
+        answer = self.query(database, self.estimate_sql(database))
+        if not isinstance(answer, dict) or not isinstance(answer.get("rows"), list):
+            raise DumpError("the row estimates came back as no JSON object with rows")
+        size = answer.get("bytes")
+        return self.rows_of(answer["rows"]), (int(size) if isinstance(size, (int, float)) else None)
+
+    def estimate_sql(self, database: str) -> str:
+        raise NotImplementedError
+
+    def rows_of(self, listed: list[Any]) -> dict[str, int | None]:
         raise NotImplementedError
 
     def globals_argv(self) -> list[str]:
@@ -176,6 +187,10 @@ class Server:
     # ---- restoring --------------------------------------------------------------------
 
     def exists(self, database: str) -> bool:
+        return bool(self.query(None, self.exists_sql(database)))
+
+    def exists_sql(self, database: str) -> str:
+        """A query answering 1 when ``database`` exists, else 0."""
         raise NotImplementedError
 
     def create_database(self, database: str, owner: str | None) -> None:
@@ -184,7 +199,16 @@ class Server:
     def drop_database(self, database: str, *, grants: bool = False) -> None:
         """Drop ``database`` if it exists; ``grants``: also the grants naming it (a scratch
         database's), never a live database's, whose grants its replacement keeps."""
+        self.execute(None, self.drop_sql(database, grants=grants))
+
+    def drop_sql(self, database: str, *, grants: bool = False) -> str:
         raise NotImplementedError
+
+    def dropped(self, database: str, *, grants: bool = False) -> bool:
+        """Drop ``database`` (as :meth:`drop_database`) and ask the server whether it is gone,
+        in one client run."""
+        sql = f"{self.drop_sql(database, grants=grants)};\n{self.exists_sql(database)}"
+        return not self.query(None, sql)
 
     def restore_argv(
         self, database: str, os_user: str | None = None, keep_owners: bool = False
@@ -272,11 +296,17 @@ class PostgreSQL(Server):
         listed = self.query(None, self.DATABASES_SQL)
         return sorted({str(n) for n in listed} | {n for n in names if n != "all"})
 
-    def rows(self, database: str) -> dict[str, int | None]:
+    def estimate_sql(self, database: str) -> str:
+        return (
+            f"SELECT json_build_object('rows', ({self.ROWS_SQL}), "
+            "'bytes', pg_database_size(current_database()))"
+        )
+
+    def rows_of(self, listed: list[Any]) -> dict[str, int | None]:
         # reltuples is -1 for a table never vacuumed or analysed: no estimate.
         return {
             f"{schema}.{table}": (int(count) if int(count) >= 0 else None)
-            for schema, table, count in self.query(database, self.ROWS_SQL)
+            for schema, table, count in listed
         }
 
     def globals_argv(self) -> list[str]:
@@ -298,16 +328,15 @@ class PostgreSQL(Server):
     def folder(self, number: int) -> str:
         return f"{self.type}/{number:02d}-{self.port}"
 
-    def exists(self, database: str) -> bool:
-        sql = f"SELECT to_json(count(*)) FROM pg_database WHERE datname = {pg_text(database)}"
-        return bool(self.query(None, sql))
+    def exists_sql(self, database: str) -> str:
+        return f"SELECT to_json(count(*)) FROM pg_database WHERE datname = {pg_text(database)}"
 
     def create_database(self, database: str, owner: str | None) -> None:
         owned = f" OWNER {pg_ident(owner)}" if owner else ""
         self.execute(None, f"CREATE DATABASE {pg_ident(database)}{owned} TEMPLATE template0")
 
-    def drop_database(self, database: str, *, grants: bool = False) -> None:
-        self.execute(None, f"DROP DATABASE IF EXISTS {pg_ident(database)} WITH (FORCE)")
+    def drop_sql(self, database: str, *, grants: bool = False) -> str:
+        return f"DROP DATABASE IF EXISTS {pg_ident(database)} WITH (FORCE)"
 
     def ensure_role(self, role: str) -> None:
         """A login role without any privilege beyond its own databases (the restore's), reset
@@ -336,22 +365,24 @@ class PostgreSQL(Server):
             os_user=os_user,
         )
 
-    def tables(self, database: str, *, os_user: str | None = None) -> list[str]:
-        listed = self.query(database, self.ROWS_SQL, os_user=os_user)
-        return [f"{schema}.{table}" for schema, table, _ in listed]
+    # Every table's exact row count in one query (each counted by a query of its own that
+    # query_to_xml runs), names quoted by format's %I; the catalog first on the search path, so
+    # nothing a loaded dump defined (a count, a format of its own) answers for the catalog's.
+    EXACT_ROWS_SQL: ClassVar[str] = (
+        "SET search_path = pg_catalog, pg_temp;\n"
+        "SELECT coalesce(json_object_agg(n.nspname || '.' || c.relname, (xpath('/row/c/text()', "
+        "query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, "
+        "true, '')))[1]::text::bigint), '{}'::json) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg_toast%'"
+    )
 
-    def count_sql(self, database: str, tables: list[str]) -> str:
-        # One row per table, aggregated: a function takes at most 100 arguments.
-        parts = []
-        for name in tables:
-            schema, _, table = name.partition(".")
-            parts.append(
-                f"SELECT {pg_text(name)} AS n, (SELECT count(*) FROM "
-                f"{pg_ident(schema)}.{pg_ident(table)}) AS c"
-            )
-        if not parts:
-            return "SELECT '{}'::json"
-        return f"SELECT json_object_agg(n, c) FROM ({' UNION ALL '.join(parts)}) AS counted"
+    def exact_rows(self, database: str, *, os_user: str | None = None) -> dict[str, int]:
+        answer = self.query(database, self.EXACT_ROWS_SQL, os_user=os_user)
+        if not isinstance(answer, dict):
+            raise DumpError("the row counts came back as no JSON object")
+        return {str(k): int(v) for k, v in answer.items()}
 
 
 @dataclass
@@ -408,8 +439,17 @@ class MariaDB(Server):
             f"{maria_text(database)} AND TABLE_TYPE = 'BASE TABLE'"
         )
 
-    def rows(self, database: str) -> dict[str, int | None]:
-        listed = self.query(None, self.tables_sql(database))
+    def estimate_sql(self, database: str) -> str:
+        size = (
+            "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = {maria_text(database)}"
+        )
+        return (
+            f"SELECT CONCAT('{{\"rows\": ', ({self.tables_sql(database)}), "
+            f"', \"bytes\": ', COALESCE(({size}), 'null'), '}}')"
+        )
+
+    def rows_of(self, listed: list[Any]) -> dict[str, int | None]:
         return {str(t): (None if n is None else int(n)) for t, n in listed}
 
     def globals_argv(self) -> list[str]:
@@ -429,12 +469,11 @@ class MariaDB(Server):
             database,
         )
 
-    def exists(self, database: str) -> bool:
-        sql = (
+    def exists_sql(self, database: str) -> str:
+        return (
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "
             f"{maria_text(database)}"
         )
-        return bool(self.query(None, sql))
 
     def create_database(self, database: str, owner: str | None) -> None:
         sql = f"CREATE DATABASE {maria_ident(database)} CHARACTER SET utf8mb4;"
@@ -443,17 +482,12 @@ class MariaDB(Server):
             sql += f" GRANT ALL PRIVILEGES ON {maria_grant(database)}.* TO {maria_account(owner)};"
         self.execute(None, sql)
 
-    def drop_database(self, database: str, *, grants: bool = False) -> None:
-        self.execute(None, f"DROP DATABASE IF EXISTS {maria_ident(database)}")
-        if not grants:
-            return
-        # A dropped database keeps its grants: a scratch database's go too.
-        self.execute(
-            None,
-            "DELETE FROM mysql.db WHERE Db = "
-            f"{maria_text(database.replace('_', chr(92) + '_').replace('%', chr(92) + '%'))}; "
-            "FLUSH PRIVILEGES",
-        )
+    def drop_sql(self, database: str, *, grants: bool = False) -> str:
+        sql = f"DROP DATABASE IF EXISTS {maria_ident(database)}"
+        if grants:  # a dropped database keeps its grants: a scratch database's go too
+            escaped = database.replace("_", "\\_").replace("%", "\\%")
+            sql += f"; DELETE FROM mysql.db WHERE Db = {maria_text(escaped)}; FLUSH PRIVILEGES"
+        return sql
 
     def ensure_role(self, role: str) -> None:
         """An account over the socket (unix_socket) with no privilege beyond the databases

@@ -3,16 +3,24 @@
 A run's database dumps go to Borg's standard input (``borg create ... -`` with
 ``--stdin-name``) in the same ``borg create`` as the files, so one run stays one archive and no
 dump is ever written to disk whole. A tar header needs the member's size before its data, so
-each dump is cut into parts of at most :data:`PART_BYTES` held in memory, named
-``<name>.000001``, ``<name>.000002``...; a reader joins them again (:func:`members`). Small
-documents (the plan, each dump's outcome) are members of their own. The writer never follows
-or trusts a name: names are made by the agent from its own configuration.
+each dump is cut into parts held in memory, named ``<name>.000001``, ``<name>.000002``...; a
+reader joins them again (:func:`pieces`). Small documents (the plan, each dump's outcome) are
+members of their own. The writer never follows or trusts a name: names are made by the agent
+from its own configuration.
+
+The part size is a trade-off the writer makes per dump (:func:`part_size`). Borg reads a part
+only once it is whole, so the last part of a dump is processed after the dump tool ended: a
+small part keeps Borg working beside the dump. Each part's header sits inside the data Borg
+chunks, so a header costs about one chunk of deduplication where the dump's content shifted
+between runs: a big part keeps that rare. A dump gets parts of about 1/64 of its database's
+size, a power of two between 1 MiB and 64 MiB (a small database: 1 MiB parts, Borg at most
+about 1 MiB behind; a big one: few headers), and a part's header carries no time, so an
+unchanged dump is the same bytes every run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import tarfile
 import time
@@ -21,6 +29,9 @@ from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 PART_BYTES = 64 * 1024 * 1024
+MIN_PART_BYTES = 1024 * 1024
+# A reader passes a part on in slices of this size (a loader starts before the part is whole).
+READ_BYTES = 1024 * 1024
 # A document of the stream (plan, status, about a dump) is small; a bigger one is not ours.
 DOCUMENT_BYTES = 16 * 1024 * 1024
 PART = re.compile(r"^(?P<name>.+)\.(?P<number>\d{6})$")
@@ -41,41 +52,64 @@ class DumpStream:
     """A tar stream written to ``out`` (Borg's standard input), member by member."""
 
     def __init__(self, out: IO[bytes], part_bytes: int = PART_BYTES, mtime: float | None = None):
-        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-        self.part_bytes = part_bytes
+        # Written straight to ``out``, a header then the data in one write each: tarfile's own
+        # stream writer copies every part in 10 KiB pieces through a Python buffer.
+        self.out = out
+        self.written = 0
+        self.part_bytes = part_bytes  # the largest part this stream makes
         self.mtime = time.time() if mtime is None else mtime
         self.names: set[str] = set()
 
     def add_bytes(self, name: str, data: bytes) -> None:
         """One small document as a member of its own."""
-        self.member(name, data)
+        self.member(name, data, int(self.mtime))
 
-    def add_stream(self, name: str, source: IO[bytes]) -> Copied:
-        """Everything ``source`` gives until its end, as parts of ``name`` (at least one, so an
-        empty dump is seen as such)."""
+    def add_stream(self, name: str, source: IO[bytes], part_bytes: int | None = None) -> Copied:
+        """Everything ``source`` gives until its end, as parts of ``name`` of ``part_bytes``
+        (at most the stream's own part size); at least one part, so an empty dump is seen as
+        such."""
+        size = min(part_bytes or self.part_bytes, self.part_bytes)
         digest, total, number = hashlib.sha256(), 0, 0
         while True:
-            data = read_up_to(source, self.part_bytes)
+            data = read_up_to(source, size)
             if not data and number:
                 break
             number += 1
             digest.update(data)
             total += len(data)
-            self.member(f"{name}.{number:06d}", data)
-            if len(data) < self.part_bytes:
+            self.member(f"{name}.{number:06d}", data, 0)
+            if len(data) < size:
                 break
         return Copied(name, total, digest.hexdigest(), number)
 
-    def member(self, name: str, data: bytes) -> None:
+    def member(self, name: str, data: bytes, mtime: int) -> None:
         if not usable(name) or name in self.names:
             raise ValueError(f"not a usable member name: {name!r}")
         self.names.add(name)
         info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = len(data), 0o600, int(self.mtime)
-        self.tar.addfile(info, io.BytesIO(data))
+        info.size, info.mode, info.mtime = len(data), 0o600, mtime
+        self.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self.write(data)
+        self.write(tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE))
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.out.write(data)
+            self.written += len(data)
 
     def close(self) -> None:
-        self.tar.close()
+        """The end of the archive (two empty blocks), padded to a whole record as tar does."""
+        self.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
+        self.write(tarfile.NUL * (-self.written % tarfile.RECORDSIZE))
+        self.out.flush()
+
+
+def part_size(database_bytes: int | None) -> int:
+    """The part size for a dump of a database of ``database_bytes`` on disk (None: unknown):
+    about 1/64 of it, rounded down to a power of two, between 1 MiB and 64 MiB."""
+    if not database_bytes or database_bytes < 64 * MIN_PART_BYTES:
+        return MIN_PART_BYTES
+    return min(PART_BYTES, 1 << ((database_bytes // 64).bit_length() - 1))
 
 
 def usable(name: str) -> bool:
@@ -96,8 +130,9 @@ def read_up_to(source: IO[bytes], size: int) -> bytes:
 
 
 def pieces(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
-    """The stream's content in order as (name, data): a document whole, a dump part by part
-    under the dump's name (consecutive pieces with one name are one dump, in order). Refuses
+    """The stream's content in order as (name, data): a document whole, a dump in slices of at
+    most :data:`READ_BYTES` under the dump's name (consecutive pieces with one name are one
+    dump, in order), so a loader gets the start of a part while Borg still sends it. Refuses
     anything the writer does not make: a member that is not a regular file, a bad name, a
     part out of sequence."""
     expected: dict[str, int] = {}
@@ -120,4 +155,15 @@ def pieces(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
             handle = tar.extractfile(info)
             if handle is None:  # pragma: no cover - regular members always have data
                 raise ValueError(f"dump stream: {info.name!r} has no data")
-            yield name, handle.read()
+            if not match:
+                yield name, handle.read()
+                continue
+            left = info.size
+            while True:  # at least one piece, so an empty dump is seen as such
+                data = handle.read(min(left, READ_BYTES))
+                if len(data) != min(left, READ_BYTES):
+                    raise EOFError(f"dump stream: {info.name!r} ends early")
+                left -= len(data)
+                yield name, data
+                if not left:
+                    break

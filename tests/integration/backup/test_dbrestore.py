@@ -45,6 +45,9 @@ def stream_of(wanted: list[dict[str, Any]]) -> bytes:
 def settings(
     pg: dbservers.PostgreSQL, maria: dbservers.MariaDB, user: str, **more: Any
 ) -> dbrestore.Settings:
+    # Both types expected, as a policy dumping both says: the first scratch database of each
+    # is made ahead, while the stream starts.
+    more.setdefault("expected", ("postgresql", "mariadb"))
     return dbrestore.Settings(servers={"postgresql": pg, "mariadb": maria}, restore_user=user,
                               **more)  # fmt: skip
 
@@ -73,7 +76,7 @@ def rebuilt(pieces: list[tuple[str, bytes]]) -> bytes:
             stream.add_bytes(name, data)
         else:
             counts[name] = counts.get(name, 0) + 1
-            stream.member(f"{name}.{counts[name]:06d}", data)
+            stream.member(f"{name}.{counts[name]:06d}", data, 0)
     stream.close()
     return out.getvalue()
 
@@ -562,3 +565,61 @@ def test_a_replace_whose_dump_turns_out_bad_puts_the_database_back(
         assert pg_server.smoke("ganti", "SELECT isi FROM catatan") == "hidup"
     finally:
         pg_server.drop_database("ganti")
+
+
+def test_the_counts_are_the_catalogs_whatever_the_loaded_database_defines(
+    pg_server: dbservers.PostgreSQL,
+) -> None:
+    """A dump is a client's data: a database whose search path puts its own schema first and
+    whose own count and format functions answer 42 is still counted by the catalog's."""
+    pg_server.execute(None, "CREATE DATABASE licik")
+    try:
+        pg_server.execute(
+            "licik",
+            "CREATE TABLE pegawai (a int); INSERT INTO pegawai SELECT generate_series(1, 7); "
+            "CREATE FUNCTION public.format(text, name, name) RETURNS text LANGUAGE sql "
+            "AS $$ SELECT 'SELECT 42 AS c' $$; "
+            "CREATE FUNCTION public.query_to_xml(text, boolean, boolean, text) RETURNS xml "
+            "LANGUAGE sql AS $$ SELECT '<row><c>42</c></row>'::xml $$; "
+            "ALTER DATABASE licik SET search_path = public, pg_catalog;",
+        )
+        # The trap is armed: without the catalog pinned, the database's own function answers.
+        armed = pg_server.query("licik", "SELECT to_json(format('%I', 'x'::name, 'y'::name))")
+        assert armed == "SELECT 42 AS c"
+        assert pg_server.exact_rows("licik") == {"public.pegawai": 7}
+    finally:
+        assert pg_server.dropped("licik")
+    assert not pg_server.exists("licik")
+
+
+@pytest.mark.parametrize("cut", ["no PostgreSQL dump", "cut off before any dump"])
+def test_a_scratch_database_made_ahead_and_never_loaded_is_dropped(
+    pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str, cut: str
+) -> None:
+    """The first scratch database of each type the policy dumps is made while Borg starts;
+    one the stream never needs is dropped all the same."""
+    maria_only = [e for e in entries(pg_server, maria_server) if e["type"] == "mariadb"]
+    data = stream_of(maria_only)
+    if cut != "no PostgreSQL dump":
+        data = rebuilt([p for p in members_of(data) if p[0] == "plan.json"])
+    made: list[str] = []
+    create = pg_server.create_database
+
+    def recorded(database: str, owner: str | None) -> None:
+        create(database, owner)  # the real CREATE DATABASE, its name kept
+        made.append(database)
+
+    check = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pg_server, "create_database", recorded)
+        outcome = check.run(io.BytesIO(data))
+    assert len(made) == 1 and made[0].startswith("bangka_rt_")  # made ahead, never loaded
+    assert scratch_left(pg_server, maria_server) == []
+    assert "could not be dropped" not in str(outcome["reason"])
+    loaded = [r for r in outcome["databases"] if r["kind"] == "database"]
+    if cut == "no PostgreSQL dump":
+        assert outcome["status"] == "passed", outcome["reason"]
+        assert [(r["type"], r["status"]) for r in loaded] == [("mariadb", "passed")]
+    else:
+        assert outcome["status"] == "failed" and loaded == []
+        assert "cut off" in str(outcome["reason"])

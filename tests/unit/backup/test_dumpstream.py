@@ -149,3 +149,59 @@ def test_the_definer_filter_holds_back_at_most_one_bounded_line(
     assert definers.carry == b""
     passed += definers.feed(b"y" * 10 + b"\nCREATE DEFINER=`a`@`b` VIEW v\n")
     assert passed.endswith(b"y" * 10 + b"\nCREATE DEFINER=CURRENT_USER VIEW v\n")
+
+
+@pytest.mark.parametrize(
+    ("database_bytes", "part"),
+    [
+        (None, 1 << 20),
+        (0, 1 << 20),
+        (63 << 20, 1 << 20),
+        (200 << 20, 2 << 20),  # 200 MiB / 64 = 3.1 MiB: down to a power of two
+        (1 << 30, 16 << 20),
+        (10 << 30, 64 << 20),  # never past PART_BYTES
+    ],
+)
+def test_a_dumps_part_size_follows_its_database_size(database_bytes: int | None, part: int) -> None:
+    assert dumpstream.part_size(database_bytes) == part
+
+
+def test_an_unchanged_dump_is_the_same_bytes_in_every_run() -> None:
+    """A part's header carries no time: Borg deduplicates an unchanged dump whole."""
+    data = os.urandom(300_000)
+    streams = []
+    for mtime in (1_700_000_000, 1_800_000_000):
+        out = io.BytesIO()
+        stream = dumpstream.DumpStream(out, mtime=mtime)
+        stream.add_bytes("plan.json", b"{}")
+        stream.add_stream("postgresql/01-5432/001.pgdump", io.BytesIO(data), 100_000)
+        stream.close()
+        streams.append(out.getvalue())
+    first, second = streams
+    assert first != second  # the documents carry the run's time
+    start = first.index(b"postgresql/01-5432/001.pgdump.000001")
+    end = first.index(data[-1000:]) + 1000
+    assert first[start:end] == second[start:end]
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        assert [i.mtime for i in tar if "pgdump" in i.name] == [0, 0, 0]
+
+
+def test_a_reader_passes_a_big_part_on_in_slices() -> None:
+    """A loader gets the start of a part before all of it came through."""
+    data = os.urandom(dumpstream.READ_BYTES * 2 + 5)
+    out = io.BytesIO()
+    stream = dumpstream.DumpStream(out)
+    stream.add_stream("mariadb/01/001.sql", io.BytesIO(data))
+    stream.close()
+    sizes = [len(piece) for _, piece in dumpstream.pieces(io.BytesIO(out.getvalue()))]
+    assert sizes == [dumpstream.READ_BYTES, dumpstream.READ_BYTES, 5]
+
+
+def test_a_part_cut_short_is_an_error_not_a_short_dump() -> None:
+    out = io.BytesIO()
+    stream = dumpstream.DumpStream(out)
+    stream.add_stream("mariadb/01/001.sql", io.BytesIO(os.urandom(dumpstream.READ_BYTES * 2)))
+    stream.close()
+    cut = out.getvalue()[: 512 * 3 + dumpstream.READ_BYTES + 100]
+    with pytest.raises((EOFError, tarfile.TarError)):
+        list(dumpstream.pieces(io.BytesIO(cut)))
