@@ -6,6 +6,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/molecule/testhost/containers.conf}"
 image=localhost/bangka-testhost
+# One build at a time: the suite's Molecule lane and its bare set-up check may ask at once.
+exec 9>/run/lock/bangka-testhost-image.lock
+flock 9
 recipe_hash=$(cat "$here/scripts/build-testhost-image.sh" "$here/molecule/testhost/Containerfile" | sha256sum | cut -c1-16)
 
 if podman image exists "$image:latest" \

