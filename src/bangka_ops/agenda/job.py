@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bangka_ops.backup.agent import ConfigError, read_json_object, write_json_atomic
+from bangka_ops.backup.notify import problems as notify_problems
 from bangka_ops.backup.notify import send_notifications
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 64, 75
@@ -84,6 +85,9 @@ def load_config(path: Path) -> dict[str, Any]:
             f"{path}: ics.out: without sync.credentials the agenda is published as iCalendar "
             "feeds, and their directory is required"
         )
+    found = notify_problems(config.get("notify") or {}, f"{path}: notify")
+    if found:
+        raise ConfigError("; ".join(found))
     return config
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from bangka_ops.arsip.catalogue import FILE as CATALOGUE
 from bangka_ops.backup.audit import audit
+from bangka_ops.backup.notify import problems as notify_problems
 from bangka_ops.backup.notify import send_notifications
 
 JOBS = ("masuk", "unggah", "verifikasi", "retensi", "ringkasan")
@@ -85,6 +86,7 @@ def settings_problems(data: dict[str, Any]) -> list[str]:
         return [*problems, "notify: an object"]
     if not isinstance(notify.get("webhook_url", ""), str):
         problems.append("notify.webhook_url: a URL")
+    problems += notify_problems(notify)
     timeout = notify.get("timeout_seconds", 10)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         problems.append("notify.timeout_seconds: a number of seconds")

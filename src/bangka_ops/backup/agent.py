@@ -49,6 +49,7 @@ except ModuleNotFoundError:  # deployed as /usr/local/lib/bangka-backup/agent.py
 AUDIT_ENV, AUDIT_LOG = audit_log.AUDIT_ENV, audit_log.AUDIT_LOG
 audit, audit_cut, audit_path = audit_log.audit, audit_log.audit_cut, audit_log.audit_path
 notify, send_notifications = notices.notify, notices.send_notifications
+notify_problems = notices.problems
 
 # The member of an archive that holds the run's database dumps (a tar stream, see dumpstream).
 DATABASES_MEMBER = "bangka-databases.tar"
@@ -148,6 +149,9 @@ def check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
                 raise ConfigError(
                     f"{where}.cycles.{cycle}: unknown cycle (allowed: {', '.join(CYCLES)})"
                 )
+    found = notify_problems(config.get("notify") or {}, f"{path}: notify")
+    if found:
+        raise ConfigError("; ".join(found))
     try:
         ZoneInfo(config.get("timezone", "Asia/Jakarta"))
     except (ZoneInfoNotFoundError, ValueError) as exc:

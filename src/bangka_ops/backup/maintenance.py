@@ -73,6 +73,9 @@ def load_config(path: Path) -> dict[str, Any]:
         for key in ("repository", "policies"):
             if key not in client:
                 raise agent.ConfigError(f"{path}: clients.{name}: missing required field '{key}'")
+    found = agent.notify_problems(config.get("notify") or {}, f"{path}: notify")
+    if found:
+        raise agent.ConfigError("; ".join(found))
     return config
 
 

@@ -1,6 +1,11 @@
-"""Notifications of SI CEKAT and PROTOCLOUD: a webhook (JSON POST with a ``text`` field) and/or
-e-mail. Delivery problems are returned, never raised: a notice that cannot be sent must not change
-the result it reports.
+"""Notifications of SI CEKAT and PROTOCLOUD: a webhook (JSON POST with a ``text`` field), e-mail,
+and, where the host has it configured, Apprise (chat groups: Telegram, Matrix, Slack-like
+services, e-mail… whatever its URLs name). Delivery problems are returned, never raised: a notice
+that cannot be sent must not change the result it reports.
+
+Apprise runs as Debian's ``apprise`` command with ``--config FILE``: its URLs carry the services'
+tokens, so they stay in that file (readable by its owner alone), never in a command line, the
+environment, a record or a log; the notice's text goes on its standard input.
 
 Standard library only. Installed beside ``agent.py`` (``/usr/local/lib/bangka-backup/``), which
 imports it as a sibling module, and part of the ``bangka_ops`` package. Start-up time is part of
@@ -11,6 +16,9 @@ urllib.request, email, ssl: ~40 ms together) are imported where they are used.
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +81,90 @@ def send_notifications(
     email = settings.get("email")
     if email and email.get("to"):
         results.append(_deliver_email(email, subject, body, timeout, ca_file))
+    apprise = settings.get("apprise")
+    if isinstance(apprise, dict) and apprise.get("config_file"):
+        kind = APPRISE_TYPES.get(str(summary.get("status")), "warning")
+        results.append(_deliver_apprise(apprise, subject, body, kind, ca_file))
     return results
+
+
+def problems(settings: Any, where: str = "notify") -> list[str]:
+    """What is wrong with the ``apprise`` part of a ``notify`` section (each problem names its
+    field); the other channels are checked where they are used."""
+    if not isinstance(settings, dict):
+        return [f"{where}: an object"]
+    apprise = settings.get("apprise")
+    if apprise in (None, {}):
+        return []
+    if not isinstance(apprise, dict):
+        return [f"{where}.apprise: an object with config_file"]
+    found = []
+    unknown = sorted(str(k) for k in set(apprise) - {"config_file", "command", "tags",
+                                                       "timeout_seconds"})  # fmt: skip
+    if unknown:
+        found.append(f"{where}.apprise: unknown field(s) {', '.join(unknown)}")
+    for name in ("config_file", "command"):
+        value = apprise.get(name, "/" if name == "command" else None)
+        if not isinstance(value, str) or not value.startswith("/"):
+            found.append(f"{where}.apprise.{name}: an absolute path")
+    tags = apprise.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        found.append(f"{where}.apprise.tags: a list of tag names")
+    timeout = apprise.get("timeout_seconds", 1)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        found.append(f"{where}.apprise.timeout_seconds: a number of seconds")
+    return found
+
+
+# A run's status -> Apprise's notification type (its icon and colour in a chat).
+APPRISE_TYPES = {"failed": "failure", "interrupted": "failure", "warning": "warning",
+                 "skipped": "warning", "success": "success"}  # fmt: skip
+APPRISE_TIMEOUT = 60.0
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def _deliver_apprise(
+    apprise: dict[str, Any], subject: str, body: str, kind: str, ca_file: str | None
+) -> dict[str, Any]:
+    """One notice to every service of the Apprise configuration file, through the ``apprise``
+    command. The file must be a regular file readable by its owner alone: its URLs hold the
+    services' tokens."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    config = str(apprise["config_file"])
+    result: dict[str, Any] = {"channel": "apprise", "target": f"config {config}"}
+    try:
+        info = os.stat(config)
+    except OSError as exc:
+        return {**result, "delivered": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+        return {**result, "delivered": False, "detail": (
+            f"{config} must be a regular file readable by its owner alone (0600 or 0400), not "
+            f"{stat.filemode(info.st_mode)}: it holds the services' tokens")}  # fmt: skip
+    command = apprise.get("command") or shutil.which("apprise")
+    if not command:
+        missing = "the apprise command is not installed (Debian package apprise)"
+        return {**result, "delivered": False, "detail": missing}
+    argv = [str(command), "--config", config, "--title", subject, "--notification-type", kind]
+    for tag in apprise.get("tags") or []:
+        argv += ["--tag", str(tag)]
+    env = dict(os.environ)
+    if ca_file:  # the office's CA for the services' https (Apprise sends through requests)
+        env["REQUESTS_CA_BUNDLE"] = ca_file
+    timeout = float(apprise.get("timeout_seconds", APPRISE_TIMEOUT))
+    try:
+        proc = subprocess.run(
+            argv, input=body.encode(), capture_output=True, timeout=timeout, env=env, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {**result, "delivered": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    said = URL.sub("<url>", proc.stderr.decode("utf-8", "replace")).strip().splitlines()
+    if proc.returncode == 0:
+        return {**result, "delivered": True, "detail": "sent to every service of the file"}
+    shown = "; ".join(line.split(" - ", 2)[-1] for line in said[-3:]) or "no output"
+    return {**result, "delivered": False,
+            "detail": f"apprise exited with {proc.returncode}: {shown}"[:300]}  # fmt: skip
 
 
 def _tls_context(ca_file: str | None) -> Any:

@@ -161,6 +161,9 @@ def load(path: Path, client: str | None) -> dict[str, Any]:
     for key in ("records_dir", "state_dir", "host"):
         if key not in raw:
             raise agent.ConfigError(f"{path}: missing required field '{key}'")
+    found = agent.notify_problems(raw.get("notify") or {}, f"{path}: notify")
+    if found:
+        raise agent.ConfigError("; ".join(found))
     config = {
         "host": client,
         "timezone": raw.get("timezone", "Asia/Jakarta"),
