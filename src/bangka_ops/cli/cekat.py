@@ -16,7 +16,7 @@ from rich.console import Console
 
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
-from bangka_ops.cli import arsip, collection, driver
+from bangka_ops.cli import arsip, collection, driver, sop
 from bangka_ops.report import checklist, ledger, outputs, signoff
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
@@ -669,6 +669,7 @@ def add_report_commands(sub: Any) -> None:
     otp.set_defaults(func=cmd_totp_new)
 
     arsip.add_parser(sub)
+    sop.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

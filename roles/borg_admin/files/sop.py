@@ -1,0 +1,1 @@
+../../../src/bangka_ops/backup/sop.py
