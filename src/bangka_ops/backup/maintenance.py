@@ -636,9 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
     key_import.add_argument("--client", action="append", required=True)
     key_import.add_argument("--key-file", type=Path, required=True, help="the escrowed key")
     key_import.add_argument("--json", action="store_true", help="print the report as JSON")
-    # Incidents and the SOP's review, recorded on this host (the watchdog sends the reminder):
-    # the journal in <state_dir>/sop, the notify settings of --config.
-    sop_commands().add_commands(sub, default_dir=None, default_config=None)
+    # Incidents and the SOP's review, recorded on this host (its own timer runs the reminder):
+    # the journal in <state_dir>/sop, the notify settings and time zone of --config.
+    sop_commands().add_commands(sub, default_dir=None, default_config=None, default_zone=None)
     return parser
 
 
@@ -688,12 +688,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "func"):  # insiden / sop: the journal under this host's state directory
         try:
-            state_dir = agent.read_json_object(args.config, ("state_dir",))["state_dir"]
+            own = agent.read_json_object(args.config, ("state_dir",))
         except agent.ConfigError as exc:
             print(f"bangka-backup-maintenance: configuration error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         sop_commands().PROG = "bangka-backup-maintenance "  # in its messages
-        args.dir = args.dir or Path(str(state_dir)) / "sop"
+        args.dir = args.dir or Path(str(own["state_dir"])) / "sop"
+        args.zona_waktu = args.zona_waktu or str(own.get("timezone") or "Asia/Jakarta")
         if hasattr(args, "konfigurasi"):
             args.konfigurasi = args.konfigurasi or args.config
         code: int = args.func(args)

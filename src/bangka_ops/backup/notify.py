@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -83,8 +82,8 @@ def send_notifications(
         results.append(_deliver_email(email, subject, body, timeout, ca_file))
     apprise = settings.get("apprise")
     if isinstance(apprise, dict) and apprise.get("config_file"):
-        kind = APPRISE_TYPES.get(str(summary.get("status")), "warning")
-        results.append(_deliver_apprise(apprise, subject, body, kind, ca_file))
+        kind = APPRISE_TYPES.get(str(summary.get("status")), "failure")
+        results.append(_deliver_apprise(apprise, subject, body, kind))
     return results
 
 
@@ -100,11 +99,11 @@ def problems(settings: Any, where: str = "notify") -> list[str]:
         return [f"{where}.apprise: an object with config_file"]
     found = []
     unknown = sorted(str(k) for k in set(apprise) - {"config_file", "command", "tags",
-                                                       "timeout_seconds"})  # fmt: skip
+                                                       "timeout_seconds", "ca_file"})  # fmt: skip
     if unknown:
         found.append(f"{where}.apprise: unknown field(s) {', '.join(unknown)}")
-    for name in ("config_file", "command"):
-        value = apprise.get(name, "/" if name == "command" else None)
+    for name in ("config_file", "command", "ca_file"):
+        value = apprise.get(name, None if name == "config_file" else "/")
         if not isinstance(value, str) or not value.startswith("/"):
             found.append(f"{where}.apprise.{name}: an absolute path")
     tags = apprise.get("tags", [])
@@ -116,32 +115,26 @@ def problems(settings: Any, where: str = "notify") -> list[str]:
     return found
 
 
-# A run's status -> Apprise's notification type (its icon and colour in a chat).
-APPRISE_TYPES = {"failed": "failure", "interrupted": "failure", "warning": "warning",
-                 "skipped": "warning", "success": "success"}  # fmt: skip
+# A status -> Apprise's notification type (its icon and colour in a chat). Anything not named
+# here is a failure: a notice goes out for what went wrong (tampered, missed, error, stopped...).
+APPRISE_TYPES = {"warning": "warning", "skipped": "warning", "success": "success",
+                 "passed": "success", "ok": "success"}  # fmt: skip
 APPRISE_TIMEOUT = 60.0
-URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
-def _deliver_apprise(
-    apprise: dict[str, Any], subject: str, body: str, kind: str, ca_file: str | None
-) -> dict[str, Any]:
+def _deliver_apprise(apprise: dict[str, Any], subject: str, body: str, kind: str) -> dict[str, Any]:
     """One notice to every service of the Apprise configuration file, through the ``apprise``
-    command. The file must be a regular file readable by its owner alone: its URLs hold the
-    services' tokens."""
+    command. The file must be a regular file (not a link) of this account, readable by it alone:
+    its URLs hold the services' tokens. Apprise's own output is never kept: it may quote a line
+    of the file, token and all."""
     import shutil  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
     config = str(apprise["config_file"])
     result: dict[str, Any] = {"channel": "apprise", "target": f"config {config}"}
-    try:
-        info = os.stat(config)
-    except OSError as exc:
-        return {**result, "delivered": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
-        return {**result, "delivered": False, "detail": (
-            f"{config} must be a regular file readable by its owner alone (0600 or 0400), not "
-            f"{stat.filemode(info.st_mode)}: it holds the services' tokens")}  # fmt: skip
+    problem = _apprise_file_problem(config)
+    if problem:
+        return {**result, "delivered": False, "detail": problem}
     command = apprise.get("command") or shutil.which("apprise")
     if not command:
         missing = "the apprise command is not installed (Debian package apprise)"
@@ -150,8 +143,8 @@ def _deliver_apprise(
     for tag in apprise.get("tags") or []:
         argv += ["--tag", str(tag)]
     env = dict(os.environ)
-    if ca_file:  # the office's CA for the services' https (Apprise sends through requests)
-        env["REQUESTS_CA_BUNDLE"] = ca_file
+    if apprise.get("ca_file"):  # a CA of the office's own chat server (Apprise uses requests)
+        env["REQUESTS_CA_BUNDLE"] = str(apprise["ca_file"])
     timeout = float(apprise.get("timeout_seconds", APPRISE_TIMEOUT))
     try:
         proc = subprocess.run(
@@ -159,12 +152,29 @@ def _deliver_apprise(
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {**result, "delivered": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    said = URL.sub("<url>", proc.stderr.decode("utf-8", "replace")).strip().splitlines()
     if proc.returncode == 0:
         return {**result, "delivered": True, "detail": "sent to every service of the file"}
-    shown = "; ".join(line.split(" - ", 2)[-1] for line in said[-3:]) or "no output"
-    return {**result, "delivered": False,
-            "detail": f"apprise exited with {proc.returncode}: {shown}"[:300]}  # fmt: skip
+    return {**result, "delivered": False, "detail": (
+        f"apprise exited with {proc.returncode}: a service refused the notice, could not be "
+        f"reached, or a line of the file is not a URL it knows (see: apprise -vv --config "
+        f"{config} -b test)")}  # fmt: skip
+
+
+def _apprise_file_problem(config: str) -> str | None:
+    """Why the Apprise file may not be used (None: it may): a link, another account's file, or
+    one others may read."""
+    try:
+        info = os.lstat(config)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    if info.st_uid != os.geteuid():
+        return f"{config} must belong to the account sending the notice"
+    if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+        return (
+            f"{config} must be a regular file readable by its owner alone (0600 or 0400), not "
+            f"{stat.filemode(info.st_mode)}: it holds the services' tokens"
+        )
+    return None
 
 
 def _tls_context(ca_file: str | None) -> Any:

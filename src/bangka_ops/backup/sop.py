@@ -8,8 +8,9 @@ major incident happened after it); :func:`remind` sends that as a notification a
 ``every_days`` while it stays due, and notes each reminder in the journal.
 
 The commands (``insiden catat|daftar``, ``sop tinjau|status|ingatkan``) are defined here once, for
-``cekat`` and for the admin host's ``bangka-backup-maintenance``, whose daily watchdog also sends
-the reminder. Standard library only (the admin host's tools run on Debian's Python).
+``cekat`` and for the admin host's ``bangka-backup-maintenance`` (whose own daily timer, set up
+by the borg_admin role, runs ``sop ingatkan``). Standard library only (the admin host's tools
+run on Debian's Python).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 try:
     from bangka_ops.backup import audit as audit_log
@@ -45,6 +47,12 @@ REMIND_EVERY_DAYS = 7
 SEVERITIES = {"ringan": "minor", "sedang": "moderate", "berat": "major"}
 MAJOR = "berat"
 KINDS = ("insiden", "tinjauan", "pengingat")
+# The fields each kind of entry must carry (texts), besides jenis and tanggal.
+REQUIRED = {
+    "insiden": ("id", "judul", "tingkat", "oleh", "dicatat"),
+    "tinjauan": ("id", "oleh", "dicatat"),
+    "pengingat": ("dicatat",),
+}
 TEXT_LIMIT = 4000
 NAME = re.compile(r"^[\w .,'()@-]{1,100}$")
 
@@ -105,6 +113,14 @@ def read(directory: Path) -> list[dict[str, Any]]:
             raise SopError(f"{path}:{number}: not an entry of this journal")
         if not isinstance(entry.get("tanggal"), str) or _date(entry["tanggal"]) is None:
             raise SopError(f"{path}:{number}: tanggal: a date YYYY-MM-DD")
+        for name in REQUIRED[entry["jenis"]]:
+            if not isinstance(entry.get(name), str) or not entry[name]:
+                raise SopError(f"{path}:{number}: {name}: missing or not a text")
+        if _moment(entry["dicatat"]) is None:
+            raise SopError(f"{path}:{number}: dicatat: a time with its offset")
+        for name in ("insiden_dicakup", "sistem", "alasan"):
+            if name in entry and not isinstance(entry[name], list):
+                raise SopError(f"{path}:{number}: {name}: a list")
         entries.append(entry)
     return entries
 
@@ -126,7 +142,9 @@ def _append(
         line = json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n"
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
-            os.write(fd, line.encode("utf-8"))
+            data = line.encode("utf-8")
+            while data:  # a short write is continued, never left as a torn line
+                data = data[os.write(fd, data) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -140,14 +158,27 @@ def _date(text: str) -> dt.date | None:
         return None
 
 
-def _text(value: str | None, name: str, *, required: bool = True) -> str:
+def _moment(text: str) -> dt.datetime | None:
+    """An ISO time with its offset (the journal never holds a naive one)."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _text(value: str | None, name: str, *, required: bool = True, lines: bool = False) -> str:
+    """A text field; only ``lines`` fields (uraian, catatan) may hold line breaks, so a title
+    cannot forge lines of a status or a reminder."""
     text = (value or "").strip()
     if required and not text:
         raise SopError(f"{name}: required")
     if len(text) > TEXT_LIMIT:
         raise SopError(f"{name}: at most {TEXT_LIMIT} characters")
-    if any(ord(c) < 32 and c not in "\n\t" for c in text):
-        raise SopError(f"{name}: control characters are not allowed")
+    allowed = "\n\t" if lines else ""
+    if any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in text):
+        what = "control characters" if lines else "line breaks or control characters"
+        raise SopError(f"{name}: {what} are not allowed")
     return text
 
 
@@ -190,7 +221,7 @@ def record_incident(
         "judul": _text(title, "judul"),
         "tingkat": severity,
         "oleh": _person(by),
-        "uraian": _text(description, "uraian", required=False),
+        "uraian": _text(description, "uraian", required=False, lines=True),
         "sistem": [_text(s, "sistem") for s in systems or []],
         "tanggal": _day(day, now).isoformat(),
     }
@@ -218,7 +249,7 @@ def record_review(
 ) -> dict[str, Any]:
     """One review of the SOP and the checklist; it covers every incident up to its day."""
     now = now or dt.datetime.now().astimezone()
-    fields = {"oleh": _person(by), "catatan": _text(notes, "catatan", required=False),
+    fields = {"oleh": _person(by), "catatan": _text(notes, "catatan", required=False, lines=True),
               "tanggal": _day(day, now).isoformat()}  # fmt: skip
 
     def make(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -249,8 +280,9 @@ def status(
     result = Status(now=now, last_review=last, due_at=None,
                     last_reminder=reminders[-1] if reminders else None)  # fmt: skip
     covered = set(last.get("insiden_dicakup") or []) if last else set()
-    since = [e for e in entries if e["jenis"] == "insiden" and e.get("id") not in covered
-             and (last is None or e["tanggal"] >= last["tanggal"])]  # fmt: skip
+    # Every incident the last review did not cover, whatever its date: one entered late, dated
+    # before that review, was not part of it.
+    since = [e for e in entries if e["jenis"] == "insiden" and e["id"] not in covered]
     result.incidents_since = since
     if last is None:
         result.reasons.append(
@@ -284,23 +316,27 @@ def remind(
     host: str = "",
 ) -> dict[str, Any]:
     """Notify (through ``send(subject, body, summary)``) that the review is due, unless it is
-    not or a reminder went out less than ``every_days`` ago; each reminder is journalled with
-    what its deliveries gave."""
+    not, or a reminder went out fewer than ``every_days`` calendar days ago and nothing was
+    recorded since (a new incident or review starts the count again). A reminder is journalled
+    only when at least one channel took it; with no channel configured it is an error
+    (``outcome["error"]``), never a silent week."""
+    if every_days < 1 or interval_months < 1:
+        raise SopError("every_days and interval_months: whole numbers of 1 or more")
     now = now or dt.datetime.now().astimezone()
-    current = status(read(directory), now, interval_months)
+    entries = read(directory)
+    current = status(entries, now, interval_months)
     outcome: dict[str, Any] = {"status": current.as_dict(), "sent": False}
     if not current.due:
         return outcome
-    last = current.last_reminder
-    if last is not None:
-        try:
-            sent_at = dt.datetime.fromisoformat(str(last.get("dicatat")))
-        except ValueError:
-            sent_at = None
-        if sent_at is not None and now - sent_at < dt.timedelta(days=every_days):
-            outcome["next_reminder_after"] = (sent_at + dt.timedelta(days=every_days)).isoformat(
-                timespec="seconds"
-            )
+    kinds = [e["jenis"] for e in entries]
+    last_reminder = max((i for i, k in enumerate(kinds) if k == "pengingat"), default=-1)
+    last_record = max((i for i, k in enumerate(kinds) if k != "pengingat"), default=-1)
+    if last_reminder > last_record:
+        sent_on = (_moment(entries[last_reminder]["dicatat"]) or now).astimezone(now.tzinfo)
+        if (now.date() - sent_on.date()).days < every_days:
+            outcome["next_reminder_on"] = (
+                sent_on.date() + dt.timedelta(days=every_days)
+            ).isoformat()
             return outcome
     subject = f"[SI CEKAT] TINJAUAN SOP JATUH TEMPO / SOP REVIEW DUE{f' ({host})' if host else ''}"
     body = "\n".join(
@@ -317,8 +353,14 @@ def remind(
     summary = {"status": "warning", "kind": "sop_review_due", "reasons": current.reasons,
                "host": host}  # fmt: skip
     deliveries = send(subject, body, summary)
-    outcome["sent"] = True
     outcome["notifications"] = deliveries
+    if not deliveries:
+        outcome["error"] = "no notification channel is configured (webhook, e-mail or Apprise)"
+        return outcome
+    if not any(d.get("delivered") for d in deliveries):
+        outcome["error"] = "no channel took the reminder; it is tried again on the next run"
+        return outcome
+    outcome["sent"] = True
 
     def make(_: list[dict[str, Any]]) -> dict[str, Any]:
         return {"jenis": "pengingat", "tanggal": now.date().isoformat(),
@@ -334,6 +376,7 @@ def remind(
 PROG = "cekat "  # in messages; the admin host's tool sets its own
 DEFAULT_DIR = Path(os.environ.get("BANGKA_SOP_DIR", "/var/lib/bangka-backup-admin/sop"))
 DEFAULT_CONFIG = Path("/etc/bangka-backup-admin/config.json")
+DEFAULT_ZONE = "Asia/Jakarta"
 EXIT_OK, EXIT_DUE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2, 64
 
 
@@ -352,6 +395,7 @@ def cmd_incident_record(args: argparse.Namespace) -> int:
             description=args.uraian or "",
             systems=args.sistem,
             day=args.tanggal,
+            now=now(args),
         )
     except (SopError, OSError) as exc:
         return err("insiden catat", exc)
@@ -383,7 +427,9 @@ def cmd_incident_list(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     try:
-        entry = record_review(args.dir, by=args.oleh, notes=args.catatan or "", day=args.tanggal)
+        entry = record_review(
+            args.dir, by=args.oleh, notes=args.catatan or "", day=args.tanggal, now=now(args)
+        )
     except (SopError, OSError) as exc:
         return err("sop tinjau", exc)
     audit("sop", "tinjauan", "dicatat", id=entry["id"], insiden=entry["insiden_dicakup"])
@@ -399,7 +445,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     try:
-        current = status(read(args.dir), now(), args.interval_months)
+        current = status(read(args.dir), now(args), args.interval_months)
     except SopError as exc:
         return err("sop status", exc)
     if args.format == "json":
@@ -434,13 +480,17 @@ def cmd_remind(args: argparse.Namespace) -> int:
         outcome = remind(
             args.dir,
             send,
-            now=now(),
+            now=now(args),
             interval_months=args.interval_months,
             every_days=args.every_days,
             host=host,
         )
     except (SopError, OSError) as exc:
         print(f"{PROG}sop ingatkan: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if outcome.get("error"):
+        audit("sop", "pengingat", "gagal", galat=outcome["error"])
+        print(f"{PROG}sop ingatkan: {outcome['error']}", file=sys.stderr)
         return EXIT_FAILED
     if outcome["sent"]:
         delivered = sum(1 for d in outcome["notifications"] if d.get("delivered"))
@@ -449,23 +499,40 @@ def cmd_remind(args: argparse.Namespace) -> int:
             f"pengingat terkirim / reminder sent: {delivered} of "
             f"{len(outcome['notifications'])} channel(s)"
         )
-        return EXIT_OK if delivered or not outcome["notifications"] else EXIT_FAILED
+        return EXIT_OK
     if outcome["status"]["due"]:
         print(
-            f"jatuh tempo; pengingat berikutnya setelah / due; next reminder after "
-            f"{outcome.get('next_reminder_after')}"
+            "jatuh tempo; pengingat berikutnya pada / due; next reminder on "
+            f"{outcome.get('next_reminder_on')}"
         )
     else:
         print("tidak ada tinjauan yang jatuh tempo / no review is due")
     return EXIT_OK
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now().astimezone()
+def now(args: argparse.Namespace) -> dt.datetime:
+    """Now, in the office's time zone (a date typed by staff is a date there)."""
+    try:
+        return dt.datetime.now(ZoneInfo(str(args.zona_waktu)))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SopError(f"--zona-waktu: unknown time zone {args.zona_waktu!r}") from exc
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of 1 or more, not {text!r}")
+    return value
 
 
 def add_commands(
-    sub: Any, default_dir: Path | None = DEFAULT_DIR, default_config: Path | None = DEFAULT_CONFIG
+    sub: Any,
+    default_dir: Path | None = DEFAULT_DIR,
+    default_config: Path | None = DEFAULT_CONFIG,
+    default_zone: str | None = DEFAULT_ZONE,
 ) -> None:
     """The ``insiden`` and ``sop`` commands on ``sub`` (an argparse sub-parsers object). A
     default of None: the caller fills it in (the admin host's tool, from its configuration)."""
@@ -476,10 +543,15 @@ def add_commands(
         default=default_dir,
         help=f"the journal's directory (default {default_dir or '<state_dir>/sop'})",
     )
+    common.add_argument(
+        "--zona-waktu",
+        default=default_zone,
+        help=f"the office's time zone, for dates (default {default_zone or 'the configuration'})",
+    )
     interval = argparse.ArgumentParser(add_help=False)
     interval.add_argument(
         "--interval-months",
-        type=int,
+        type=positive,
         default=INTERVAL_MONTHS,
         help="months between reviews (default 6)",
     )
@@ -532,7 +604,7 @@ def add_commands(
     )
     remind.add_argument(
         "--every-days",
-        type=int,
+        type=positive,
         default=REMIND_EVERY_DAYS,
         help="at most one reminder per this many days while due (default 7)",
     )

@@ -5,6 +5,7 @@ paths keep working beside it, and the services' tokens never leave the configura
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +70,46 @@ def test_a_warning_is_sent_as_a_warning(tmp_path: Path) -> None:
     assert chat.received[0]["type"] == "warning"
 
 
-def test_a_service_that_cannot_be_reached_is_reported_without_its_token(tmp_path: Path) -> None:
-    url = f"json://127.0.0.1:{closed_port()}/hook/{TOKEN}"
-    config = {"notify": {"apprise": {"config_file": str(apprise_file(tmp_path, url))}}}
+@pytest.mark.parametrize("broken", ["unreachable", "not a URL"])
+def test_a_failed_delivery_is_reported_without_its_token(tmp_path: Path, broken: str) -> None:
+    """Apprise quotes a line of the file it cannot read, token and all: none of its output is
+    kept."""
+    if broken == "unreachable":
+        line = f"json://127.0.0.1:{closed_port()}/hook/{TOKEN}"
+    else:
+        line = f"{TOKEN}/-100987"  # a Telegram token pasted without its tgram://
+    config = {"notify": {"apprise": {"config_file": str(apprise_file(tmp_path, line))}}}
     (result,) = notify.notify(config, record())
     assert result["channel"] == "apprise" and result["delivered"] is False
     assert result["detail"].startswith("apprise exited with 1")
-    assert TOKEN not in json.dumps(result)
+    assert TOKEN not in json.dumps(result) and "rahasia" not in json.dumps(result)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [("tampered", "failure"), ("missed", "failure"), ("error", "failure"), ("skipped", "warning")],
+)
+def test_what_went_wrong_shows_as_a_failure_in_the_chat(
+    tmp_path: Path, status: str, kind: str
+) -> None:
+    with webhook_receiver() as chat:
+        settings = {"apprise": {"config_file": str(
+            apprise_file(tmp_path, chat.url.replace("http://", "json://")))}}  # fmt: skip
+        (result,) = notify.send_notifications(settings, "s", "b", {"status": status})
+    assert result["delivered"] is True
+    assert chat.received[0]["type"] == kind
+
+
+def test_a_link_or_another_accounts_file_is_refused(tmp_path: Path) -> None:
+    real = apprise_file(tmp_path, "json://127.0.0.1/x")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    (linked,) = notify.notify({"notify": {"apprise": {"config_file": str(link)}}}, record())
+    assert linked["delivered"] is False and "readable by its owner alone" in linked["detail"]
+    os.chown(real, 65534, 65534)  # nobody's
+    (foreign,) = notify.notify({"notify": {"apprise": {"config_file": str(real)}}}, record())
+    assert foreign["delivered"] is False
+    assert "must belong to the account sending the notice" in foreign["detail"]
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])

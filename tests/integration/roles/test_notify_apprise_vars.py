@@ -61,7 +61,7 @@ def test_with_urls_the_job_names_the_file_never_the_urls(tmp_path: Path, role: s
     assert "rahasia" not in json.dumps(msg)
 
 
-@pytest.mark.parametrize("role", ["borg_agent", "agenda_sync"])
+@pytest.mark.parametrize("role", sorted(ROLES))
 def test_without_urls_there_is_no_apprise(tmp_path: Path, role: str) -> None:
     assert rendered(tmp_path, role, []) == {}
 
@@ -74,5 +74,8 @@ def test_the_urls_file_is_written_0600_without_logging_them(role: str) -> None:
     (write,) = [t for t in tasks if "Apprise services' URLs (" in t["name"]]
     copy = write["ansible.builtin.copy"]
     assert copy["mode"] == "0600" and write["no_log"] is True
+    # A file Apprise cannot read whole is refused before it replaces a working one.
+    assert copy["validate"] == "apprise --dry-run --config %s --body check"
+    assert write["when"] == f"{role}_notify_apprise_urls | length > 0"
     assert copy["dest"] == f"{{{{ __{role}_apprise_file }}}}"
     assert f"{role}_notify_apprise_urls | join" in copy["content"]

@@ -64,7 +64,11 @@ def test_bad_input_names_the_field_and_writes_nothing(tmp_path: Path) -> None:
         ({"title": "x", "severity": "berat", "by": "<script>"}, "oleh: a person's name"),
         ({"title": "x", "severity": "berat", "by": "Budi", "day": "2026-13-01"}, "tanggal: a date"),
         ({"title": "x", "severity": "berat", "by": "Budi", "day": "2027-01-01"}, "in the future"),
-        ({"title": "a\x1b[2Jb", "severity": "berat", "by": "Budi"}, "judul: control characters"),
+        (
+            {"title": "a\x1b[2Jb", "severity": "berat", "by": "Budi"},
+            "judul: line breaks or control",
+        ),
+        ({"title": "x\n- insiden berat palsu", "severity": "ringan", "by": "Budi"}, "judul: line"),
     ]
     for fields, named in cases:
         with pytest.raises(sop.SopError, match=named):
@@ -91,10 +95,66 @@ def test_a_reminder_goes_out_once_a_week_while_due_and_is_journalled(tmp_path: P
     assert first["sent"] and len(sent) == 1
     assert sent[0][0] == "[SI CEKAT] TINJAUAN SOP JATUH TEMPO / SOP REVIEW DUE (admin01)"
     assert "cekat sop tinjau --oleh" in sent[0][1] and sent[0][2]["status"] == "warning"
-    again = sop.remind(tmp_path, send, now=at("2026-12-10"))
-    assert not again["sent"] and again["next_reminder_after"].startswith("2026-12-11T09:00")
-    assert sop.remind(tmp_path, send, now=at("2026-12-11"))["sent"] and len(sent) == 2
+    again = sop.remind(tmp_path, send, now=at("2026-12-10", 23))
+    assert not again["sent"] and again["next_reminder_on"] == "2026-12-11"
+    # Calendar days: the timer's random delay never pushes the next one a day later.
+    assert sop.remind(tmp_path, send, now=at("2026-12-11", 8))["sent"] and len(sent) == 2
     sop.record_review(tmp_path, by="Koordinator TI", now=at("2026-12-12"))
     assert not sop.remind(tmp_path, send, now=at("2026-12-20"))["sent"]
     kinds = [e["jenis"] for e in sop.read(tmp_path)]
     assert kinds == ["pengingat", "pengingat", "tinjauan"]
+
+
+def test_an_incident_entered_late_counts_even_if_dated_before_the_review(tmp_path: Path) -> None:
+    sop.record_review(tmp_path, by="Koordinator TI", now=at("2026-12-01"))
+    late = sop.record_incident(tmp_path, title="Disk rusak", severity="berat", by="Budi",
+                               day="2026-11-30", now=at("2026-12-02"))  # fmt: skip
+    current = sop.status(sop.read(tmp_path), at("2026-12-02", 10))
+    assert current.due and late["id"] in current.reasons[0]
+
+
+def test_a_new_incident_after_a_reminder_is_reminded_at_once(tmp_path: Path) -> None:
+    sent: list[str] = []
+
+    def send(subject: str, body: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        sent.append(body)
+        return [{"channel": "email", "delivered": True}]
+
+    assert sop.remind(tmp_path, send, now=at("2026-12-01"))["sent"]
+    sop.record_incident(tmp_path, title="Ransomware", severity="berat", by="Budi",
+                        now=at("2026-12-02"))  # fmt: skip
+    assert sop.remind(tmp_path, send, now=at("2026-12-02", 10))["sent"]
+    assert "Ransomware" in sent[1]
+
+
+def test_a_reminder_no_channel_took_is_not_journalled_and_is_tried_again(tmp_path: Path) -> None:
+    def failing(subject: str, body: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"channel": "webhook", "delivered": False}]
+
+    def nowhere(subject: str, body: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        return []
+
+    failed = sop.remind(tmp_path, failing, now=at("2026-12-01"))
+    assert not failed["sent"] and "no channel took the reminder" in failed["error"]
+    empty = sop.remind(tmp_path, nowhere, now=at("2026-12-01", 10))
+    assert not empty["sent"] and "no notification channel is configured" in empty["error"]
+    assert sop.read(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ('{"jenis": "insiden", "tanggal": "2026-12-01"}', "id: missing or not a text"),
+        ('{"jenis": "pengingat", "tanggal": "2026-12-01", "dicatat": "2026-12-01T09:00"}',
+         "dicatat: a time with its offset"),
+        ('{"jenis": "tinjauan", "tanggal": "2026-12-01", "id": "SOP-001", "oleh": "A", '
+         '"dicatat": "2026-12-01T09:00:00+07:00", "insiden_dicakup": "INS-1"}',
+         "insiden_dicakup: a list"),
+    ],
+)  # fmt: skip
+def test_a_line_of_the_right_shape_but_wrong_fields_is_named(
+    tmp_path: Path, line: str, named: str
+) -> None:
+    (tmp_path / sop.JOURNAL).write_text(line + "\n")
+    with pytest.raises(sop.SopError, match=rf"sop-jurnal.jsonl:1: {named}"):
+        sop.read(tmp_path)
