@@ -669,6 +669,38 @@ def cmd_ics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cetak(args: argparse.Namespace) -> int:
+    from bangka_ops.agenda import cetak  # noqa: PLC0415
+
+    agenda = open_agenda(args, keep_data=True)
+    if agenda is None:
+        return EXIT_USAGE
+    if agenda.errors or agenda.config is None:
+        for d in agenda.errors:
+            print(f"protocloud cetak: {d}", file=sys.stderr)
+        print("protocloud cetak: tidak ada yang ditulis / nothing written: the agenda is not valid",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FOUND
+    zone = ZoneInfo(agenda.config.timezone)
+    try:
+        today = (
+            dt.date.fromisoformat(args.tanggal) if args.tanggal else dt.datetime.now(zone).date()
+        )
+    except ValueError:
+        print(f"protocloud cetak: --tanggal: a date YYYY-MM-DD, not {args.tanggal!r}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    problems = 0
+    for entry in cetak.write_all(agenda.events, agenda.config, args.out, today,
+                                 pdf=not args.tanpa_pdf):  # fmt: skip
+        state = "ditulis / written" if entry["changed"] else "tetap / unchanged"
+        print(f"{state}: {entry['html']} ({entry['items']} acara / items)")
+        if entry.get("pdf_error"):
+            problems += 1
+            print(f"protocloud cetak: PDF: {entry['html']}: {entry['pdf_error']}", file=sys.stderr)
+    return EXIT_FOUND if problems else EXIT_OK
+
+
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument(
@@ -807,6 +839,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     job.set_defaults(func=cmd_job)
 
+    cet = sub.add_parser(
+        "cetak",
+        help="agenda cetak / printable daily and weekly agenda per leader (HTML + PDF, A4): "
+        "the manual fallback",
+    )
+    cet.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
+    cet.add_argument("--out", type=Path, required=True, help="where the pages go")
+    cet.add_argument("--tanggal", help="today, YYYY-MM-DD (default: today in the agenda's zone)")
+    cet.add_argument("--tanpa-pdf", action="store_true", help="HTML only (no Chromium)")
+    cet.set_defaults(func=cmd_cetak)
     feed = sub.add_parser("ics", help="umpan iCalendar / one iCalendar feed per calendar")
     feed.add_argument("dir", nargs="?", type=Path, default=Path("."), help="agenda repository")
     feed.add_argument("--out", type=Path, required=True, help="directory for the .ics files")

@@ -1,0 +1,47 @@
+"""The printable agenda (manual fallback): per leader, today/tomorrow and this/next week, with
+the pre-event checklist; PDF through real headless Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+from bangka_ops.agenda import cetak
+from bangka_ops.agenda.repository import load
+from tests.unit.agenda.conftest import EXAMPLE
+
+
+def test_each_leader_gets_the_items_they_attend_with_the_checklist(tmp_path: Path) -> None:
+    agenda = load(EXAMPLE, keep_data=True)
+    assert agenda.config is not None and not agenda.errors
+    results = cetak.write_all(agenda.events, agenda.config, tmp_path, dt.date(2026, 12, 1),
+                              pdf=False)  # fmt: skip
+    assert {(r["leader"], Path(r["html"]).name) for r in results} >= {
+        ("bupati", "harian-2026-12-01.html"), ("bupati", "mingguan-2026-W49.html"),
+        ("sekda", "harian-2026-12-02.html"), ("sekda", "mingguan-2026-W50.html"),
+    }  # fmt: skip
+    week = (tmp_path / "bupati" / "mingguan-2026-W49.html").read_text()
+    assert "Rapat Paripurna Pengesahan APBD" in week
+    assert "Senin, 30 November 2026" in week and "Minggu, 6 Desember 2026" in week
+    assert '<li class="open">Tamu/undangan' in week  # the reception's guests are not ready
+    again = cetak.write_all(agenda.events, agenda.config, tmp_path, dt.date(2026, 12, 1),
+                            pdf=False)  # fmt: skip
+    assert not any(r["changed"] for r in again)
+
+
+@pytest.mark.skipif(cetak.chromium() is None, reason="needs Debian's chromium")
+def test_the_pages_print_to_a4_pdf(tmp_path: Path) -> None:
+    agenda = load(EXAMPLE, keep_data=True)
+    assert agenda.config is not None
+    html = tmp_path / "page.html"
+    html.write_text(cetak.page(agenda.config, "bupati", "harian", dt.date(2026, 12, 1),
+                               dt.date(2026, 12, 1), found=[],
+                               made=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)))  # fmt: skip
+    pdf = tmp_path / "page.pdf"
+    assert cetak.print_pdf(str(cetak.chromium()), html, pdf) is None
+    with pikepdf.open(pdf) as document:
+        width, height = (float(v) for v in document.pages[0].mediabox[2:])
+    assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)  # A4, in mm
