@@ -85,6 +85,14 @@ def load_config(path: Path) -> dict[str, Any]:
             f"{path}: ics.out: without sync.credentials the agenda is published as iCalendar "
             "feeds, and their directory is required"
         )
+    printed = config.get("cetak") or {}
+    if not isinstance(printed, dict) or not (
+        printed.get("out") is None
+        or (isinstance(printed["out"], str) and printed["out"].startswith("/"))
+    ):
+        raise ConfigError(f"{path}: cetak.out: an absolute path (the printable agenda's folder)")
+    if printed.get("pdf") not in (None, True, False):
+        raise ConfigError(f"{path}: cetak.pdf: true or false")
     found = notify_problems(config.get("notify") or {}, f"{path}: notify")
     if found:
         raise ConfigError("; ".join(found))
@@ -117,6 +125,14 @@ def plan_steps(config: dict[str, Any]) -> list[Step]:
         Step("validate", protocloud("validate", checkout)),
         Step("conflicts", protocloud("conflicts", checkout)),
     ]
+    printed = config.get("cetak") or {}
+    if printed.get("out"):
+        # The manual fallback, before the sync: a cloud that is down never leaves the office
+        # without today's pages; a page that could not be printed never stops the publication.
+        argv = protocloud("cetak", checkout, "--out", str(printed["out"]))
+        if printed.get("pdf") is False:
+            argv.append("--tanpa-pdf")
+        steps.append(Step("cetak", argv))
     if sync.get("credentials"):
         argv = protocloud("sync", checkout, "--credentials", str(sync["credentials"]), "--wait")
         act_as = sync.get("act_as", ACT_AS_SELF)
@@ -174,6 +190,10 @@ def run_step(step: Step, env: dict[str, str]) -> None:
     step.seconds = time.monotonic() - began
 
 
+# Steps whose failure is reported (the job is failed and notifies) but does not stop the rest.
+NON_BLOCKING = ("cetak",)
+
+
 def passed(step: Step, config: dict[str, Any]) -> bool:
     if step.name == "conflicts" and not config.get("block_on_conflicts", True):
         return step.rc in (0, 1)
@@ -195,6 +215,7 @@ EXPLAIN = {
     "conflicts": "the agenda on main has schedule conflicts: nothing was published",
     "sync": "the Google Calendar sync failed or was incomplete (see its output)",
     "ics": "the iCalendar feeds could not be written",
+    "cetak": "the printable agenda (manual fallback) could not be written whole (see its output)",
 }
 
 
@@ -220,15 +241,17 @@ def run_locked(config: dict[str, Any], records: Path) -> int:
     checkout = str(config["repository"]["dir"])
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     before = head(checkout, env)
-    steps, failed = plan_steps(config), None
+    steps, failures = plan_steps(config), []
     for step in steps:
         run_step(step, env)
         print(f"==> {step.name}: rc {step.rc} ({step.seconds:.1f} s)")
         for line in step.output[-TAIL_LINES:]:
             print(f"    {line}")
         if not passed(step, config):
-            failed = step
-            break
+            failures.append(step)
+            if step.name not in NON_BLOCKING:
+                break
+    failed = failures[-1] if failures else None
     end = dt.datetime.now(dt.UTC).replace(microsecond=0)
     record: dict[str, Any] = {
         "kind": "agenda_job",
@@ -238,7 +261,8 @@ def run_locked(config: dict[str, Any], records: Path) -> int:
         "end": end.isoformat(),
         "status": "failed" if failed else "ok",
         "failed_step": failed.name if failed else None,
-        "reason": EXPLAIN.get(failed.name, "") if failed else "",
+        "failed_steps": [f.name for f in failures],
+        "reason": "; ".join(EXPLAIN.get(f.name, f.name) for f in failures),
         "commit_before": before,
         "commit_after": head(checkout, env),
         "steps": [s.summary() for s in steps if s.rc != -1],

@@ -154,3 +154,30 @@ def test_a_bad_configuration_names_the_field(tmp_path: Path) -> None:
     config.write_text('{\n  "repository": ,\n}')
     broken = job(config)
     assert broken.returncode == 64 and f"{config}:2:" in broken.stderr
+
+
+def test_the_job_writes_the_printable_agenda_before_publishing(repo: Path) -> None:
+    config = deploy(repo, None)
+    settings = json.loads(config.read_text())
+    settings["cetak"] = {"out": str(config.parent / "cetak"), "pdf": False}
+    config.write_text(json.dumps(settings))
+    proc = job(config)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [s["name"] for s in records(config)[0]["steps"]][-2:] == ["cetak", "ics"]
+    pages = sorted(p.name for p in (config.parent / "cetak" / "bupati").glob("*.html"))
+    assert len(pages) == 4 and pages[0].startswith("harian-")
+
+
+def test_pages_that_cannot_be_written_fail_the_job_but_not_the_publication(repo: Path) -> None:
+    config = deploy(repo, None)
+    settings = json.loads(config.read_text())
+    blocked = config.parent / "cetak"
+    blocked.write_text("a file where the folder should be\n")
+    settings["cetak"] = {"out": str(blocked), "pdf": False}
+    config.write_text(json.dumps(settings))
+    proc = job(config)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    record = records(config)[0]
+    assert record["status"] == "failed" and record["failed_steps"] == ["cetak"]
+    assert "printable agenda" in record["reason"]
+    assert list((config.parent / "feeds").glob("*.ics"))  # the feeds were still published
