@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pikepdf
+import pypdfium2
 import pytest
 
 from bangka_ops.agenda import cetak
@@ -45,3 +46,28 @@ def test_the_pages_print_to_a4_pdf(tmp_path: Path) -> None:
     with pikepdf.open(pdf) as document:
         width, height = (float(v) for v in document.pages[0].mediabox[2:])
     assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)  # A4, in mm
+
+
+@pytest.mark.skipif(cetak.chromium() is None, reason="needs Debian's chromium")
+def test_every_page_gets_its_pdf_and_an_unchanged_page_is_not_printed_again(
+    tmp_path: Path,
+) -> None:
+    agenda = load(EXAMPLE, keep_data=True)
+    assert agenda.config is not None
+    day = dt.date(2026, 12, 1)
+    results = cetak.write_all(agenda.events, agenda.config, tmp_path, day, pdf=True)
+    assert len(results) == 4 * len(agenda.config.leaders)
+    for entry in results:
+        assert "pdf_error" not in entry, entry
+        assert entry["pdf"] == str(Path(entry["html"]).with_suffix(".pdf"))
+    week = pypdfium2.PdfDocument(tmp_path / "bupati" / "mingguan-2026-W49.pdf")
+    text = "".join(week[i].get_textpage().get_text_range() for i in range(len(week)))
+    assert "Rapat Paripurna Pengesahan APBD" in text.replace("\r\n", " ").replace("\n", " ")
+    printed = {Path(r["pdf"]): Path(r["pdf"]).stat().st_mtime_ns for r in results}
+    again = cetak.write_all(agenda.events, agenda.config, tmp_path, day, pdf=True)
+    assert not any(r["changed"] for r in again)
+    assert {Path(r["pdf"]): Path(r["pdf"]).stat().st_mtime_ns for r in again} == printed
+    (tmp_path / "sekda" / "harian-2026-12-02.pdf").unlink()  # a lost PDF is printed again
+    third = cetak.write_all(agenda.events, agenda.config, tmp_path, day, pdf=True)
+    assert (tmp_path / "sekda" / "harian-2026-12-02.pdf").read_bytes().startswith(b"%PDF-")
+    assert all("pdf" in r for r in third)

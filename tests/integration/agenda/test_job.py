@@ -176,7 +176,7 @@ def test_pages_that_cannot_be_written_fail_the_job_but_not_the_publication(repo:
     settings["cetak"] = {"out": str(blocked), "pdf": False}
     config.write_text(json.dumps(settings))
     proc = job(config)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == 1, proc.stdout + proc.stderr
     record = records(config)[0]
     assert record["status"] == "failed" and record["failed_steps"] == ["cetak"]
     assert "printable agenda" in record["reason"]
