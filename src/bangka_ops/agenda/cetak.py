@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import shutil
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +29,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bangka_ops.agenda.model import STAGE_NAMES, Config, Event
 from bangka_ops.agenda.recurrence import occurrences
 from bangka_ops.agenda.report import CHECKLIST
+from bangka_ops.chromium import find as chromium
+from bangka_ops.chromium import print_pdf
 
 CHECK_NAMES = {
     "venue_confirmed": ("Tempat dikonfirmasi", "venue confirmed"),
@@ -152,35 +152,6 @@ def write_atomic(path: Path, data: bytes) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
-
-
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def print_pdf(browser: str, html: Path, pdf: Path, timeout: float = 120) -> str | None:
-    """``html`` printed to ``pdf`` (A4, from the page's own print CSS); None, or what failed."""
-    with tempfile.TemporaryDirectory(prefix="bangka-cetak-") as profile:
-        out = Path(profile) / "out.pdf"
-        argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}/profile", "--no-pdf-header-footer",
-                f"--print-to-pdf={out}", html.resolve().as_uri()]  # fmt: skip
-        try:
-            proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{type(exc).__name__}: {exc}"[:300]
-        if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
-            return f"chromium exited with {proc.returncode}"
-        data = out.read_bytes()
-    if not data.startswith(b"%PDF-"):
-        return "chromium wrote no PDF"
-    write_atomic(pdf, data)
-    return None
 
 
 def write_all(

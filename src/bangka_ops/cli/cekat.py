@@ -16,8 +16,9 @@ from rich.console import Console
 
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
-from bangka_ops.cli import arsip, collection, driver, sop
+from bangka_ops.cli import arsip, collection, drill, driver, sop
 from bangka_ops.report import checklist, ledger, outputs, signoff
+from bangka_ops.report import drill as drills
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
 
@@ -53,6 +54,10 @@ def cmd_records(args: argparse.Namespace) -> int:
 
 # Exit codes of the playbook commands.
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_PLAYBOOK_FAILED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2, 3, 64
+DRILLS_HELP = (
+    "reports of the recovery drills (cekat drill report --out): show the last one, flagged "
+    f"after {drills.OVERDUE_DAYS} days or when there is none"
+)
 EXIT_SIGNOFF_REFUSED = 65  # EX_DATAERR: the sign-off does not match the data the form shows
 
 
@@ -328,6 +333,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         with outputs.replacing(args.out) if args.out else contextlib.nullcontext(sys.stdout) as out:
             writer = outputs.WRITERS[args.format](out, **options)
             report = checklist.build(args.dir, period, now, writer.row)
+            if args.drills is not None:
+                report.drill = drills.latest(args.drills, now)
             writer.finish(report)
     except OSError as exc:
         where = exc.filename or args.out or "standard output"
@@ -597,11 +604,15 @@ def add_report_commands(sub: Any) -> None:
     rep.add_argument(
         "--signoff", type=Path, help="HTML: show this sign-off (REPORT.json.signoff.json) if valid"
     )
+    rep.add_argument("--drills", type=Path, help=DRILLS_HELP)
     trust = rep.add_mutually_exclusive_group()
     trust.add_argument("--allowed-signers", type=Path, help="for --signoff")
     trust.add_argument("-i", "--inventory", type=Path, help="for --signoff: signers.yml")
     rep.set_defaults(func=cmd_report)
+    add_ledger_commands(sub)
 
+
+def add_ledger_commands(sub: Any) -> None:
     con = sub.add_parser(
         "consolidate",
         help="satukan catatan ke buku besar / fold collected run records into the ledger "
@@ -613,7 +624,11 @@ def add_report_commands(sub: Any) -> None:
     sig = sub.add_parser(
         "sign", help="tanda tangan operator / sign a checklist's data (JSON) with an SSH key"
     )
-    sig.add_argument("report", type=Path, help="checklist from cekat report --format json")
+    sig.add_argument(
+        "report",
+        type=Path,
+        help="checklist from cekat report --format json, or a drill report (cekat drill report)",
+    )
     sig.add_argument("--key", type=Path, required=True, help="the operator's SSH private key")
     sig.add_argument("--signer", required=True, help="principal in the allowed-signers list")
     sig.set_defaults(func=cmd_sign)
@@ -670,6 +685,7 @@ def add_report_commands(sub: Any) -> None:
 
     arsip.add_parser(sub)
     sop.add_parser(sub)
+    drill.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

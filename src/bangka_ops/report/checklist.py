@@ -272,6 +272,8 @@ class Report:
     admin: dict[str, admin.Verdict] = field(default_factory=dict)
     # host -> its digital archive's summary (archive hosts only)
     archives: dict[str, arsip.Archive] = field(default_factory=dict)
+    # The newest recovery drill (report.drill.latest), when the report is given its directory.
+    drill: dict[str, Any] | None = None
 
     def admin_check(self, host: str) -> str | None:
         verdict = self.admin.get(host)
@@ -334,6 +336,7 @@ class Report:
             },
             "arsip": [a.judged(self.generated) for _, a in sorted(self.archives.items())],
             "databases": self.kpis_databases(),
+            "recovery_drill": self.drill,
             "problems": [str(p) for p in self.problems],
         }
 

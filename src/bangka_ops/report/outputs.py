@@ -146,7 +146,8 @@ class PrometheusWriter:
         metrics: dict[str, tuple[str, str, list[str]]] = {}
 
         def add(name: str, kind: str, help_text: str, labels: str, value: float) -> None:
-            metrics.setdefault(name, (kind, help_text, []))[2].append(f"{name}{{{labels}}} {value}")
+            sample = f"{name}{{{labels}}} {value}" if labels else f"{name} {value}"
+            metrics.setdefault(name, (kind, help_text, []))[2].append(sample)
 
         for (host, policy), (scheduled, success, missed) in sorted(self.counts.items()):
             labels = f'host="{escape(host)}",policy="{escape(policy)}"'
@@ -185,6 +186,31 @@ class PrometheusWriter:
             ):
                 if last.get(field) is not None:
                     add(f"bangka_backup_{name}", "gauge", text, labels, last[field])
+        drill = report.drill
+        if drill is not None:
+            last = drill["last"]
+            add(
+                "bangka_backup_recovery_drill_overdue",
+                "gauge",
+                "1 when the last recovery drill is older than a year, or there is none.",
+                "",
+                int(drill["overdue"]),
+            )
+            if last is not None:
+                add(
+                    "bangka_backup_recovery_drill_last_timestamp_seconds",
+                    "gauge",
+                    "Start of the newest recovery drill.",
+                    f'client="{escape(last["client"])}"',
+                    dt.datetime.fromisoformat(last["date"]).replace(tzinfo=dt.UTC).timestamp(),
+                )
+                add(
+                    "bangka_backup_recovery_drill_last_passed",
+                    "gauge",
+                    "1 when the newest recovery drill passed (every step, within the RTO).",
+                    f'client="{escape(last["client"])}"',
+                    int(last["status"] == "passed"),
+                )
         for facts in report.kpis_policies():
             labels = f'host="{escape(facts["host"])}",policy="{escape(facts["policy"])}"'
             for window, days in GROWTH_WINDOWS:

@@ -23,6 +23,10 @@ from typing import Any
 import yaml
 
 NAMESPACE = "bangka-ops-backup-checklist@bangka.go.id"
+# The documents an operator signs, each kind in its own SSH signature namespace, so a signature
+# of one kind can never pass as one of another (the same signers may sign both).
+DRILL_NAMESPACE = "bangka-ops-recovery-drill@bangka.go.id"
+NAMESPACES = {"backup_checklist": NAMESPACE, "recovery_drill": DRILL_NAMESPACE}
 # Facts of the moment a report was made, not of the checklist: left out of what is signed.
 UNSIGNED_KPI_KEYS = ("generated",)
 # The whole top level of a checklist (``cekat report --format json`` writes exactly these):
@@ -42,9 +46,13 @@ class SignoffError(Exception):
 
 
 def check_document(document: dict[str, Any]) -> None:
-    """A checklist's top level as :data:`TOP_LEVEL` says, or SignoffError saying what is not."""
-    if document.get("kind") != FIXED_FIELDS["kind"]:
-        raise SignoffError("not a checklist (cekat report --format json)")
+    """A checklist's (or a recovery drill report's) top level as :data:`TOP_LEVEL` says, or
+    SignoffError saying what is not."""
+    if document.get("kind") not in NAMESPACES:
+        raise SignoffError(
+            "not a checklist (cekat report --format json) or a recovery drill report "
+            "(cekat drill report)"
+        )
     unknown = sorted(set(document) - set(TOP_LEVEL))
     if unknown:
         raise SignoffError(
@@ -123,11 +131,12 @@ def sign(report: Path, key: Path, signer: str, now: dt.datetime | None = None) -
     document = load_report(report)
     signed_at = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat()
     data = payload(document, signer, signed_at)
+    namespace = NAMESPACES[document["kind"]]
     with tempfile.TemporaryDirectory(prefix="cekat-sign-") as work:
         message = Path(work) / "payload"
         message.write_bytes(payload_bytes(data))
         proc = subprocess.run(
-            ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(message)],
+            ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", namespace, str(message)],
             capture_output=True,
             text=True,
             check=False,
@@ -197,7 +206,8 @@ def signer_lines(path: Path, signers: list[Any]) -> str:
             raise SignoffError(
                 f"{path}: backup_checklist_signers[{index}]: needs principal and key"
             )
-        lines.append(f'{entry["principal"]} namespaces="{NAMESPACE}" {entry["key"]}')
+        namespaces = ",".join(NAMESPACES.values())
+        lines.append(f'{entry["principal"]} namespaces="{namespaces}" {entry["key"]}')
     return "\n".join(lines) + "\n"
 
 
@@ -213,11 +223,22 @@ def verify_document(
 ) -> dict[str, Any]:
     """Check a sign-off file against checklist data (e.g. freshly rebuilt for the HTML form)."""
     check_document(document)
-    return verify_checklist(document["rows"], document["kpis"], signoff_path, allowed_signers)
+    return verify_checklist(
+        document["rows"],
+        document["kpis"],
+        signoff_path,
+        allowed_signers,
+        namespace=NAMESPACES[document["kind"]],
+    )
 
 
 def verify_checklist(
-    rows: Iterable[dict[str, Any]], kpis: dict[str, Any], signoff_path: Path, allowed_signers: str
+    rows: Iterable[dict[str, Any]],
+    kpis: dict[str, Any],
+    signoff_path: Path,
+    allowed_signers: str,
+    *,
+    namespace: str = NAMESPACE,
 ) -> dict[str, Any]:
     """:func:`verify_document` for rows given one at a time (the HTML form's spool)."""
     try:
@@ -255,7 +276,7 @@ def verify_checklist(
                 "-I",
                 signer,
                 "-n",
-                NAMESPACE,
+                namespace,
                 "-s",
                 str(signature),
             ],

@@ -118,4 +118,7 @@ def test_only_totp_admins_and_only_with_the_vault_password(tmp_path: Path) -> No
 def test_checklist_signers_come_from_the_roles_model(tmp_path: Path) -> None:
     root = inventory(tmp_path)
     text = signoff.allowed_signers_from_inventory(root)
-    assert text == f'andi.pratama@bangka.go.id namespaces="{signoff.NAMESPACE}" {KEY}\n'
+    assert (
+        text
+        == f'andi.pratama@bangka.go.id namespaces="{",".join(signoff.NAMESPACES.values())}" {KEY}\n'
+    )

@@ -10,6 +10,7 @@ import pikepdf
 import pypdfium2
 import pytest
 
+from bangka_ops import chromium
 from bangka_ops.agenda import cetak
 from bangka_ops.agenda.repository import load
 from tests.unit.agenda.conftest import EXAMPLE
@@ -33,7 +34,7 @@ def test_each_leader_gets_the_items_they_attend_with_the_checklist(tmp_path: Pat
     assert not any(r["changed"] for r in again)
 
 
-@pytest.mark.skipif(cetak.chromium() is None, reason="needs Debian's chromium")
+@pytest.mark.skipif(chromium.find() is None, reason="needs Debian's chromium")
 def test_the_pages_print_to_a4_pdf(tmp_path: Path) -> None:
     agenda = load(EXAMPLE, keep_data=True)
     assert agenda.config is not None
@@ -42,13 +43,13 @@ def test_the_pages_print_to_a4_pdf(tmp_path: Path) -> None:
                                dt.date(2026, 12, 1), found=[],
                                made=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)))  # fmt: skip
     pdf = tmp_path / "page.pdf"
-    assert cetak.print_pdf(str(cetak.chromium()), html, pdf) is None
+    assert chromium.print_pdf(str(chromium.find()), html, pdf) is None
     with pikepdf.open(pdf) as document:
         width, height = (float(v) for v in document.pages[0].mediabox[2:])
     assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)  # A4, in mm
 
 
-@pytest.mark.skipif(cetak.chromium() is None, reason="needs Debian's chromium")
+@pytest.mark.skipif(chromium.find() is None, reason="needs Debian's chromium")
 def test_every_page_gets_its_pdf_and_an_unchanged_page_is_not_printed_again(
     tmp_path: Path,
 ) -> None:
