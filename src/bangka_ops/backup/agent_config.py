@@ -92,6 +92,8 @@ def build_admin(clients: list[dict[str, Any]], settings: dict[str, Any]) -> dict
             "repository": client_repository(client, settings),
             "policies": policies,
         }
+        if client.get("storage_quota"):  # borg_agent_storage_quota, from the inventory
+            config_clients[client["name"]]["storage_quota"] = str(client["storage_quota"])
     config: dict[str, Any] = {
         "schema_version": 1,
         "timezone": settings.get("timezone", "Asia/Jakarta"),
@@ -108,6 +110,13 @@ def build_admin(clients: list[dict[str, Any]], settings: dict[str, Any]) -> dict
             config.setdefault("tamper", {})[key] = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"borg_admin_tamper_{key}: expected a number, got {value!r}") from None
+    for key, value in (settings.get("capacity") or {}).items():
+        try:
+            config.setdefault("capacity", {})[key] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"borg_admin_capacity_{key}: expected a number, got {value!r}"
+            ) from None
     return config
 
 

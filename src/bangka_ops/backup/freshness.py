@@ -7,8 +7,12 @@ first saw it (its ledger), and one dated in the future counts for nothing and is
 missed run (also a host that is down or cannot reach the server) and an unreachable repository
 are notified. So is a run that started and never finished: a start marker
 (``<archive>.started.json``) collected into ``<state_dir>/collected/<client>/records/`` more
-than a day ago whose run record never followed (neither loose nor in the ledger). Standard
-library only; deployed beside maintenance.py by the borg_admin role.
+than a day ago whose run record never followed (neither loose nor in the ledger). And so is a
+repository whose storage quota (``clients.<name>.storage_quota``, from the inventory) is full
+within ``capacity.warn_days`` days or used past ``capacity.warn_percent`` (capacity.py, from the
+sizes in the collected run records): a notice of its own every day while it lasts; it does not
+change the exit code, which is about freshness. Standard library only; deployed beside
+maintenance.py by the borg_admin role.
 """
 
 from __future__ import annotations
@@ -109,9 +113,7 @@ class Watchdog:
         """The client's collected start markers older than MARKER_STALE_HOURS whose run record
         never arrived (loose beside it, or consolidated into the month's ledger file). What the
         client sent is data: only names and a time are read from it, never a path."""
-        collected = Path(
-            self.config.get("collected_dir") or self.maintenance.state_dir / "collected"
-        )
+        collected = self.collected()
         records = collected / name / "records"
         found: list[dict[str, str]] = []
         if not records.is_dir() or records.is_symlink():
@@ -186,9 +188,48 @@ class Watchdog:
                 entry["problems"].append(f"RPO breached: newest archive {age:.1f} h old > {rpo} h")
         return entry
 
+    def collected(self) -> Path:
+        return Path(self.config.get("collected_dir") or self.maintenance.state_dir / "collected")
+
+    def capacity(self, clients: list[str], now: dt.datetime) -> list[Any]:
+        """The clients' repository forecasts (quotas from this configuration, sizes from the
+        collected run records)."""
+        capacity = maintenance.capacity_module()
+        limits = {
+            name: capacity.Limit(
+                None,
+                capacity.quota_bytes(
+                    self.config["clients"][name].get("storage_quota"),
+                    f"clients.{name}.storage_quota",
+                ),
+            )
+            for name in clients
+        }
+        thresholds = capacity.Thresholds.of(self.config.get("capacity"), "capacity")
+        if not self.collected().is_dir():
+            return []
+        found: list[Any] = capacity.forecast(
+            self.collected(), now, hosts=clients, limits=limits, thresholds=thresholds
+        )
+        return found
+
+    def notify_capacity(self, forecasts: list[Any], report: dict[str, Any]) -> None:
+        flagged = [f for f in forecasts if f.warning]
+        if not flagged:
+            return
+        capacity = maintenance.capacity_module()
+        report["capacity_notifications"] = agent.send_notifications(
+            self.config.get("notify") or {},
+            "[SI CEKAT] KAPASITAS REPOSITORI / REPOSITORY CAPACITY: "
+            + ", ".join(f.repository for f in flagged),
+            capacity.notice(flagged),
+            {"status": "warning", "repositories": [f.as_dict() for f in flagged]},
+        )
+
     def run(self, clients: list[str]) -> tuple[int, dict[str, Any]]:
         now = dt.datetime.now(self.tz)
         results = [self.client(name, now) for name in clients]
+        forecasts = self.capacity(clients, now)
         bad = [r for r in results if r["status"] != "ok"]
         report: dict[str, Any] = {
             "schema_version": 1,
@@ -197,6 +238,7 @@ class Watchdog:
             "grace_hours": self.grace,
             "status": "missed" if bad else "ok",
             "clients": results,
+            "capacity": [f.as_dict() for f in forecasts],
         }
         if bad:
             body = "\n".join(f"{r['client']}: {r['status']} - {r.get('reason')}" for r in bad)
@@ -207,6 +249,7 @@ class Watchdog:
                 body,
                 {"status": report["status"], "clients": bad},
             )
+        self.notify_capacity(forecasts, report)
         report_path = (
             self.maintenance.state_dir
             / "runs"

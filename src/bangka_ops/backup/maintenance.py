@@ -74,9 +74,26 @@ def load_config(path: Path) -> dict[str, Any]:
             if key not in client:
                 raise agent.ConfigError(f"{path}: clients.{name}: missing required field '{key}'")
     found = agent.notify_problems(config.get("notify") or {}, f"{path}: notify")
+    capacity = capacity_module()
+    try:  # the watchdog's capacity forecast: quotas and thresholds checked before any run
+        capacity.Thresholds.of(config.get("capacity"), f"{path}: capacity")
+        for name, client in config["clients"].items():
+            capacity.quota_bytes(
+                client.get("storage_quota"), f"{path}: clients.{name}.storage_quota"
+            )
+    except capacity.CapacityError as exc:
+        found.append(str(exc))
     if found:
         raise agent.ConfigError("; ".join(found))
     return config
+
+
+def capacity_module() -> Any:
+    try:
+        from bangka_ops.report import capacity  # noqa: PLC0415
+    except ModuleNotFoundError:  # deployed beside capacity.py
+        import capacity  # type: ignore[import-not-found, no-redef]  # noqa: PLC0415
+    return capacity
 
 
 def announced_names(state_dir: Path, client: str) -> set[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangka_ops.report import admin, arsip, dumps, ingest, ledger
+from bangka_ops.report import admin, arsip, capacity, dumps, ingest, ledger
 
 BACKUP_TYPE = ingest.BACKUP_TYPE
 SUCCESS = {"success", "covered"}
@@ -274,6 +274,9 @@ class Report:
     archives: dict[str, arsip.Archive] = field(default_factory=dict)
     # The newest recovery drill (report.drill.latest), when the report is given its directory.
     drill: dict[str, Any] | None = None
+    # per repository (one per agent host): size, growth and days until its quota is full
+    repositories: list[capacity.RepositoryForecast] = field(default_factory=list)
+    capacity_thresholds: capacity.Thresholds = field(default_factory=capacity.Thresholds)
 
     def admin_check(self, host: str) -> str | None:
         verdict = self.admin.get(host)
@@ -337,6 +340,14 @@ class Report:
             "arsip": [a.judged(self.generated) for _, a in sorted(self.archives.items())],
             "databases": self.kpis_databases(),
             "recovery_drill": self.drill,
+            "capacity": [
+                f.as_dict()
+                for f in sorted(self.repositories, key=lambda f: (not f.warning, f.repository))
+            ],
+            "capacity_thresholds": {
+                "warn_days": self.capacity_thresholds.days,
+                "warn_percent": self.capacity_thresholds.percent,
+            },
             "problems": [str(p) for p in self.problems],
         }
 
@@ -409,6 +420,9 @@ class Builder:
         self.slot_cache: dict[str, list[tuple[dt.date, str, dt.time]]] = {}
         self.single_host = False
         self.inventory: dict[str, set[str]] | None = None
+        # host -> its repository's sizes in the forecast's window (capacity.fit)
+        self.sizes: dict[str, list[capacity.Point]] = {}
+        self.sizes_since = now - dt.timedelta(days=capacity.WINDOW_DAYS)
 
     # ---- pass 1: small things -------------------------------------------------------------
     def read_context(self, root: Path) -> None:
@@ -643,6 +657,7 @@ class Builder:
             (planned or {}).get("timezone") or (schedule.timezone if schedule else "Asia/Jakarta")
         )
         runs = self.settle_markers(runs)
+        self.repository_sizes(host, runs)
         facts = self.facts(key, planned, runs)
         if planned is None and runs:
             message = (
@@ -701,6 +716,46 @@ class Builder:
         )
         facts["growth"] = growth(runs, self.report.generated)
         return facts
+
+    def repository_sizes(self, host: str, runs: list[ingest.Run]) -> None:
+        """The sizes of the host's repository its runs report (a run re-attributed from
+        another host's record says nothing of this one); a size that could not be used is a
+        problem of its record."""
+        sizes = self.sizes.setdefault(host, [])
+        since, until = self.sizes_since, self.report.generated
+        for run in runs:
+            if run.size_problem is not None:
+                self.report.problems.append(ingest.Problem(Path(run.path), run.size_problem))
+            elif (
+                run.repository_bytes is not None
+                and run.status != "mismatch"
+                and since <= run.start <= until
+            ):
+                sizes.append(capacity.Point(run.start, run.repository_bytes, run.repository_label))
+
+    def forecast(self, root: Path) -> None:
+        """Every repository's forecast: the hosts with runs or a schedule, and (for a whole
+        collection) every agent the inventory gives a repository."""
+        collection = root.parent if self.single_host else root
+        limits, thresholds, problems = capacity.read_limits(collection)
+        inventory = collection / capacity.INVENTORY_FILE
+        self.report.problems += (ingest.Problem(inventory, message) for message in problems)
+        self.report.capacity_thresholds = thresholds
+        hosts = set(self.sizes) | {host for host, _ in self.done}
+        if not self.single_host:
+            hosts |= set(limits)
+        for host in sorted(hosts):
+            limit = limits.get(host, capacity.Limit())
+            self.report.repositories.append(
+                capacity.fit(
+                    host,
+                    self.sizes.get(host, ()),
+                    self.report.generated,
+                    quota=limit.quota,
+                    server=limit.server,
+                    thresholds=thresholds,
+                )
+            )
 
     def database_dumps(self, runs: list[ingest.Run], tz: ZoneInfo) -> dict[DatabaseKey, DumpSeen]:
         """Per (type, name): the newest dump of the period's runs. A server-wide failure
@@ -920,6 +975,7 @@ def build(
     try:
         builder.read_context(root)
         builder.read_runs(root)
+        builder.forecast(root)
     finally:
         if enabled:
             gc.enable()

@@ -128,6 +128,29 @@ TEXT: dict[str, dict[str, Any]] = {
         "chart_success": "Keberhasilan per minggu (%)",
         "chart_backup": "Durasi pencadangan per hari (s)",
         "chart_restore": "Waktu pulih (s) terhadap RTO",
+        "capacity": "Kapasitas repositori",
+        "capacity_note": (
+            "Per repositori (satu per server yang dicadangkan): ukuran terdeduplikasi dan "
+            "terkompresi setelah pencadangan terbaru, pertumbuhan per hari (kemiringan Theil-Sen "
+            "atas ukuran harian 30 hari terakhir), kuota penyimpanan dari inventaris, dan "
+            "perkiraan berapa hari lagi kuota penuh. Baris merah: kuota penuh dalam {days} hari "
+            "atau {percent} % sudah terpakai."
+        ),
+        "cap_repository": "Repositori (server)",
+        "cap_size": "Ukuran dedup (GiB)",
+        "cap_growth": "Pertumbuhan per hari · 30 hari (GiB)",
+        "cap_quota": "Kuota (GiB) / terpakai",
+        "cap_days": "Penuh dalam (hari)",
+        "cap_full_at": "Perkiraan tanggal penuh",
+        "cap_status": "Keadaan",
+        "cap_statuses": {
+            "ok": "baik",
+            "warning": "PERINGATAN",
+            "full": "KUOTA PENUH",
+            "not-growing": "tidak tumbuh",
+            "too-little-history": "riwayat belum cukup",
+            "no-data": "belum ada data ukuran",
+        },
         "axis_week": "Minggu (ISO)",
         "axis_percent": "% berhasil",
         "axis_day": "Tanggal",
@@ -298,6 +321,28 @@ TEXT: dict[str, dict[str, Any]] = {
         "chart_success": "Success per week (%)",
         "chart_backup": "Backup duration per day (s)",
         "chart_restore": "Restore time (s) against the RTO",
+        "capacity": "Repository capacity",
+        "capacity_note": (
+            "Per repository (one per backed-up server): deduplicated, compressed size after the "
+            "newest backup, growth per day (Theil-Sen slope over the daily sizes of the last 30 "
+            "days), the storage quota from the inventory, and the days until the quota is full. "
+            "Red rows: the quota is full within {days} days or {percent} % of it is used."
+        ),
+        "cap_repository": "Repository (server)",
+        "cap_size": "Deduplicated size (GiB)",
+        "cap_growth": "Growth per day · 30 days (GiB)",
+        "cap_quota": "Quota (GiB) / used",
+        "cap_days": "Full in (days)",
+        "cap_full_at": "Expected full on",
+        "cap_status": "State",
+        "cap_statuses": {
+            "ok": "good",
+            "warning": "WARNING",
+            "full": "QUOTA FULL",
+            "not-growing": "not growing",
+            "too-little-history": "too little history",
+            "no-data": "no size data yet",
+        },
         "axis_week": "Week (ISO)",
         "axis_percent": "% successful",
         "axis_day": "Date",
@@ -599,6 +644,7 @@ def formats(lang: str, t: dict[str, Any]) -> dict[str, Any]:
     return {
         "num": num,
         "mib": lambda v: str(t["none"]) if v is None else num(v / 2**20, "#,##0.0"),
+        "gib": lambda v: str(t["none"]) if v is None else num(v / 2**30, "#,##0.00"),
         "day": day,
         "moment": moment,
         "period": period,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bangka_ops.report import capacity
 from bangka_ops.report.dumps import (
     DatabaseCheck,
     Dumps,
@@ -78,6 +79,11 @@ class Run:
     path: str
     columns: dict[str, Any]
     databases: Dumps | None = None
+    # The repository's deduplicated compressed size after the run (capacity.size_of), its
+    # opaque id label, and why a size that was there could not be used.
+    repository_bytes: int | None = None
+    repository_label: str | None = None
+    size_problem: str | None = None
 
 
 @dataclass(slots=True)
@@ -243,6 +249,7 @@ def to_run(record: dict[str, Any], path: Path | str) -> Run:
     path = str(path)
     dumps, listed = get("databases"), get("database_dumps_failed")
     databases = None if dumps is None and listed is None else to_dumps(dumps, listed)
+    size, label, size_problem = capacity.size_of(record)
     return Run(
         host,
         policy,
@@ -282,6 +289,9 @@ def to_run(record: dict[str, Any], path: Path | str) -> Run:
             "admin_check": None,
         },
         databases,
+        size,
+        label,
+        size_problem,
     )
 
 
@@ -347,6 +357,7 @@ def to_run_checked(record: dict[str, Any], path: Path | str) -> Run:
         # Read leniently by to_dumps, whatever they hold.
         "databases": record.get("databases"),
         "database_dumps_failed": record.get("database_dumps_failed"),
+        "borg": record.get("borg"),  # read leniently by capacity.size_of
     }
     return to_run(clean, path)
 

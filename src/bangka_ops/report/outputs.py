@@ -252,6 +252,7 @@ class PrometheusWriter:
             )
         self.archive_metrics(report, add)
         self.database_metrics(report, add)
+        self.capacity_metrics(report, add)
         for name, (kind, help_text, lines) in metrics.items():
             self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
             self.out.write("\n".join(lines) + "\n")
@@ -284,6 +285,46 @@ class PrometheusWriter:
                     labels,
                     int(restored["status"] == "passed"),
                 )
+
+    @staticmethod
+    def capacity_metrics(report: Report, add: Callable[[str, str, str, str, float], None]) -> None:
+        """Per repository (one per agent host): its deduplicated size, growth, quota and the
+        days until the quota is full (none when it is not growing or the history is short)."""
+        for item in sorted(report.repositories, key=lambda f: f.repository):
+            labels = f'repository="{escape(item.repository)}"'
+            for name, value, text in (
+                (
+                    "unique_bytes",
+                    item.size_bytes,
+                    "Deduplicated compressed size of the repository after the newest run.",
+                ),
+                (
+                    "growth_bytes_per_day",
+                    None
+                    if item.growth_bytes_per_day is None
+                    else round(item.growth_bytes_per_day, 1),
+                    "Growth of the deduplicated size per day (Theil-Sen slope, last 30 days).",
+                ),
+                ("quota_bytes", item.quota_bytes, "Storage quota of the repository."),
+                (
+                    "days_until_full",
+                    None
+                    if item.days_until_quota_full is None
+                    else round(item.days_until_quota_full, 1),
+                    "Days until the limit is full at the current growth.",
+                ),
+            ):
+                if value is not None:
+                    extra = ',limit="quota"' if name == "days_until_full" else ""
+                    add(f"bangka_backup_repository_{name}", "gauge", text, labels + extra, value)
+            add(
+                "bangka_backup_repository_capacity_warning",
+                "gauge",
+                "1 when the repository's quota is full within the threshold's days or used past "
+                "its percentage, else 0.",
+                labels,
+                int(item.warning),
+            )
 
     @staticmethod
     def archive_metrics(report: Report, add: Callable[[str, str, str, str, float], None]) -> None:

@@ -5,6 +5,7 @@ when started through the /usr/local/sbin link."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -168,3 +169,67 @@ def test_the_database_modules_imported_lazily_load_from_the_library(
             timeout=60,
         )
         assert proc.returncode == 0, f"{role}: {call}: {proc.stderr}"
+
+
+def test_the_admin_watchdog_forecasts_capacity_with_the_system_python(tmp_path: Path) -> None:
+    """The watchdog's capacity forecast (capacity.py beside maintenance.py, standard library)
+    from collected records, as the borg_admin role installs it; and a bad quota refused."""
+    lib = tmp_path / "lib"
+    install("borg_admin", lib)
+    records = tmp_path / "collected" / "web-01" / "records" / "docs"
+    records.mkdir(parents=True)
+    now = dt.datetime.now(dt.UTC)
+    for day in range(10):
+        (records / f"run-{day}.json").write_text(
+            json.dumps(
+                {
+                    "kind": "backup_run",
+                    "host": "web-01",
+                    "status": "success",
+                    "start": (now - dt.timedelta(days=9 - day, hours=1)).isoformat(),
+                    "borg": {"cache": {"stats": {"unique_csize": (100 + day) * 10**9}}},
+                }
+            )
+        )
+    config: dict[str, Any] = {
+        "state_dir": str(tmp_path / "state"),
+        "collected_dir": str(tmp_path / "collected"),
+        "clients": {
+            "web-01": {
+                "repository": {
+                    "location": str(tmp_path / "no-repository"),
+                    "passphrase_file": str(tmp_path / "no-repository.pass"),
+                },
+                "policies": {"docs": {"cycles": ["daily"]}},
+                "storage_quota": "120G",
+            }
+        },
+        "capacity": {"warn_days": 30, "warn_percent": 90},
+    }
+    path = tmp_path / "admin.json"
+    path.write_text(json.dumps(config))
+
+    args = ("watchdog", "--json")
+
+    def watchdog() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SYSTEM_PYTHON, "-Es", str(lib / "maintenance.py"), "--config", str(path), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env={"PATH": os.environ["PATH"], "BANGKA_AUDIT_LOG": str(tmp_path / "audit.jsonl")},
+        )
+
+    proc = watchdog()
+
+    assert proc.returncode == 2, proc.stderr  # no repository: freshness unknown
+    (forecast,) = json.loads(proc.stdout)["capacity"]
+    assert forecast["repository"] == "web-01" and forecast["status"] == "warning"
+    assert forecast["growth_bytes_per_day"] == 10**9
+    assert forecast["quota_bytes"] == 120 * 10**9
+    config["clients"]["web-01"]["storage_quota"] = "120 GB"
+    path.write_text(json.dumps(config))
+    refused = watchdog()
+    assert refused.returncode == 64
+    assert "clients.web-01.storage_quota: expected a size like 200G" in refused.stderr

@@ -1,0 +1,1 @@
+../../../src/bangka_ops/report/capacity.py

@@ -1,0 +1,295 @@
+"""The capacity forecast's fit: growth, prunes, flat and short histories, the quota, and what an
+agent's record may hold in place of a size."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bangka_ops.report import capacity
+
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+GIB = 2**30
+REPO_ID = "ab" * 32
+
+
+def series(sizes: list[int], *, last_day_ago: int = 0) -> list[capacity.Point]:
+    """One point a day at 02:00 UTC, the last ``last_day_ago`` days before NOW."""
+    first = NOW.replace(hour=2) - dt.timedelta(days=last_day_ago + len(sizes) - 1)
+    return [
+        capacity.Point(first + dt.timedelta(days=i), size, REPO_ID) for i, size in enumerate(sizes)
+    ]
+
+
+def record(stats: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "backup_run",
+        "host": "web-01",
+        "status": "success",
+        "borg": {"repository": {"id": REPO_ID, "location": "/etc/passwd"}, "cache": stats},
+        **extra,
+    }
+
+
+def test_steady_growth_gives_the_slope_and_the_days_until_the_quota_is_full() -> None:
+    points = series([100 * GIB + i * GIB for i in range(20)])
+
+    result = capacity.fit("web-01", points, NOW, quota=200 * GIB)
+
+    assert result.status == "ok"
+    assert result.growth_bytes_per_day == pytest.approx(GIB)
+    assert result.size_bytes == 119 * GIB
+    # 81 GiB left at 1 GiB a day from the newest size (this morning, 02:00).
+    assert result.days_until_quota_full == pytest.approx(81 - 10 / 24)
+    assert result.quota_used_percent == pytest.approx(59.5)
+    assert not result.warning
+    assert result.as_dict()["growth_30_days_bytes"] == pytest.approx(30 * GIB)
+
+
+def test_quota_full_within_the_threshold_is_a_warning() -> None:
+    points = series([170 * GIB + i * GIB for i in range(10)])  # 179 of 200 GiB
+
+    result = capacity.fit(
+        "web-01", points, NOW, quota=200 * GIB, thresholds=capacity.Thresholds(30, 95)
+    )
+
+    assert result.status == "warning"
+    assert result.days_until_quota_full is not None and result.days_until_quota_full < 21
+    assert any("quota full in" in reason for reason in result.reasons)
+
+
+def test_percent_used_past_the_threshold_warns_even_when_not_growing() -> None:
+    points = series([190 * GIB] * 10)
+
+    result = capacity.fit("web-01", points, NOW, quota=200 * GIB)
+
+    assert result.status == "warning"
+    assert result.growth_bytes_per_day == 0
+    assert result.days_until_quota_full is None
+    assert any("95.0 % of the quota used" in reason for reason in result.reasons)
+
+
+def test_a_flat_repository_is_not_growing_and_has_no_date() -> None:
+    result = capacity.fit("web-01", series([50 * GIB] * 10), NOW, quota=200 * GIB)
+
+    assert result.status == "not-growing"
+    assert result.quota_full_at is None and result.days_until_quota_full is None
+    assert not result.warning
+
+
+def test_a_large_fall_starts_the_fit_again_after_it() -> None:
+    # Grew 2 GiB a day, then archives were deleted (falls by a third), then 1 GiB a day.
+    before = [60 * GIB + 2 * i * GIB for i in range(10)]
+    after = [52 * GIB + i * GIB for i in range(8)]
+
+    result = capacity.fit("web-01", series(before + after), NOW)
+
+    assert result.points == 8
+    assert result.growth_bytes_per_day == pytest.approx(GIB)
+
+
+def test_ordinary_prunes_stay_in_the_net_growth() -> None:
+    # Each third day the retention frees a little more than a day adds: a saw tooth that
+    # still grows 1 GiB every three days.
+    sizes, size = [], 100 * GIB
+    for day in range(21):
+        size += -GIB // 2 if day % 3 == 2 else 3 * GIB // 4
+        sizes.append(size)
+
+    result = capacity.fit("web-01", series(sizes), NOW)
+
+    assert result.status == "ok"
+    assert result.points == 21
+    assert result.growth_bytes_per_day is not None
+    assert 0.2 * GIB < result.growth_bytes_per_day < 0.5 * GIB
+
+
+def test_a_single_odd_day_does_not_pull_the_slope() -> None:
+    sizes = [100 * GIB + i * GIB for i in range(15)]
+    sizes[7] = 5000 * GIB  # one record with a wrong size
+
+    result = capacity.fit("web-01", series(sizes), NOW)
+
+    assert result.growth_bytes_per_day == pytest.approx(GIB, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "last_day_ago"),
+    [([], 0), ([10 * GIB] * 3, 0), ([10 * GIB, 11 * GIB, 12 * GIB, 13 * GIB, 14 * GIB], 0)],
+    ids=["none", "three-days", "five-days-over-four"],
+)
+def test_too_little_history_gives_no_growth(sizes: list[int], last_day_ago: int) -> None:
+    result = capacity.fit("web-01", series(sizes, last_day_ago=last_day_ago), NOW, quota=GIB**2)
+
+    assert result.growth_bytes_per_day is None
+    assert result.days_until_quota_full is None
+    assert result.status == ("no-data" if not sizes else "too-little-history")
+
+
+def test_points_outside_the_window_or_in_the_future_are_not_used() -> None:
+    old = series([GIB * i for i in range(1, 11)], last_day_ago=40)
+    future = [capacity.Point(NOW + dt.timedelta(days=3), 999 * GIB, REPO_ID)]
+
+    result = capacity.fit("web-01", old + future, NOW)
+
+    assert result.status == "no-data"
+
+
+def test_many_runs_a_day_count_as_that_days_newest() -> None:
+    points = series([10 * GIB + i * GIB for i in range(10)])
+    noisy = [capacity.Point(p.when - dt.timedelta(hours=1), 1, REPO_ID) for p in points]
+
+    result = capacity.fit("web-01", points + noisy, NOW)
+
+    assert result.points == 10
+    assert result.growth_bytes_per_day == pytest.approx(GIB)
+
+
+def test_sizes_of_an_earlier_repository_are_left_out() -> None:
+    earlier = [
+        capacity.Point(p.when, p.size, "cd" * 32) for p in series([500 * GIB] * 10, last_day_ago=12)
+    ]
+    now = series([10 * GIB + i * GIB for i in range(12)])
+
+    result = capacity.fit("web-01", earlier + now, NOW)
+
+    assert result.points == 12
+    assert result.growth_bytes_per_day == pytest.approx(GIB)
+
+
+def test_a_quota_already_exceeded_is_full_now() -> None:
+    result = capacity.fit("web-01", series([210 * GIB, 211 * GIB]), NOW, quota=200 * GIB)
+
+    assert result.status == "full"
+    assert result.days_until_quota_full == 0
+    assert result.warning
+    assert result.quota_used_percent == 105.5
+
+
+def test_the_size_is_read_from_the_records_borg_section() -> None:
+    size, label, problem = capacity.size_of(record({"stats": {"unique_csize": 12345}}))
+
+    assert (size, label, problem) == (12345, REPO_ID, None)
+    assert capacity.size_of({"kind": "backup_run"}) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [-1, 2**64, "12345", 1.5, math.nan, math.inf, True, None, [1], {"x": 1}],
+    ids=["negative", "huge", "string", "float", "nan", "inf", "bool", "null", "list", "object"],
+)
+def test_a_hostile_size_is_refused_naming_the_field(value: Any) -> None:
+    size, _, problem = capacity.size_of(record({"stats": {"unique_csize": value}}))
+
+    assert size is None
+    assert problem is not None and problem.startswith("borg.cache.stats.unique_csize:")
+
+
+@pytest.mark.parametrize("borg", ["text", [], {"cache": "x"}, {"cache": {"stats": []}}])
+def test_a_borg_section_of_the_wrong_shape_is_a_problem(borg: Any) -> None:
+    size, _, problem = capacity.size_of({"borg": borg})
+
+    assert size is None and problem is not None and "unique_csize" in problem
+
+
+def test_a_repository_id_is_only_an_opaque_label() -> None:
+    _, label, _ = capacity.size_of(
+        {"borg": {"repository": {"id": "../../etc"}, "cache": {"stats": {"unique_csize": 1}}}}
+    )
+
+    assert label is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("200G", 200 * 10**9), ("1T", 10**12), ("512M", 512 * 10**6), ("", None), (None, None)],
+)
+def test_quotas_are_read_in_borgs_decimal_units(text: str | None, expected: int | None) -> None:
+    assert capacity.quota_bytes(text, "q") == expected
+
+
+@pytest.mark.parametrize("text", ["200GB", "-1G", "0G", "1.5T", 200, "G"])
+def test_a_bad_quota_names_the_field(text: Any) -> None:
+    with pytest.raises(capacity.CapacityError, match=r"^clients.web-01.storage_quota: expected"):
+        capacity.quota_bytes(text, "clients.web-01.storage_quota")
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"warn_days": -1}, "warn_days"),
+        ({"warn_days": "30"}, "warn_days"),
+        ({"warn_percent": 0}, "warn_percent"),
+        ({"warn_percent": True}, "warn_percent"),
+        ({"warn_hours": 3}, "unknown field"),
+    ],
+)
+def test_bad_thresholds_name_the_field(settings: dict[str, Any], field: str) -> None:
+    with pytest.raises(capacity.CapacityError, match=field):
+        capacity.Thresholds.of(settings, "capacity")
+
+
+def write_ledger(host_dir: Path, records: list[dict[str, Any]]) -> None:
+    ledger = host_dir / "ledger" / "docs" / "2026-11.jsonl"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_text(
+        "".join(
+            json.dumps({"source": f"records/docs/{i}.json", "record": r}) + "\n"
+            for i, r in enumerate(records)
+        )
+    )
+
+
+def test_forecast_reads_a_collection_with_its_inventory(tmp_path: Path) -> None:
+    records = [
+        record(
+            {"stats": {"unique_csize": 100 * GIB + i * GIB}},
+            start=(NOW - dt.timedelta(days=14 - i)).isoformat(),
+        )
+        for i in range(15)
+    ]
+    records.append(record({"stats": {"unique_csize": "lots"}}, start=NOW.isoformat()))
+    records.append(
+        {**record({"stats": {"unique_csize": 1}}, start=NOW.isoformat()), "host": "db-01"}
+    )
+    write_ledger(tmp_path / "web-01", records)
+    (tmp_path / "db-01").mkdir()
+    (tmp_path / ".inventory.json").write_text(
+        json.dumps(
+            {
+                "agents": ["web-01", "db-01"],
+                "repositories": {
+                    "web-01": {"server": "backup01", "storage_quota": "130G"},
+                    "db-01": {"server": "backup01", "storage_quota": "lots"},
+                },
+                "capacity": {"warn_days": 30, "warn_percent": 90},
+            }
+        )
+    )
+
+    db, web = capacity.forecast(tmp_path, NOW)
+
+    assert web.repository == "web-01" and web.server == "backup01"
+    assert web.quota_bytes == 130 * 10**9
+    assert web.points == 15 and web.growth_bytes_per_day == pytest.approx(GIB)
+    assert web.status == "warning"  # 114 GiB of 121 GiB: full within a week
+    assert any("unique_csize: expected a whole number" in p for p in web.problems)
+    # The db-01 record in web-01's directory is not db-01's (nor web-01's) size.
+    assert db.status == "no-data" and db.quota_bytes is None
+    assert any("repositories.db-01.storage_quota" in p for p in db.problems)
+    assert "web-01" in capacity.notice([web, db]) and "db-01" not in capacity.notice([web, db])
+
+
+def test_a_single_low_day_is_no_change_of_level() -> None:
+    sizes = [100 * GIB + i * GIB for i in range(15)]
+    sizes[9] = 1
+
+    result = capacity.fit("web-01", series(sizes), NOW)
+
+    assert result.points == 15
+    assert result.growth_bytes_per_day == pytest.approx(GIB, rel=0.1)
