@@ -18,6 +18,7 @@ maintenance.py by the borg_admin role.
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -197,7 +198,7 @@ class Watchdog:
         capacity = maintenance.capacity_module()
         limits = {
             name: capacity.Limit(
-                None,
+                urllib.parse.urlsplit(str(self.config["clients"][name]["repository"])).hostname,
                 capacity.quota_bytes(
                     self.config["clients"][name].get("storage_quota"),
                     f"clients.{name}.storage_quota",
@@ -211,6 +212,9 @@ class Watchdog:
         found: list[Any] = capacity.forecast(
             self.collected(), now, hosts=clients, limits=limits, thresholds=thresholds
         )
+        # The disk each repository is on: this host's own maintenance measurements.
+        storage, _ = capacity.newest_storage(self.maintenance.state_dir / "runs", now)
+        found = capacity.with_disk(found, storage, now, thresholds)
         return found
 
     def notify_capacity(self, forecasts: list[Any], report: dict[str, Any]) -> None:

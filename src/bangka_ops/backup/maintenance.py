@@ -275,6 +275,8 @@ class Maintenance:
             job.result,
         )
         found = history.history_findings(scan, ledger)
+        if isinstance(scan.get("storage"), dict):  # the disk it is on (capacity forecast)
+            result["storage"] = scan["storage"]
         if scan.get("since") is None:
             result["history"] = "baseline"  # first run with a gate: nothing to compare yet
         key_now = scan.get("key_sha256")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import configparser
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -118,6 +119,8 @@ class Scan:
     key_sha256: str | None = None
     key_blob: str | None = None
     repository_id: str | None = None
+    # The repository's place on the server's disk (the capacity forecast's disk limit).
+    storage: dict[str, Any] | None = None
 
     @property
     def suspicious(self) -> list[Transaction]:
@@ -133,6 +136,7 @@ class Scan:
             "rollback_to": self.rollback_to,
             "uncommitted_entries": self.uncommitted_entries,
             "key_sha256": self.key_sha256,
+            "storage": self.storage,
             **self.manifests(),
         }
 
@@ -290,12 +294,31 @@ def scan(repository: Path, since: Mark | None) -> Scan:
                     reader.feed(number, mtime_ns, tag, key, data)
         reader.finish()
     result.mark = newest_committed(files) or since
+    result.storage = storage(repository, files)
     result.key_blob = key_blob(repository)
     result.repository_id = repository_id(repository)
     result.key_sha256 = (
         hashlib.sha256(result.key_blob.encode()).hexdigest() if result.key_blob else None
     )
     return result
+
+
+def storage(repository: Path, files: list[tuple[int, Path, int]]) -> dict[str, Any]:
+    """The repository's size on disk (its segment files: what Borg's storage quota counts, space
+    not yet compacted included) and its file system's size and space left to an unprivileged
+    writer (``statvfs``), measured now; ``filesystem_id`` tells repositories on one disk apart."""
+    used = 0
+    for _, path, _ in files:
+        with contextlib.suppress(FileNotFoundError):  # compacted away since it was listed
+            used += path.stat().st_size
+    disk = os.statvfs(repository)
+    return {
+        "measured_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "segments_bytes": used,
+        "filesystem_bytes": disk.f_blocks * disk.f_frsize,
+        "available_bytes": disk.f_bavail * disk.f_frsize,
+        "filesystem_id": f"{disk.f_fsid:x}",
+    }
 
 
 def key_fingerprint(repository: Path) -> str | None:

@@ -32,6 +32,15 @@ including space a prune freed and the next compaction has not yet given back; th
 size is at most that. The forecast is from the deduplicated size, so it can be a day of prunes
 optimistic; the percent-used threshold is there to catch a repository close to its quota.
 
+**The disk.** The admin's maintenance measures, on the repository server through its gate (the
+same look that checks the repository's history), the repository's segment files and its file
+system's size and space left (``statvfs``; ``segments.storage``). Those are the admin's own
+measurements, kept per client in its maintenance reports (``clients[].storage``). Repositories on
+one file system (same server, same ``filesystem_id``) fill it together: the days until the disk
+is full are its space left at the newest measurement over the sum of their growths
+(:func:`with_disk`); a disk used past the percent threshold, or full within the days threshold,
+flags every repository on it.
+
 Sizes come from the agents' records: data, not proof. A value that is not a whole number of
 bytes between 0 and 2**63-1 is refused with the file and the field named, never used.
 """
@@ -44,7 +53,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +70,8 @@ UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
 QUOTA = re.compile(r"([0-9]+)([KMGTP]?)\Z")
 REPOSITORY_ID = re.compile(r"[0-9a-f]{64}\Z")
 INVENTORY_FILE = ".inventory.json"
+# The admin's reports that carry its disk measurements (clients[].storage).
+STORAGE_REPORTS = ("-maintenance_run.json", "-tamper_check.json")
 DAY = dt.timedelta(days=1)
 
 
@@ -137,6 +148,57 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Storage:
+    """The admin's measurement of a repository on the server's disk (``segments.storage``)."""
+
+    measured_at: dt.datetime
+    segments_bytes: int
+    filesystem_bytes: int
+    available_bytes: int
+    filesystem_id: str
+
+    @property
+    def used_percent(self) -> float:
+        if not self.filesystem_bytes:
+            return 100.0
+        return round(100 * (1 - self.available_bytes / self.filesystem_bytes), 2)
+
+    @classmethod
+    def of(cls, value: Any, where: str) -> Storage:
+        """A report's ``storage`` object, checked field by field (CapacityError names it)."""
+        if not isinstance(value, dict):
+            raise CapacityError(f"{where}: expected an object")
+        sizes = {}
+        for name in ("segments_bytes", "filesystem_bytes", "available_bytes"):
+            number = value.get(name)
+            if type(number) is not int or not 0 <= number <= MAX_BYTES:
+                raise CapacityError(f"{where}.{name}: expected a whole number of bytes")
+            sizes[name] = number
+        if sizes["available_bytes"] > sizes["filesystem_bytes"]:
+            raise CapacityError(f"{where}.available_bytes: more than filesystem_bytes")
+        fsid = value.get("filesystem_id")
+        if not isinstance(fsid, str) or not re.fullmatch(r"[0-9a-f]{1,32}", fsid):
+            raise CapacityError(f"{where}.filesystem_id: expected a hexadecimal id")
+        try:
+            measured = dt.datetime.fromisoformat(value.get("measured_at"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise CapacityError(f"{where}.measured_at: expected a time with its offset") from None
+        if measured.tzinfo is None:
+            raise CapacityError(f"{where}.measured_at: expected a time with its offset")
+        return cls(measured, filesystem_id=fsid, **sizes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "measured_at": self.measured_at.isoformat(),
+            "segments_bytes": self.segments_bytes,
+            "filesystem_bytes": self.filesystem_bytes,
+            "available_bytes": self.available_bytes,
+            "filesystem_id": self.filesystem_id,
+            "used_percent": self.used_percent,
+        }
+
+
+@dataclass(frozen=True)
 class RepositoryForecast:
     """One repository's size, growth and days until its quota is full."""
 
@@ -153,6 +215,10 @@ class RepositoryForecast:
     status: str  # ok | warning | full | not-growing | too-little-history | no-data
     reasons: tuple[str, ...] = ()
     problems: tuple[str, ...] = field(default=(), compare=False)
+    # The disk it is on (with_disk): the newest measurement and the shared forecast.
+    disk: Storage | None = None
+    disk_growth_bytes_per_day: float | None = None
+    days_until_disk_full: float | None = None
 
     @property
     def growth_30_days_bytes(self) -> float | None:
@@ -188,6 +254,9 @@ class RepositoryForecast:
             "status": self.status,
             "warning": self.warning,
             "reasons": list(self.reasons),
+            "disk": self.disk.as_dict() if self.disk else None,
+            "disk_growth_bytes_per_day": rounded(self.disk_growth_bytes_per_day),
+            "days_until_disk_full": rounded(self.days_until_disk_full),
         }
 
 
@@ -477,6 +546,88 @@ def forecast(
     return results
 
 
+def with_disk(
+    forecasts: list[RepositoryForecast],
+    storage: dict[str, Storage],
+    now: dt.datetime,
+    thresholds: Thresholds | None = None,
+) -> list[RepositoryForecast]:
+    """``forecasts`` with the disk each repository is on (``storage``: the admin's newest
+    measurement per client). Repositories on one file system of one server fill it together:
+    its days until full are the space left at its newest measurement over the sum of their
+    growths (those not growing add nothing), counted from that measurement."""
+    limits = thresholds or Thresholds()
+    groups: dict[tuple[str | None, str], list[RepositoryForecast]] = {}
+    for item in forecasts:
+        measured = storage.get(item.repository)
+        if measured is not None:
+            groups.setdefault((item.server, measured.filesystem_id), []).append(item)
+    result: dict[str, RepositoryForecast] = {}
+    for members in groups.values():
+        newest = max((storage[m.repository] for m in members), key=lambda d: d.measured_at)
+        growth = sum(max(0.0, m.growth_bytes_per_day or 0.0) for m in members)
+        left: float | None = None
+        if growth > 0:
+            full_at = newest.measured_at + newest.available_bytes / growth * DAY
+            left = max(0.0, (full_at - now) / DAY)
+        elif newest.available_bytes == 0:
+            left = 0.0
+        for member in members:
+            reasons = list(member.reasons)
+            status = member.status
+            if left is not None and left <= limits.days:
+                reasons.append(f"disk full in {left:.0f} day(s) (threshold {limits.days:g})")
+            if newest.used_percent >= limits.percent:
+                reasons.append(
+                    f"{newest.used_percent:.1f} % of the disk used (threshold {limits.percent:g} %)"
+                )
+            if len(reasons) > len(member.reasons) and status != "full":
+                status = "warning"
+            result[member.repository] = replace(
+                member,
+                disk=newest,
+                disk_growth_bytes_per_day=growth,
+                days_until_disk_full=left,
+                status=status,
+                reasons=tuple(reasons),
+            )
+    return [result.get(item.repository, item) for item in forecasts]
+
+
+def newest_storage(runs_dir: Path, now: dt.datetime) -> tuple[dict[str, Storage], list[str]]:
+    """Each client's newest disk measurement in the admin's maintenance reports under
+    ``runs_dir`` (its maintenance and tamper-check reports, up to ``now``); problems name the
+    file and the field."""
+    found: dict[str, Storage] = {}
+    problems: list[str] = []
+    if not runs_dir.is_dir():
+        return found, problems
+    for path in sorted(runs_dir.glob("*.json")):
+        if not path.name.endswith(STORAGE_REPORTS) or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            report = read_json(path)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path}: unreadable: {exc}")
+            continue
+        clients = report.get("clients") if isinstance(report, dict) else None
+        for index, client in enumerate(clients if isinstance(clients, list) else []):
+            if not isinstance(client, dict) or client.get("storage") is None:
+                continue
+            name = client.get("client")
+            try:
+                measured = Storage.of(client["storage"], f"clients[{index}].storage")
+            except CapacityError as exc:
+                problems.append(f"{path}: {exc}")
+                continue
+            if not isinstance(name, str) or measured.measured_at > now:
+                continue
+            kept = found.get(name)
+            if kept is None or measured.measured_at >= kept.measured_at:
+                found[name] = measured
+    return found, problems
+
+
 def notice(forecasts: Iterable[RepositoryForecast]) -> str:
     """The lines of a notice about the repositories flagged (Indonesian, then English)."""
 
@@ -492,6 +643,12 @@ def notice(forecasts: Iterable[RepositoryForecast]) -> str:
             f"{item.repository}: {gib(item.size_bytes)} dari/of kuota {gib(item.quota_bytes)}"
             f" ({item.quota_used_percent} %), tumbuh/growth {gib(item.growth_bytes_per_day)}/hari"
             f", penuh dalam/full in {'-' if days is None else f'{math.floor(days)}'} hari/days"
-            f" - {'; '.join(item.reasons)}"
+            + (
+                f"; disk {item.disk.used_percent} % terpakai/used, sisa/free "
+                f"{gib(item.disk.available_bytes)}"
+                if item.disk
+                else ""
+            )
+            + f" - {'; '.join(item.reasons)}"
         )
     return "\n".join(lines)

@@ -744,9 +744,10 @@ class Builder:
         hosts = set(self.sizes) | {host for host, _ in self.done}
         if not self.single_host:
             hosts |= set(limits)
+        forecasts = []
         for host in sorted(hosts):
             limit = limits.get(host, capacity.Limit())
-            self.report.repositories.append(
+            forecasts.append(
                 capacity.fit(
                     host,
                     self.sizes.get(host, ()),
@@ -756,6 +757,15 @@ class Builder:
                     thresholds=thresholds,
                 )
             )
+        # The disk each repository is on: the admin's own measurements (maintenance reports).
+        storage, problems = capacity.newest_storage(
+            admin.admin_dir(root, self.single_host), self.report.generated
+        )
+        self.report.problems += (ingest.Problem(Path(p.split(": ", 1)[0]), p.split(": ", 1)[1])
+                                 for p in problems)  # fmt: skip
+        self.report.repositories = capacity.with_disk(
+            forecasts, storage, self.report.generated, thresholds
+        )
 
     def database_dumps(self, runs: list[ingest.Run], tz: ZoneInfo) -> dict[DatabaseKey, DumpSeen]:
         """Per (type, name): the newest dump of the period's runs. A server-wide failure

@@ -142,6 +142,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "cap_quota": "Kuota (GiB) / terpakai",
         "cap_days": "Penuh dalam (hari)",
         "cap_full_at": "Perkiraan tanggal penuh",
+        "cap_disk": "Disk server: sisa / ukuran (terpakai); penuh dalam",
+        "cap_days_unit": "hari",
         "cap_status": "Keadaan",
         "cap_statuses": {
             "ok": "baik",
@@ -334,6 +336,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "cap_quota": "Quota (GiB) / used",
         "cap_days": "Full in (days)",
         "cap_full_at": "Expected full on",
+        "cap_disk": "Server disk: free / size (used); full in",
+        "cap_days_unit": "days",
         "cap_status": "State",
         "cap_statuses": {
             "ok": "good",

@@ -317,11 +317,42 @@ class PrometheusWriter:
                 if value is not None:
                     extra = ',limit="quota"' if name == "days_until_full" else ""
                     add(f"bangka_backup_repository_{name}", "gauge", text, labels + extra, value)
+            if item.days_until_disk_full is not None:
+                add(
+                    "bangka_backup_repository_days_until_full",
+                    "gauge",
+                    "Days until the limit is full at the current growth.",
+                    labels + ',limit="disk"',
+                    round(item.days_until_disk_full, 1),
+                )
+            if item.disk is not None:
+                add(
+                    "bangka_backup_repository_disk_available_bytes",
+                    "gauge",
+                    "Space left on the repository server's file system holding the repository "
+                    "(the admin's newest measurement).",
+                    labels,
+                    item.disk.available_bytes,
+                )
+                add(
+                    "bangka_backup_repository_disk_size_bytes",
+                    "gauge",
+                    "Size of that file system.",
+                    labels,
+                    item.disk.filesystem_bytes,
+                )
+                add(
+                    "bangka_backup_repository_segments_bytes",
+                    "gauge",
+                    "The repository's segment files on disk (what Borg's quota counts).",
+                    labels,
+                    item.disk.segments_bytes,
+                )
             add(
                 "bangka_backup_repository_capacity_warning",
                 "gauge",
-                "1 when the repository's quota is full within the threshold's days or used past "
-                "its percentage, else 0.",
+                "1 when the repository's quota or its disk is full within the threshold's days or "
+                "used past its percentage, else 0.",
                 labels,
                 int(item.warning),
             )

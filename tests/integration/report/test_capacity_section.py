@@ -175,3 +175,85 @@ def test_watchdog_refuses_a_bad_quota_before_anything_runs(borg_setup: BorgSetup
 
     assert proc.returncode == maintenance.EXIT_USAGE
     assert "clients.web-01.storage_quota: expected a size like 200G" in proc.stderr
+
+
+def test_the_admins_disk_measurement_gives_the_disk_forecast(
+    borg_setup: BorgSetup, collection: tuple[Path, list[int]]
+) -> None:
+    """Maintenance measures the repository's segments and its file system through the gate
+    (statvfs of the real disk); the checklist and the watchdog forecast the disk from it."""
+    root, sizes = collection
+    with webhook_receiver() as hook:
+        borg_setup.config["notify"] = {"webhook_url": hook.url}
+        path = watchdog_config(borg_setup)
+        code, maintained = run_maintenance(path, "run")
+        assert code == 0, maintained
+        (client,) = maintained["clients"]
+        storage = client["storage"]
+        disk = os.statvfs(borg_setup.repo)
+        assert storage["filesystem_bytes"] == disk.f_blocks * disk.f_frsize
+        assert 0 < storage["available_bytes"] <= storage["filesystem_bytes"]
+        # Measured before the prune and compaction that follow the look: at least the
+        # deduplicated size, and about the segments on disk now.
+        segments = sum(p.stat().st_size for p in (borg_setup.repo / "data").rglob("*")
+                       if p.is_file() and p.name.isdigit())  # fmt: skip
+        assert storage["segments_bytes"] >= sizes[-1]
+        assert abs(storage["segments_bytes"] - segments) < 0.05 * segments
+
+        # The checklist reads the admin's report as collect_records.yml copies it.
+        (report_path,) = (borg_setup.root / "admin-state" / "runs").glob("*-maintenance_run.json")
+        (root / "_admin" / "runs").mkdir(parents=True)
+        (root / "_admin" / "runs" / report_path.name).write_text(report_path.read_text())
+        (root / ".inventory.json").write_text(json.dumps({
+            "agents": ["web-01"], "restore_hosts": {},
+            "repositories": {"web-01": {"server": "backup01", "storage_quota": ""}},
+            "capacity": {"warn_days": 20, "warn_percent": 99.9},
+        }))  # fmt: skip
+        kpis = json.loads(cekat_report(root, "--format", "json").stdout)["kpis"]
+        (repository,) = kpis["capacity"]
+        assert repository["disk"]["available_bytes"] == storage["available_bytes"]
+        growth = repository["growth_bytes_per_day"]
+        expected = storage["available_bytes"] / growth  # days, from the measurement (just now)
+        assert abs(repository["days_until_disk_full"] - expected) < max(1.0, expected * 0.01)
+        prom = cekat_report(root, "--format", "prom").stdout
+        assert 'bangka_backup_repository_days_until_full{repository="web-01",limit="disk"}' in prom
+        assert 'bangka_backup_repository_disk_available_bytes{repository="web-01"} ' in prom
+        assert "Disk server" in cekat_report(root, "--format", "html").stdout
+
+        # A disk used past the percent threshold flags the repository and the watchdog notifies.
+        used = 100 * (1 - storage["available_bytes"] / storage["filesystem_bytes"])
+        config = json.loads(path.read_text())
+        config["collected_dir"] = str(root)
+        config["capacity"] = {"warn_days": 0, "warn_percent": max(1, int(used))}
+        path.write_text(json.dumps(config))
+        hook.received.clear()
+        code, report = run_maintenance(path, "watchdog")
+        assert code == 0, report
+        (flagged,) = report["capacity"]
+        assert flagged["status"] == "warning" and "of the disk used" in flagged["reasons"][-1]
+        (notice,) = [n for n in hook.received if "CAPACITY" in n["text"]]
+        (sent,) = notice["summary"]["repositories"]
+        assert sent["repository"] == "web-01" and sent["disk"]["filesystem_id"]
+        assert "of the disk used" in sent["reasons"][-1]
+
+
+def test_a_hostile_disk_measurement_is_named_and_not_used(
+    collection: tuple[Path, list[int]],
+) -> None:
+    root, _ = collection
+    (root / "_admin" / "runs").mkdir(parents=True)
+    report = {"schema_version": 2, "kind": "maintenance_run", "start": "2026-01-01T00:00:00+00:00",
+              "clients": [{"client": "web-01", "status": "ok", "storage": {
+                  "measured_at": "2026-01-01T00:00:00+00:00", "segments_bytes": 5,
+                  "filesystem_bytes": 10, "available_bytes": 11,
+                  "filesystem_id": "801"}}]}  # fmt: skip
+    (root / "_admin" / "runs" / "2026-01-01T00-00-00-maintenance_run.json").write_text(
+        json.dumps(report)
+    )
+    kpis = json.loads(cekat_report(root, "--format", "json").stdout)["kpis"]
+    (repository,) = kpis["capacity"]
+    assert repository["disk"] is None
+    assert any(
+        "clients[0].storage.available_bytes: more than filesystem_bytes" in p
+        for p in kpis["problems"]
+    )

@@ -293,3 +293,58 @@ def test_a_single_low_day_is_no_change_of_level() -> None:
 
     assert result.points == 15
     assert result.growth_bytes_per_day == pytest.approx(GIB, rel=0.1)
+
+
+def grow(days: int, per_day: int) -> list[capacity.Point]:
+    return series([100 * GIB + i * per_day for i in range(days)])
+
+
+def storage(available: int, size: int = 1000 * GIB, fsid: str = "801") -> capacity.Storage:
+    return capacity.Storage(NOW - dt.timedelta(hours=2), 10 * GIB, size, available, fsid)
+
+
+def test_repositories_on_one_disk_fill_it_together() -> None:
+    a = capacity.fit("a", grow(10, GIB), NOW, server="backup01")
+    b = capacity.fit("b", grow(10, GIB), NOW, server="backup01")
+    other = capacity.fit("c", grow(10, GIB), NOW, server="backup02")
+    found = capacity.with_disk(
+        [a, b, other],
+        {"a": storage(500 * GIB), "b": storage(500 * GIB), "c": storage(500 * GIB)},
+        NOW,
+    )
+    shared = found[0].days_until_disk_full
+    assert shared is not None and found[1].days_until_disk_full == shared
+    assert found[0].disk_growth_bytes_per_day == pytest.approx(2 * GIB)
+    assert shared == pytest.approx(250 - 2 / 24, abs=0.01)  # from the measurement two hours ago
+    assert found[2].days_until_disk_full == pytest.approx(500 - 2 / 24, abs=0.01)
+    assert all(f.status == "ok" for f in found)
+
+
+def test_a_disk_about_to_fill_or_too_full_warns() -> None:
+    a = capacity.fit("a", grow(10, GIB), NOW)
+    (soon,) = capacity.with_disk([a], {"a": storage(10 * GIB, size=20 * GIB)}, NOW)
+    assert soon.status == "warning" and soon.reasons == ("disk full in 10 day(s) (threshold 30)",)
+    flat = capacity.fit("a", grow(10, 0), NOW)
+    (full,) = capacity.with_disk([flat], {"a": storage(50 * GIB)}, NOW)
+    assert full.status == "warning" and "95.0 % of the disk used" in full.reasons[-1]
+    assert full.days_until_disk_full is None  # not growing: no date
+    (roomy,) = capacity.with_disk([a], {"a": storage(900 * GIB)}, NOW)
+    assert roomy.status == "ok" and not roomy.warning
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"segments_bytes": -1}, "segments_bytes"),
+        ({"filesystem_bytes": "10"}, "filesystem_bytes"),
+        ({"available_bytes": True}, "available_bytes"),
+        ({"filesystem_id": "../x"}, "filesystem_id"),
+        ({"measured_at": "2026-01-01T00:00:00"}, "measured_at"),
+    ],
+)
+def test_a_bad_disk_measurement_names_the_field(change: dict[str, Any], field: str) -> None:
+    value = {"measured_at": "2026-01-01T00:00:00+00:00", "segments_bytes": 1,
+             "filesystem_bytes": 10, "available_bytes": 5, "filesystem_id": "801"}  # fmt: skip
+    value.update(change)
+    with pytest.raises(capacity.CapacityError, match=f"storage.{field}"):
+        capacity.Storage.of(value, "storage")
