@@ -16,7 +16,7 @@ from rich.console import Console
 
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
-from bangka_ops.cli import arsip, collection, driver, sop
+from bangka_ops.cli import arsip, collection, driver, handbook, sop
 from bangka_ops.report import checklist, ledger, outputs, signoff
 
 DEFAULT_RECORDS = Path("/var/lib/bangka-backup/records")
@@ -670,6 +670,7 @@ def add_report_commands(sub: Any) -> None:
 
     arsip.add_parser(sub)
     sop.add_parser(sub)
+    handbook.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
