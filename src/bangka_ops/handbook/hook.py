@@ -22,6 +22,8 @@ from mkdocs.exceptions import PluginError
 from bangka_ops.handbook import inventory, pages, screenshots
 
 SECTIONS = {"inventaris/index.md": "inventaris", "peran/index.md": "peran"}
+# Production first: it is the page the team reads; the rest by name.
+ORDER = {f"{name}.md": n for n, name in enumerate(pages.ENVIRONMENTS)}
 
 
 def _expand(nav: list[Any], docs_dir: Path) -> list[Any]:
@@ -35,7 +37,10 @@ def _expand(nav: list[Any], docs_dir: Path) -> list[Any]:
                 continue
             if value in SECTIONS:
                 folder = docs_dir / pages.LANGS[0] / SECTIONS[value]
-                children = sorted(p.name for p in folder.glob("*.md") if p.name != "index.md")
+                children = sorted(
+                    (p.name for p in folder.glob("*.md") if p.name != "index.md"),
+                    key=lambda name: (ORDER.get(name, len(ORDER)), name),
+                )
                 result.append({title: [value, *(f"{SECTIONS[value]}/{c}" for c in children)]})
                 continue
         result.append(item)

@@ -14,6 +14,7 @@ from pathlib import Path
 from bangka_ops.handbook import argspecs, inventory, sizes
 
 LANGS = ("id", "en")
+ENVIRONMENTS = ("production", "staging", "local")
 GENERATED_DIRS = ("inventaris", "peran")
 WEEKDAYS = {
     "id": ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"],
@@ -157,7 +158,15 @@ def inventory_page(
                 f"Vault-encrypted files skipped (never decrypted): {files}.\n",
             )
         )
-    out.append(f"\n## {_t(lang, 'Server dan layanan', 'Servers and services')}\n\n")
+    out += _hosts_section(lang, inv)
+    out += _categories_section(lang, inv)
+    out += _policies_section(lang, inv)
+    out += _sizes_section(lang, inv, measured, records_given)
+    return "".join(out)
+
+
+def _hosts_section(lang: str, inv: inventory.Inventory) -> list[str]:
+    out = [f"\n## {_t(lang, 'Server dan layanan', 'Servers and services')}\n\n"]
     header = [
         _t(lang, "Host", "Host"),
         _t(lang, "Alamat", "Address"),
@@ -175,8 +184,11 @@ def inventory_page(
             policies = "—"
         rows.append([code(host.name), code(host.address), cell(service), policies])
     out.append(table(header, rows))
+    return out
 
-    out.append(f"\n## {_t(lang, 'Data prioritas per kategori', 'Priority data by category')}\n\n")
+
+def _categories_section(lang: str, inv: inventory.Inventory) -> list[str]:
+    out = [f"\n## {_t(lang, 'Data prioritas per kategori', 'Priority data by category')}\n\n"]
     by_category: dict[str, list[inventory.Policy]] = {}
     for policy in inv.policies():
         by_category.setdefault(policy.category, []).append(policy)
@@ -199,11 +211,12 @@ def inventory_page(
             ]
         )
     out.append(table(header, rows) if rows else _t(lang, "Tidak ada kebijakan.\n", "No policy.\n"))
+    return out
 
-    out.append(
-        f"\n## {_t(lang, 'Kebijakan dan jendela cadangan', 'Policies and backup windows')}\n\n"
-    )
-    header = [
+
+def _policies_section(lang: str, inv: inventory.Inventory) -> list[str]:
+    out = [f"\n## {_t(lang, 'Kebijakan dan jendela cadangan', 'Policies and backup windows')}\n\n"]
+    schedule = [
         _t(lang, "Host", "Host"),
         _t(lang, "Kebijakan", "Policy"),
         _t(lang, "Kategori", "Category"),
@@ -211,15 +224,19 @@ def inventory_page(
         _t(lang, "Siklus", "Cycles"),
         "RPO",
         "RTO",
+    ]
+    keeping = [
+        _t(lang, "Host", "Host"),
+        _t(lang, "Kebijakan", "Policy"),
         _t(lang, "Retensi (arsip disimpan)", "Retention (archives kept)"),
         "Off-site",
         _t(lang, "Basis data", "Databases"),
         _t(lang, "Ditulis di", "Defined in"),
     ]
-    rows = []
+    schedule_rows, keeping_rows = [], []
     hosts = {h.name: h for h in inv.hosts}
     for policy in inv.policies():
-        rows.append(
+        schedule_rows.append(
             [
                 code(policy.host),
                 code(policy.name),
@@ -228,15 +245,34 @@ def inventory_page(
                 cell(_cycles(lang, policy.cycles)),
                 _hours(policy.rpo_hours),
                 _hours(policy.rto_hours),
+            ]
+        )
+        keeping_rows.append(
+            [
+                code(policy.host),
+                code(policy.name),
                 cell(_retention(lang, policy.retention)),
                 _offsite(lang, policy, hosts[policy.host]),
                 cell(_databases(policy.databases)) or "—",
                 code(policy.defined_in),
             ]
         )
-    out.append(table(header, rows) if rows else _t(lang, "Tidak ada kebijakan.\n", "No policy.\n"))
+    if schedule_rows:
+        out.append(table(schedule, schedule_rows))
+        out.append(f"\n### {_t(lang, 'Retensi dan salinan', 'Retention and copies')}\n\n")
+        out.append(table(keeping, keeping_rows))
+    else:
+        out.append(_t(lang, "Tidak ada kebijakan.\n", "No policy.\n"))
+    return out
 
-    out.append(f"\n## {_t(lang, 'Ukuran repositori', 'Repository sizes')}\n\n")
+
+def _sizes_section(
+    lang: str,
+    inv: inventory.Inventory,
+    measured: dict[str, sizes.RepositorySize],
+    records_given: bool,
+) -> list[str]:
+    out = [f"\n## {_t(lang, 'Ukuran repositori', 'Repository sizes')}\n\n"]
     out.append(
         _t(
             lang,
@@ -285,7 +321,7 @@ def inventory_page(
                 ]
             )
     out.append(table(header, rows))
-    return "".join(out)
+    return out
 
 
 def inventory_index(lang: str, names: list[str]) -> str:
@@ -374,7 +410,7 @@ def generate(
     docs_dir: Path,
     repo: Path,
     records_dir: Path | None,
-    environments: Iterable[str] = ("production", "staging", "local"),
+    environments: Iterable[str] = ENVIRONMENTS,
 ) -> list[Path]:
     """Write every generated page under ``docs_dir/<lang>/``; returns their paths."""
     inventories = [inventory.load(repo / "inventories" / name) for name in environments]
