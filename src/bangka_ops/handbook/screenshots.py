@@ -6,8 +6,9 @@
   clashing with the Regent's day away, and moved to a free day, rendered to HTML. GitHub's own
   pages cannot be reached from here and are not imitated: the page shows the comment's content
   only, and says so.
-* ``daftar-periksa.png``: the checklist form of ``cekat report --format html`` over a week of
-  example run records (two servers, one failed run, one missed run), written here.
+* ``daftar-periksa.png``, ``daftar-periksa-en.png``: the checklist form of ``cekat report
+  --format html`` (``--lang en``) over a week of example run records (two servers, one failed
+  run, one missed run), written here.
 * ``arsip-cari.png``: the archive's search page (the Flask app under gunicorn, TLS on loopback)
   after the real intake (scan check, OCR) of two generated letters, logged in as an example
   viewer, with the results of a search.
@@ -60,7 +61,8 @@ history:
 # The example viewer's password on a throwaway loopback site that lives for one screenshot.
 EXAMPLE_PASSWORD = "contoh-sandi-buku-panduan"  # noqa: S105  # pragma: allowlist secret
 AGENDA = ("agenda-cek-1-salah.png", "agenda-cek-2-bentrok.png", "agenda-cek-3-siap.png")
-NAMES = (*AGENDA, "daftar-periksa.png", "arsip-cari.png")
+CHECKLIST = {"id": "daftar-periksa.png", "en": "daftar-periksa-en.png"}
+NAMES = (*AGENDA, *CHECKLIST.values(), "arsip-cari.png")
 
 COMMENT_PAGE = """<!doctype html><html lang="id"><head><meta charset="utf-8"><style>
 body {{ font: 15px/1.5 "DejaVu Sans", sans-serif; margin: 0; background: #f6f8fa; }}
@@ -143,8 +145,9 @@ def _record(
     }  # fmt: skip
 
 
-def checklist_html(work: Path) -> Path:
-    """``cekat report --format html`` over a week of example records of two servers."""
+def checklist_html(work: Path) -> dict[str, Path]:
+    """``cekat report --format html`` over a week of example records of two servers, in each
+    language of the form."""
     root = work / "collected"
     first = dt.date(2026, 11, 23)
     plan = {"fs01.bangka.go.id": ("dokumen", 22), "db01.bangka.go.id": ("basisdata", 1)}
@@ -166,14 +169,17 @@ def checklist_html(work: Path) -> Path:
             "timezone": "Asia/Jakarta", "category": "critical", "rpo_hours": 24, "rto_hours": 8,
             "cycles": {"daily": {"hour": hour, "minute": 5}}}}}  # fmt: skip
         (root / host / "config.json").write_text(json.dumps(config))
-    out = work / "checklist.html"
-    with contextlib.redirect_stderr(io.StringIO()) as errors:
-        code = cekat.main(["report", str(root), "--since", first.isoformat(), "--to", "2026-11-29",
-                           "--as-of", "2026-11-30T08:00:00+07:00", "--format", "html",
-                           "--out", str(out)])  # fmt: skip
-    if code != 0:
-        raise ScreenshotError(f"cekat report exited {code}: {errors.getvalue()[-500:]}")
-    return out
+    forms = {}
+    for lang in ("id", "en"):
+        out = work / f"checklist-{lang}.html"
+        with contextlib.redirect_stderr(io.StringIO()) as errors:
+            code = cekat.main(["report", str(root), "--since", first.isoformat(),
+                               "--to", "2026-11-29", "--as-of", "2026-11-30T08:00:00+07:00",
+                               "--format", "html", "--lang", lang, "--out", str(out)])  # fmt: skip
+        if code != 0:
+            raise ScreenshotError(f"cekat report exited {code}: {errors.getvalue()[-500:]}")
+        forms[lang] = out
+    return forms
 
 
 def _free_port() -> int:
@@ -289,11 +295,11 @@ def _agenda(chrome: Any, repo: Path, work: Path, out_dir: Path) -> None:
 
 
 def _checklist(chrome: Any, repo: Path, work: Path, out_dir: Path) -> None:
-    form = checklist_html(work)
-    page = chrome.new_page(viewport={"width": 1200, "height": 1500}, device_scale_factor=1)
-    page.goto(form.as_uri())
-    page.screenshot(path=str(out_dir / "daftar-periksa.png"))
-    page.close()
+    for lang, form in checklist_html(work).items():
+        page = chrome.new_page(viewport={"width": 1200, "height": 1500}, device_scale_factor=1)
+        page.goto(form.as_uri())
+        page.screenshot(path=str(out_dir / CHECKLIST[lang]))
+        page.close()
 
 
 def _archive(chrome: Any, repo: Path, work: Path, out_dir: Path) -> None:
@@ -315,7 +321,7 @@ def _archive(chrome: Any, repo: Path, work: Path, out_dir: Path) -> None:
 
 STEPS: dict[str, Callable[[Any, Path, Path, Path], None]] = {
     **dict.fromkeys(AGENDA, _agenda),
-    "daftar-periksa.png": _checklist,
+    **dict.fromkeys(CHECKLIST.values(), _checklist),
     "arsip-cari.png": _archive,
 }
 
