@@ -432,4 +432,7 @@ def generate(
         for path, text in pages.items():
             write_if_changed(path, text)
             written.append(path)
+        for folder in GENERATED_DIRS:  # a role or environment removed leaves no stale page
+            for stale in set((base / folder).glob("*.md")) - set(pages):
+                stale.unlink()
     return written

@@ -139,3 +139,23 @@ def test_every_guide_exists_in_both_languages() -> None:
     english = sorted(p.name for p in (DOCS / "en").glob("*.md"))
     assert indonesian == english
     assert len(indonesian) >= 9
+
+
+def test_a_removed_role_leaves_no_stale_page_and_the_nav_lists_production_first(
+    tmp_path: Path,
+) -> None:
+    from bangka_ops.handbook import hook  # noqa: PLC0415 (needs MkDocs, the docs extra)
+
+    stale = tmp_path / "id" / "peran" / "peran_lama.md"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("# old\n")
+    pages.generate(tmp_path, REPO_ROOT, None)
+    assert not stale.exists()
+    nav = [{"Rujukan": [{"Inventaris": "inventaris/index.md"}, {"Peran": "peran/index.md"}]}]
+    ((_, sections),) = hook._expand(nav, tmp_path)[0].items()
+    environments = ["index", "production", "staging", "local"]
+    assert sections[0] == {"Inventaris": [f"inventaris/{e}.md" for e in environments]}
+    roles = sorted(
+        p.parent.parent.name for p in (REPO_ROOT / "roles").glob("*/meta/argument_specs.yml")
+    )
+    assert sections[1] == {"Peran": ["peran/index.md", *(f"peran/{r}.md" for r in roles)]}
