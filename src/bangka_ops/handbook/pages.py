@@ -406,14 +406,16 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def generate(
-    docs_dir: Path,
-    repo: Path,
-    records_dir: Path | None,
-    environments: Iterable[str] = ENVIRONMENTS,
-) -> list[Path]:
+def environments(repo: Path) -> list[str]:
+    """Every inventory of the repository: production, staging, local first, then by name."""
+    found = {p.parent.name for p in (repo / "inventories").glob("*/hosts.y*ml")}
+    known = [name for name in ENVIRONMENTS if name in found]
+    return known + sorted(found - set(known))
+
+
+def generate(docs_dir: Path, repo: Path, records_dir: Path | None) -> list[Path]:
     """Write every generated page under ``docs_dir/<lang>/``; returns their paths."""
-    inventories = [inventory.load(repo / "inventories" / name) for name in environments]
+    inventories = [inventory.load(repo / "inventories" / name) for name in environments(repo)]
     measured = sizes.repository_sizes(records_dir)
     specs = argspecs.load_all(repo / "roles")
     written: list[Path] = []
