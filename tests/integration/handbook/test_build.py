@@ -47,10 +47,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         "borg": {"cache": {"stats": {"unique_csize": STORED}}},
     }  # fmt: skip
     (records / "db01-basisdata-daily.json").write_text(json.dumps(record))
-    site, pdfs = base / "site", base / "pdf"
+    site = base / "site"
+    pdfs = site / "pdf"  # the default: the site links them
     done = subprocess.run(
         [sys.executable, "-m", "bangka_ops.cli", "handbook", "--project", str(REPO_ROOT),
-         "--site", str(site), "--pdf", str(pdfs), "--records", str(base / "collected")],
+         "--site", str(site), "--records", str(base / "collected")],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -141,6 +142,18 @@ def test_each_guide_prints_to_a4_pages_that_are_not_blank_and_carry_its_title(
     assert title in text
     assert ("Pembaca" if lang == "id" else "Reader") in text
     assert ("halaman 1 /" if lang == "id" else "page 1 /") in text
+
+
+@pytest.mark.parametrize("home", ["index.html", "en/index.html"])
+def test_the_home_page_links_every_pdf_of_its_language(built: Built, home: str) -> None:
+    page = built.site / home
+    links = re.findall(r'href="([^"]+\.pdf)"', page.read_text(encoding="utf-8"))
+    lang = "en" if home.startswith("en/") else "id"
+    assert sorted(Path(link).name for link in links) == sorted(
+        pdf.pdf_name(guide, lang) for guide in pdf.GUIDES
+    )
+    for link in links:
+        assert (page.parent / link).resolve().is_file(), link
 
 
 def test_the_generated_pages_are_not_committed() -> None:
