@@ -52,7 +52,10 @@ def add_parser(sub: Any) -> None:
     book.add_argument("--site", type=Path, help="the site's directory (default: PROJECT/site)")
     book.add_argument("--pdf", type=Path, help="the PDFs' directory (default: SITE/pdf)")
     book.add_argument(
-        "--records", type=Path, help="backup run records: the inventory pages' repository sizes"
+        "--records",
+        type=Path,
+        help="the admin's collection (collect_records.yml): the inventory pages' repository "
+        "sizes and capacity",
     )
     book.add_argument("--no-pdf", action="store_true", help="the site only")
     book.set_defaults(func=cmd_handbook)

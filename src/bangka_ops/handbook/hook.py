@@ -6,7 +6,7 @@ both languages (:func:`bangka_ops.handbook.pages.generate`) and any missing scre
 takes them again). The nav entries ``inventaris/index.md`` and ``peran/index.md`` become sections
 listing every generated page, so a new environment or role appears without editing mkdocs.yml.
 
-``BANGKA_HANDBOOK_RECORDS`` names a directory of backup run records for the repository sizes.
+``BANGKA_HANDBOOK_RECORDS`` names the admin's collection (repository sizes and capacity).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bangka_ops.handbook import argspecs, inventory, sizes
+from bangka_ops.report import capacity
 
 LANGS = ("id", "en")
 ENVIRONMENTS = ("production", "staging", "local")
@@ -131,7 +132,7 @@ def _databases(databases: list[dict[str, object]]) -> str:
 def inventory_page(
     lang: str,
     inv: inventory.Inventory,
-    measured: dict[str, sizes.RepositorySize],
+    measured: dict[str, capacity.RepositoryForecast],
     records_given: bool,
 ) -> str:
     source = f"inventories/{inv.name}/"
@@ -269,17 +270,21 @@ def _policies_section(lang: str, inv: inventory.Inventory) -> list[str]:
 def _sizes_section(
     lang: str,
     inv: inventory.Inventory,
-    measured: dict[str, sizes.RepositorySize],
+    measured: dict[str, capacity.RepositoryForecast],
     records_given: bool,
 ) -> list[str]:
-    out = [f"\n## {_t(lang, 'Ukuran repositori', 'Repository sizes')}\n\n"]
+    out = [
+        f"\n## {_t(lang, 'Ukuran dan kapasitas repositori', 'Repository size and capacity')}\n\n"
+    ]
     out.append(
         _t(
             lang,
             "Ukuran tersimpan repositori (setelah deduplikasi dan kompresi) menurut catatan"
-            " eksekusi cadangan terbaru yang berhasil.",
+            " eksekusi cadangan terbaru, pertumbuhannya per hari (30 hari terakhir), dan sisa hari"
+            " sampai kuota atau disk server repositori penuh (README, *Kapasitas*).",
             "The repository's stored size (after deduplication and compression) according to the"
-            " newest successful backup run record.",
+            " newest backup run record, its growth per day (last 30 days), and the days left"
+            " until its quota or the repository server's disk is full (README, *Capacity*).",
         )
         + (
             ""
@@ -296,32 +301,49 @@ def _sizes_section(
     )
     header = [
         _t(lang, "Host", "Host"),
-        _t(lang, "Repositori", "Repository"),
         _t(lang, "Ukuran tersimpan", "Stored size"),
         _t(lang, "Diukur pada", "Measured at"),
+        _t(lang, "Tumbuh / hari", "Growth / day"),
         _t(lang, "Kuota", "Quota"),
+        _t(lang, "Kuota penuh dalam (hari)", "Quota full in (days)"),
+        _t(lang, "Disk: sisa / ukuran", "Disk: free / size"),
+        _t(lang, "Disk penuh dalam (hari)", "Disk full in (days)"),
+        _t(lang, "Status", "Status"),
     ]
     rows = []
     no_data = _t(lang, "belum ada data", "no data yet")
     for host in inv.hosts:
         if not host.is_agent:
             continue
-        size = measured.get(host.name)
+        found = measured.get(host.name)
         quota = host.storage_quota or _t(lang, "tanpa kuota", "no quota")
-        if size is None:
-            rows.append([code(host.name), "", no_data, "", cell(quota)])
-        else:
-            rows.append(
-                [
-                    code(host.name),
-                    code(size.repository),
-                    sizes.human(size.stored_bytes),
-                    size.as_of.isoformat(timespec="minutes"),
-                    cell(quota),
-                ]
-            )
+        if found is None or found.size_bytes is None or found.measured_at is None:
+            rows.append([code(host.name), no_data, "", "", cell(quota), "", "", "", ""])
+            continue
+        disk = found.disk
+        rows.append(
+            [
+                code(host.name),
+                sizes.human(found.size_bytes),
+                found.measured_at.isoformat(timespec="minutes"),
+                ""
+                if found.growth_bytes_per_day is None
+                else sizes.human(found.growth_bytes_per_day),
+                cell(quota),
+                _days(found.days_until_quota_full),
+                f"{sizes.human(disk.available_bytes)} / {sizes.human(disk.filesystem_bytes)}"
+                if disk
+                else "",
+                _days(found.days_until_disk_full),
+                cell(found.status + (f": {'; '.join(found.reasons)}" if found.reasons else "")),
+            ]
+        )
     out.append(table(header, rows))
     return out
+
+
+def _days(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
 
 
 def inventory_index(lang: str, names: list[str]) -> str:
@@ -416,7 +438,7 @@ def environments(repo: Path) -> list[str]:
 def generate(docs_dir: Path, repo: Path, records_dir: Path | None) -> list[Path]:
     """Write every generated page under ``docs_dir/<lang>/``; returns their paths."""
     inventories = [inventory.load(repo / "inventories" / name) for name in environments(repo)]
-    measured = sizes.repository_sizes(records_dir)
+    measured = {inv.name: sizes.forecasts(records_dir, inv.hosts) for inv in inventories}
     specs = argspecs.load_all(repo / "roles")
     written: list[Path] = []
     for lang in LANGS:
@@ -426,7 +448,7 @@ def generate(docs_dir: Path, repo: Path, records_dir: Path | None) -> list[Path]
         }
         for inv in inventories:
             pages[base / "inventaris" / f"{inv.name}.md"] = inventory_page(
-                lang, inv, measured, records_dir is not None
+                lang, inv, measured[inv.name], records_dir is not None
             )
         pages[base / "peran" / "index.md"] = role_index(lang, specs)
         for spec in specs:

@@ -29,47 +29,54 @@ def run_record(host: str, start: str, stored: int, status: str = "success") -> d
     }  # fmt: skip
 
 
-def test_the_newest_successful_run_gives_the_repository_size(tmp_path: Path) -> None:
-    folder = tmp_path / "fs01" / "records" / "dokumen"
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+
+
+def test_the_capacity_forecast_of_each_collected_repository(tmp_path: Path) -> None:
+    """Sizes from the collection's records (named by their directory, never by the record's
+    host), growth and days until the quota the inventory gives is full."""
+    inv = inventory.load(REPO_ROOT / "inventories" / "production")
+    host = next(h for h in inv.hosts if h.name == "fs01.bangka.go.id")
+    host.variables["borg_agent_storage_quota"] = "40G"
+    folder = tmp_path / host.name / "records" / "dokumen"
     folder.mkdir(parents=True)
-    records = [
-        run_record("fs01", "2026-11-01T22:05:00+07:00", 3 * 2**30),
-        run_record("fs01", "2026-11-02T22:05:00+07:00", 4 * 2**30),
-        run_record("fs01", "2026-11-03T22:05:00+07:00", 9 * 2**30, status="failed"),
-    ]
-    for n, record in enumerate(records):
-        (folder / f"r{n}.json").write_text(json.dumps(record))
+    for day in range(10):
+        start = (NOW - dt.timedelta(days=9 - day, hours=2)).isoformat()
+        record = run_record(host.name, start, 10 * 10**9 + day * 10**9)
+        (folder / f"r{day}.json").write_text(json.dumps(record))
+    failed = run_record(host.name, NOW.isoformat(), 1, status="failed")
+    failed.pop("borg")
+    (folder / "failed.json").write_text(json.dumps(failed))
     (folder / "broken.json").write_text("{not json")
-    ledger = tmp_path / "db01" / "ledger" / "basisdata"
-    ledger.mkdir(parents=True)
-    line = {"source": "x.json", "record": run_record("db01", "2026-11-02T01:05:00+07:00", 512)}
-    (ledger / "2026-11.jsonl").write_text(json.dumps(line) + "\n")
-    measured = sizes.repository_sizes(tmp_path)
-    assert measured["fs01"].stored_bytes == 4 * 2**30
-    assert measured["fs01"].as_of == dt.datetime.fromisoformat("2026-11-02T22:05:00+07:00")
-    assert measured["db01"].stored_bytes == 512
+    # A record in another host's directory that claims to be fs01 is not fs01's size.
+    liar = tmp_path / "db01.bangka.go.id" / "records" / "basisdata"
+    liar.mkdir(parents=True)
+    (liar / "x.json").write_text(json.dumps(run_record(host.name, NOW.isoformat(), 999)))
+    found = sizes.forecasts(tmp_path, inv.hosts, NOW)
+    fs01 = found[host.name]
+    assert fs01.size_bytes == 19 * 10**9 and fs01.growth_bytes_per_day == pytest.approx(10**9)
+    assert fs01.quota_bytes == 40 * 10**9
+    assert fs01.days_until_quota_full == pytest.approx(21 - 2 / 24, abs=0.01)
+    assert found["db01.bangka.go.id"].size_bytes is None  # no size of its own
     assert sizes.human(4 * 2**30) == "4.0 GiB" and sizes.human(512) == "512 B"
-    assert sizes.repository_sizes(None) == {}
+    assert sizes.forecasts(None, inv.hosts) == {}
+    page = pages.inventory_page("en", inv, found, records_given=True)
+    assert (
+        f"| `{host.name}` | 17.7 GiB | 2026-11-30T10:00+00:00 | 953.7 MiB | 40G | 21 |  |  | "
+        "warning: quota full in 21 day(s) (threshold 30) |" in page
+    )
 
 
 @pytest.mark.parametrize("lang", pages.LANGS)
-def test_an_inventory_page_says_no_data_without_records_and_the_size_with_them(
-    lang: str, tmp_path: Path
-) -> None:
+def test_an_inventory_page_says_no_data_without_records(lang: str) -> None:
     inv = inventory.load(REPO_ROOT / "inventories" / "production")
     without = pages.inventory_page(lang, inv, {}, records_given=False)
     assert without.count("belum ada data" if lang == "id" else "no data yet") == len(
         [h for h in inv.hosts if h.is_agent]
     )
-    start = dt.datetime(2026, 11, 2, 22, 5, tzinfo=dt.timezone(dt.timedelta(hours=7)))
-    measured = {
-        "fs01.bangka.go.id": sizes.RepositorySize("fs01.bangka.go.id", "repo", 5 * 2**30, start)
-    }
-    with_sizes = pages.inventory_page(lang, inv, measured, records_given=True)
-    assert "| 5.0 GiB | 2026-11-02T22:05+07:00 |" in with_sizes
     for policy in inv.policies():
-        assert f"| `{policy.host}` | `{policy.name}` |" in with_sizes
-    assert "`group_vars/all/vault.yml`" in with_sizes  # named as skipped
+        assert f"| `{policy.host}` | `{policy.name}` |" in without
+    assert "`group_vars/all/vault.yml`" in without  # named as skipped
 
 
 def test_a_table_cell_cannot_break_the_table() -> None:
