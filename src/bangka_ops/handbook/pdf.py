@@ -19,6 +19,7 @@ GUIDES = (
     "sk",
     "operator-harian",
     "pemulihan-darurat",
+    "simulasi-pemulihan",
     "protokol",
     "arsip",
     "tinjauan-sop",

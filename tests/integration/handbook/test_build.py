@@ -4,6 +4,7 @@ pictures (pypdfium2) and looked at."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
@@ -42,7 +43,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     records.mkdir(parents=True)
     record = {
         "kind": "backup_run", "host": "db01.bangka.go.id", "policy": "basisdata",
-        "status": "success", "start": "2026-11-30T01:05:00+07:00",
+        "status": "success",
+        # Recent: the capacity forecast reads the last 30 days of records.
+        "start": (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat(timespec="seconds"),
         "repository": "ssh://borg@backup01.bangka.go.id:22/srv/borg/repos/db01.bangka.go.id",
         "borg": {"cache": {"stats": {"unique_csize": STORED}}},
     }  # fmt: skip
