@@ -3,11 +3,12 @@ printable agenda, the recovery drill report. The page's own print CSS sets the p
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from bangka_ops.report import atomic
 
 NAMES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -39,13 +40,6 @@ def print_pdf(browser: str, html: Path, pdf: Path, timeout: float = 120) -> str 
     if not data.startswith(b"%PDF-"):
         return "chromium wrote no PDF"
     pdf.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=pdf.parent, prefix=f".{pdf.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, pdf)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(pdf, binary=True, mode=0o644) as handle:
+        handle.write(data)
     return None

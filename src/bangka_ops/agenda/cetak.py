@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from bangka_ops.agenda.recurrence import occurrences
 from bangka_ops.agenda.report import CHECKLIST
 from bangka_ops.chromium import find as chromium
 from bangka_ops.chromium import print_pdf
+from bangka_ops.report import atomic
 
 CHECK_NAMES = {
     "venue_confirmed": ("Tempat dikonfirmasi", "venue confirmed"),
@@ -142,15 +142,8 @@ def write_atomic(path: Path, data: bytes) -> bool:
     if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(path, binary=True, mode=0o644) as handle:
+        handle.write(data)
     return True
 
 

@@ -20,15 +20,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bangka_ops import chromium
+from bangka_ops.report import atomic
 
 SCHEMA_VERSION = 1
 KIND = "recovery_drill"
@@ -252,17 +251,11 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s"
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """``data`` as ``path`` (0640), whole or not at all (:func:`atomic.replacing`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.replacing(path, binary=True) as handle:
+        handle.write(data)
 
 
 def write_report(facts_path: Path, out: Path, *, pdf: bool = True) -> dict[str, Any]:
