@@ -40,6 +40,7 @@ CHECK_NAMES = {
 # Chromium processes printing at once (each takes about 150 MiB; bounded by the host's cores).
 PRINT_WORKERS = 4
 DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+DASH = "\u2013"  # an en dash, as between two times
 MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
           "September", "Oktober", "November", "Desember")  # fmt: skip
 
@@ -100,6 +101,32 @@ def rows(
     return found
 
 
+def on_day(row: Row, day: dt.date) -> tuple[str, str] | None:
+    """How ``row`` shows on ``day`` (its time, in Indonesian and in English), or None when it
+    does not take place that day. An item over several days shows on each of them."""
+    zone = row.start.tzinfo
+    day_start = dt.datetime.combine(day, dt.time(), zone)
+    day_end = day_start + dt.timedelta(days=1)
+    if row.start >= day_end or (row.end <= day_start and not row.start == row.end == day_start):
+        return None
+    if row.all_day:
+        first, last = row.start.date(), (row.end - dt.timedelta(days=1)).date()
+        number, total = (day - first).days + 1, (last - first).days + 1
+        if total <= 1:
+            return "Sepanjang hari", "all day"
+        return (f"Sepanjang hari (hari ke-{number} dari {total})",
+                f"all day (day {number} of {total})")  # fmt: skip
+    start, end = row.start.strftime("%H.%M"), row.end.strftime("%H.%M")
+    shown = {  # (begins this day, ends this day)
+        (True, True): (f"{start}{DASH}{end}", ""),
+        (True, False): (f"{start} {DASH} s.d. {tanggal(row.end.date())} {end}",
+                        f"until {row.end.date().isoformat()} {end}"),
+        (False, True): (f"lanjutan, s.d. {end}", f"continued, until {end}"),
+        (False, False): ("lanjutan, sepanjang hari", "continued, all day"),
+    }  # fmt: skip
+    return shown[row.start >= day_start, row.end <= day_end]
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("bangka_ops.agenda", "templates"),
@@ -117,7 +144,10 @@ def page(
 ) -> str:  # fmt: skip
     person = config.leaders[leader]
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-    by_day = {day: [r for r in found if r.start.date() == day] for day in days}
+    by_day = {
+        day: [(row, when) for row in found if (when := on_day(row, day)) is not None]
+        for day in days
+    }
     return environment().get_template("cetak.html.j2").render(
         leader=person, kind=kind, first=first, last=last, days=days, by_day=by_day,
         made=made, zone=config.timezone,
@@ -171,11 +201,15 @@ def write_all(
             changed = not (stamp.is_file() and stamp.read_text().strip() == digest)
             entry: dict[str, Any] = {"leader": leader, "kind": kind, "html": str(html),
                                      "items": len(found), "changed": changed}  # fmt: skip
+            pdf_path = html.with_suffix(".pdf")
             if changed:
                 write_atomic(html, body)
+                # An outdated PDF is worse than none: it goes before the new one is printed,
+                # so a print that fails leaves no PDF (and the next run prints it).
+                if pdf_path.is_file() or pdf_path.is_symlink():
+                    pdf_path.unlink()
                 write_atomic(stamp, digest.encode() + b"\n")
             if pdf:
-                pdf_path = html.with_suffix(".pdf")
                 if browser is None:
                     entry["pdf_error"] = "no Chromium on this host (Debian package chromium)"
                 elif changed or not pdf_path.is_file():

@@ -233,7 +233,6 @@ class Watchdog:
     def run(self, clients: list[str]) -> tuple[int, dict[str, Any]]:
         now = dt.datetime.now(self.tz)
         results = [self.client(name, now) for name in clients]
-        forecasts = self.capacity(clients, now)
         bad = [r for r in results if r["status"] != "ok"]
         report: dict[str, Any] = {
             "schema_version": 1,
@@ -242,7 +241,7 @@ class Watchdog:
             "grace_hours": self.grace,
             "status": "missed" if bad else "ok",
             "clients": results,
-            "capacity": [f.as_dict() for f in forecasts],
+            "capacity": [],
         }
         if bad:
             body = "\n".join(f"{r['client']}: {r['status']} - {r.get('reason')}" for r in bad)
@@ -253,7 +252,14 @@ class Watchdog:
                 body,
                 {"status": report["status"], "clients": bad},
             )
-        self.notify_capacity(forecasts, report)
+        # The forecast comes after the missed-backup notice: whatever goes wrong in it (a
+        # collected record it cannot use), that notice has gone and the report is written.
+        try:
+            forecasts = self.capacity(clients, now)
+            report["capacity"] = [f.as_dict() for f in forecasts]
+            self.notify_capacity(forecasts, report)
+        except Exception as exc:
+            report["capacity_error"] = f"{type(exc).__name__}: {exc}"
         report_path = (
             self.maintenance.state_dir
             / "runs"

@@ -73,6 +73,9 @@ INVENTORY_FILE = ".inventory.json"
 # The admin's reports that carry its disk measurements (clients[].storage).
 STORAGE_REPORTS = ("-maintenance_run.json", "-tamper_check.json")
 DAY = dt.timedelta(days=1)
+# Days until full are capped here (a hundred years; a date that far off is left out): very
+# slow growth against a large quota would otherwise run past the last date there is.
+MAX_DAYS = 36525.0
 
 
 class CapacityError(ValueError):
@@ -299,6 +302,18 @@ def theil_sen(points: list[Point]) -> float:
     return slopes[middle] if len(slopes) % 2 else (slopes[middle - 1] + slopes[middle]) / 2
 
 
+def ahead(
+    measured_at: dt.datetime, space: float, growth: float, now: dt.datetime
+) -> tuple[dt.datetime | None, float]:
+    """When ``space`` bytes left at ``measured_at`` are used up at ``growth`` bytes a day
+    (> 0), and the days from ``now`` until then. Beyond MAX_DAYS there is no date and the
+    days are MAX_DAYS."""
+    days = max(0.0, space / growth - (now - measured_at) / DAY)
+    if not math.isfinite(days) or days >= MAX_DAYS:
+        return None, MAX_DAYS
+    return now + days * DAY, days
+
+
 def fit(
     repository: str,
     points: Iterable[Point],
@@ -359,8 +374,7 @@ def fit(
     else:
         status = "ok"
         if quota is not None:
-            full_at = days[-1].when + (quota - size) / slope * DAY
-            left = max(0.0, (full_at - now) / DAY)
+            full_at, left = ahead(days[-1].when, quota - size, slope, now)
     if status in ("ok", "not-growing", "too-little-history") and quota is not None:
         used = 100 * size / quota
         if left is not None and left <= limits.days:
@@ -430,14 +444,14 @@ def record_points(host_dir: Path, host: str, since: dt.datetime) -> tuple[list[P
             if raw.strip():
                 try:
                     line = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: nested too deep
                     problems.append(f"{path}:{number}: invalid or truncated JSON line")
                     continue
                 take(line.get("record") if type(line) is dict else None, f"{path}:{number}")
     for path in files(host_dir / "records", ".json"):
         try:
             take(read_json(path), str(path))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue  # the checklist names files it cannot read; no size here either way
     return points, problems
 
@@ -568,8 +582,7 @@ def with_disk(
         growth = sum(max(0.0, m.growth_bytes_per_day or 0.0) for m in members)
         left: float | None = None
         if growth > 0:
-            full_at = newest.measured_at + newest.available_bytes / growth * DAY
-            left = max(0.0, (full_at - now) / DAY)
+            left = ahead(newest.measured_at, newest.available_bytes, growth, now)[1]
         elif newest.available_bytes == 0:
             left = 0.0
         for member in members:
@@ -607,8 +620,8 @@ def newest_storage(runs_dir: Path, now: dt.datetime) -> tuple[dict[str, Storage]
             continue
         try:
             report = read_json(path)
-        except (OSError, ValueError) as exc:
-            problems.append(f"{path}: unreadable: {exc}")
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+            problems.append(f"{path}: unreadable: {type(exc).__name__}: {exc}")
             continue
         clients = report.get("clients") if isinstance(report, dict) else None
         for index, client in enumerate(clients if isinstance(clients, list) else []):

@@ -78,6 +78,10 @@ def text_of(value: Any, where: str, *, required: bool = True) -> str:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
         raise DrillError(f"{where}: text expected")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800"): no character at all
+        raise DrillError(f"{where}: not text (a lone surrogate code point)") from None
     return value[:MAX_TEXT]
 
 
@@ -155,8 +159,8 @@ def check_step(step: Any, where: str, policies: set[str]) -> dict[str, Any]:
     if kind not in STEP_KINDS:
         raise DrillError(f"{where}.kind: one of {', '.join(STEP_KINDS)} expected")
     policy = step.get("policy")
-    if policy is not None and policy not in policies:
-        raise DrillError(f"{where}.policy: {str(policy)[:40]!r} is not a policy of the drill")
+    if policy is not None and name_of(policy, f"{where}.policy") not in policies:
+        raise DrillError(f"{where}.policy: {policy!r} is not a policy of the drill")
     if kind in ("files", "database") and policy is None:
         raise DrillError(f"{where}.policy: a {kind} step restores one policy's archive")
     if not isinstance(step.get("ok"), bool):
@@ -191,8 +195,11 @@ def document(facts: dict[str, Any]) -> dict[str, Any]:
     failed = [s["name"] for s in steps if not s["ok"]]
     rto = min(p["rto_hours"] for p in facts["policies"])
     rto_met = total <= rto * 3600
-    status = "passed" if not failed and rto_met else "failed"
+    smoked = any(s["kind"] == "smoke" for s in steps)
+    status = "passed" if not failed and rto_met and smoked else "failed"
     reasons = [f"step failed: {name}" for name in failed]
+    if not smoked:  # files back are not a host back: the services must be shown to work
+        reasons.append("no smoke check ran")
     if not rto_met:
         reasons.append(f"took {total:.0f} s, more than the RTO of {rto} h")
     rows = [{"step": i + 1, **s} for i, s in enumerate(steps)]
@@ -266,17 +273,29 @@ def write_report(facts_path: Path, out: Path, *, pdf: bool = True) -> dict[str, 
     json_path = base.with_name(base.name + ".json")
     if json_path.exists():
         raise ReportExists(f"{json_path}: exists (a drill's report is never overwritten)")
+    page = html(doc, None)  # rendered first: a template error writes nothing
     write_atomic(json_path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
     result: dict[str, Any] = {"document": doc, "json": str(json_path)}
-    result.update(write_form(doc, base.with_name(base.name + ".html"), None, pdf=pdf))
+    try:
+        result.update(write_form(doc, base.with_name(base.name + ".html"), None, pdf=pdf,
+                                 page=page))  # fmt: skip
+    except BaseException:
+        json_path.unlink(missing_ok=True)  # the whole report or none: the next run makes it
+        raise
     return result
 
 
 def write_form(
-    doc: dict[str, Any], html_path: Path, signature: dict[str, Any] | None, *, pdf: bool = True
+    doc: dict[str, Any],
+    html_path: Path,
+    signature: dict[str, Any] | None,
+    *,
+    pdf: bool = True,
+    page: str | None = None,
 ) -> dict[str, Any]:
-    """The page (and its PDF) of ``doc``, with ``signature`` (verified by the caller)."""
-    write_atomic(html_path, html(doc, signature).encode("utf-8"))
+    """The page (and its PDF) of ``doc``, with ``signature`` (verified by the caller);
+    ``page``: the page already rendered."""
+    write_atomic(html_path, (html(doc, signature) if page is None else page).encode("utf-8"))
     result: dict[str, Any] = {"html": str(html_path)}
     if pdf:
         browser = chromium.find()
@@ -306,15 +325,48 @@ def load_document(path: Path) -> dict[str, Any]:
         or not isinstance(doc.get("kpis"), dict)
     ):
         raise DrillError(f"{path}: not a drill report (kind {KIND}, schema_version 1)")
-    kpis = doc["kpis"]
     try:
-        time_of(kpis.get("started"), "kpis.started")
-        name_of(kpis.get("client"), "kpis.client")
+        check_document(doc)
     except DrillError as exc:
         raise DrillError(f"{path}: {exc}") from None
-    if kpis.get("status") not in ("passed", "failed"):
-        raise DrillError(f"{path}: kpis.status: passed or failed expected")
     return doc
+
+
+def check_document(doc: dict[str, Any]) -> None:
+    """``doc``'s rows and KPIs agree: the facts they carry, checked as the playbook's are, give
+    this very document again (so every field the page shows is there and of its type, and a
+    hand-edited verdict is caught). DrillError names the first field that does not."""
+    kpis = doc["kpis"]
+    policies = kpis.get("policies")
+    if not isinstance(policies, list):
+        raise DrillError("kpis.policies: a list expected")
+    rows = doc["rows"]
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or row.get("step") != index + 1:
+            raise DrillError(f"rows[{index}].step: {index + 1} expected")
+    facts = check_facts({
+        "kind": FACTS_KIND,
+        "client": kpis.get("client"),
+        "drill_host": kpis.get("drill_host"),
+        "operator": kpis.get("operator"),
+        "started": kpis.get("started"),
+        "finished": kpis.get("finished"),
+        "policies": [
+            {"name": p.get("policy"), "rto_hours": p.get("rto_hours")} if isinstance(p, dict)
+            else p
+            for p in policies
+        ],
+        "steps": [{k: v for k, v in row.items() if k != "step"} for row in rows],
+    })  # fmt: skip
+    again = document(facts)
+    rows_wrong = [f"rows[{i}]" for i, row in enumerate(again["rows"]) if row != rows[i]]
+    kpis_wrong = [f"kpis.{k}" for k in sorted(set(again["kpis"]) | set(kpis))
+                  if again["kpis"].get(k) != kpis.get(k)]  # fmt: skip
+    if rows_wrong or kpis_wrong:
+        raise DrillError(
+            f"{', '.join((rows_wrong + kpis_wrong)[:5])}: not what the rows give (edited after "
+            "the report was made?)"
+        )
 
 
 def latest(directory: Path, now: dt.datetime) -> dict[str, Any]:
@@ -332,7 +384,12 @@ def latest(directory: Path, now: dt.datetime) -> dict[str, Any]:
         except DrillError as exc:
             problems.append(str(exc))
             continue
-        found.append((dt.datetime.fromisoformat(doc["kpis"]["started"]), path, doc))
+        started = dt.datetime.fromisoformat(doc["kpis"]["started"])
+        if started > now:
+            problems.append(f"{path}: kpis.started: {started.isoformat()} is after "
+                            f"{now.isoformat()} (dated in the future)")  # fmt: skip
+            continue
+        found.append((started, path, doc))
     result: dict[str, Any] = {"dir": str(directory), "overdue_after_days": OVERDUE_DAYS,
                               "problems": problems[:20]}  # fmt: skip
     if not found:
@@ -344,6 +401,7 @@ def latest(directory: Path, now: dt.datetime) -> dict[str, Any]:
         **result,
         "last": {
             "date": started.date().isoformat(),
+            "started": started.isoformat(),
             "client": kpis["client"],
             "drill_host": kpis.get("drill_host"),
             "status": kpis["status"],

@@ -202,7 +202,7 @@ class PrometheusWriter:
                     "gauge",
                     "Start of the newest recovery drill.",
                     f'client="{escape(last["client"])}"',
-                    dt.datetime.fromisoformat(last["date"]).replace(tzinfo=dt.UTC).timestamp(),
+                    dt.datetime.fromisoformat(last["started"]).timestamp(),
                 )
                 add(
                     "bangka_backup_recovery_drill_last_passed",

@@ -4,7 +4,9 @@ the pre-event checklist; PDF through real headless Chromium."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pikepdf
 import pypdfium2
@@ -72,3 +74,55 @@ def test_every_page_gets_its_pdf_and_an_unchanged_page_is_not_printed_again(
     third = cetak.write_all(agenda.events, agenda.config, tmp_path, day, pdf=True)
     assert (tmp_path / "sekda" / "harian-2026-12-02.pdf").read_bytes().startswith(b"%PDF-")
     assert all("pdf" in r for r in third)
+
+
+def test_an_item_over_several_days_shows_on_each_of_them(tmp_path: Path) -> None:
+    agenda = load(EXAMPLE, keep_data=True)
+    assert agenda.config is not None
+    zone = ZoneInfo(agenda.config.timezone)
+    base = next(e for e in agenda.events if "bupati" in e.leaders and not e.cancelled
+                and e.rrule is None)  # fmt: skip
+    trip = replace(base, id="kunjungan-kerja", title="Kunjungan Kerja ke Jakarta", all_day=False,
+                   start=dt.datetime(2026, 11, 30, 13, 0, tzinfo=zone),
+                   end=dt.datetime(2026, 12, 2, 11, 30, tzinfo=zone))  # fmt: skip
+    fair = replace(base, id="pameran", title="Pameran UMKM", all_day=True,
+                   start=dt.datetime(2026, 12, 3, tzinfo=zone),
+                   end=dt.datetime(2026, 12, 5, tzinfo=zone))  # fmt: skip
+    cetak.write_all([trip, fair], agenda.config, tmp_path, dt.date(2026, 12, 1), pdf=False)
+
+    today = (tmp_path / "bupati" / "harian-2026-12-01.html").read_text()
+    assert "Kunjungan Kerja ke Jakarta" in today
+    assert "lanjutan, sepanjang hari" in today and "continued, all day" in today
+    tomorrow = (tmp_path / "bupati" / "harian-2026-12-02.html").read_text()
+    assert "lanjutan, s.d. 11.30" in tomorrow
+    week = (tmp_path / "bupati" / "mingguan-2026-W49.html").read_text()
+    assert week.count("Kunjungan Kerja ke Jakarta") == 3  # Monday, Tuesday, Wednesday
+    assert "13.00 \u2013 s.d. Rabu, 2 Desember 2026 11.30" in week
+    assert week.count("Pameran UMKM") == 2  # Thursday and Friday (the end is exclusive)
+    assert "hari ke-2 dari 2" in week and "day 1 of 2" in week
+
+
+def test_a_changed_page_whose_print_fails_keeps_no_outdated_pdf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agenda = load(EXAMPLE, keep_data=True)
+    assert agenda.config is not None
+    day = dt.date(2026, 12, 1)
+    cetak.write_all(agenda.events, agenda.config, tmp_path, day, pdf=False)
+    week = tmp_path / "bupati" / "mingguan-2026-W49.pdf"
+    week.write_bytes(b"%PDF-1.4 the week before the change\n")
+    monkeypatch.setattr(cetak, "chromium", lambda: "/bin/false")  # a browser that fails
+    unchanged = cetak.write_all(agenda.events, agenda.config, tmp_path, day, pdf=True)
+    assert week.read_bytes().startswith(b"%PDF-1.4 the week")  # nothing changed: kept
+    assert any(r.get("pdf") == str(week) for r in unchanged)
+
+    moved = [replace(e, title=e.title + " (diundur)") for e in agenda.events]
+    results = cetak.write_all(moved, agenda.config, tmp_path, day, pdf=True)
+
+    entry = next(r for r in results if r["html"] == str(week.with_suffix(".html")))
+    assert entry["changed"] and entry["pdf_error"] == "chromium exited with 1"
+    assert not week.exists()  # the outdated PDF is gone, not passed off as current
+    monkeypatch.setattr(cetak, "chromium", chromium.find)
+    if chromium.find() is not None:  # the next run prints what the failed one could not
+        cetak.write_all(moved, agenda.config, tmp_path, day, pdf=True)
+        assert week.read_bytes().startswith(b"%PDF-")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bangka_ops.report import capacity
 from tests.conftest import BorgSetup
 from tests.integration.backup.admin_helpers import run_maintenance, watchdog_config
 from tests.receivers import webhook_receiver
@@ -157,6 +158,35 @@ def test_watchdog_notifies_a_quota_about_to_fill(
         assert not [n for n in hook.received if "CAPACITY" in n["text"]]
 
 
+def test_a_quota_lasting_past_any_date_is_a_century_not_a_crash(
+    borg_setup: BorgSetup, collection: tuple[Path, list[int]]
+) -> None:
+    """About a MiB a day against 9000 PB: billions of years, past the last date there is."""
+    root, _ = collection
+    path = watchdog_config(borg_setup)
+    config = json.loads(path.read_text())
+    config["collected_dir"] = str(root)
+    config["clients"]["web-01"]["storage_quota"] = "9000P"
+    path.write_text(json.dumps(config))
+
+    code, report = run_maintenance(path, "watchdog")
+
+    assert code == 0, report
+    assert "capacity_error" not in report
+    (repository,) = report["capacity"]
+    assert repository["status"] == "ok"
+    assert repository["days_until_quota_full"] == capacity.MAX_DAYS
+    assert repository["quota_full_at"] is None
+    (root / ".inventory.json").write_text(json.dumps({
+        "agents": ["web-01"], "restore_hosts": {},
+        "repositories": {"web-01": {"server": "backup01", "storage_quota": "9000P"}},
+    }))  # fmt: skip
+    shown = cekat_report(root, "--format", "json")
+    assert shown.returncode in (0, 1), shown.stderr
+    (row,) = json.loads(shown.stdout)["kpis"]["capacity"]
+    assert row["days_until_quota_full"] == capacity.MAX_DAYS
+
+
 def test_watchdog_refuses_a_bad_quota_before_anything_runs(borg_setup: BorgSetup) -> None:
     path = watchdog_config(borg_setup)
     config = json.loads(path.read_text())
@@ -213,7 +243,8 @@ def test_the_admins_disk_measurement_gives_the_disk_forecast(
         (repository,) = kpis["capacity"]
         assert repository["disk"]["available_bytes"] == storage["available_bytes"]
         growth = repository["growth_bytes_per_day"]
-        expected = storage["available_bytes"] / growth  # days, from the measurement (just now)
+        # Days, from the measurement (just now); a large disk may last past the cap.
+        expected = min(storage["available_bytes"] / growth, capacity.MAX_DAYS)
         assert abs(repository["days_until_disk_full"] - expected) < max(1.0, expected * 0.01)
         prom = cekat_report(root, "--format", "prom").stdout
         assert 'bangka_backup_repository_days_until_full{repository="web-01",limit="disk"}' in prom

@@ -106,6 +106,13 @@ def test_a_failed_step_or_a_rebuild_longer_than_the_strictest_rto_fails() -> Non
         ({"steps": [{"kind": "smoke", "name": "x", "seconds": "soon", "ok": True}]},
          "steps[0].seconds"),
         ({"steps": [{"kind": "smoke", "name": "x", "seconds": 1, "ok": "yes"}]}, "steps[0].ok"),
+        ({"steps": [{"kind": "files", "policy": ["aplikasi"], "name": "x", "seconds": 1,
+                     "ok": True}]}, "steps[0].policy"),
+        ({"steps": [{"kind": "smoke", "policy": {"a": 1}, "name": "x", "seconds": 1,
+                     "ok": True}]}, "steps[0].policy"),
+        ({"steps": [{"kind": "smoke", "name": "cek \ud800", "seconds": 1, "ok": True}]},
+         "steps[0].name"),
+        ({"operator": "\udcff"}, "operator"),
     ],
 )  # fmt: skip
 def test_bad_facts_are_named_by_file_and_field(
@@ -116,6 +123,26 @@ def test_bad_facts_are_named_by_file_and_field(
     assert proc.returncode == 64, proc.stdout
     assert f"{path}: {named}" in proc.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_drill_without_a_smoke_check_fails() -> None:
+    data = facts()
+    data["steps"] = [step for step in data["steps"] if step["kind"] != "smoke"]
+    doc = drill.document(drill.check_facts(data))
+    assert doc["kpis"]["status"] == "failed"
+    assert doc["kpis"]["reasons"] == ["no smoke check ran"]
+
+
+def test_a_page_that_cannot_be_written_leaves_no_report(tmp_path: Path) -> None:
+    out = tmp_path / "drills"
+    (out / "simulasi-db01-20261120T020000.html").mkdir(parents=True)  # in the page's way
+    path = write(tmp_path, facts())
+    proc = cekat("drill", "report", str(path), "--out", str(out), "--tanpa-pdf")
+    assert proc.returncode == 64 and "simulasi-db01-20261120T020000.html" in proc.stderr
+    assert not (out / "simulasi-db01-20261120T020000.json").exists()
+    (out / "simulasi-db01-20261120T020000.html").rmdir()
+    again = cekat("drill", "report", str(path), "--out", str(out), "--tanpa-pdf")
+    assert again.returncode == 0, again.stderr  # the next run makes the whole report
 
 
 def test_unreadable_facts_are_named(tmp_path: Path) -> None:
@@ -207,3 +234,41 @@ def test_the_checklist_shows_the_last_drill_and_flags_one_older_than_a_year(
                  "2027-11-21T00:00:00+00:00", "--format", "prom")  # fmt: skip
     assert "bangka_backup_recovery_drill_overdue 1" in prom.stdout
     assert 'bangka_backup_recovery_drill_last_passed{client="db01"} 1' in prom.stdout
+    at = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC).timestamp()  # its start, 02:00
+    assert (f'bangka_backup_recovery_drill_last_timestamp_seconds{{client="db01"}} {at}\n'
+            in prom.stdout)  # fmt: skip
+
+    # A report dated after the checklist's moment is named, not taken as the last drill.
+    before = cekat("report", str(empty), "--drills", str(out), "--as-of",
+                   "2026-11-01T00:00:00+00:00")  # fmt: skip
+    shown = json.loads(before.stdout)["kpis"]["recovery_drill"]
+    assert shown["last"]["date"] == "2025-10-01"
+    assert any("kpis.started" in p and "is after" in p for p in shown["problems"])
+
+
+def test_a_hand_edited_report_is_not_a_drill(tmp_path: Path) -> None:
+    out = tmp_path / "drills"
+    data = facts()
+    data["steps"][5]["ok"] = False
+    result = drill.write_report(write(tmp_path, data), out, pdf=False)
+    report = Path(result["json"])
+    edited = json.loads(report.read_text())
+    assert edited["kpis"]["status"] == "failed"
+    edited["kpis"]["status"], edited["kpis"]["reasons"] = "passed", []
+    report.write_text(json.dumps(edited))
+    empty = tmp_path / "collected"
+    empty.mkdir()
+    checklist = cekat("report", str(empty), "--drills", str(out), "--as-of",
+                      "2026-12-01T00:00:00+00:00")  # fmt: skip
+    shown = json.loads(checklist.stdout)["kpis"]["recovery_drill"]
+    assert shown["last"] is None
+    assert any("kpis.reasons, kpis.status: not what the rows give" in p for p in shown["problems"])
+    form = cekat("drill", "form", str(report), "--allowed-signers", str(tmp_path / "x"),
+                 "--tanpa-pdf")  # fmt: skip
+    assert form.returncode == 64 and "not what the rows give" in form.stderr
+    # A report missing what the page shows is named too (not a crash while rendering).
+    del edited["kpis"]["policies"]
+    report.write_text(json.dumps(edited))
+    form = cekat("drill", "form", str(report), "--allowed-signers", str(tmp_path / "x"),
+                 "--tanpa-pdf")  # fmt: skip
+    assert form.returncode == 64 and "kpis.policies" in form.stderr

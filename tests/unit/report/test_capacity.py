@@ -348,3 +348,46 @@ def test_a_bad_disk_measurement_names_the_field(change: dict[str, Any], field: s
     value.update(change)
     with pytest.raises(capacity.CapacityError, match=f"storage.{field}"):
         capacity.Storage.of(value, "storage")
+
+
+def test_growth_too_slow_for_a_date_gives_a_century_and_no_date() -> None:
+    # About 100 bytes a day against 2 TB: billions of years, past any date there is.
+    points = series([10 * GIB + i * 100 for i in range(10)])
+
+    result = capacity.fit("web-01", points, NOW, quota=2 * 10**12)
+
+    assert result.status == "ok" and result.growth_bytes_per_day == pytest.approx(100)
+    assert result.days_until_quota_full == capacity.MAX_DAYS
+    assert result.quota_full_at is None
+    assert result.as_dict()["days_until_quota_full"] == capacity.MAX_DAYS
+    (on_disk,) = capacity.with_disk([result], {"web-01": storage(900 * GIB)}, NOW)
+    assert on_disk.days_until_disk_full == capacity.MAX_DAYS and not on_disk.warning
+
+
+def test_a_date_within_the_century_is_still_given() -> None:
+    points = series([10 * GIB + i * GIB for i in range(10)])
+
+    result = capacity.fit("web-01", points, NOW, quota=19 * GIB + 36000 * GIB)
+
+    assert result.days_until_quota_full == pytest.approx(36000 - 10 / 24)
+    assert result.quota_full_at is not None and result.quota_full_at.year == 2125
+
+
+def test_records_nested_too_deep_are_problems_not_a_crash(tmp_path: Path) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    host = tmp_path / "web-01"
+    (host / "ledger" / "docs").mkdir(parents=True)
+    (host / "ledger" / "docs" / "2026-11.jsonl").write_bytes(deep + b"\n")
+    (host / "records" / "docs").mkdir(parents=True)
+    (host / "records" / "docs" / "deep.json").write_bytes(deep)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "2026-11-30T01-00-00-maintenance_run.json").write_bytes(deep)
+
+    points, problems = capacity.record_points(host, "web-01", NOW - dt.timedelta(days=30))
+    found, storage_problems = capacity.newest_storage(runs, NOW)
+
+    assert points == [] and problems == [f"{host}/ledger/docs/2026-11.jsonl:1: invalid or "
+                                         "truncated JSON line"]  # fmt: skip
+    assert found == {} and "RecursionError" in storage_problems[0]
+    assert "maintenance_run.json" in storage_problems[0]
