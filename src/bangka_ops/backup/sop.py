@@ -139,16 +139,21 @@ def _append(
     """Append the entry ``make`` builds from the journal as it is (under the lock)."""
     with _locked(directory) as path:
         entry = make(read(directory))
-        line = json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            data = line.encode("utf-8")
-            while data:  # a short write is continued, never left as a torn line
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_line(path, entry)
     return entry
+
+
+def _write_line(path: Path, entry: dict[str, Any]) -> None:
+    """``entry`` as one line at the end of the journal (the caller holds the lock)."""
+    line = json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        data = line.encode("utf-8")
+        while data:  # a short write is continued, never left as a torn line
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _date(text: str) -> dt.date | None:
@@ -319,10 +324,26 @@ def remind(
     not, or a reminder went out fewer than ``every_days`` calendar days ago and nothing was
     recorded since (a new incident or review starts the count again). A reminder is journalled
     only when at least one channel took it; with no channel configured it is an error
-    (``outcome["error"]``), never a silent week."""
+    (``outcome["error"]``), never a silent week. The journal stays locked from reading it to
+    journalling the reminder: two runs at once (the timer and an admin by hand) send one."""
     if every_days < 1 or interval_months < 1:
         raise SopError("every_days and interval_months: whole numbers of 1 or more")
-    now = now or dt.datetime.now().astimezone()
+    with _locked(directory) as path:
+        moment = now or dt.datetime.now().astimezone()
+        return _remind(directory, path, send, now=moment, interval_months=interval_months,
+                       every_days=every_days, host=host)  # fmt: skip
+
+
+def _remind(
+    directory: Path,
+    path: Path,
+    send: Callable[[str, str, dict[str, Any]], list[dict[str, Any]]],
+    *,
+    now: dt.datetime,
+    interval_months: int,
+    every_days: int,
+    host: str,
+) -> dict[str, Any]:
     entries = read(directory)
     current = status(entries, now, interval_months)
     outcome: dict[str, Any] = {"status": current.as_dict(), "sent": False}
@@ -361,13 +382,9 @@ def remind(
         outcome["error"] = "no channel took the reminder; it is tried again on the next run"
         return outcome
     outcome["sent"] = True
-
-    def make(_: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"jenis": "pengingat", "tanggal": now.date().isoformat(),
-                "dicatat": now.isoformat(timespec="seconds"), "alasan": current.reasons,
-                "terkirim": [bool(d.get("delivered")) for d in deliveries]}  # fmt: skip
-
-    _append(directory, make)
+    _write_line(path, {"jenis": "pengingat", "tanggal": now.date().isoformat(),
+                       "dicatat": now.isoformat(timespec="seconds"), "alasan": current.reasons,
+                       "terkirim": [bool(d.get("delivered")) for d in deliveries]})  # fmt: skip
     return outcome
 
 

@@ -4,6 +4,8 @@ week while due, a journal that only grows and whose bad lines are named."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,26 @@ def test_a_line_of_the_right_shape_but_wrong_fields_is_named(
     (tmp_path / sop.JOURNAL).write_text(line + "\n")
     with pytest.raises(sop.SopError, match=rf"sop-jurnal.jsonl:1: {named}"):
         sop.read(tmp_path)
+
+
+def test_two_reminder_runs_at_once_send_one_reminder(tmp_path: Path) -> None:
+    sent: list[str] = []
+    inside = threading.Event()
+
+    def slow(subject: str, body: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        sent.append(subject)
+        inside.set()
+        time.sleep(0.5)  # a slow chat service: the other run arrives meanwhile
+        return [{"channel": "webhook", "delivered": True}]
+
+    results: list[dict[str, Any]] = []
+    first = threading.Thread(
+        target=lambda: results.append(sop.remind(tmp_path, slow, now=at("2026-12-04")))
+    )
+    first.start()
+    assert inside.wait(10)
+    second = sop.remind(tmp_path, slow, now=at("2026-12-04", 10))
+    first.join()
+
+    assert len(sent) == 1 and results[0]["sent"] and not second["sent"]
+    assert [e["jenis"] for e in sop.read(tmp_path)] == ["pengingat"]
