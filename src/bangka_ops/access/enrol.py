@@ -47,6 +47,8 @@ def admin_of(inventory: Path, person_id: str) -> dict[str, Any]:
         people = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("access_people") or []
     except (OSError, yaml.YAMLError, AttributeError) as exc:
         raise EnrolError(f"{path}: cannot read the roles model: {exc}") from None
+    except RecursionError:
+        raise EnrolError(f"{path}: cannot read the roles model: nested too deeply") from None
     problems = model.errors(people)
     if problems:
         raise EnrolError(f"{path}: {problems[0]}")

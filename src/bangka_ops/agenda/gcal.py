@@ -74,7 +74,7 @@ def reason_of(content: bytes | str | None) -> tuple[str, str]:
         detail = json.loads(text or "{}")["error"]
         errors = detail.get("errors") or [{}]
         return str(errors[0].get("reason", "")), plain(str(detail.get("message", "")))
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return "", plain(text)
 
 
@@ -158,6 +158,8 @@ def load_credentials(path: Path) -> Credentials:
         info = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ValueError(f"{path}: not JSON ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not JSON (nested too deeply)") from None
     kind = info.get("type") if isinstance(info, dict) else None
     try:
         if kind == SERVICE_ACCOUNT:

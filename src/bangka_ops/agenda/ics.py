@@ -223,7 +223,7 @@ def write(out_dir: Path, built: dict[str, bytes]) -> list[tuple[Path, str]]:
     manifest = out_dir / MANIFEST
     try:
         before = json.loads(manifest.read_text("utf-8")).get("feeds", [])
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # RecursionError: too deep
         before = []
     result = []
     for key, data in sorted(built.items()):

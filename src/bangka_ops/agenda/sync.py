@@ -337,7 +337,7 @@ def load_state(path: Path) -> tuple[dict[str, CalendarState], bytes]:
                 {gid: Seen(*seen) for gid, seen in (item.get("events") or {}).items()},
             )
         return states, data
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return {}, b""
 
 

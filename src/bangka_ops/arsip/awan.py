@@ -165,7 +165,7 @@ class Rclone:
             try:
                 hashes = json.loads(done.stdout).get("Hashes") or []
                 offered = {str(h).lower() for h in hashes}
-            except (ValueError, AttributeError, TypeError):
+            except (ValueError, AttributeError, TypeError, RecursionError):
                 raise unreadable("backend features") from None
             self._hashes = [h for h in ("md5", "sha1") if h in offered]
         return self._hashes
@@ -194,7 +194,7 @@ class Rclone:
                     int(entry["Size"]),
                     str(digest).lower() if digest else None,
                 )
-        except (ValueError, KeyError, AttributeError, TypeError):
+        except (ValueError, KeyError, AttributeError, TypeError, RecursionError):
             raise unreadable("lsjson") from None
         return out
 
@@ -275,7 +275,7 @@ def copied(log: str) -> set[str]:
     for line in log.splitlines():
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("object"), str):
             continue
@@ -290,7 +290,7 @@ def readable(line: str) -> str:
     """A log line as text (rclone's JSON log lines as ``ERROR object: message``)."""
     try:
         entry = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return line
     if not isinstance(entry, dict):
         return line

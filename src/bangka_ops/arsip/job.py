@@ -57,6 +57,8 @@ def read_settings(path: Path) -> dict[str, Any]:
         raise JobError(f"{path}: {exc.strerror}") from None
     except ValueError as exc:
         raise JobError(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise JobError(f"{path}: not JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise JobError(f"{path}: not a JSON object")
     problems = [f"{path}: {p}" for p in settings_problems(data)]

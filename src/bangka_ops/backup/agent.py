@@ -115,6 +115,8 @@ def read_json_object(path: Path, required: tuple[str, ...] = ()) -> dict[str, An
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be an object")
     for key in required:
@@ -421,7 +423,7 @@ class Borg:
         if stdout_json and stdout_data.strip():
             try:
                 step.output = json.loads(stdout_data)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # RecursionError: too deep
                 step.warnings.append("borg printed output that is not JSON")
         log.flush()
         return step
@@ -467,7 +469,7 @@ class StepResult:
     def observe(self, line: str) -> None:
         try:
             event = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deeply
             text = line.strip()
             if text:
                 self.warnings.append(text[:500])
@@ -1174,6 +1176,9 @@ def created_archives(records_dir: Path, problems: list[str]) -> Iterator[dict[st
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             problems.append(f"{path}: unreadable ({type(exc).__name__}: {exc})")
+            continue
+        except RecursionError:
+            problems.append(f"{path}: unreadable (invalid JSON: nested too deeply)")
             continue
         if not isinstance(record, dict):
             problems.append(f"{path}: not a run record (a JSON {type(record).__name__})")

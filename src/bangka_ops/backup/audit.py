@@ -182,6 +182,9 @@ def cmd_audit_cut(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bangka-backup audit-cut: --offsets: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RecursionError:
+        print("bangka-backup audit-cut: --offsets: nested too deeply", file=sys.stderr)
+        return EXIT_USAGE
     print(json.dumps(audit_cut(audit_path().parent, offsets, args.out)))
     return EXIT_OK
 

@@ -53,6 +53,8 @@ def load_config(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise Refused(f"no backup configuration on this host ({path}: {exc})") from None
+    except RecursionError:
+        raise Refused(f"{path}: not a backup configuration (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("policies"), dict):
         raise Refused(f"{path}: not a backup configuration")
     return data
@@ -89,7 +91,7 @@ def records(config: dict[str, Any], policy: str | None, limit: int) -> list[dict
         for path in paths[-limit:]:  # the newest only: a year holds a thousand records
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
                 rows.append({"record": path.name, "status": "unreadable"})
                 continue
             if isinstance(record, dict):

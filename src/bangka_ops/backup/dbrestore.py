@@ -125,7 +125,7 @@ def keep_lines(handle: IO[bytes], into: list[bytes]) -> None:
 def borg_message(line: str) -> str:
     try:
         entry = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return line.strip()
     return str(entry.get("message", "")) if isinstance(entry, dict) else ""
 
@@ -578,6 +578,8 @@ def parse_document(name: str, data: bytes) -> dict[str, Any]:
         value = json.loads(data)
     except ValueError as exc:
         raise ValueError(f"{name} is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ValueError(f"{name} is not JSON: nested too deeply") from exc
     if not isinstance(value, dict):
         raise ValueError(f"{name} is not a JSON object")
     return value

@@ -129,6 +129,8 @@ class Server:
             return json.loads(proc.stdout)
         except ValueError as exc:
             raise DumpError(f"the server answered no JSON value: {exc}") from exc
+        except RecursionError as exc:
+            raise DumpError("the server answered no JSON value: nested too deeply") from exc
 
     def execute(self, database: str | None, sql: str, *, os_user: str | None = None) -> None:
         self.run_sql(database, sql, os_user=os_user)

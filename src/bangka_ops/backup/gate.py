@@ -295,7 +295,7 @@ class Gate:
         line = self.process.stdout.readline() if ready else ""
         try:
             answer = json.loads(line) if line else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             answer = {"gate": "error", "error": f"unreadable answer: {line[:200]!r}"}
         return answer if isinstance(answer, dict) else {"gate": "error", "error": "not an object"}
 

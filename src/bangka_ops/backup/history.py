@@ -115,6 +115,8 @@ def hidden_findings(
         decoded = json.loads(proc.stdout)["manifests"] if proc.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError) as exc:
         raise HistoryError(f"reading the repository's manifests: {exc}") from None
+    except RecursionError:
+        raise HistoryError("reading the repository's manifests: nested too deeply") from None
     if not isinstance(decoded, list) or len(decoded) != len(manifests):
         raise HistoryError(
             "reading the repository's manifests: " + (proc.stderr.strip()[-300:] or "no answer")

@@ -41,10 +41,13 @@ def schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
 def validate(record: Any, schema_file: str = SCHEMA_FILE) -> list[str]:
     """Schema problems of one record, as ``field: message`` strings (empty when valid)."""
     validator = jsonschema.Draft202012Validator(schema(schema_file))
-    return [
-        f"{'.'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
-        for error in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
-    ]
+    try:
+        return [
+            f"{'.'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
+            for error in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
+        ]
+    except RecursionError:  # a value nested deeper than the checker (or its messages) can go
+        return ["(record): nested too deeply"]
 
 
 def iter_records(root: Path) -> Iterator[dict[str, Any] | RecordProblem]:
@@ -85,7 +88,7 @@ def running_marker(path: Path) -> dict[str, Any] | None:
         return None
     try:
         marker = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     needed = ("start", "host", "policy", "cycle", "status", "record_path")
     if not isinstance(marker, dict) or marker.get("kind") != "backup_started":

@@ -118,7 +118,10 @@ class EmergencyRestore:
         step = self.borg.run(argv, self.repo, self.log, stdout_lines=True)
         if step.returncode not in (0, 1):
             raise RuntimeError(agent.Run.explain(step, "borg list (archive contents)"))
-        entries = [json.loads(line) for line in step.lines]
+        try:
+            entries = [json.loads(line) for line in step.lines]
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+            raise RuntimeError(f"borg list (archive contents): unreadable: {exc}") from None
         if paths and not entries:
             raise RuntimeError(f"none of the paths {paths} is in archive {archive}")
         return entries
@@ -138,7 +141,7 @@ class EmergencyRestore:
     def progress(self, line: str) -> None:
         try:
             event = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return
         if not isinstance(event, dict) or event.get("type") != "progress_percent":
             return

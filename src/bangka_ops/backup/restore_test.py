@@ -475,7 +475,10 @@ class RestoreTest:
             raise RuntimeError(agent.Run.explain(step, "borg list (archive contents)"))
         items = []
         for index, line in enumerate(step.lines):
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+                raise RuntimeError(f"borg list (archive contents): unreadable: {exc}") from None
             if entry.get("type") == "-" and entry.get("path") != agent.DATABASES_MEMBER:
                 # The database stream is checked by loading it (check_databases), not as a file.
                 items.append(
@@ -603,7 +606,7 @@ class RestoreTest:
                 try:
                     entry = json.loads(line)
                     starts.append((float(entry["time"]), str(entry["message"])))
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, RecursionError):
                     return
 
         began = time.time()
@@ -1258,6 +1261,8 @@ def listing(args: argparse.Namespace, config_path: Path) -> Any:
         announced = json.loads(sys.stdin.read())
     except ValueError as exc:
         raise agent.ConfigError(f"standard input: not JSON ({exc})") from None
+    except RecursionError:
+        raise agent.ConfigError("standard input: not JSON (nested too deeply)") from None
     if not isinstance(announced, dict):
         raise agent.ConfigError("standard input: not a JSON object")
     path, added = learn(load(config_path, args.client), announced)

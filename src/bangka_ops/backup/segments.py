@@ -389,6 +389,8 @@ def read_mark(path: Path) -> Mark | None:
         return Mark.from_dict(json.loads(text))
     except ValueError as exc:
         raise SegmentError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise SegmentError(f"{path}: not JSON: nested too deeply") from None
 
 
 def save_mark(path: Path, mark: Mark) -> None:

@@ -107,8 +107,9 @@ def read(directory: Path) -> list[dict[str, Any]]:
             continue
         try:
             entry = json.loads(line)
-        except ValueError as exc:
-            raise SopError(f"{path}:{number}: not a JSON line: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise SopError(f"{path}:{number}: not a JSON line: {why}") from exc
         if not isinstance(entry, dict) or entry.get("jenis") not in KINDS:
             raise SopError(f"{path}:{number}: not an entry of this journal")
         if not isinstance(entry.get("tanggal"), str) or _date(entry["tanggal"]) is None:
@@ -482,8 +483,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_remind(args: argparse.Namespace) -> int:
     try:
         config = json.loads(args.konfigurasi.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return err("sop ingatkan", f"{args.konfigurasi}: {exc}")
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "not JSON: nested too deeply" if isinstance(exc, RecursionError) else exc
+        return err("sop ingatkan", f"{args.konfigurasi}: {why}")
     settings = config.get("notify") if isinstance(config, dict) else None
     found = notify_problems(settings or {}, f"{args.konfigurasi}: notify")
     if not isinstance(settings, dict) or found:

@@ -239,14 +239,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
     judged = set()
     for host, res in run.collected(task):
         judged.add(host)
-        try:
+        try:  # the host's output: read as data, never trusted to be a record
             record = json.loads(res.get("stdout") or "")
-        except json.JSONDecodeError:
+            shown = restore.summary(record)
+            status = record.get("status")
+            outcome = {"success": EXIT_OK, "warning": EXIT_OK, "refused": EXIT_REFUSED}.get(
+                status if isinstance(status, str) else "", EXIT_CHECK_FAILED
+            )
+        except RecursionError:
+            print(
+                f"cekat restore: {host}: its output is not JSON (nested too deeply)",
+                file=sys.stderr,
+            )
             continue
-        print(restore.summary(record))
-        code = {"success": EXIT_OK, "warning": EXIT_OK, "refused": EXIT_REFUSED}.get(
-            record.get("status"), EXIT_CHECK_FAILED
-        )
+        except (ValueError, KeyError, TypeError, AttributeError):  # ValueError: not JSON
+            print(f"cekat restore: {host}: its output is not a restore record", file=sys.stderr)
+            continue
+        print(shown)
+        code = outcome
     for problem in host_problems(run, judged):
         print(f"cekat: {problem}", file=sys.stderr)
     return code
@@ -276,7 +286,7 @@ def signed_moment(args: argparse.Namespace) -> tuple[str | None, checklist.Perio
         generated = str(kpis["generated"])
         first, _, last = str(kpis["period"]).partition("..")
         period = checklist.Period(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None, None
     return generated, period
 

@@ -125,6 +125,8 @@ def _load_yaml(path: Path, skipped: list[str], root: Path) -> dict[str, Any]:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise InventoryError(f"{path}: not YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise InventoryError(f"{path}: not YAML: nested too deeply") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

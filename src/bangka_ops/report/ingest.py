@@ -43,7 +43,10 @@ except ModuleNotFoundError:  # pragma: no cover - orjson is a dependency; stdlib
     import json
 
     def parse(data: bytes) -> Any:
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except RecursionError:  # nested too deeply: invalid like any other (as orjson says)
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
     JSONError = json.JSONDecodeError
 

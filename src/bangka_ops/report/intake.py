@@ -227,6 +227,8 @@ def parse_offsets(data: bytes) -> dict[str, dict[str, int]]:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise Refused(f"audit-offsets.json: not JSON ({exc})") from None
+    except RecursionError:
+        raise Refused("audit-offsets.json: not JSON (nested too deeply)") from None
     offsets = value.get("offsets") if isinstance(value, dict) else None
     if not isinstance(offsets, dict) or len(offsets) > MAX_OFFSET_ENTRIES:
         raise Refused(f"audit-offsets.json: offsets: an object of at most {MAX_OFFSET_ENTRIES}")
@@ -353,7 +355,7 @@ def write_state(root: Path, name: str, host: str, value: Any) -> None:
             current = {}
     except FileNotFoundError:
         current = {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: too deep
         raise OSError(f"{path}: damaged state file; repair or remove it by hand") from None
     current[host] = value
     with opened(root) as directory:

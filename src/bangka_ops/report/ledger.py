@@ -106,6 +106,18 @@ def dumps(line: Line) -> bytes:
         ).encode()
 
 
+TOO_DEEP = "nested too deeply to be written to the ledger"
+
+
+def encoded(line: Line) -> bytes | None:
+    """:func:`dumps`, or None for a record nested deeper than the encoder goes (orjson stops
+    at 255 levels where its parser allows 1024: a host can send such a record)."""
+    try:
+        return dumps(line)
+    except (TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
 def write_atomic(path: Path, lines: list[bytes]) -> None:
     """``lines`` (each ends with a newline) as the whole of ``path``, or ``path`` as it was."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -201,8 +213,17 @@ class Consolidator:
                         ingest.Problem(path, f"not consolidated: {line}") for path, _ in items
                     )
                     return
+                data = encoded(line)
+                if data is None:  # cannot be written back: rewriting would drop the line
+                    self.summary.left.extend(
+                        ingest.Problem(
+                            path, f"not consolidated: {target}:{line.number}: {TOO_DEEP}"
+                        )
+                        for path, _ in items
+                    )
+                    return
                 existing[line.source] = line.record
-                kept.append(dumps(line))
+                kept.append(data)
         added: list[Path] = []
         duplicates: list[Path] = []
         for path, line in sorted(items, key=lambda i: i[1].source):
@@ -218,8 +239,12 @@ class Consolidator:
                         )
                     )
                 continue
+            data = encoded(line)
+            if data is None:
+                self.summary.left.append(ingest.Problem(path, TOO_DEEP))
+                continue
             existing[line.source] = line.record
-            kept.append(dumps(line))
+            kept.append(data)
             added.append(path)
         if added:
             write_atomic(target, kept)

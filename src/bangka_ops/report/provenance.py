@@ -121,4 +121,7 @@ def admin_first_seen(
     except (OSError, ValueError, AttributeError) as exc:
         problems.append(ingest.Problem(path, f"the admin's ledger is not usable: {exc}"))
         return {}
+    except RecursionError:
+        problems.append(ingest.Problem(path, "the admin's ledger is not usable: nested too deeply"))
+        return {}
     return dict(sorted(found.items()))

@@ -194,6 +194,25 @@ def test_a_hostile_dump_cannot_use_the_servers_rights(
     assert scratch_left(pg_server, maria_server) == []
 
 
+@pytest.mark.parametrize("member", ["mariadb/01/001.about.json", "status.json"])
+def test_a_document_nested_too_deeply_fails_the_check_naming_it(
+    pg_server: dbservers.PostgreSQL,
+    maria_server: dbservers.MariaDB,
+    restore_user: str,
+    member: str,
+) -> None:
+    """The stream's documents are the client's: one nested too deeply for the parser fails the
+    check with its member named, and no scratch database is left."""
+    pieces = members_of(hostile_mariadb_stream(b"CREATE TABLE t (a int);\n"))
+    deep = rebuilt([(n, b"[" * 100_000 if n == member else d) for n, d in pieces])
+    outcome = dbrestore.StreamCheck(settings(pg_server, maria_server, restore_user)).run(
+        io.BytesIO(deep)
+    )
+    assert outcome["status"] == "failed"
+    assert f"{member} is not JSON: nested too deeply" in outcome["reason"]
+    assert scratch_left(pg_server, maria_server) == []
+
+
 def test_definers_of_other_accounts_become_the_loading_account(
     pg_server: dbservers.PostgreSQL, maria_server: dbservers.MariaDB, restore_user: str
 ) -> None:

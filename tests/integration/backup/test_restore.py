@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bangka_ops.backup import restore
+from bangka_ops.backup import restore, restore_test
 from tests.conftest import BorgSetup
 
 pytestmark = pytest.mark.borg
@@ -87,6 +87,28 @@ def test_an_unknown_archive_or_path_is_a_clear_failure(
     missing = restore_cmd(borg_setup, "--path", "/tidak/ada", "--target", str(target))
     assert missing.returncode == restore.EXIT_FAILED
     assert "none of the paths" in missing.stdout
+
+
+def test_known_archives_nested_too_deeply_are_named_and_nothing_is_restored(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    """The known archives come from the admin's collection: too deep for the parser is a
+    configuration error naming the file (exit 64) before an archive is chosen, for files and
+    for a database alike."""
+    borg_setup.run("docs", "daily")
+    state = Path(borg_setup.config["state_dir"])
+    known = state / restore_test.KNOWN_DIR / f"{borg_setup.config['host']}.json"
+    known.parent.mkdir(parents=True, exist_ok=True)
+    known.write_text("[" * 100_000)
+    target = tmp_path / "pulih"
+
+    for how in (("--target", str(target)), ("--database", "kepegawaian")):
+        proc = restore_cmd(borg_setup, *how, "--json")
+        assert proc.returncode == restore.EXIT_USAGE, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"{known}: invalid JSON: nested too deeply" in proc.stderr
+        assert proc.stdout == ""
+    assert not target.exists()
 
 
 def test_list_shows_the_policys_archives(borg_setup: BorgSetup) -> None:

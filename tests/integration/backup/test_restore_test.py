@@ -281,6 +281,51 @@ def test_a_restore_host_plans_the_client_hashes_live_and_the_host_verifies(
     assert "differ from the live source" in record["reason"]
 
 
+DEEP = "[" * 100_000
+
+
+def test_what_other_hosts_send_nested_too_deeply_is_named_before_anything_is_restored(
+    borg_setup: BorgSetup, tmp_path: Path
+) -> None:
+    """The client's live hashes and announcement, the admin's known archives and, on the
+    client, the restore host's plan: nested too deeply for the parser, each is a configuration
+    error naming the file (exit 64), never a traceback, and no test is recorded."""
+    with_files(borg_setup, 2)
+    borg_setup.run("docs", "daily")
+    config = restore_host_config(borg_setup, tmp_path)
+    deep = tmp_path / "dalam.json"
+    deep.write_text(DEEP)
+    on_the_host = ("--config", str(config), "run", "--client", "web-01", "--policy", "docs")
+
+    live = tool(*on_the_host, "--live-hashes", str(deep), "--json")
+    plan = tool("live-hashes", "--plan", str(deep), "--root", "/")
+    for proc in (live, plan):
+        assert proc.returncode == restore_test.EXIT_USAGE, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"{deep}: invalid JSON: nested too deeply" in proc.stderr
+
+    learn = ("--config", str(config), "learn", "--client", "web-01")
+    learned = subprocess.run(
+        [sys.executable, restore_test.__file__, *learn],
+        input=DEEP,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert learned.returncode == restore_test.EXIT_USAGE
+    assert "standard input: not JSON (nested too deeply)" in learned.stderr
+
+    known = tmp_path / "restore-state" / restore_test.KNOWN_DIR / "web-01.json"
+    known.parent.mkdir(parents=True)
+    known.write_text(DEEP)
+    run = tool(*on_the_host, "--json")
+    assert run.returncode == restore_test.EXIT_USAGE
+    assert "Traceback" not in run.stderr
+    assert f"{known}: invalid JSON: nested too deeply" in run.stderr
+    assert not list((tmp_path / "restore-records").rglob("*.json"))
+
+
 def test_the_timer_run_tests_every_client_without_live_files_of_others(
     borg_setup: BorgSetup, tmp_path: Path
 ) -> None:

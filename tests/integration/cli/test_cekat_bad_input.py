@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from bangka_ops.report import signoff
+from bangka_ops.report import ledger, signoff
+from tests.unit.report.test_checklist_logic import record, tree
 
 DEEP = "[" * 100_000
 
@@ -105,6 +106,49 @@ def test_records_on_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None
     assert proc.returncode == 64
     one_line_naming(proc, tmp_path / "tidak-ada")
     assert proc.stdout == ""
+
+
+# ---- cekat report ----------------------------------------------------------------------------
+
+
+def test_report_names_a_deeply_nested_record_and_ledger_line_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Agents' records come from other hosts: one nested too deeply for the parser, loose or as
+    a consolidated ledger line, is a skipped file named with its line (exit 1), and the runs
+    beside it are still counted."""
+    runs = [record("daily", f"2025-05-{day}T02:31:00+07:00") for day in (12, 13)]
+    root = tree(tmp_path, runs)
+    assert ledger.consolidate(root).moved == 2
+    month = root / "fs01" / "ledger" / "dokumen" / "2025-05.jsonl"
+    with month.open("a") as handle:
+        handle.write('{"source": "records/dokumen/dalam.json", "record": ' + DEEP + "\n")
+    loose = root / "fs01" / "records" / "dokumen" / "dalam.json"
+    loose.write_text(DEEP)
+
+    proc = cekat(
+        "report",
+        str(root),
+        "--since",
+        "2025-05-12",
+        "--to",
+        "2025-05-13",
+        "--as-of",
+        "2025-05-13T23:00:00+07:00",
+        "--format",
+        "json",
+    )
+
+    assert proc.returncode == 1, proc.stderr  # skipped files
+    assert sorted(proc.stderr.splitlines()) == [
+        f"cekat report: skipped: {month}:3: invalid or truncated JSON line",
+        f"cekat report: skipped: {loose}:1: invalid or truncated JSON",
+    ]
+    rows = json.loads(proc.stdout)["rows"]
+    assert [(r["date"], r["status"]) for r in rows] == [
+        ("2025-05-12", "success"),
+        ("2025-05-13", "success"),
+    ]
 
 
 # ---- cekat audit -----------------------------------------------------------------------------

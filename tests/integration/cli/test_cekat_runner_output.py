@@ -49,6 +49,18 @@ RESTORE_TEST = r"""
             record_path: "/var/lib/bangka-backup/records/restore-tests/[/red]x.json"
 """
 
+# The emergency restore's task, standing in for a host whose output is not a record.
+RESTORE = r"""
+- name: Emergency restore, a stand-in printing what a hostile host could
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Restore with bangka-backup-restore
+      ansible.builtin.command:
+        argv: ["{{ ansible_playbook_python }}", "{{ playbook_dir }}/restore_output.py"]
+      changed_when: false
+"""
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
@@ -58,6 +70,7 @@ def project(tmp_path: Path) -> Path:
     (root / "playbooks" / "site.yml").write_text("[]\n")
     (root / "playbooks" / "backup_now.yml").write_text(BACKUP_NOW)
     (root / "playbooks" / "restore_test.yml").write_text(RESTORE_TEST)
+    (root / "playbooks" / "restore.yml").write_text(RESTORE)
     (root / "hosts.yml").write_text(
         "all:\n  hosts:\n    localhost:\n  vars:\n    ansible_connection: local\n"
         f"    ansible_python_interpreter: {sys.executable}\n"
@@ -104,3 +117,34 @@ def test_a_restore_test_reason_with_brackets_is_printed_as_written(project: Path
     assert "localhost / dokumen: FAILED" in proc.stdout
     assert "borg extract: [Errno 2] No such file: [/srv/data/[b]laporan] :boom:" in proc.stdout
     assert "restore-tests/[/red]x.json" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        ("'[' * 100000", "its output is not JSON (nested too deeply)"),
+        ("'[1, 2]'", "its output is not a restore record"),
+        ('\'{"status": "success"}\'', "its output is not a restore record"),
+    ],
+    ids=["nested-too-deeply", "a-list", "a-status-alone"],
+)
+def test_a_restore_output_that_is_not_a_record_names_the_host(
+    project: Path, output: str, named: str
+) -> None:
+    """The restored host's output is data from that host: when it is not a record the host is
+    named (exit 2, nothing judged as restored), never a traceback or a success."""
+    (project / "playbooks" / "restore_output.py").write_text(f"print({output})\n")
+    proc = cekat(
+        project,
+        "restore",
+        "--client",
+        "localhost",
+        "--policy",
+        "dokumen",
+        "--target",
+        "/tmp/pulih",
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"cekat restore: localhost: {named}" in proc.stderr
+    assert "Status" not in proc.stdout

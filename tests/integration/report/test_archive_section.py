@@ -171,3 +171,22 @@ def test_a_summary_that_is_not_json_is_named(tmp_path: Path) -> None:
     data = json.loads(report(collected, "--format", "json").stdout)
     assert data["kpis"]["arsip"] == []
     assert any("arsip01/arsip.json" in p and "JSON" in p for p in data["kpis"]["problems"])
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000], ids=["checker-deep", "parser-deep"])
+def test_a_summary_nested_too_deeply_is_named_not_a_traceback(tmp_path: Path, depth: int) -> None:
+    """1 000 levels parse (orjson reads 1 024) but are deeper than the schema check can go;
+    100 000 do not parse. Either way the host's file is a named problem and the report exits 1
+    for a skipped file."""
+    collected = tmp_path / "collected"
+    deep = b'{"versi": 1, "awan": ' + b"[" * depth + b"]" * depth + b"}"
+    assert take_in(collected, "arsip01", deep).refused is None
+    done = report(collected, "--format", "json")
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 1
+    data = json.loads(done.stdout)
+    assert data["kpis"]["arsip"] == []
+    named = [p for p in data["kpis"]["problems"] if "arsip01/arsip.json" in p]
+    assert len(named) == 1, data["kpis"]["problems"]
+    assert ("nested too deeply" if depth == 1_000 else "invalid or truncated JSON") in named[0]
+    assert f"skipped: {named[0]}" in done.stderr

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bangka_ops.agenda import repository, sync
+from bangka_ops.agenda import gcal, repository, sync
 from tests.unit.agenda.conftest import EXAMPLE
 
 PARIPURNA = "2026-12-01-rapat-paripurna-apbd-2027"
@@ -124,6 +124,25 @@ def test_a_state_file_of_another_format_is_ignored(tmp_path: Any) -> None:
     path = tmp_path / "state.json"
     path.write_text('{"format": "protocloud-sync-state-v1", "calendars": {"a": {}}}')
     assert sync.load_state(path)[0] == {}
+
+
+def test_a_state_file_nested_too_deeply_means_a_full_list(tmp_path: Any) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("[" * 100_000)
+    assert sync.load_state(path) == ({}, b"")
+
+
+def test_what_google_or_a_proxy_sends_nested_too_deeply_is_text_not_a_traceback(
+    tmp_path: Any,
+) -> None:
+    """An error body is read for Google's reason; one too deep for the parser is shown as the
+    plain text it is. A credentials file that deep is named."""
+    body = b'{"error": ' + b"[" * 100_000
+    assert gcal.reason_of(body) == ("", gcal.plain(body.decode()))
+    credentials = tmp_path / "google.json"
+    credentials.write_text("[" * 100_000)
+    with pytest.raises(ValueError, match=r"google\.json: not JSON \(nested too deeply\)"):
+        gcal.load_credentials(credentials)
 
 
 def test_reminders_are_per_user_so_only_the_agenda_changes_them(body: dict[str, Any]) -> None:

@@ -60,6 +60,13 @@ def test_a_broken_file_is_named(tmp_path: Path) -> None:
         inventory.load(tmp_path)
 
 
+def test_a_file_nested_too_deeply_is_named(tmp_path: Path) -> None:
+    write(tmp_path / "group_vars/all.yml", "borg_agent_policies: " + "[" * 100_000 + "\n")
+    write(tmp_path / "hosts.yml", {"all": {"hosts": {"fs01": None}}})
+    with pytest.raises(inventory.InventoryError, match=r"all\.yml: not YAML: nested too deeply"):
+        inventory.load(tmp_path)
+
+
 def ansible_view(name: str, tmp_path: Path) -> dict[str, Any]:
     """``ansible-inventory --list`` of a committed inventory (Ansible's own precedence), on a
     copy without its vault files: no vault password is needed or used, as in the handbook."""

@@ -212,6 +212,23 @@ def test_garbage_is_refused_not_a_traceback(admin: tuple[Path, Path], tmp_path: 
     assert snapshot(root) == before
 
 
+def test_offsets_nested_too_deeply_are_refused_by_name(
+    admin: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """audit-cut's answer comes from the host: too deep for the parser is refused like any
+    other answer that is not JSON, naming the file, and nothing of the package is kept."""
+    root, outside = admin
+
+    def build(tar: tarfile.TarFile) -> None:
+        add_file(tar, "records/dokumen/fs01-dokumen-daily-2.json")
+        add_file(tar, "audit-offsets.json", b"[" * 100_000)
+
+    before = snapshot(root, outside)
+    result = intake.intake(root, "fs01", package(tmp_path / "deep.tar.gz", build), watermark=200)
+    assert result.refused and "audit-offsets.json: not JSON (nested too deeply)" in result.refused
+    assert snapshot(root, outside) == before
+
+
 def test_cli_exit_codes_and_audit_line(admin: tuple[Path, Path], tmp_path: Path) -> None:
     root, _ = admin
     log = tmp_path / "audit.jsonl"

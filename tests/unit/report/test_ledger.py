@@ -3,13 +3,16 @@ doubling or rewriting anything (report figures on real runs: tests/integration/r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from bangka_ops.report import ledger
+import pytest
+
+from bangka_ops.report import ingest, ledger
 from tests.unit.report.test_checklist_logic import record, run, tree
 
 RECORDS = [
@@ -109,6 +112,59 @@ def test_a_damaged_ledger_line_is_named_and_its_month_never_rewritten(tmp_path: 
     assert [p.path for p in summary.left] == [new]
     assert new.exists()
     assert month.read_text() == "\n".join(damaged) + "\n"
+
+
+def test_a_record_too_deep_to_write_back_stays_loose_and_is_named(tmp_path: Path) -> None:
+    """orjson reads 1024 levels but writes 255: a host's record nested in between is left in
+    place, named, never a traceback; the month file holds the others, and the report counts
+    the loose file as it did before."""
+    root = tree(tmp_path, RECORDS[:2])
+    before = report_of(root)
+    deep = root / "fs01" / "records" / "dokumen" / "dalam.json"
+    text = json.dumps(record("daily", "2025-05-29T02:31:00+07:00"))
+    deep.write_text(text[:-1] + ', "catatan": ' + "[" * 300 + "]" * 300 + "}")
+    broken = root / "fs01" / "records" / "dokumen" / "rusak.json"
+    broken.write_text("[" * 100_000)
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "bangka_ops.cli", "consolidate", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"{deep}: nested too deeply to be written to the ledger" in proc.stderr
+    assert f"{broken}:1: invalid or truncated JSON" in proc.stderr
+    assert loose(root) == ["dalam.json", "rusak.json"]
+    month = root / "fs01" / "ledger" / "dokumen" / "2025-05.jsonl"
+    assert [json.loads(line)["record"] for line in month.read_text().splitlines()] == RECORDS[:2]
+    rows, _, problems = report_of(root)
+    assert problems == [f"{broken}:1: invalid or truncated JSON"]
+    others = [r for r in rows if r["date"] != "2025-05-29"]
+    assert others == [r for r in before[0] if r["date"] != "2025-05-29"]
+    # Still a valid run where it lies: counted from the loose file, as before consolidation.
+    assert [r["status"] for r in rows if r["date"] == "2025-05-29"] == ["success"]
+
+
+def test_without_orjson_a_deeply_nested_file_is_named_all_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The standard library's parser (the fallback) raises RecursionError where orjson says
+    invalid: the same named problem either way."""
+    monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson: ModuleNotFoundError
+    spec = importlib.util.spec_from_file_location("ingest_without_orjson", ingest.__file__)
+    assert spec is not None and spec.loader is not None
+    fallback = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, fallback)  # its dataclasses look it up
+    spec.loader.exec_module(fallback)
+    deep = tmp_path / "dalam.json"
+    deep.write_text("[" * 100_000)
+    assert str(fallback.read(deep)) == f"{deep}:1: invalid or truncated JSON"
+    with pytest.raises(fallback.JSONError):
+        fallback.parse(b"[" * 100_000)
 
 
 def test_other_records_stay_loose(tmp_path: Path) -> None:

@@ -183,6 +183,8 @@ class Users:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise UsersError(f"{self.path}: not JSON ({exc})") from None
+        except RecursionError:
+            raise UsersError(f"{self.path}: not JSON (nested too deeply)") from None
         return parse(data, str(self.path))
 
     def get(self, uid: str) -> User | None:
