@@ -7,6 +7,11 @@ demand are listed too but do not count towards the schedule's success rate.
 Streaming: restore tests and schedules (small) are read first; then the run records are read one
 directory (one host's policy) at a time, its rows are handed to ``on_row`` and only running
 totals are kept, so memory stays flat however many records the tree holds.
+
+This module holds the report model (Period, Tally, Report), the Builder's judging of each
+policy's runs and :func:`build`; reading the collected tree is in
+:mod:`bangka_ops.report.collected`, the per-database facts in
+:mod:`bangka_ops.report.database_facts`.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ import bisect
 import datetime as dt
 import gc
 import math
-import operator
-import os
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +27,29 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bangka_ops.report import admin, arsip, capacity, dumps, ingest, ledger
+from bangka_ops.report import admin, arsip, capacity, ingest
+from bangka_ops.report.collected import CollectedReader, is_host_dir
+from bangka_ops.report.database_facts import (
+    DatabaseKey,
+    DumpSeen,
+    database_breaches,
+    database_entries,
+)
+
+# The public names (is_host_dir is collected's, kept importable from here).
+__all__ = [
+    "GROWTH_WINDOWS",
+    "Builder",
+    "Period",
+    "Report",
+    "Tally",
+    "build",
+    "growth",
+    "is_host_dir",
+    "nearest_rank",
+    "percentile",
+    "scheduled_days",
+]
 
 BACKUP_TYPE = ingest.BACKUP_TYPE
 SUCCESS = {"success", "covered"}
@@ -67,75 +92,6 @@ def growth(runs: list[ingest.Run], until: dt.datetime) -> dict[str, Any]:
         result[f"growth_{name}_bytes"] = sizes[-1] - old
         result[f"growth_{name}_percent"] = round(100 * (sizes[-1] - old) / old, 2) if old else None
     return result
-
-
-# A database's newest dump in the period: its run's start (as written), local day and status.
-DumpSeen = tuple[str, str, str, dumps.Dump]
-DatabaseKey = tuple[str | None, str]  # (type, name)
-
-
-def dump_facts(start: str, day: str, run_status: str, dump: dumps.Dump) -> dict[str, Any]:
-    return {
-        "date": day,
-        "start": start,
-        "run_status": run_status,
-        "status": dump.status,
-        "bytes": dump.bytes,
-        "duration_seconds": dump.seconds,
-        "server_version": dump.server_version,
-        "rows_estimate_total": dump.rows_estimate,
-        "reason": dump.reason,
-    }
-
-
-def check_facts(check: dumps.DatabaseCheck, test: ingest.RestoreTest) -> dict[str, Any]:
-    return {
-        "start": test.start.isoformat(),
-        "status": check.status,
-        "restore_seconds": check.restore_seconds,
-        "rows_restored": check.rows_restored,
-        "tables_missing_count": check.tables_missing,
-        "rows_outside_tolerance_count": check.rows_outside_tolerance,
-        "smoke_passed": check.smoke_passed,
-        "scratch_dropped": check.scratch_dropped,
-        "reasons": check.reasons,
-    }
-
-
-def database_entries(host: str, policy: str, facts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per database of a policy (by type and name): its newest dump in the period and its row
-    in the period's newest restore test (each None where there is none); ``breaching`` when
-    either failed."""
-    dumps: dict[DatabaseKey, DumpSeen] = facts.get("databases") or {}
-    test: ingest.RestoreTest | None = facts.get("restore_test")
-    checks = {(c.type, c.name): c for c in test.databases} if test else {}
-    entries = []
-    for key in sorted(dumps.keys() | checks.keys(), key=lambda k: (k[0] or "", k[1])):
-        seen, check = dumps.get(key), checks.get(key)
-        dump = None if seen is None else dump_facts(*seen)
-        restored = None if check is None or test is None else check_facts(check, test)
-        entries.append(
-            {
-                "host": host,
-                "policy": policy,
-                "type": key[0],
-                "database": key[1],
-                "breaching": (dump is not None and dump["status"] != "success")
-                or (restored is not None and restored["status"] != "passed"),
-                "dump": dump,
-                "restore_test": restored,
-            }
-        )
-    return entries
-
-
-def database_breaches(entries: list[dict[str, Any]]) -> list[str]:
-    breaches = []
-    if any(e["dump"] and e["dump"]["status"] != "success" for e in entries):
-        breaches.append("database dump failed")
-    if any(e["restore_test"] and e["restore_test"]["status"] != "passed" for e in entries):
-        breaches.append("database restore test failed")
-    return breaches
 
 
 @dataclass(frozen=True)
@@ -406,248 +362,30 @@ def scheduled_days(
             yield day, cycle, settings
 
 
-START = operator.attrgetter("start")
 CYCLE_ORDER = {cycle: index for index, cycle in enumerate(ingest.CYCLES)}
 
 
-class Builder:
+class Builder(CollectedReader):
+    """Reads the tree (:class:`CollectedReader`, whose attributes it sets up) and judges
+    each policy's runs into rows and totals."""
+
     def __init__(self, period: Period, now: dt.datetime, on_row: Callable[[dict[str, Any]], None]):
         self.report = Report(period, now)
         self.on_row = on_row
-        self.restore_tests: dict[tuple[str, str], list[ingest.RestoreTest]] = {}
-        self.schedules: dict[str, ingest.Schedule] = {}
-        self.done: set[tuple[str, str]] = set()
+        self.restore_tests = {}
+        self.schedules = {}
+        self.done = set()
         self.slot_cache: dict[str, list[tuple[dt.date, str, dt.time]]] = {}
         self.single_host = False
-        self.inventory: dict[str, set[str]] | None = None
+        self.inventory = None
         # host -> its repository's sizes in the forecast's window (capacity.fit)
         self.sizes: dict[str, list[capacity.Point]] = {}
         self.sizes_since = now - dt.timedelta(days=capacity.WINDOW_DAYS)
 
-    # ---- pass 1: small things -------------------------------------------------------------
-    def read_context(self, root: Path) -> None:
-        """Schedules and restore tests, each attributed to the host whose collected directory
-        holds it (the host whose package carried it), never to the host the file names."""
-        self.single_host = is_host_dir(root)
-        self.inventory = read_inventory(
-            root.parent if self.single_host else root, self.report.problems
-        )
-        self.read_admin(root)
-        for folder, names in ingest.walk(root):
-            relative = folder.relative_to(root).parts
-            if self.single_host:
-                carrier: str | None = root.name
-            else:
-                carrier, relative = (relative[0], relative[1:]) if relative else (None, ())
-                if carrier is not None and admin.is_reserved(carrier):
-                    continue  # the admin's reports (read above), not a host's files
-            in_tests = "restore-tests" in relative
-            if not relative and carrier is not None and arsip.FILE in names:
-                self.read_archive(folder / arsip.FILE, carrier)
-            for name in names:
-                if in_tests or (name == "config.json" and not relative):
-                    self.context_file(folder / name, carrier, relative)
-        for tests in self.restore_tests.values():
-            tests.sort(key=lambda t: t.start)
-
-    def context_file(self, path: Path, carrier: str | None, relative: tuple[str, ...]) -> None:
-        """A restore-test record or a deployed configuration."""
-        loaded = ingest.read(path)
-        value = loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, path)
-        if isinstance(value, ingest.Problem):
-            self.report.problems.append(value)
-        elif isinstance(value, ingest.RestoreTest):
-            self.report.problems += (ingest.Problem(path, message) for message in value.problems)
-            if self.restore_test_counts(value, carrier, relative):
-                self.restore_tests.setdefault((value.host, value.policy), []).append(value)
-        elif isinstance(value, ingest.Schedule):
-            if carrier is not None and value.host != carrier:
-                self.report.problems.append(
-                    ingest.Problem(
-                        path,
-                        f"names host {value.host!r} but is {carrier}'s deployed "
-                        f"configuration: used as {carrier}'s schedule",
-                    )
-                )
-                value.host = carrier
-            self.schedules[value.host] = value
-
-    def read_archive(self, path: Path, carrier: str) -> None:
-        """An archive host's summary, as the host whose collected directory holds it."""
-        value = arsip.read(path, carrier, self.report.generated)
-        if isinstance(value, ingest.Problem):
-            self.report.problems.append(value)
-        else:
-            self.report.archives[carrier] = value
-
-    def read_admin(self, root: Path) -> None:
-        """The admin's latest tamper verdict per host, known before any row is made."""
-        verdicts = admin.read(root, self.single_host, self.report.generated, self.report.problems)
-        if self.single_host:  # one host's directory: only that host's verdict
-            verdicts = {h: v for h, v in verdicts.items() if h == root.name}
-        self.report.admin = verdicts
-
-    def restore_test_counts(
-        self, test: ingest.RestoreTest, carrier: str | None, relative: tuple[str, ...]
-    ) -> bool:
-        """A restore test is evidence for its client only when it came from a host that tests
-        that client: per the inventory the collection wrote (``.inventory.json``), or, in a
-        tree without one, from the client itself or from ``restore/<client>/`` of a host."""
-        if carrier is None:
-            return True  # loose files at the root of a tree: not a collection
-        if self.inventory is not None:
-            allowed = test.host in self.inventory.get(carrier, ())
-        else:
-            allowed = test.host == carrier or relative[:2] == ("restore", test.host)
-        if not allowed:
-            self.report.problems.append(
-                ingest.Problem(
-                    test.path,
-                    f"restore test of {test.host!r} collected from {carrier}, which does not "
-                    f"test {test.host!r}: not counted",
-                )
-            )
-        return allowed
-
-    # ---- pass 2: the run records, one host directory at a time ----------------------------
+    # ---- pass 2: each policy's runs (CollectedReader.policy_runs), judged one by one ---
     def read_runs(self, root: Path) -> None:
-        for unit, recurse in self.units(root):
-            groups: dict[tuple[str, str], list[ingest.Run]] = {}
-            carrier = unit.name if recurse else None
-            self.read_unit(unit, recurse=recurse, groups=groups, carrier=carrier)
-            for key, runs in groups.items():
-                if key in self.done:
-                    self.report.problems.append(
-                        ingest.Problem(
-                            unit,
-                            f"records of {key[0]}/{key[1]} are in more than one host directory; "
-                            "only the first was used",
-                        )
-                    )
-                    continue
-                self.done.add(key)
-                runs.sort(key=START)
-                self.policy(key, runs)
-        for host, schedule in sorted(self.schedules.items()):
-            for policy in sorted(schedule.policies):
-                if (host, policy) not in self.done:
-                    self.done.add((host, policy))
-                    self.policy((host, policy), [])
-
-    def units(self, root: Path) -> list[tuple[Path, bool]]:
-        """The host directories under ``root`` (each read whole), or ``root`` itself when it is
-        one host's directory. Loose files directly under a collection root form a unit of
-        their own."""
-        if is_host_dir(root):
-            return [(root, True)]
-        units = [(root, False)]
-        try:
-            units += sorted(
-                (Path(e.path), True)
-                for e in os.scandir(root)
-                if e.is_dir(follow_symlinks=False)
-                and not e.name.startswith(".")
-                and not admin.is_reserved(e.name)
-            )
-        except OSError as exc:
-            self.report.problems.append(ingest.Problem(root, f"cannot read: {exc}"))
-        return units
-
-    def read_unit(
-        self,
-        unit: Path,
-        *,
-        recurse: bool,
-        groups: dict[tuple[str, str], list[ingest.Run]],
-        carrier: str | None = None,
-    ) -> None:
-        """One host directory's runs: its ledger lines, then loose records not yet
-        consolidated (a loose file whose copy is already in the ledger is skipped). Every run
-        is the ``carrier``'s (the host whose package brought it): a record naming another host
-        becomes a ``mismatch`` row of the carrier, never a run of the host it names."""
-        problems = self.report.problems
-        sources: set[str] = set()
-        if recurse:
-            for path in ledger.ledger_files(unit):
-                self.read_ledger(path, sources, groups, carrier)
-        for folder, names in ingest.walk(unit) if recurse else [(unit, self.names(unit))]:
-            parts = folder.relative_to(unit).parts
-            if (parts and parts[0] == ledger.LEDGER_DIR) or set(parts) & set(ingest.OTHER_DIRS):
-                continue
-            prefix = f"{folder}{os.sep}"
-            relative = "/".join(parts) + "/" if parts else ""
-            for name in names:
-                if name == "config.json" or (relative + name) in sources:
-                    continue
-                if name == arsip.FILE and not parts:
-                    continue  # the archive summary (read with the context)
-                file = prefix + name
-                loaded = ingest.read(file)
-                value = (
-                    loaded if isinstance(loaded, ingest.Problem) else ingest.convert(loaded, file)
-                )
-                if isinstance(value, ingest.Problem):
-                    problems.append(value)
-                elif isinstance(value, ingest.Run):
-                    if carrier is not None and value.host != carrier:
-                        ingest.mismatch(value, carrier)
-                    groups.setdefault((value.host, value.policy), []).append(value)
-
-    def read_ledger(
-        self,
-        path: Path,
-        sources: set[str],
-        groups: dict[tuple[str, str], list[ingest.Run]],
-        carrier: str | None = None,
-    ) -> None:
-        """One ledger file (the hot loop of a year's report: kept free of per-line helpers)."""
-        problems = self.report.problems
-        to_run, loads, json_error = ingest.to_run, ingest.parse, ingest.JSONError
-        name = str(path)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            problems.append(ingest.Problem(path, f"cannot read: {exc.strerror or exc}"))
-            return
-        for number, raw in enumerate(data.split(b"\n"), start=1):
-            if not raw:
-                continue
-            try:
-                value = loads(raw)
-            except json_error:
-                problems.append(ingest.Problem(path, "invalid or truncated JSON line", number))
-                continue
-            source = value.get("source") if type(value) is dict else None
-            record = value.get("record") if type(value) is dict else None
-            if type(source) is not str or type(record) is not dict:
-                problems.append(
-                    ingest.Problem(path, "not a ledger line (source and record)", number)
-                )
-                continue
-            sources.add(source)
-            try:
-                run = (
-                    to_run(record, f"{name}#{source}")
-                    if record.get("kind") == "backup_run"
-                    else ingest.convert(record, f"{name}#{source}")
-                )
-            except (ValueError, TypeError) as exc:
-                run = ingest.Problem(path, str(exc))
-            if type(run) is ingest.Run:
-                if carrier is not None and run.host != carrier:
-                    ingest.mismatch(run, carrier)
-                groups.setdefault((run.host, run.policy), []).append(run)
-            elif isinstance(run, ingest.Problem):
-                problems.append(ingest.Problem(path, f"{source}: {run.message}", number))
-
-    @staticmethod
-    def names(folder: Path) -> list[str]:
-        return sorted(
-            e.name
-            for e in os.scandir(folder)
-            if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file()
-        )
+        for key, runs in self.policy_runs(root):
+            self.policy(key, runs)
 
     def policy(self, key: tuple[str, str], runs: list[ingest.Run]) -> None:
         host, policy = key
@@ -929,42 +667,6 @@ class Builder:
             "databases": None,
             "date": due.date().isoformat(),
         }
-
-
-def is_host_dir(root: Path) -> bool:
-    """True when ``root`` is one host's collected directory rather than a whole collection
-    (the admin's directory, ``_admin``, never is: no host name starts with ``_``)."""
-    if admin.is_reserved(root.name):
-        return False
-    return (
-        (root / "config.json").is_file()
-        or (root / ledger.LEDGER_DIR).is_dir()
-        or (root / arsip.FILE).is_file()
-    )
-
-
-INVENTORY_FILE = ".inventory.json"
-
-
-def read_inventory(root: Path, problems: list[ingest.Problem]) -> dict[str, set[str]] | None:
-    """Which clients each restore host tests, as ``collect_records.yml`` wrote it from the
-    inventory (``<collection>/.inventory.json``); None when the tree has no such file."""
-    path = root / INVENTORY_FILE
-    if not path.is_file():
-        return None
-    loaded = ingest.read(path)
-    hosts = loaded.get("restore_hosts") if isinstance(loaded, dict) else None
-    if not isinstance(hosts, dict) or not all(
-        isinstance(clients, list) and all(isinstance(c, str) for c in clients)
-        for clients in hosts.values()
-    ):
-        problems.append(
-            loaded
-            if isinstance(loaded, ingest.Problem)
-            else ingest.Problem(path, "restore_hosts: expected {host: [client, ...]}")
-        )
-        return {}  # damaged: no restore test counts (never more trust than the file gives)
-    return {str(host): set(clients) for host, clients in hosts.items()}
 
 
 def build(
