@@ -252,7 +252,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             continue
-        except (ValueError, KeyError, TypeError, AttributeError):  # ValueError: not JSON
+        # ValueError: not JSON; ArithmeticError: a number too large to show (OverflowError)
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError):
             print(f"cekat restore: {host}: its output is not a restore record", file=sys.stderr)
             continue
         print(shown)

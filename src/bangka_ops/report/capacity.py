@@ -117,10 +117,14 @@ def quota_bytes(value: Any, where: str) -> int | None:
     Borg's decimal units."""
     if value in (None, ""):
         return None
-    found = QUOTA.match(value) if isinstance(value, str) else None
-    if found is None or int(found.group(1)) == 0:
-        raise CapacityError(f"{where}: expected a size like 200G (K, M, G, T, P), not {value!r}")
-    return int(found.group(1)) * UNITS[found.group(2)]
+    found = QUOTA.match(value) if isinstance(value, str) and len(value) <= 24 else None
+    number = int(found.group(1)) * UNITS[found.group(2)] if found else 0
+    if not 0 < number <= MAX_BYTES:
+        raise CapacityError(
+            f"{where}: expected a size like 200G (K, M, G, T, P; at most 2^63-1 bytes), "
+            f"not {str(value)[:40]!r}"
+        )
+    return number
 
 
 @dataclass(frozen=True)
@@ -308,8 +312,11 @@ def ahead(
     """When ``space`` bytes left at ``measured_at`` are used up at ``growth`` bytes a day
     (> 0), and the days from ``now`` until then. Beyond MAX_DAYS there is no date and the
     days are MAX_DAYS."""
-    days = max(0.0, space / growth - (now - measured_at) / DAY)
-    if not math.isfinite(days) or days >= MAX_DAYS:
+    try:
+        days = max(0.0, float(space) / float(growth) - (now - measured_at) / DAY)
+    except (OverflowError, ZeroDivisionError):
+        return None, MAX_DAYS
+    if not math.isfinite(days) or round(days, 1) >= MAX_DAYS:  # as_dict shows one decimal
         return None, MAX_DAYS
     return now + days * DAY, days
 
@@ -484,7 +491,7 @@ def read_limits(root: Path) -> tuple[dict[str, Limit], Thresholds, list[str]]:
         return {}, Thresholds(), []
     try:
         loaded = read_json(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         return {}, Thresholds(), [f"unreadable: {exc}"]
     if not isinstance(loaded, dict):
         return {}, Thresholds(), ["not a JSON object"]

@@ -76,6 +76,8 @@ def seconds_of(value: Any, where: str) -> float:
 def text_of(value: Any, where: str, *, required: bool = True) -> str:
     if value is None and not required:
         return ""
+    if isinstance(value, str):
+        value = value[:MAX_TEXT]  # first: what is kept must itself be text (read back the same)
     if not isinstance(value, str) or (required and not value.strip()):
         raise DrillError(f"{where}: text expected")
     try:
@@ -86,7 +88,7 @@ def text_of(value: Any, where: str, *, required: bool = True) -> str:
 
 
 def name_of(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not NAME.match(value):
+    if not isinstance(value, str) or not NAME.fullmatch(value):
         raise DrillError(f"{where}: a host or policy name expected, got {str(value)[:40]!r}")
     return value
 
@@ -279,8 +281,9 @@ def write_report(facts_path: Path, out: Path, *, pdf: bool = True) -> dict[str, 
     try:
         result.update(write_form(doc, base.with_name(base.name + ".html"), None, pdf=pdf,
                                  page=page))  # fmt: skip
-    except BaseException:
-        json_path.unlink(missing_ok=True)  # the whole report or none: the next run makes it
+    except BaseException:  # the whole report or none: the next run makes it
+        for suffix in (".json", ".html", ".pdf"):
+            base.with_name(base.name + suffix).unlink(missing_ok=True)
         raise
     return result
 
@@ -342,7 +345,11 @@ def check_document(doc: dict[str, Any]) -> None:
         raise DrillError("kpis.policies: a list expected")
     rows = doc["rows"]
     for index, row in enumerate(rows):
-        if not isinstance(row, dict) or row.get("step") != index + 1:
+        if (
+            not isinstance(row, dict)
+            or type(row.get("step")) is not int
+            or row["step"] != index + 1
+        ):
             raise DrillError(f"rows[{index}].step: {index + 1} expected")
     facts = check_facts({
         "kind": FACTS_KIND,

@@ -125,8 +125,14 @@ def test_a_restore_test_reason_with_brackets_is_printed_as_written(project: Path
         ("'[' * 100000", "its output is not JSON (nested too deeply)"),
         ("'[1, 2]'", "its output is not a restore record"),
         ('\'{"status": "success"}\'', "its output is not a restore record"),
+        (
+            '\'{"status": "success", "host": "h", "policy": "p", "restored_on": "h", '
+            '"target": "/t", "files_restored": 1, "extract_seconds": 1, "record_path": "r", '
+            "\"bytes_restored\": ' + '9' * 400 + '}'",
+            "its output is not a restore record",
+        ),
     ],
-    ids=["nested-too-deeply", "a-list", "a-status-alone"],
+    ids=["nested-too-deeply", "a-list", "a-status-alone", "a-number-too-large"],
 )
 def test_a_restore_output_that_is_not_a_record_names_the_host(
     project: Path, output: str, named: str

@@ -113,6 +113,9 @@ def test_a_failed_step_or_a_rebuild_longer_than_the_strictest_rto_fails() -> Non
         ({"steps": [{"kind": "smoke", "name": "cek \ud800", "seconds": 1, "ok": True}]},
          "steps[0].name"),
         ({"operator": "\udcff"}, "operator"),
+        ({"client": "db01\n"}, "client"),
+        ({"steps": [{"kind": "smoke", "name": " " * 2000 + "cek", "seconds": 1, "ok": True}]},
+         "steps[0].name"),
     ],
 )  # fmt: skip
 def test_bad_facts_are_named_by_file_and_field(
@@ -244,6 +247,20 @@ def test_the_checklist_shows_the_last_drill_and_flags_one_older_than_a_year(
     shown = json.loads(before.stdout)["kpis"]["recovery_drill"]
     assert shown["last"]["date"] == "2025-10-01"
     assert any("kpis.started" in p and "is after" in p for p in shown["problems"])
+
+
+def test_every_report_written_reads_back(tmp_path: Path) -> None:
+    data = facts(operator=None)
+    data["steps"][0]["name"] = "é🙂 " * 1000  # cut at 2000 characters, still text
+    data["steps"][4]["detail"] = "x" * 5000
+    data["policies"][0]["rto_hours"] = 0.1 + 0.2 + 4
+    result = drill.write_report(write(tmp_path, data), tmp_path / "out", pdf=False)
+    assert drill.load_document(Path(result["json"]))["kpis"]["operator"] == ""
+    edited = json.loads(Path(result["json"]).read_text())
+    edited["rows"][0]["step"] = True  # equal to 1 in Python, not a step number
+    Path(result["json"]).write_text(json.dumps(edited))
+    with pytest.raises(drill.DrillError, match=r"rows\[0\]\.step"):
+        drill.load_document(Path(result["json"]))
 
 
 def test_a_hand_edited_report_is_not_a_drill(tmp_path: Path) -> None:

@@ -213,7 +213,9 @@ def test_quotas_are_read_in_borgs_decimal_units(text: str | None, expected: int 
     assert capacity.quota_bytes(text, "q") == expected
 
 
-@pytest.mark.parametrize("text", ["200GB", "-1G", "0G", "1.5T", 200, "G"])
+@pytest.mark.parametrize(
+    "text", ["200GB", "-1G", "0G", "1.5T", 200, "G", "9" * 5000, "9" * 400 + "P", "9300P"]
+)
 def test_a_bad_quota_names_the_field(text: Any) -> None:
     with pytest.raises(capacity.CapacityError, match=r"^clients.web-01.storage_quota: expected"):
         capacity.quota_bytes(text, "clients.web-01.storage_quota")
@@ -391,3 +393,28 @@ def test_records_nested_too_deep_are_problems_not_a_crash(tmp_path: Path) -> Non
                                          "truncated JSON line"]  # fmt: skip
     assert found == {} and "RecursionError" in storage_problems[0]
     assert "maintenance_run.json" in storage_problems[0]
+
+
+def test_the_largest_quota_and_a_huge_slope_still_give_a_forecast() -> None:
+    largest = capacity.quota_bytes("9000P", "q")
+    assert largest == 9 * 10**18
+    slow = capacity.fit("web-01", series([GIB + i for i in range(10)]), NOW, quota=largest)
+    assert slow.days_until_quota_full == capacity.MAX_DAYS and slow.quota_full_at is None
+    fast = capacity.fit("web-01", series([2**60 + i * 2**59 for i in range(9)]), NOW,
+                        quota=largest)  # fmt: skip
+    # (9e18 - 5 * 2^60) / 2^59 a day, from 02:00 this morning.
+    expected = (largest - 5 * 2**60) / 2**59 - 10 / 24
+    assert fast.days_until_quota_full == pytest.approx(expected)
+    assert fast.quota_full_at is not None and fast.status == "warning"
+
+
+def test_just_under_the_cap_counts_as_the_cap() -> None:
+    moment, days = capacity.ahead(NOW, capacity.MAX_DAYS - 0.01, 1.0, NOW)
+    assert (moment, days) == (None, capacity.MAX_DAYS)
+
+
+def test_a_deeply_nested_inventory_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / ".inventory.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    limits, thresholds, problems = capacity.read_limits(tmp_path)
+    assert limits == {} and thresholds == capacity.Thresholds()
+    assert problems and problems[0].startswith("unreadable:")
